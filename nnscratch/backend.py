@@ -1,0 +1,169 @@
+"""Devices and array modules: the one place in nnscratch that imports CuPy.
+
+A *device* is a name (``"cpu"``, ``"cuda"``, ``"cudasim"``) plus the array module that holds its
+data (NumPy or CuPy) and the kernel tier that runs its hot ops by default. Devices live in a small
+registry so that optional backends (the CUDA emulator) can add themselves without this file
+knowing them.
+
+Example:
+    >>> from nnscratch import backend
+    >>> backend.get_device("cpu").xp.__name__
+    'numpy'
+    >>> backend.available_devices()[0]
+    'cpu'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+# --- CuPy, imported here and nowhere else ---------------------------------------------------------
+try:  # pragma: no cover - depends on the machine
+    import cupy as _cupy
+except Exception:  # ImportError, or a broken CUDA install
+    _cupy = None
+
+
+def cupy_module() -> ModuleType | None:
+    """Return the CuPy module if it imported, else ``None`` (it may still see no GPU)."""
+    return _cupy
+
+
+def cuda_is_available() -> bool:
+    """True when CuPy imported and sees at least one CUDA device."""
+    if _cupy is None:
+        return False
+    try:
+        return bool(_cupy.cuda.is_available())
+    except Exception:  # pragma: no cover - driver errors
+        return False
+
+
+# --- The registry -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Device:
+    """A place where tensors live and kernels run.
+
+    Args:
+        name: the user-visible name, e.g. ``"cpu"``.
+        xp_loader: returns the array module (``numpy`` or ``cupy``) of this device.
+        available: returns whether the device can be used on this machine.
+        default_impl: the kernel tier its hot ops use by default (``"numba"``, ``"cuda"``...).
+        why_unavailable: a sentence for the error raised when the device is asked for but absent.
+    """
+
+    name: str
+    xp_loader: Callable[[], ModuleType] = field(repr=False)
+    available: Callable[[], bool] = field(repr=False)
+    default_impl: str
+    why_unavailable: str = field(default="", repr=False)
+
+    @property
+    def xp(self) -> ModuleType:
+        """The array module holding this device's data."""
+        return self.xp_loader()
+
+    def __str__(self) -> str:
+        return self.name
+
+
+_DEVICES: dict[str, Device] = {}
+
+
+def register_device(device: Device) -> None:
+    """Add (or replace) a device in the registry. Used by optional backends such as cudasim."""
+    _DEVICES[device.name] = device
+
+
+def registered_devices() -> list[str]:
+    """Names of every registered device, available here or not."""
+    return list(_DEVICES)
+
+
+def available_devices() -> list[str]:
+    """Names of the registered devices usable on this machine, ``"cpu"`` first."""
+    return [name for name, dev in _DEVICES.items() if dev.available()]
+
+
+def get_device(device: str | Device | None) -> Device:
+    """Resolve a device name (or ``None`` for ``"cpu"``) to a registered, available :class:`Device`.
+
+    Raises:
+        ValueError: unknown name (the message lists the registered ones) or a device that is
+            registered but unusable here (the message says why).
+    """
+    if device is None:
+        return _DEVICES["cpu"]
+    if isinstance(device, Device):
+        return device
+    if not isinstance(device, str):
+        raise TypeError(f"device: expected a str such as 'cpu', got {type(device).__name__}")
+    name = device.split(":")[0]  # accept "cuda:0" as PyTorch users write it
+    if name not in _DEVICES:
+        raise ValueError(
+            f"device: expected one of {registered_devices()}, got {device!r}"
+        )
+    dev = _DEVICES[name]
+    if not dev.available():
+        raise ValueError(f"device: {device!r} is not available on this machine: {dev.why_unavailable}")
+    return dev
+
+
+def _numpy() -> ModuleType:
+    return np
+
+
+def _cupy_or_raise() -> ModuleType:
+    if _cupy is None:
+        raise RuntimeError("CuPy is not installed: pip install 'nnscratch[gpu]'")
+    return _cupy
+
+
+register_device(Device("cpu", _numpy, lambda: True, default_impl="numba"))
+register_device(
+    Device(
+        "cuda",
+        _cupy_or_raise,
+        cuda_is_available,
+        default_impl="cuda",
+        why_unavailable="CuPy is not installed or sees no CUDA device "
+        "(pip install 'nnscratch[gpu]' on a machine with an NVIDIA GPU; "
+        "or use device='cudasim' to run the CUDA kernels on the CPU)",
+    )
+)
+
+
+# --- Arrays -------------------------------------------------------------------------------------
+def is_cupy_array(x: Any) -> bool:
+    """True when ``x`` is a CuPy ndarray."""
+    return _cupy is not None and isinstance(x, _cupy.ndarray)
+
+
+def get_array_module(x: Any) -> ModuleType:
+    """Return ``cupy`` for CuPy arrays (or tensors holding one), ``numpy`` for everything else.
+
+    Lets one function body serve both devices: ``xp = get_array_module(x); xp.exp(x)``.
+    """
+    data = getattr(x, "data", x)
+    return _cupy if is_cupy_array(data) else np
+
+
+def to_device(array: Any, device: str | Device) -> Any:
+    """Copy ``array`` into the memory of ``device`` (a no-op when it is already there)."""
+    dev = get_device(device)
+    xp = dev.xp
+    if xp is np:
+        return to_numpy(array)
+    return xp.asarray(array)
+
+
+def to_numpy(array: Any) -> np.ndarray:
+    """Return ``array`` as a NumPy array, copying from the GPU when needed."""
+    if is_cupy_array(array):
+        return _cupy.asnumpy(array)
+    return np.asarray(array)

@@ -1,0 +1,57 @@
+"""Settings shared by every kernel: the Numba flags and the default kernel tier.
+
+Numba kernels take their options from here, never from literals, so one edit changes every kernel
+(stumpy does the same with its ``fastmath`` flags).
+
+Example:
+    >>> import nnscratch
+    >>> nnscratch.config.set_default_impl("reference")
+    >>> nnscratch.config.get_default_impl()
+    'reference'
+    >>> nnscratch.config.set_default_impl(None)  # back to the fastest tier of each device
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+#: Options of every serial ``@njit`` kernel. ``cache=True`` keeps compiled code on disk between runs.
+NUMBA_OPTIONS: dict = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+
+#: Options of the kernels that spread their outer loop over cores with ``prange``.
+NUMBA_PARALLEL_OPTIONS: dict = {**NUMBA_OPTIONS, "parallel": True}
+
+#: Kernel tiers, slowest and most readable first.
+IMPLS: tuple[str, ...] = ("reference", "numba", "cuda")
+
+_default_impl: str | None = None
+
+
+def set_default_impl(impl: str | None) -> None:
+    """Choose the kernel tier every hot op uses unless its call passes ``impl=``.
+
+    Args:
+        impl: ``"reference"`` (NumPy, readable), ``"numba"`` (CPU JIT), ``"cuda"`` (CUDA C, on
+            ``cuda`` and ``cudasim`` tensors), or ``None`` for each device's fastest tier.
+    """
+    global _default_impl
+    if impl is not None and impl not in IMPLS:
+        raise ValueError(f"impl: expected one of {IMPLS} or None, got {impl!r}")
+    _default_impl = impl
+
+
+def get_default_impl() -> str | None:
+    """The tier chosen by :func:`set_default_impl`, or ``None`` (each device's fastest)."""
+    return _default_impl
+
+
+@contextlib.contextmanager
+def using_impl(impl: str | None) -> Iterator[None]:
+    """Context manager form of :func:`set_default_impl`, restoring the previous tier on exit."""
+    previous = _default_impl
+    set_default_impl(impl)
+    try:
+        yield
+    finally:
+        set_default_impl(previous)
