@@ -45,7 +45,7 @@ def cuda_is_available() -> bool:
 
 
 # --- The registry -------------------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Device:
     """A place where tensors live and kernels run.
 
@@ -70,6 +70,17 @@ class Device:
 
     def __str__(self) -> str:
         return self.name
+
+    def __eq__(self, other: object) -> bool:
+        """Devices compare by name, also with plain strings: ``t.device == "cpu"``."""
+        if isinstance(other, Device):
+            return self.name == other.name
+        if isinstance(other, str):
+            return self.name == other.split(":")[0]
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
 
 _DEVICES: dict[str, Device] = {}
@@ -167,3 +178,10 @@ def to_numpy(array: Any) -> np.ndarray:
     if is_cupy_array(array):
         return _cupy.asnumpy(array)
     return np.asarray(array)
+
+
+def cupy_scatter_add(target: Any, key: Any, values: Any) -> None:  # pragma: no cover - GPU only
+    """``target[key] += values`` with repeated indices adding up, on CuPy arrays."""
+    import cupyx  # part of CuPy: the same package this module already imports
+
+    cupyx.scatter_add(target, key, values)

@@ -1,0 +1,282 @@
+"""Elementwise math: ``exp log sqrt abs tanh sigmoid relu clip maximum minimum where`` and
+comparisons.
+
+Each backward is written with tensor ops, so it can be differentiated again. Masks such as
+``x > 0`` are constants: their derivative is zero almost everywhere.
+
+Example:
+    >>> import nnscratch as ns
+    >>> x = ns.tensor([-1.0, 0.5, 2.0], requires_grad=True)
+    >>> ns.relu(x).sum().backward()
+    >>> x.grad
+    tensor([0., 1., 1.])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nnscratch.backend import get_array_module
+from nnscratch.ops.arith import sum_to
+from nnscratch.tensor import Function, Tensor, _scalar_tensor
+
+
+def _constant(array: Any, like: Tensor) -> Tensor:
+    """Wrap an array computed in a backward as a constant tensor (no graph)."""
+    return Tensor._wrap(array, like.device)
+
+
+class Exp(Function):
+    saves_inputs = False
+    saves_outputs = True
+
+    def forward(self, x: Any) -> Any:
+        return get_array_module(x).exp(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * self.output()
+
+
+class Log(Function):
+    def forward(self, x: Any) -> Any:
+        return get_array_module(x).log(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy / self.inputs[0]
+
+
+class Sqrt(Function):
+    saves_inputs = False
+    saves_outputs = True
+
+    def forward(self, x: Any) -> Any:
+        return get_array_module(x).sqrt(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy / (self.output() * 2)
+
+
+class Abs(Function):
+    def forward(self, x: Any) -> Any:
+        return get_array_module(x).abs(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x = self.inputs[0]
+        return gy * _constant(get_array_module(x.data).sign(x.data), x)
+
+
+class Tanh(Function):
+    saves_inputs = False
+    saves_outputs = True
+
+    def forward(self, x: Any) -> Any:
+        return get_array_module(x).tanh(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        y = self.output()
+        return gy * (1 - y * y)
+
+
+class Sigmoid(Function):
+    saves_inputs = False
+    saves_outputs = True
+
+    def forward(self, x: Any) -> Any:
+        xp = get_array_module(x)
+        # 0.5 * (1 + tanh(x / 2)) never overflows, unlike 1 / (1 + exp(-x)) for large negative x
+        return xp.tanh(x * 0.5) * 0.5 + 0.5
+
+    def backward(self, gy: Tensor) -> Tensor:
+        y = self.output()
+        return gy * y * (1 - y)
+
+
+class ReLU(Function):
+    saves_inputs = False
+    saves_outputs = True
+
+    def forward(self, x: Any) -> Any:
+        return get_array_module(x).maximum(x, 0)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        y = self.output()
+        return gy * _constant(y.data > 0, y)
+
+
+class Clip(Function):
+    def __init__(self, lo: Any, hi: Any) -> None:
+        self.lo, self.hi = lo, hi
+
+    def forward(self, x: Any) -> Any:
+        return get_array_module(x).clip(x, self.lo, self.hi)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x = self.inputs[0]
+        inside = x.data == x.data  # all True, same shape
+        if self.lo is not None:
+            inside = inside & (x.data >= self.lo)
+        if self.hi is not None:
+            inside = inside & (x.data <= self.hi)
+        return gy * _constant(inside, x)
+
+
+class Maximum(Function):
+    """Elementwise max; on ties the gradient is split in half between the two inputs (PyTorch)."""
+
+    def forward(self, a: Any, b: Any) -> Any:
+        return get_array_module(a).maximum(a, b)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
+        return _split_by_mask(gy, *self.inputs, self.inputs[0].data > self.inputs[1].data)
+
+
+class Minimum(Function):
+    """Elementwise min; ties split the gradient in half."""
+
+    def forward(self, a: Any, b: Any) -> Any:
+        return get_array_module(a).minimum(a, b)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
+        return _split_by_mask(gy, *self.inputs, self.inputs[0].data < self.inputs[1].data)
+
+
+def _split_by_mask(gy: Tensor, a: Tensor, b: Tensor, a_wins: Any) -> tuple[Tensor, Tensor]:
+    xp = get_array_module(a_wins)
+    tie = a.data == b.data
+    share_a = xp.where(tie, 0.5, a_wins.astype(gy.dtype)).astype(gy.dtype)
+    wa = _constant(share_a, gy)
+    return sum_to(gy * wa, a.shape), sum_to(gy * (1 - wa), b.shape)
+
+
+class Where(Function):
+    """``where(cond, a, b)``; ``cond`` is a constant boolean array kept by the function."""
+
+    saves_inputs = False
+
+    def __init__(self, cond: Any) -> None:
+        self.cond = cond
+
+    def forward(self, a: Any, b: Any) -> Any:
+        self.shapes = a.shape, b.shape
+        return get_array_module(a).where(self.cond, a, b)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
+        zero = gy * 0
+        return (
+            sum_to(where(self.cond, gy, zero), self.shapes[0]),
+            sum_to(where(self.cond, zero, gy), self.shapes[1]),
+        )
+
+
+def exp(x: Tensor) -> Tensor:
+    """Elementwise e^x."""
+    return Exp()(x)
+
+
+def log(x: Tensor) -> Tensor:
+    """Elementwise natural logarithm."""
+    return Log()(x)
+
+
+def sqrt(x: Tensor) -> Tensor:
+    """Elementwise square root."""
+    return Sqrt()(x)
+
+
+def abs(x: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
+    """Elementwise |x|; its gradient at 0 is 0 (sign(0))."""
+    return Abs()(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """Elementwise hyperbolic tangent."""
+    return Tanh()(x)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """Elementwise 1 / (1 + e^-x), computed without overflow."""
+    return Sigmoid()(x)
+
+
+def relu(x: Tensor) -> Tensor:
+    """Elementwise max(x, 0); the gradient at 0 is 0, as in PyTorch."""
+    return ReLU()(x)
+
+
+def clip(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names
+    """Limit values to [min, max] (either may be None); the gradient is 1 inside, 0 outside."""
+    if min is None and max is None:
+        raise ValueError("clip: expected at least one of min and max, got neither")
+    lo = min.item() if isinstance(min, Tensor) else min
+    hi = max.item() if isinstance(max, Tensor) else max
+    return Clip(lo, hi)(x)
+
+
+clamp = clip
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum of two tensors (broadcasting)."""
+    return Maximum()(a, b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum of two tensors (broadcasting)."""
+    return Minimum()(a, b)
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """Pick ``a`` where ``condition`` holds, else ``b`` (broadcasting); differentiable in a and b."""
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError("where: expected a or b to be a Tensor")
+    like = a if isinstance(a, Tensor) else b
+    a = a if isinstance(a, Tensor) else _scalar_tensor(a, like)
+    b = b if isinstance(b, Tensor) else _scalar_tensor(b, like)
+    cond = like.device.xp.asarray(cond, dtype=bool)
+    return Where(cond)(a, b)
+
+
+# --- comparisons: non-differentiable, return bool tensors ---------------------------------------
+def _compare(a: Tensor, b: Any, op: str) -> Tensor:
+    other = b.data if isinstance(b, Tensor) else b
+    if isinstance(b, Tensor) and b.device != a.device:
+        raise RuntimeError(
+            f"expected all tensors to be on the same device, but found at least two devices, "
+            f"{a.device} and {b.device}"
+        )
+    return Tensor._wrap(getattr(a.data, op)(other), a.device)
+
+
+def eq(a: Tensor, b: Any) -> Tensor:
+    return _compare(a, b, "__eq__")
+
+
+def ne(a: Tensor, b: Any) -> Tensor:
+    return _compare(a, b, "__ne__")
+
+
+def lt(a: Tensor, b: Any) -> Tensor:
+    return _compare(a, b, "__lt__")
+
+
+def le(a: Tensor, b: Any) -> Tensor:
+    return _compare(a, b, "__le__")
+
+
+def gt(a: Tensor, b: Any) -> Tensor:
+    return _compare(a, b, "__gt__")
+
+
+def ge(a: Tensor, b: Any) -> Tensor:
+    return _compare(a, b, "__ge__")
+
+
+def sign(x: Tensor) -> Tensor:
+    """Elementwise sign (-1, 0, 1), not differentiable."""
+    return Tensor._wrap(get_array_module(x.data).sign(x.data), x.device)
+
+
+def isfinite(x: Tensor) -> Tensor:
+    """Elementwise finiteness test, as a bool tensor."""
+    return Tensor._wrap(get_array_module(x.data).isfinite(x.data), x.device)
