@@ -185,3 +185,10 @@ def cupy_scatter_add(target: Any, key: Any, values: Any) -> None:  # pragma: no 
     import cupyx  # part of CuPy: the same package this module already imports
 
     cupyx.scatter_add(target, key, values)
+
+
+def cupy_erf(x: Any) -> Any:  # pragma: no cover - GPU only
+    """erf of a CuPy array."""
+    import cupyx.scipy.special
+
+    return cupyx.scipy.special.erf(x)

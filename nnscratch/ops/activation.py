@@ -1,0 +1,99 @@
+"""Activation functions built from differentiable ops (so second derivatives work):
+``leaky_relu elu gelu silu relu6 hardtanh softplus softmax log_softmax``.
+
+softmax and log_softmax subtract the row maximum first, so ``exp`` never overflows.
+
+Example:
+    >>> import nnscratch as ns
+    >>> ns.nn.functional.softmax(ns.tensor([[1.0, 1.0]]), dim=1)
+    tensor([[0.5, 0.5]])
+"""
+
+from __future__ import annotations
+
+import math
+
+from nnscratch.ops.math import clip, exp, log, relu, sigmoid, tanh, where
+from nnscratch.ops.reduce import amax, sum
+from nnscratch.tensor import Tensor
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """x for x > 0, ``negative_slope * x`` otherwise."""
+    return where(x.data > 0, x, x * negative_slope)
+
+
+def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+    """x for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
+    negative = clip(x, max=0.0)  # keeps exp from overflowing on the branch that is not taken
+    return where(x.data > 0, x, (exp(negative) - 1) * alpha)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x); ``approximate="tanh"`` uses Hendrycks and Gimpel's tanh formula.
+
+    The exact form needs erf, written here with its own derivative (a Gaussian), so it stays
+    differentiable twice.
+    """
+    if approximate == "tanh":
+        inner = (x + x * x * x * 0.044715) * math.sqrt(2.0 / math.pi)
+        return x * 0.5 * (tanh(inner) + 1)
+    if approximate != "none":
+        raise ValueError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
+    from nnscratch.ops.special import erf
+
+    return x * 0.5 * (erf(x * (1 / math.sqrt(2.0))) + 1)
+
+
+def silu(x: Tensor) -> Tensor:
+    """x * sigmoid(x) (also called swish)."""
+    return x * sigmoid(x)
+
+
+def relu6(x: Tensor) -> Tensor:
+    """min(max(x, 0), 6), used by MobileNet v2."""
+    return hardtanh(x, 0.0, 6.0)
+
+
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+    """Clip to [min_val, max_val]."""
+    return clip(x, min_val, max_val)
+
+
+def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, linear above ``threshold`` (as PyTorch)."""
+    scaled = x * beta
+    safe = clip(scaled, max=threshold)
+    return where(scaled.data > threshold, x, log(exp(safe) + 1) / beta)
+
+
+def _check_dim(x: Tensor, dim: int | None, name: str) -> int:
+    if dim is None:
+        raise TypeError(f"{name}: expected dim to be an int (PyTorch's implicit dim is not supported), got None")
+    return dim
+
+
+def softmax(x: Tensor, dim: int | None = None) -> Tensor:
+    """exp(x) / sum(exp(x)) along ``dim``, stabilised by subtracting the maximum."""
+    dim = _check_dim(x, dim, "softmax")
+    shifted = x - amax(x, dim, keepdim=True).detach()
+    e = exp(shifted)
+    return e / sum(e, dim, keepdim=True)
+
+
+def log_softmax(x: Tensor, dim: int | None = None) -> Tensor:
+    """x - logsumexp(x) along ``dim``, stabilised by subtracting the maximum."""
+    dim = _check_dim(x, dim, "log_softmax")
+    shifted = x - amax(x, dim, keepdim=True).detach()
+    return shifted - log(sum(exp(shifted), dim, keepdim=True))
+
+
+def logsumexp(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) along ``dim``, without overflow."""
+    m = amax(x, dim, keepdim=True).detach()
+    out = log(sum(exp(x - m), dim, keepdim=True)) + m
+    return out if keepdim else out.squeeze(dim)
+
+
+__all__ = ["elu", "gelu", "hardtanh", "leaky_relu", "log_softmax", "logsumexp", "relu", "relu6", "silu",
+           "softmax", "softplus"]

@@ -1,0 +1,64 @@
+"""The fully connected layer's arithmetic: ``linear`` (y = x W^T + b) and ``dropout``.
+
+Example:
+    >>> import nnscratch as ns
+    >>> x, w, b = ns.ones(4, 3), ns.ones(2, 3), ns.zeros(2)
+    >>> ns.nn.functional.linear(x, w, b)
+    tensor([[3., 3.],
+            [3., 3.],
+            [3., 3.],
+            [3., 3.]])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nnscratch import random
+from nnscratch.ops.arith import matmul
+from nnscratch.tensor import Function, Tensor
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+    """``input @ weight.T + bias``.
+
+    Shape:
+        input (*, in_features), weight (out_features, in_features), bias (out_features,)
+        -> (*, out_features).
+    """
+    if input.shape[-1:] != weight.shape[-1:]:
+        raise ValueError(
+            f"linear: expected input with {weight.shape[-1]} features in its last dim, got shape {input.shape}"
+        )
+    y = matmul(input, weight.mT)  # (*, out_features); BLAS reads the transposed view directly
+    return y if bias is None else y + bias
+
+
+class DropoutMask(Function):
+    """Multiply by a fixed mask of 0 and 1/(1-p): inverted dropout."""
+
+    saves_inputs = False
+
+    def __init__(self, mask: Any) -> None:
+        self.mask = mask
+
+    def forward(self, x: Any) -> Any:
+        return x * self.mask
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * Tensor._wrap(self.mask, gy.device)
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # noqa: A002
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout),
+    so nothing changes at evaluation time. Identity when ``training`` is False or ``p`` is 0."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: expected p in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    if p == 1.0:
+        return input * 0
+    rng = random.generator_for(input.device)
+    keep = rng.random(input.shape) >= p
+    mask = input.device.xp.asarray(keep, dtype=input.dtype) * input.dtype.type(1.0 / (1.0 - p))
+    return DropoutMask(mask)(input)
