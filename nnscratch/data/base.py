@@ -7,7 +7,7 @@ never has to decode images one at a time during training.
 Example:
     >>> import numpy as np
     >>> ds = ArrayDataset(np.zeros((4, 1, 2, 2), np.uint8), np.array([0, 1, 0, 1]), classes=["a", "b"])
-    >>> len(ds), ds[1][1], ds.data.shape
+    >>> len(ds), int(ds[1][1]), ds.data.shape
     (4, 1, (4, 1, 2, 2))
 """
 

@@ -104,8 +104,9 @@ class ToFloat(Transform):
 def channel_stats(data: Any, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and standard deviation of a training set, for :class:`Normalize`.
 
-    uint8 data is measured on the [0, 1] scale that :class:`ToFloat` produces. Sums are accumulated
-    in float64 over chunks of images, so a whole CIFAR training set needs little extra memory.
+    uint8 data is measured on the [0, 1] scale that :class:`ToFloat` produces, from a histogram of
+    the 256 pixel values per channel (exact and fast); float data by sums accumulated in float64 over
+    chunks of images. Either way a whole CIFAR training set needs little extra memory.
 
     Args:
         data: images (N, C, H, W), uint8 or float.
@@ -117,14 +118,22 @@ def channel_stats(data: Any, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]
     data = _check_batch(data, "channel_stats")
     if len(data) == 0:
         raise ValueError("channel_stats: data: expected at least one image, got an empty array")
-    scale = 1 / 255 if data.dtype == np.uint8 else 1.0
-    total = np.zeros(data.shape[1])
-    total_sq = np.zeros(data.shape[1])
-    for start in range(0, len(data), chunk):
-        block = data[start : start + chunk].astype(np.float64) * scale  # (chunk, C, H, W)
-        total += block.sum(axis=(0, 2, 3))  # (C,)
-        total_sq += np.square(block).sum(axis=(0, 2, 3))  # (C,)
+    channels = data.shape[1]
     count = data.shape[0] * data.shape[2] * data.shape[3]
+    if data.dtype == np.uint8:
+        histogram = np.zeros((channels, 256), dtype=np.int64)  # (C, 256) pixel counts
+        for start in range(0, len(data), chunk):
+            block = data[start : start + chunk]  # (chunk, C, H, W)
+            for c in range(channels):
+                histogram[c] += np.bincount(block[:, c].ravel(), minlength=256)
+        values = np.arange(256) / 255.0  # (256,)
+        total, total_sq = histogram @ values, histogram @ np.square(values)  # (C,), (C,)
+    else:
+        total, total_sq = np.zeros(channels), np.zeros(channels)
+        for start in range(0, len(data), chunk):
+            block = data[start : start + chunk].astype(np.float64)  # (chunk, C, H, W)
+            total += block.sum(axis=(0, 2, 3))  # (C,)
+            total_sq += np.square(block).sum(axis=(0, 2, 3))  # (C,)
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
     return mean, std
