@@ -73,6 +73,21 @@ class ArrayDataset:
         """Return ``(sample, label)``; ``index`` may also be a slice or an index array."""
         return self.data[index], self.targets[index]
 
+    def subset(self, indices: Any) -> ArrayDataset:
+        """A new dataset holding the samples at ``indices`` (copies), e.g. from :func:`train_val_split`.
+
+        Example:
+            >>> ArrayDataset(np.arange(5), np.arange(5)).subset([0, 3]).targets
+            array([0, 3])
+        """
+        indices = np.asarray(indices)
+        if indices.size == 0:
+            indices = indices.astype(np.int64)
+        if indices.ndim != 1 or not (np.issubdtype(indices.dtype, np.integer) or indices.dtype == np.bool_):
+            raise TypeError(f"indices: expected a 1-D array of ints or booleans, got {indices.dtype} "
+                            f"of shape {indices.shape}")
+        return ArrayDataset(self.data[indices], self.targets[indices], self.classes)
+
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(samples={len(self)}, data={tuple(self.data.shape)} {self.data.dtype}, "

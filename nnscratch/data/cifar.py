@@ -182,9 +182,7 @@ class CIFAR10(ArrayDataset):
             raise self._not_found("download=False was given")
         try:
             download_verified(self.url, archive, self.md5, progress)
-        except ChecksumError:
-            raise
-        except OSError as err:
+        except OSError as err:  # unreachable server; a corrupt file raises ChecksumError, not caught here
             raise self._not_found(f"the download failed ({err})") from err
 
     def _extract(self, archive: Path, folder: Path) -> None:

@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import tempfile
 import urllib.request
@@ -69,7 +70,8 @@ def download(url: str, dest: str | os.PathLike, md5: str | None = None, progress
         progress: show a tqdm progress bar (default: ``True``).
 
     Raises:
-        ChecksumError: the received bytes do not have the expected MD5 (nothing is left on disk).
+        ChecksumError: the received bytes do not have the expected MD5, or fewer bytes than announced
+            arrived (nothing is left on disk).
         OSError: network or file errors (``urllib.error.URLError`` is one), nothing is left on disk.
     """
     dest = Path(dest)
@@ -77,21 +79,26 @@ def download(url: str, dest: str | os.PathLike, md5: str | None = None, progress
     fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     digest = hashlib.md5(usedforsecurity=False)
+    received = 0
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            total = response.headers.get("Content-Length")
+            announced = response.headers.get("Content-Length")
+            total = int(announced) if announced and announced.isdigit() else None
             with tqdm(
-                total=int(total) if total else None,
+                total=total,
                 unit="B",
                 unit_scale=True,
                 unit_divisor=1024,
                 desc=f"Downloading {dest.name}",
                 disable=not progress,
             ) as bar:
-                while chunk := response.read(_CHUNK):
+                while chunk := _read_chunk(response, url, received, total):
                     out.write(chunk)
                     digest.update(chunk)
+                    received += len(chunk)
                     bar.update(len(chunk))
+        if total is not None and received != total:
+            raise ChecksumError(f"{url}: truncated download: {received} of {total} bytes received")
         if md5 is not None and digest.hexdigest() != md5:
             raise ChecksumError(
                 f"{url}: MD5 mismatch: expected {md5}, got {digest.hexdigest()} "
@@ -101,6 +108,19 @@ def download(url: str, dest: str | os.PathLike, md5: str | None = None, progress
     finally:
         tmp.unlink(missing_ok=True)
     return dest
+
+
+def _read_chunk(response, url: str, received: int, total: int | None) -> bytes:
+    """One chunk of the response; a connection closed early counts as a corrupt (truncated) file."""
+    try:
+        return response.read(_CHUNK)
+    except http.client.IncompleteRead as err:
+        raise ChecksumError(
+            f"{url}: truncated download: the connection closed after {received + len(err.partial)} "
+            f"of {total} bytes"
+        ) from err
+    except http.client.HTTPException as err:  # a malformed response: report it as a network failure
+        raise OSError(f"{url}: bad HTTP response ({type(err).__name__}: {err})") from err
 
 
 def download_verified(url: str, dest: str | os.PathLike, md5: str, progress: bool = True) -> Path:

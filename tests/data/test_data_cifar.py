@@ -213,3 +213,32 @@ def test_cifar100_fine_and_coarse_labels(monkeypatch, cifar100_archive, tmp_path
     np.testing.assert_array_equal(ds.coarse_targets, cifar100_archive["train_coarse"])
     assert len(ds.classes) == 100 and ds.coarse_classes[3] == "coarse3"
     assert ds.coarse_targets.dtype == np.int64
+
+
+def test_connection_closed_early_is_fetched_again(monkeypatch, cifar10_archive, tmp_path):
+    payload = cifar10_archive["archive"].read_bytes()
+    requests = []
+
+    class FirstConnectionDrops(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))  # announces everything...
+            self.end_headers()
+            self.wfile.write(payload[: len(payload) // 2] if len(requests) == 1 else payload)  # ...sends half
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FirstConnectionDrops)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(CIFAR10, "url", f"http://127.0.0.1:{server.server_address[1]}/c.tar.gz")
+        monkeypatch.setattr(CIFAR10, "md5", cifar10_archive["md5"])
+        with pytest.warns(UserWarning, match="truncated download.*downloading it again"):
+            ds = CIFAR10(root=tmp_path / "root", train=False, progress=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(requests) == 2 and len(ds) == 3

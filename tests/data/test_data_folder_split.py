@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnscratch.data import ImageFolder, train_val_split
+from nnscratch.data import ArrayDataset, ImageFolder, train_val_split
 
 
 @pytest.fixture
@@ -98,3 +98,14 @@ def test_train_val_split_rejects_bad_targets():
         train_val_split(np.zeros((2, 2), np.int64), 0.5)
     with pytest.raises(TypeError, match="targets: expected integer labels"):
         train_val_split(np.zeros(4), 0.5)
+
+
+def test_split_indices_make_subsets():
+    ds = ArrayDataset(np.arange(40).reshape(20, 2), np.repeat([0, 1], 10), classes=["a", "b"])
+    train_idx, val_idx = train_val_split(ds.targets, 0.3, seed=0)
+    val = ds.subset(val_idx)
+    assert len(val) == 6 and val.classes == ["a", "b"]
+    np.testing.assert_array_equal(val.data, ds.data[val_idx])
+    assert len(ds.subset([])) == 0
+    with pytest.raises(TypeError, match="indices: expected a 1-D array of ints or booleans"):
+        ds.subset([0.5])
