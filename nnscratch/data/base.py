@@ -1,0 +1,95 @@
+"""What every dataset has in common: arrays in memory, ``len``, indexing, and one error type.
+
+A dataset in nnscratch is two arrays held in memory: ``data`` (N, C, H, W) and ``targets`` (N,).
+The :class:`~nnscratch.data.DataLoader` gathers whole batches from them by fancy indexing, so a dataset
+never has to decode images one at a time during training.
+
+Example:
+    >>> import numpy as np
+    >>> ds = ArrayDataset(np.zeros((4, 1, 2, 2), np.uint8), np.array([0, 1, 0, 1]), classes=["a", "b"])
+    >>> len(ds), int(ds[1][1]), ds.data.shape
+    (4, 1, (4, 1, 2, 2))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+class DatasetNotFoundError(RuntimeError, FileNotFoundError):
+    """The dataset's files are not on disk and could not be downloaded.
+
+    The message names the URL, the expected files and the directory, and says how to point
+    nnscratch at a copy (``root=`` in Python, ``--data-dir`` in the examples).
+    """
+
+
+class ChecksumError(RuntimeError):
+    """A downloaded or cached file does not have its published MD5 (corrupt or truncated)."""
+
+
+class ArrayDataset:
+    """A dataset held as two in-memory arrays.
+
+    Args:
+        data: the samples, first axis indexes them, e.g. images (N, C, H, W) uint8.
+        targets: one label per sample (N,). Integer labels are stored as int64; float targets (for
+            regression) keep their dtype.
+        classes: the class names, index ``k`` naming label ``k`` (default: ``None``, no names).
+
+    Shape:
+        - data: (N, ...), targets: (N,)
+
+    Example:
+        >>> ds = ArrayDataset(np.ones((3, 2), np.float32), [2, 0, 1])
+        >>> ds.targets.dtype
+        dtype('int64')
+    """
+
+    def __init__(self, data: Any, targets: Any, classes: Sequence[str] | None = None) -> None:
+        data = np.asarray(data)
+        targets = np.asarray(targets)
+        if data.ndim == 0:
+            raise ValueError(f"data: expected an array with a sample axis, got shape {data.shape}")
+        if targets.ndim != 1:
+            raise ValueError(f"targets: expected a 1-D array (N,), got shape {targets.shape}")
+        if len(data) != len(targets):
+            raise ValueError(
+                f"targets: expected one label per sample ({len(data)} samples), got {len(targets)} labels"
+            )
+        if np.issubdtype(targets.dtype, np.integer) or targets.dtype == np.bool_:
+            targets = targets.astype(np.int64, copy=False)
+        self.data: np.ndarray = data
+        self.targets: np.ndarray = targets
+        self.classes: list[str] = list(classes) if classes is not None else []
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: Any) -> tuple[Any, Any]:
+        """Return ``(sample, label)``; ``index`` may also be a slice or an index array."""
+        return self.data[index], self.targets[index]
+
+    def subset(self, indices: Any) -> ArrayDataset:
+        """A new dataset holding the samples at ``indices`` (copies), e.g. from :func:`train_val_split`.
+
+        Example:
+            >>> ArrayDataset(np.arange(5), np.arange(5)).subset([0, 3]).targets
+            array([0, 3])
+        """
+        indices = np.asarray(indices)
+        if indices.size == 0:
+            indices = indices.astype(np.int64)
+        if indices.ndim != 1 or not (np.issubdtype(indices.dtype, np.integer) or indices.dtype == np.bool_):
+            raise TypeError(f"indices: expected a 1-D array of ints or booleans, got {indices.dtype} "
+                            f"of shape {indices.shape}")
+        return ArrayDataset(self.data[indices], self.targets[indices], self.classes)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(samples={len(self)}, data={tuple(self.data.shape)} {self.data.dtype}, "
+            f"classes={len(self.classes)})"
+        )

@@ -1,0 +1,247 @@
+"""CIFAR-10 and CIFAR-100 from the official "python version" archives.
+
+Layout of ``cifar-10-python.tar.gz``: a folder ``cifar-10-batches-py/`` holding ``data_batch_1`` ..
+``data_batch_5``, ``test_batch`` and ``batches.meta``. Each batch is a pickled dict with ``b"data"``,
+a (N, 3072) uint8 array whose rows are the R, G and B planes of one 32x32 image, and ``b"labels"``.
+CIFAR-100 has ``train``, ``test`` and ``meta`` with ``b"fine_labels"`` and ``b"coarse_labels"``.
+
+Safety: a pickle can run code, so a batch is only unpickled from a folder extracted from an archive
+whose published MD5 matched (a marker file in the folder records it), and the unpickler accepts
+nothing but NumPy arrays and plain containers.
+
+Example:
+    >>> train = CIFAR10(root="~/data")  # doctest: +SKIP
+    >>> train.data.shape, train.targets.shape, train.classes[:2]  # doctest: +SKIP
+    ((50000, 3, 32, 32), (50000,), ['airplane', 'automobile'])
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import tarfile
+import tempfile
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnscratch.data.base import ArrayDataset, ChecksumError, DatasetNotFoundError
+from nnscratch.data.download import DATA_DIR_ENV, data_root, download_verified, md5sum
+
+#: File written into an extracted folder: the MD5 of the verified archive it came from.
+VERIFIED_MARKER = ".nnscratch-verified-md5"
+
+# The only globals a CIFAR pickle needs: how NumPy (1.x, 2.x) rebuilds an array and its dtype.
+_ALLOWED_GLOBALS = {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+}
+
+
+class _ArrayOnlyUnpickler(pickle.Unpickler):
+    """An unpickler that refuses every global except NumPy's array reconstruction."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: not part of a CIFAR batch")
+        return super().find_class(module, name)
+
+
+def load_batch(path: Path) -> dict:
+    """Unpickle one CIFAR batch file (``encoding="bytes"``: keys are bytes, as in Python 2)."""
+    with open(path, "rb") as f:
+        batch = _ArrayOnlyUnpickler(f, encoding="bytes").load()
+    if not isinstance(batch, dict):
+        raise ValueError(f"{path}: expected a pickled dict, got {type(batch).__name__}")
+    return batch
+
+
+class CIFAR10(ArrayDataset):
+    """The CIFAR-10 dataset: 60000 32x32 colour images in 10 classes (50000 train, 10000 test).
+
+    Args:
+        root: folder holding the archive or its extracted folder (default: ``$NNSCRATCH_DATA`` or
+            ``~/.cache/nnscratch``).
+        train: the training split (default: ``True``) or the test split.
+        download: fetch the archive when it is missing (default: ``True``).
+        progress: show a progress bar while downloading (default: ``True``).
+
+    Shape:
+        - data: (N, 3, 32, 32) uint8, targets: (N,) int64
+
+    Raises:
+        DatasetNotFoundError: no files and no download possible; the message says what to put where.
+        ChecksumError: the archive was corrupt twice in a row.
+
+    Example:
+        >>> ds = CIFAR10(root="~/data", train=False)  # doctest: +SKIP
+        >>> image, label = ds[0]; image.shape  # doctest: +SKIP
+        (3, 32, 32)
+    """
+
+    url = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    md5 = "c58f30108f718f92721af3b95e74349a"
+    archive_name = "cifar-10-python.tar.gz"
+    folder_name = "cifar-10-batches-py"
+    train_files: tuple[str, ...] = tuple(f"data_batch_{i}" for i in range(1, 6))
+    test_files: tuple[str, ...] = ("test_batch",)
+    meta_file = "batches.meta"
+    label_key = b"labels"
+    names_key = b"label_names"
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        train: bool = True,
+        download: bool = True,
+        progress: bool = True,
+    ) -> None:
+        self.root = data_root(root)
+        self.train = bool(train)
+        folder = self._prepare(download, progress)
+        names = self.train_files if train else self.test_files
+        batches = [load_batch(folder / name) for name in names]
+        meta = load_batch(folder / self.meta_file)
+        images = np.concatenate([self._images(b, folder / n) for b, n in zip(batches, names)])  # (N, 3072)
+        labels = np.concatenate([self._labels(b, self.label_key, folder) for b in batches])
+        classes = [name.decode() if isinstance(name, bytes) else str(name) for name in meta[self.names_key]]
+        super().__init__(images.reshape(-1, 3, 32, 32), labels, classes)  # (N, 3, 32, 32)
+        self._read_extra(batches, meta, folder)
+
+    # --- Reading the batches ------------------------------------------------------------------------
+    @staticmethod
+    def _images(batch: dict, path: Path) -> np.ndarray:
+        images = np.asarray(batch.get(b"data"), dtype=np.uint8)
+        if images.ndim != 2 or images.shape[1] != 3 * 32 * 32:
+            raise ValueError(f"{path}: expected b'data' of shape (N, 3072), got {images.shape}")
+        return images  # (N, 3072)
+
+    @staticmethod
+    def _labels(batch: dict, key: bytes, folder: Path) -> np.ndarray:
+        if key not in batch:
+            raise ValueError(f"{folder}: a batch has no {key!r} entry (keys: {sorted(batch)})")
+        labels = np.asarray(batch[key], dtype=np.int64)  # (N,)
+        if labels.shape != (len(batch[b"data"]),):
+            raise ValueError(f"{folder}: {key!r} has {labels.shape} entries for {len(batch[b'data'])} images")
+        return labels
+
+    def _read_extra(self, batches: list[dict], meta: dict, folder: Path) -> None:
+        """Hook for subclasses that read more than one label per image (CIFAR-100)."""
+
+    # --- Getting verified files on disk -------------------------------------------------------------
+    @property
+    def folder(self) -> Path:
+        """Where the extracted batches live."""
+        return self.root / self.folder_name
+
+    def _expected_files(self) -> tuple[str, ...]:
+        return (*self.train_files, *self.test_files, self.meta_file)
+
+    def _is_verified(self, folder: Path) -> bool:
+        marker = folder / VERIFIED_MARKER
+        if not marker.is_file() or marker.read_text().strip() != self.md5:
+            return False
+        return all((folder / name).is_file() for name in self._expected_files())
+
+    def _prepare(self, download: bool, progress: bool) -> Path:
+        """Return the extracted folder, fetching, verifying and extracting the archive as needed."""
+        folder = self.folder
+        if self._is_verified(folder):
+            return folder
+        archive = self.root / self.archive_name
+        for attempt in (1, 2):
+            if archive.is_file() and md5sum(archive) != self.md5:
+                warnings.warn(
+                    f"{archive}: MD5 mismatch (expected {self.md5}); the archive is corrupt or truncated "
+                    "and was deleted",
+                    stacklevel=3,
+                )
+                archive.unlink()
+            if not archive.is_file():
+                self._fetch(archive, download, progress)
+            try:
+                self._extract(archive, folder)
+                return folder
+            except (tarfile.TarError, EOFError, zlib.error) as err:
+                archive.unlink(missing_ok=True)
+                if attempt == 2:
+                    raise ChecksumError(f"{archive}: unreadable after a fresh download: {err}") from err
+                warnings.warn(f"{archive}: cannot be extracted ({err}); fetching it again", stacklevel=3)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _fetch(self, archive: Path, download: bool, progress: bool) -> None:
+        if not download:
+            raise self._not_found("download=False was given")
+        try:
+            download_verified(self.url, archive, self.md5, progress)
+        except OSError as err:  # unreachable server; a corrupt file raises ChecksumError, not caught here
+            raise self._not_found(f"the download failed ({err})") from err
+
+    def _extract(self, archive: Path, folder: Path) -> None:
+        """Extract into a temporary folder, check it, mark it verified, then rename it into place."""
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".extract-", dir=folder.parent))
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                tar.extractall(scratch, filter="data")  # "data" refuses absolute paths and links outside
+            extracted = scratch / self.folder_name
+            missing = [name for name in self._expected_files() if not (extracted / name).is_file()]
+            if missing:
+                raise tarfile.TarError(f"the archive lacks {self.folder_name}/{', '.join(missing)}")
+            (extracted / VERIFIED_MARKER).write_text(self.md5 + "\n")
+            if folder.exists():  # an old, unverified copy: move it aside so the rename can happen
+                os.replace(folder, scratch / "previous")
+            os.replace(extracted, folder)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _not_found(self, reason: str) -> DatasetNotFoundError:
+        folder = self.folder
+        state = (
+            f"{folder} exists but was not extracted from a verified archive"
+            if folder.exists()
+            else f"{folder} does not exist"
+        )
+        return DatasetNotFoundError(
+            f"{type(self).__name__}: dataset not found and {reason}.\n"
+            f"  looked for: {folder}/ with {', '.join(self._expected_files())}, "
+            f"or the archive {self.root / self.archive_name} ({state})\n"
+            f"  download URL: {self.url} (MD5 {self.md5})\n"
+            f"Download the archive and put it in {self.root}, or point to the folder holding it with "
+            f"root=... in Python or --data-dir in the examples "
+            f"(the default folder comes from ${DATA_DIR_ENV})."
+        )
+
+
+class CIFAR100(CIFAR10):
+    """The CIFAR-100 dataset: 100 fine classes grouped into 20 coarse ones.
+
+    ``targets``/``classes`` are the fine labels; ``coarse_targets``/``coarse_classes`` the coarse ones.
+    Arguments as :class:`CIFAR10`.
+
+    Shape:
+        - data: (N, 3, 32, 32) uint8, targets and coarse_targets: (N,) int64
+    """
+
+    url = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+    md5 = "eb9058c3a382ffc7106e4002c42a8d85"
+    archive_name = "cifar-100-python.tar.gz"
+    folder_name = "cifar-100-python"
+    train_files = ("train",)
+    test_files = ("test",)
+    meta_file = "meta"
+    label_key = b"fine_labels"
+    names_key = b"fine_label_names"
+
+    def _read_extra(self, batches: list[dict], meta: dict, folder: Path) -> None:
+        self.coarse_targets = np.concatenate([self._labels(b, b"coarse_labels", folder) for b in batches])
+        names = meta[b"coarse_label_names"]
+        self.coarse_classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]

@@ -1,0 +1,131 @@
+"""ImageFolder: one sub-folder per class, every image decoded once with Pillow into one array.
+
+``root/cat/001.png``, ``root/dog/xyz.jpg`` ... become ``classes = ["cat", "dog"]`` (sorted folder
+names) and labels 0, 1. Images of any size and mode are converted (to RGB or grey) and resized to one
+size, so the whole folder fits one (N, C, H, W) uint8 array and batches are gathered by indexing.
+
+Example:
+    >>> ds = ImageFolder("photos/", size=(64, 64))  # doctest: +SKIP
+    >>> ds.data.shape, ds.classes  # doctest: +SKIP
+    ((120, 3, 64, 64), ['cat', 'dog'])
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from nnscratch.data.base import ArrayDataset
+
+#: Pillow resampling filters by name.
+RESAMPLE_FILTERS: dict[str, Image.Resampling] = {
+    "nearest": Image.Resampling.NEAREST,
+    "box": Image.Resampling.BOX,
+    "bilinear": Image.Resampling.BILINEAR,
+    "hamming": Image.Resampling.HAMMING,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+#: File name endings read as images (case-insensitive); other files are ignored.
+IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+)
+
+
+def resample_filter(name: str) -> Image.Resampling:
+    """The Pillow filter called ``name`` (one of :data:`RESAMPLE_FILTERS`)."""
+    if name not in RESAMPLE_FILTERS:
+        raise ValueError(f"resample: expected one of {sorted(RESAMPLE_FILTERS)}, got {name!r}")
+    return RESAMPLE_FILTERS[name]
+
+
+def check_size(size: int | Sequence[int], name: str = "size") -> tuple[int, int]:
+    """Turn ``size`` (an int or an (H, W) pair of positive ints) into an (H, W) tuple."""
+    pair = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
+    if len(pair) != 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in pair):
+        raise ValueError(f"{name}: expected a positive int or a pair (H, W) of them, got {size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+class ImageFolder(ArrayDataset):
+    """Images sorted into one sub-folder per class, loaded eagerly and resized to one size.
+
+    Args:
+        root: the folder holding one sub-folder per class.
+        size: (H, W) or one int for square images (default: ``(32, 32)``).
+        mode: ``"RGB"`` (3 channels) or ``"L"`` (grey, 1 channel) (default: ``"RGB"``).
+        resample: Pillow filter used to resize, a name from :data:`RESAMPLE_FILTERS`
+            (default: ``"bilinear"``).
+        on_error: ``"raise"`` (default) to stop at an unreadable file, or ``"skip"`` to leave it
+            out with a warning naming it.
+        extensions: file endings treated as images (default: :data:`IMAGE_EXTENSIONS`).
+
+    Shape:
+        - data: (N, C, H, W) uint8 with C = 3 for RGB, 1 for L; targets: (N,) int64
+
+    Raises:
+        ValueError: bad arguments, no class folder, or (``on_error="raise"``) an unreadable image.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        size: int | Sequence[int] = (32, 32),
+        mode: str = "RGB",
+        resample: str = "bilinear",
+        on_error: str = "raise",
+        extensions: Sequence[str] = IMAGE_EXTENSIONS,
+    ) -> None:
+        self.root = Path(root).expanduser()
+        self.size = check_size(size)
+        if mode not in ("RGB", "L"):
+            raise ValueError(f"mode: expected 'RGB' or 'L', got {mode!r}")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
+        self.mode = mode
+        self._filter = resample_filter(resample)
+        if not self.root.is_dir():
+            raise ValueError(f"root: expected a folder with one sub-folder per class, got {str(self.root)!r}")
+        classes = sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        if not classes:
+            raise ValueError(f"root: expected one sub-folder per class in {str(self.root)!r}, found none")
+        suffixes = tuple(e.lower() for e in extensions)
+
+        images: list[np.ndarray] = []
+        labels: list[int] = []
+        self.paths: list[Path] = []
+        self.skipped: list[Path] = []
+        for label, name in enumerate(classes):
+            for path in sorted((self.root / name).rglob("*")):
+                if not path.is_file() or path.suffix.lower() not in suffixes:
+                    continue
+                try:
+                    image = self._load(path)
+                except (OSError, ValueError, SyntaxError) as err:  # PIL.UnidentifiedImageError is an OSError
+                    if on_error == "raise":
+                        raise ValueError(f"ImageFolder: cannot read image {path}: {err}") from err
+                    warnings.warn(f"ImageFolder: skipping unreadable image {path}: {err}", stacklevel=2)
+                    self.skipped.append(path)
+                    continue
+                images.append(image)
+                labels.append(label)
+                self.paths.append(path)
+        channels = 3 if mode == "RGB" else 1
+        data = np.stack(images) if images else np.zeros((0, channels, *self.size), np.uint8)  # (N, C, H, W)
+        super().__init__(data, np.asarray(labels, dtype=np.int64), classes)
+
+    def _load(self, path: Path) -> np.ndarray:
+        """Decode, convert and resize one image; returns (C, H, W) uint8."""
+        with Image.open(path) as image:
+            image = image.convert(self.mode)
+            height, width = self.size
+            if image.size != (width, height):  # Pillow sizes are (W, H)
+                image = image.resize((width, height), self._filter)
+            array = np.asarray(image, dtype=np.uint8)  # (H, W, 3) or (H, W)
+        return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)  # (C, H, W)
