@@ -198,7 +198,9 @@ def binary_cross_entropy_with_logits(
     ``max(x, 0) - x t + log(1 + exp(-|x|))`` (and PyTorch's form with ``pos_weight``)."""
     _check_reduction(reduction)
     if input.shape != target.shape:
-        raise ValueError(f"binary_cross_entropy_with_logits: expected target of shape {input.shape}, got {target.shape}")
+        raise ValueError(
+            f"binary_cross_entropy_with_logits: expected target of shape {input.shape}, got {target.shape}"
+        )
     softplus_neg_abs = log(exp(-abs_op(input)) + 1)  # log(1 + e^-|x|), never overflows
     if pos_weight is None:
         losses = clip(input, min=0.0) - input * target + softplus_neg_abs
