@@ -1,0 +1,216 @@
+"""Thin layers without kernels of their own: Linear, Identity, Flatten, Dropout and activations.
+
+Each layer validates its input, owns its parameters and calls ``nnscratch.nn.functional``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from nnscratch.nn import functional as F
+from nnscratch.nn import init
+from nnscratch.nn.module import Module, Parameter
+from nnscratch.tensor import Tensor, _DEFAULT_FLOAT
+
+
+def _empty(*shape: int) -> Parameter:
+    from nnscratch.creation import zeros
+
+    return Parameter(zeros(*shape, dtype=_DEFAULT_FLOAT))
+
+
+class Linear(Module):
+    """y = x W^T + b.
+
+    Args:
+        in_features: size of each input sample; ``None`` infers it at the first call.
+        out_features: size of each output sample.
+        bias: learn an additive bias (default True).
+
+    Shape:
+        (*, in_features) -> (*, out_features).
+
+    Example:
+        >>> import nnscratch as ns
+        >>> ns.nn.Linear(20, 30)(ns.randn(128, 20)).shape
+        (128, 30)
+    """
+
+    def __init__(self, in_features: int | None, out_features: int, bias: bool = True) -> None:
+        super().__init__()
+        if in_features is not None and in_features < 1:
+            raise ValueError(f"in_features: expected a positive int or None, got {in_features}")
+        if out_features < 1:
+            raise ValueError(f"out_features: expected a positive int, got {out_features}")
+        self.in_features, self.out_features, self.use_bias = in_features, out_features, bias
+        self.register_parameter("weight", None)
+        self.register_parameter("bias", None)
+        if in_features is not None:
+            self._create(in_features)
+
+    def _create(self, in_features: int) -> None:
+        self.in_features = in_features
+        self.weight = _empty(self.out_features, in_features)
+        if self.use_bias:
+            self.bias = _empty(self.out_features)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default: kaiming_uniform(a=sqrt(5)) weights, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) bias."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.in_features)
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.weight is None:
+            self._create(x.shape[-1])
+            self.to(x.device)
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"{self!r} expected input with {self.in_features} features, got shape {x.shape}")
+        return F.linear(x, self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.use_bias}"
+
+
+class Identity(Module):
+    """Returns its input unchanged (a placeholder, e.g. a removed classifier head)."""
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+
+class Flatten(Module):
+    """Flatten dims ``start_dim..end_dim``: (N, C, H, W) -> (N, C*H*W) by default."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Dropout(Module):
+    """Inverted dropout: zero with probability ``p`` while training, identity in eval mode."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p: expected a probability in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class _Activation(Module):
+    """An activation with no parameters: ``forward`` calls one function."""
+
+    fn: Any = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        return type(self).fn(x)
+
+
+class ReLU(_Activation):
+    """max(x, 0)."""
+
+    fn = staticmethod(F.relu)
+
+
+class ReLU6(_Activation):
+    """min(max(x, 0), 6)."""
+
+    fn = staticmethod(F.relu6)
+
+
+class Sigmoid(_Activation):
+    """1 / (1 + exp(-x))."""
+
+    fn = staticmethod(F.sigmoid)
+
+
+class Tanh(_Activation):
+    """tanh(x)."""
+
+    fn = staticmethod(F.tanh)
+
+
+class SiLU(_Activation):
+    """x * sigmoid(x)."""
+
+    fn = staticmethod(F.silu)
+
+
+class LeakyReLU(Module):
+    """x for x > 0, negative_slope * x otherwise (default slope 0.01)."""
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = negative_slope
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.leaky_relu(x, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}"
+
+
+class ELU(Module):
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+class GELU(Module):
+    """x * Phi(x) (``approximate="tanh"`` for the tanh formula)."""
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.gelu(x, self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class Softmax(Module):
+    """softmax along ``dim``."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.softmax(x, self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Softmax):
+    """log_softmax along ``dim``."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.log_softmax(x, self.dim)
