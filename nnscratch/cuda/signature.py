@@ -42,9 +42,18 @@ C_TYPE_TO_DTYPE: dict[str, np.dtype] = {
 
 #: Type names from <cstdint>/<cstddef> that kernels use, spelled as the C types they stand for.
 _ALIASES = {
-    "int8_t": "signed char", "uint8_t": "unsigned char", "int16_t": "short", "uint16_t": "unsigned short",
-    "int32_t": "int", "uint32_t": "unsigned int", "int64_t": "long", "uint64_t": "unsigned long",
-    "size_t": "unsigned long", "ptrdiff_t": "long", "unsigned": "unsigned int", "signed": "int",
+    "int8_t": "signed char",
+    "uint8_t": "unsigned char",
+    "int16_t": "short",
+    "uint16_t": "unsigned short",
+    "int32_t": "int",
+    "uint32_t": "unsigned int",
+    "int64_t": "long",
+    "uint64_t": "unsigned long",
+    "size_t": "unsigned long",
+    "ptrdiff_t": "long",
+    "unsigned": "unsigned int",
+    "signed": "int",
 }
 _QUALIFIERS = {"volatile", "__restrict__", "__restrict", "restrict", "struct"}
 _TYPE_WORDS = {"unsigned", "signed", "int", "long", "short", "char", "float", "double", "bool", "void"}
@@ -102,7 +111,11 @@ class KernelSignature:
 
 
 def normalize_base(words: list[str]) -> str:
-    """Spell a scalar type one way: ``['long', 'int']`` -> ``'long'``, ``['unsigned']`` -> ``'unsigned int'``."""
+    """Spell a scalar type one way: ``['long', 'int']`` -> ``'long'``, ``['unsigned']`` -> ``'unsigned int'``.
+
+    Args:
+        words: the type's words, qualifiers removed.
+    """
     words = [_ALIASES.get(w, w) if len(words) == 1 else w for w in words]
     text = " ".join(words)
     if text in C_TYPE_TO_DTYPE or text == "void":
@@ -140,7 +153,13 @@ def _parse_declaration(text: str, has_name: bool) -> tuple[str | None, CType]:
         tokens = tokens[: tokens.index("[")]
     name = None
     words = [t for t in tokens if t not in ("*", "]")]
-    if has_name and words and tokens and tokens[-1] not in ("*",) and words[-1] not in _TYPE_WORDS | {"const"}:
+    if (
+        has_name
+        and words
+        and tokens
+        and tokens[-1] not in ("*",)
+        and words[-1] not in _TYPE_WORDS | {"const"}
+    ):
         if len(words) > 1:
             name = words[-1]
             last = len(tokens) - 1 - tokens[::-1].index(name)
@@ -149,8 +168,10 @@ def _parse_declaration(text: str, has_name: bool) -> tuple[str | None, CType]:
         tokens.append("*")
     stars = tokens.count("*")
     first_star = tokens.index("*") if stars else len(tokens)
-    const = stars > 0 and "const" in tokens[:first_star] or (
-        stars > 1 and "const" in tokens[first_star : len(tokens) - 1 - tokens[::-1].index("*")]
+    const = (
+        stars > 0
+        and "const" in tokens[:first_star]
+        or (stars > 1 and "const" in tokens[first_star : len(tokens) - 1 - tokens[::-1].index("*")])
     )
     base_words = [t for t in tokens if t not in ("*", "const", "::")]
     base = normalize_base(base_words) if base_words else "?"

@@ -60,8 +60,7 @@ def rewrite_extern_shared(source: str) -> str:
     def replace(match: re.Match) -> str:
         ctype = " ".join(_ALIGN.sub(" ", match.group("type")).split())
         return (
-            f"{ctype}* const {match.group('name')} = "
-            f"reinterpret_cast<{ctype}*>(::cudasim::g_dynamic_shared);"
+            f"{ctype}* const {match.group('name')} = reinterpret_cast<{ctype}*>(::cudasim::g_dynamic_shared);"
         )
 
     return _EXTERN_SHARED.sub(replace, source)
@@ -77,7 +76,11 @@ def host_options(options: Iterable[str]) -> list[str]:
     i = 0
     while i < len(items):
         opt = items[i]
-        for prefix, flag in (("--include-path=", "-I"), ("--define-macro=", "-D"), ("--undefine-macro=", "-U")):
+        for prefix, flag in (
+            ("--include-path=", "-I"),
+            ("--define-macro=", "-D"),
+            ("--undefine-macro=", "-U"),
+        ):
             if opt.startswith(prefix):
                 kept.append(flag + opt[len(prefix) :])
                 break
@@ -112,7 +115,7 @@ def kernel_table(names: Sequence[str]) -> str:
     return f"""
 #line 1 "<cudasim kernel table>"
 static const ::cudasim::KernelEntry cudasim_kernels[] = {{
-{entries or '    {nullptr, nullptr, nullptr}'}
+{entries or "    {nullptr, nullptr, nullptr}"}
 }};
 #define CUDASIM_EXPORT extern "C" __attribute__((visibility("default")))
 CUDASIM_EXPORT int cudasim_kernel_count() {{ return {len(names)}; }}

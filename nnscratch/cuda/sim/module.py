@@ -23,7 +23,12 @@ from typing import Any
 import numpy as np
 
 from nnscratch.cuda import launch
-from nnscratch.cuda.signature import KernelSignature, Param, kernel_signatures_from_source, parse_compiled_types
+from nnscratch.cuda.signature import (
+    KernelSignature,
+    Param,
+    kernel_signatures_from_source,
+    parse_compiled_types,
+)
 from nnscratch.cuda.sim import errors, guard
 from nnscratch.cuda.sim.compiler import compile_source
 
@@ -88,7 +93,9 @@ class SimKernel:
         static_shared: bytes of ``__shared__`` variables it declares.
     """
 
-    def __init__(self, library: ctypes.CDLL, index: int, signature: KernelSignature, static_shared: int) -> None:
+    def __init__(
+        self, library: ctypes.CDLL, index: int, signature: KernelSignature, static_shared: int
+    ) -> None:
         self._library = library
         self._index = index
         self.name = signature.name
@@ -123,7 +130,9 @@ class SimKernel:
                     buffers.append((param, value, buffer))
                     np.copyto(buffer.view(value.dtype, value.shape), value)
                     holders.append(np.array(buffer.start, dtype=np.uintp))  # the pointer value
-                    guarded.append((buffer.start, buffer.guard_start, buffer.guard_start + guard.PAGE, position))
+                    guarded.append(
+                        (buffer.start, buffer.guard_start, buffer.guard_start + guard.PAGE, position)
+                    )
                 else:
                     holders.append(np.array(value))  # 0-d array: the scalar's bytes, in its C type
             status, message, info = self._run(grid3, block3, shared_mem, holders, guarded)
@@ -144,8 +153,18 @@ class SimKernel:
         order, seed = _order, _seed
         with _launch_lock:
             status = self._library.cudasim_launch(
-                self._index, (ctypes.c_uint * 3)(*grid3), (ctypes.c_uint * 3)(*block3), shared_mem, pointers,
-                THREAD_ORDERS.index(order), seed, arrays, len(guarded), message, len(message), info,
+                self._index,
+                (ctypes.c_uint * 3)(*grid3),
+                (ctypes.c_uint * 3)(*block3),
+                shared_mem,
+                pointers,
+                THREAD_ORDERS.index(order),
+                seed,
+                arrays,
+                len(guarded),
+                message,
+                len(message),
+                info,
             )
         return status, message.value.decode(errors="replace"), list(info)
 
@@ -197,9 +216,18 @@ class SimModule:
         library.cudasim_kernel_signature.restype = ctypes.c_char_p
         library.cudasim_launch.restype = ctypes.c_int
         library.cudasim_launch.argtypes = (
-            ctypes.c_int, ctypes.POINTER(ctypes.c_uint), ctypes.POINTER(ctypes.c_uint), ctypes.c_ulonglong,
-            ctypes.c_void_p, ctypes.c_int, ctypes.c_ulonglong, ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p,
-            ctypes.c_int, ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.POINTER(ctypes.c_uint),
+            ctypes.POINTER(ctypes.c_uint),
+            ctypes.c_ulonglong,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_ulonglong,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_char_p,
+            ctypes.c_int,
+            ctypes.c_void_p,
         )
         from_source = kernel_signatures_from_source(code)
         self._kernels: dict[str, SimKernel] = {}
