@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from conftest import FIXTURES, OPTIONS
 
-from nnscratch.cuda import load_module
+from nnscratch.cuda import KERNELS_DIR, load_module
 from nnscratch.cuda.launch import LaunchConfigError as BaseLaunchConfigError
 from nnscratch.cuda.sim import (
     CompileError,
@@ -18,6 +19,8 @@ from nnscratch.cuda.sim import (
     thread_order,
 )
 
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+OPTIONS = (f"-I{KERNELS_DIR}",)
 SCALE = """
 extern "C" __global__ void scale(float* x, float a, int n) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
