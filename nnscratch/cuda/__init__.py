@@ -28,8 +28,16 @@ from typing import Any
 from nnscratch.cuda import launch
 from nnscratch.cuda.signature import KernelSignature, kernel_signatures_from_source
 
+
+def _find_kernels_dir() -> Path:
+    """Where the ``.cu`` sources are: inside the installed package (a wheel ships them as
+    ``nnscratch/kernels``), else the ``kernels/`` folder of a source checkout."""
+    installed = Path(__file__).resolve().parents[1] / "kernels"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[2] / "kernels"
+
+
 #: The project's CUDA sources (and common.cuh).
-KERNELS_DIR = Path(__file__).resolve().parents[2] / "kernels"
+KERNELS_DIR = _find_kernels_dir()
 #: Options every module is compiled with, on the GPU and in the emulator.
 DEFAULT_OPTIONS: tuple[str, ...] = ("--std=c++17", f"-I{KERNELS_DIR}")
 DEVICES = ("cuda", "cudasim")

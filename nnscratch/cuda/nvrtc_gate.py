@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Where the project's kernels (and common.cuh) live.
-KERNELS_DIR = Path(__file__).resolve().parents[2] / "kernels"
+from nnscratch.cuda import KERNELS_DIR
+
 #: Turing (T4), Ampere (A100), Hopper (H100).
 ARCHS = ("sm_75", "sm_80", "sm_90")
 #: The options CuPy 14 passes to NVRTC for RawModule(code=...), minus the architecture.

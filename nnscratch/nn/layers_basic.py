@@ -11,7 +11,7 @@ from typing import Any
 from nnscratch.nn import functional as F
 from nnscratch.nn import init
 from nnscratch.nn.module import Module, Parameter
-from nnscratch.tensor import Tensor, _DEFAULT_FLOAT
+from nnscratch.tensor import _DEFAULT_FLOAT, Tensor
 
 
 def _empty(*shape: int) -> Parameter:
