@@ -99,7 +99,7 @@ def _copy_tap(src, src_base, H, W, dst, dst_base, OH, OW, row_offset, col_offset
 
 @njit(**NUMBA_OPTIONS)
 def _add_tap(src, src_base, OH, OW, dst, dst_base, H, W, row_offset, col_offset, SH, SW, scale):
-    """Adjoint of :func:`_copy_tap`: ``dst[oh*SH + row_offset, ow*SW + col_offset] += scale * src[oh, ow]``."""
+    """Adjoint of :func:`_copy_tap`: ``dst[oh*SH + row_offset, ow*SW + col_offset] += scale*src[oh, ow]``."""
     lo, hi = _valid_range(OW, W, SW, col_offset)
     for oh in range(OH):
         ih = oh * SH + row_offset
@@ -411,7 +411,9 @@ def conv2d_forward(
     check_float_array("x", x, 4)
     check_float_array("w", w, 4)
     check_same_dtype("w", w, x.dtype)
-    (SH, SW), (PH, PW), (DH, DW), G, OH, OW = check_conv_args(x.shape, w.shape, stride, padding, dilation, groups)
+    (SH, SW), (PH, PW), (DH, DW), G, OH, OW = check_conv_args(
+        x.shape, w.shape, stride, padding, dilation, groups
+    )
     N, C = x.shape[:2]
     OC, CG, KH, KW = w.shape
     if b is not None:
