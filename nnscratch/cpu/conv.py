@@ -1,0 +1,567 @@
+"""2-D convolution on the CPU: Numba for the memory-bound passes, BLAS for the matrix products.
+
+Same functions, arguments and column layout as :mod:`nnscratch.ref.conv` (read that module first; the
+shape letters N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, G, CG, OCG mean the same here).
+
+Versions of the design (kept honest by ``benchmarks/bench_kernels.py``):
+
+- v1 ``im2col`` + ``w @ cols`` + transpose: the reference's plan, with each pass a parallel Numba loop.
+  ``cols`` is ``(C*KH*KW, N*OH*OW)`` so each of its rows is built from contiguous runs of input rows
+  (vectorised copies), and ``w @ cols`` is ONE large product (BLAS is fastest on few large products).
+- v2 the transpose of ``w @ cols`` (``(OC, N, OH*OW)``) to NCHW is fused with the bias add.
+- v3 ``workspace``: the forward keeps its ``cols`` for the weight gradient, and the input gradient
+  keeps ``gy`` transposed to ``(OC, N*OH*OW)`` for the weight gradient, so neither is rebuilt.
+- v4 depthwise convolutions (``groups == C``) run a direct Numba kernel per (sample, channel) plane
+  instead of ``C`` tiny matrix products.
+
+Scatter passes (``col2im``, the depthwise input gradient) give each thread whole ``(n, c)`` planes of
+the output, so every output element is written by one thread only.
+
+Example:
+    >>> x = np.random.rand(2, 3, 8, 8).astype(np.float32)
+    >>> w = np.random.rand(4, 3, 3, 3).astype(np.float32)
+    >>> conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1).shape
+    (2, 4, 8, 8)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+try:  # limits BLAS to one thread while the conv's own worker threads each run a product
+    from threadpoolctl import ThreadpoolController
+except ImportError:  # pragma: no cover - optional
+    ThreadpoolController = None
+
+from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
+from nnscratch.ref.checks import (
+    check_conv_args,
+    check_float_array,
+    check_pair,
+    check_same_dtype,
+    check_shape,
+    check_x_shape,
+)
+
+Pair = tuple[int, int]
+
+
+# --- inner kernels ---------------------------------------------------------------------------------
+# The hot loops index flat views with unsigned (np.uint64) offsets: Numba cannot then suspect a negative
+# index (Python's wrap-around), so LLVM vectorises the copies. This is 2-3x faster than 2-D indexing.
+@njit(**NUMBA_OPTIONS)
+def _valid_range(out_len, in_len, stride, offset):
+    """Output positions ``o`` in ``[lo, hi)`` whose input position ``o*stride + offset`` is in range."""
+    lo = 0
+    if offset < 0:
+        lo = (-offset + stride - 1) // stride
+    hi = 0
+    if in_len - 1 - offset >= 0:
+        hi = (in_len - 1 - offset) // stride + 1
+    hi = min(hi, out_len)
+    lo = min(lo, hi)
+    return lo, hi
+
+
+@njit(**NUMBA_OPTIONS)
+def _copy_tap(src, src_base, H, W, dst, dst_base, OH, OW, row_offset, col_offset, SH, SW):
+    """One kernel tap of one plane: ``dst[oh, ow] = src[oh*SH + row_offset, ow*SW + col_offset]``.
+
+    ``src`` is a flat (H, W) plane starting at ``src_base``, ``dst`` a flat (OH, OW) block starting at
+    ``dst_base``; positions that fall in the zero padding get 0.
+    """
+    lo, hi = _valid_range(OW, W, SW, col_offset)
+    for oh in range(OH):
+        ih = oh * SH + row_offset
+        out = np.uint64(dst_base + oh * OW)
+        if 0 <= ih < H:
+            start = np.uint64(src_base + ih * W + lo * SW + col_offset)
+            for ow in range(lo):
+                dst[out + np.uint64(ow)] = 0.0
+            if SW == 1:  # unit stride: a contiguous, vectorised copy
+                for k in range(hi - lo):
+                    dst[out + np.uint64(lo + k)] = src[start + np.uint64(k)]
+            else:
+                for k in range(hi - lo):
+                    dst[out + np.uint64(lo + k)] = src[start + np.uint64(k * SW)]
+            for ow in range(hi, OW):
+                dst[out + np.uint64(ow)] = 0.0
+        else:
+            for ow in range(OW):
+                dst[out + np.uint64(ow)] = 0.0
+
+
+@njit(**NUMBA_OPTIONS)
+def _add_tap(src, src_base, OH, OW, dst, dst_base, H, W, row_offset, col_offset, SH, SW, scale):
+    """Adjoint of :func:`_copy_tap`: ``dst[oh*SH + row_offset, ow*SW + col_offset] += scale*src[oh, ow]``."""
+    lo, hi = _valid_range(OW, W, SW, col_offset)
+    for oh in range(OH):
+        ih = oh * SH + row_offset
+        if 0 <= ih < H:
+            start = np.uint64(dst_base + ih * W + lo * SW + col_offset)
+            tap = np.uint64(src_base + oh * OW + lo)
+            if SW == 1:
+                for k in range(hi - lo):
+                    dst[start + np.uint64(k)] += scale * src[tap + np.uint64(k)]
+            else:
+                for k in range(hi - lo):
+                    dst[start + np.uint64(k * SW)] += scale * src[tap + np.uint64(k)]
+
+
+@njit(**NUMBA_OPTIONS)
+def _gather_tap(src, src_base, H, W, dst, dst_base, OH, OW, row_offset, col_offset, SH, SW, scale):
+    """``dst[oh, ow] += scale * src[oh*SH + row_offset, ow*SW + col_offset]`` where inside the plane."""
+    lo, hi = _valid_range(OW, W, SW, col_offset)
+    for oh in range(OH):
+        ih = oh * SH + row_offset
+        if 0 <= ih < H:
+            start = np.uint64(src_base + ih * W + lo * SW + col_offset)
+            out = np.uint64(dst_base + oh * OW + lo)
+            for k in range(hi - lo):
+                dst[out + np.uint64(k)] += scale * src[start + np.uint64(k * SW)]
+
+
+@njit(**NUMBA_OPTIONS)
+def _tap_dot(src, src_base, H, W, taps, taps_base, OH, OW, row_offset, col_offset, SH, SW):
+    """``sum(taps[oh, ow] * src[oh*SH + row_offset, ow*SW + col_offset])`` over positions inside."""
+    lo, hi = _valid_range(OW, W, SW, col_offset)
+    total = 0.0
+    for oh in range(OH):
+        ih = oh * SH + row_offset
+        if 0 <= ih < H:
+            start = np.uint64(src_base + ih * W + lo * SW + col_offset)
+            tap = np.uint64(taps_base + oh * OW + lo)
+            for k in range(hi - lo):
+                total += taps[tap + np.uint64(k)] * src[start + np.uint64(k * SW)]
+    return total
+
+
+@njit(**NUMBA_OPTIONS)
+def _im2col_block(x, n0, count, KH, KW, SH, SW, PH, PW, DH, DW, cols, j0):
+    """Columns of samples ``n0 .. n0+count`` into slots ``j0 .. j0+count`` of ``cols``.
+
+    x ``(N, C, H, W)`` contiguous, cols ``(C*KH*KW, J, OH, OW)`` contiguous.
+    """
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    rows, J, OH, OW = cols.shape
+    xf = x.reshape(-1)
+    cf = cols.reshape(-1)
+    for row in range(rows):
+        c = row // (KH * KW)
+        kh = (row // KW) % KH
+        kw = row % KW
+        for j in range(count):
+            _copy_tap(
+                xf, ((n0 + j) * C + c) * H * W, H, W,
+                cf, (row * J + j0 + j) * OH * OW, OH, OW,
+                kh * DH - PH, kw * DW - PW, SH, SW,
+            )  # fmt: skip
+
+
+@njit(**NUMBA_OPTIONS)
+def _col2im_block(cols, j0, count, KH, KW, SH, SW, PH, PW, DH, DW, gx, n0):
+    """Fold slots ``j0 .. j0+count`` of ``cols`` onto samples ``n0 .. n0+count`` of ``gx`` (overwritten).
+
+    cols ``(C*KH*KW, J, OH, OW)`` contiguous, gx ``(N, C, H, W)`` contiguous.
+    """
+    C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
+    rows, J, OH, OW = cols.shape
+    gxf = gx.reshape(-1)
+    cf = cols.reshape(-1)
+    gxf[n0 * C * H * W : (n0 + count) * C * H * W] = 0.0
+    for row in range(rows):
+        c = row // (KH * KW)
+        kh = (row // KW) % KH
+        kw = row % KW
+        for j in range(count):
+            _add_tap(
+                cf, (row * J + j0 + j) * OH * OW, OH, OW,
+                gxf, ((n0 + j) * C + c) * H * W, H, W,
+                kh * DH - PH, kw * DW - PW, SH, SW, 1.0,
+            )  # fmt: skip
+
+
+@njit(**NUMBA_OPTIONS)
+def _swap_block(src, bias, dst, b0):
+    """``dst[b0 + b, a, :] = src[a, b, :] + bias[a]``: src ``(A, B, L)``, dst ``(*, A, L)``."""
+    A, B, L = src.shape
+    for b in range(B):
+        for a in range(A):
+            shift = bias[a]
+            for i in range(L):
+                dst[b0 + b, a, i] = src[a, b, i] + shift
+
+
+@njit(**NUMBA_OPTIONS)
+def _gather_block(src, b0, dst):
+    """``dst[a, b, :] = src[b0 + b, a, :]``: src ``(*, A, L)``, dst ``(A, B, L)``."""
+    A, B, L = dst.shape
+    for a in range(A):
+        for b in range(B):
+            for i in range(L):
+                dst[a, b, i] = src[b0 + b, a, i]
+
+
+@njit(**NUMBA_OPTIONS)
+def _add_bias_block(y, n, bias):
+    """``y[n, oc, :] += bias[oc]`` for y ``(N, OC, L)``."""
+    OC, L = y.shape[1], y.shape[2]
+    for oc in range(OC):
+        shift = bias[oc]
+        for i in range(L):
+            y[n, oc, i] += shift
+
+
+# --- parallel drivers ------------------------------------------------------------------------------
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _im2col_kernel(x, KH, KW, SH, SW, PH, PW, DH, DW, cols):
+    # x (N, C, H, W) -> cols (C*KH*KW, N, OH, OW); one sample per iteration
+    for n in prange(x.shape[0]):
+        _im2col_block(x, n, 1, KH, KW, SH, SW, PH, PW, DH, DW, cols, n)
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _col2im_kernel(cols, KH, KW, SH, SW, PH, PW, DH, DW, gx):
+    # cols (C*KH*KW, N, OH, OW) -> gx (N, C, H, W); a thread owns whole samples of gx
+    for n in prange(gx.shape[0]):
+        _col2im_block(cols, n, 1, KH, KW, SH, SW, PH, PW, DH, DW, gx, n)
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _depthwise_forward_kernel(x, w, bias, SH, SW, PH, PW, DH, DW, y):
+    # x (N, C, H, W), w (OC, 1, KH, KW) with OC = M*C, y (N, OC, OH, OW); one (n, oc) plane per iteration
+    N, C, H, W = x.shape
+    OC, _, KH, KW = w.shape
+    M = OC // C
+    OH, OW = y.shape[2], y.shape[3]
+    xf, yf = x.reshape(-1), y.reshape(-1)
+    for r in prange(N * OC):
+        n = r // OC
+        oc = r % OC
+        yf[r * OH * OW : (r + 1) * OH * OW] = bias[oc]
+        for kh in range(KH):
+            for kw in range(KW):
+                _gather_tap(
+                    xf, (n * C + oc // M) * H * W, H, W, yf, r * OH * OW, OH, OW,
+                    kh * DH - PH, kw * DW - PW, SH, SW, w[oc, 0, kh, kw],
+                )  # fmt: skip
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _depthwise_backward_input_kernel(gy, w, SH, SW, PH, PW, DH, DW, gx):
+    # gy (N, OC, OH, OW), w (OC, 1, KH, KW) -> gx (N, C, H, W); a thread owns whole (n, c) planes
+    N, C, H, W = gx.shape
+    OC, _, KH, KW = w.shape
+    M = OC // C
+    OH, OW = gy.shape[2], gy.shape[3]
+    gyf, gxf = gy.reshape(-1), gx.reshape(-1)
+    for r in prange(N * C):
+        n = r // C
+        c = r % C
+        gxf[r * H * W : (r + 1) * H * W] = 0.0
+        for m in range(M):
+            oc = c * M + m
+            for kh in range(KH):
+                for kw in range(KW):
+                    _add_tap(
+                        gyf, (n * OC + oc) * OH * OW, OH, OW, gxf, r * H * W, H, W,
+                        kh * DH - PH, kw * DW - PW, SH, SW, w[oc, 0, kh, kw],
+                    )  # fmt: skip
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _depthwise_backward_weight_kernel(gy, x, SH, SW, PH, PW, DH, DW, gw):
+    # gy (N, OC, OH, OW), x (N, C, H, W) -> gw (OC, 1, KH, KW); one output channel per iteration
+    N, C, H, W = x.shape
+    OC, _, KH, KW = gw.shape
+    M = OC // C
+    OH, OW = gy.shape[2], gy.shape[3]
+    gyf, xf = gy.reshape(-1), x.reshape(-1)
+    for oc in prange(OC):
+        for kh in range(KH):
+            for kw in range(KW):
+                total = 0.0
+                for n in range(N):
+                    total += _tap_dot(
+                        xf, (n * C + oc // M) * H * W, H, W, gyf, (n * OC + oc) * OH * OW, OH, OW,
+                        kh * DH - PH, kw * DW - PW, SH, SW,
+                    )  # fmt: skip
+                gw[oc, 0, kh, kw] = total
+
+
+# --- threads: samples split between Python threads, each running single-threaded BLAS ----------------
+_executor: ThreadPoolExecutor | None = None
+_controller = None
+
+
+def _num_workers() -> int:
+    return max(1, numba.get_num_threads())
+
+
+def _blas_single_thread() -> contextlib.AbstractContextManager:
+    """Limit BLAS to one thread (each worker runs its own products); a no-op without threadpoolctl."""
+    global _controller
+    if ThreadpoolController is None:
+        return contextlib.nullcontext()
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")
+
+
+def _over_samples(work: Callable[[int, int], object], N: int, chunk: int) -> list:
+    """Run ``work(lo, hi)`` on contiguous shares of the batch ``[0, N)``, one per worker thread."""
+    global _executor
+    workers = min(_num_workers(), max(1, N // chunk))
+    bounds = [N * k // workers for k in range(workers + 1)]
+    with _blas_single_thread():
+        if workers == 1:
+            return [work(0, N)]
+        if _executor is None or _executor._max_workers < workers:
+            _executor = ThreadPoolExecutor(max_workers=_num_workers(), thread_name_prefix="nnscratch-conv")
+        futures = [_executor.submit(work, bounds[k], bounds[k + 1]) for k in range(workers)]
+        return [f.result() for f in futures]
+
+
+def _chunk_size(N: int, rows: int, L: int, itemsize: int) -> int:
+    """Samples per matrix product: enough columns (>= 512) for BLAS, a column block that fits in L2."""
+    chunk = max(1, 512 // L)
+    while chunk > 1 and rows * chunk * L * itemsize > 2**21:
+        chunk //= 2
+    return min(chunk, N)
+
+
+# --- public API ------------------------------------------------------------------------------------
+def im2col(x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:
+    """Unfold every receptive field of ``x`` into a column (see :func:`nnscratch.ref.conv.im2col`).
+
+    Shape:
+        x: ``(N, C, H, W)`` -> cols: ``(C*KH*KW, N*OH*OW)``.
+    """
+    check_float_array("x", x, 4)
+    KH, KW = check_pair("kernel_size", kernel_size, 1)
+    N, C, H, W = x.shape
+    (SH, SW), (PH, PW), (DH, DW), _, OH, OW = check_conv_args(
+        x.shape, (1, C, KH, KW), stride, padding, dilation, 1
+    )
+    cols = np.empty((C * KH * KW, N, OH, OW), dtype=x.dtype)  # (C*KH*KW, N, OH, OW)
+    _im2col_kernel(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW, cols)
+    return cols.reshape(C * KH * KW, N * OH * OW)  # (C*KH*KW, N*OH*OW)
+
+
+def col2im(
+    cols: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: Pair,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+) -> np.ndarray:
+    """Fold columns back onto the image, summing overlaps (see :func:`nnscratch.ref.conv.col2im`).
+
+    Shape:
+        cols: ``(C*KH*KW, N*OH*OW)`` -> ``(N, C, H, W)``.
+    """
+    check_float_array("cols", cols, 2)
+    N, C, H, W = check_x_shape("x_shape", x_shape)
+    KH, KW = check_pair("kernel_size", kernel_size, 1)
+    (SH, SW), (PH, PW), (DH, DW), _, OH, OW = check_conv_args(
+        (N, C, H, W), (1, C, KH, KW), stride, padding, dilation, 1
+    )
+    check_shape("cols", cols, (C * KH * KW, N * OH * OW))
+    cols4 = np.ascontiguousarray(cols).reshape(C * KH * KW, N, OH, OW)  # (C*KH*KW, N, OH, OW)
+    gx = np.empty((N, C, H, W), dtype=cols.dtype)  # (N, C, H, W)
+    _col2im_kernel(cols4, KH, KW, SH, SW, PH, PW, DH, DW, gx)
+    return gx
+
+
+def _matmul_per_group(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
+    """``out[g] = a[g] @ b[g]`` as 2-D BLAS calls (NumPy's stacked matmul is slower on these shapes)."""
+    for g in range(a.shape[0]):
+        np.matmul(a[g], b[g], out=out[g])
+
+
+def _is_depthwise(C: int, w_shape: tuple[int, ...], groups: int) -> bool:
+    return groups > 1 and groups == C and w_shape[1] == 1
+
+
+def conv2d_forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: int,
+    workspace: dict | None = None,
+) -> np.ndarray:
+    """Convolution forward (see :func:`nnscratch.ref.conv.conv2d_forward` for the arguments).
+
+    ``workspace`` is accepted for symmetry with the reference tier and left untouched: this tier rebuilds
+    each chunk's columns in cache, which is faster than reading back a whole batch's columns from memory.
+
+    Shape:
+        x ``(N, C, H, W)``, w ``(OC, C//G, KH, KW)``, b ``(OC,)`` -> ``(N, OC, OH, OW)``.
+    """
+    check_float_array("x", x, 4)
+    check_float_array("w", w, 4)
+    check_same_dtype("w", w, x.dtype)
+    (SH, SW), (PH, PW), (DH, DW), G, OH, OW = check_conv_args(
+        x.shape, w.shape, stride, padding, dilation, groups
+    )
+    N, C = x.shape[:2]
+    OC, CG, KH, KW = w.shape
+    if b is not None:
+        check_float_array("b", b, 1)
+        check_same_dtype("b", b, x.dtype)
+        check_shape("b", b, (OC,))
+    x = np.ascontiguousarray(x)
+    bias = np.zeros(OC, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
+    y = np.empty((N, OC, OH, OW), dtype=x.dtype)  # (N, OC, OH, OW)
+    if _is_depthwise(C, w.shape, G):
+        _depthwise_forward_kernel(x, np.ascontiguousarray(w), bias, SH, SW, PH, PW, DH, DW, y)
+        return y
+    L, K = OH * OW, CG * KH * KW
+    w_g = np.ascontiguousarray(w).reshape(G, OC // G, K)  # (G, OCG, K)
+    chunk = _chunk_size(N, C * KH * KW, L, x.itemsize)
+    y3 = y.reshape(N, OC, L)  # (N, OC, L)
+
+    def work(lo: int, hi: int) -> None:
+        cols_buf = np.empty(C * KH * KW * chunk * L, dtype=x.dtype)
+        out_buf = np.empty(OC * chunk * L, dtype=x.dtype)
+        for n0 in range(lo, hi, chunk):
+            count = min(chunk, hi - n0)
+            cols = cols_buf[: C * KH * KW * count * L].reshape(C * KH * KW, count, OH, OW)
+            _im2col_block(x, n0, count, KH, KW, SH, SW, PH, PW, DH, DW, cols, 0)
+            if count == 1:  # the product lands in NCHW order directly
+                _matmul_per_group(w_g, cols.reshape(G, K, L), y3[n0].reshape(G, OC // G, L))
+                if b is not None:
+                    _add_bias_block(y3, n0, bias)
+            else:
+                out = out_buf[: OC * count * L]
+                _matmul_per_group(w_g, cols.reshape(G, K, count * L), out.reshape(G, OC // G, count * L))
+                _swap_block(out.reshape(OC, count, L), bias, y3, n0)  # (count, OC, L) into y
+
+    _over_samples(work, N, chunk)
+    return y
+
+
+def conv2d_backward_input(
+    gy: np.ndarray,
+    w: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: int,
+    workspace: dict | None = None,
+) -> np.ndarray:
+    """Gradient with respect to the input (see :func:`nnscratch.ref.conv.conv2d_backward_input`).
+
+    Shape:
+        gy ``(N, OC, OH, OW)``, w ``(OC, C//G, KH, KW)`` -> gx ``(N, C, H, W)``.
+    """
+    check_float_array("w", w, 4)
+    x_shape = check_x_shape("x_shape", x_shape)
+    (SH, SW), (PH, PW), (DH, DW), G, OH, OW = check_conv_args(
+        x_shape, w.shape, stride, padding, dilation, groups
+    )
+    N, C, H, W = x_shape
+    OC, CG, KH, KW = w.shape
+    check_float_array("gy", gy, 4)
+    check_shape("gy", gy, (N, OC, OH, OW))
+    check_same_dtype("w", w, gy.dtype)
+    gy = np.ascontiguousarray(gy)
+    gx = np.empty(x_shape, dtype=gy.dtype)  # (N, C, H, W)
+    if _is_depthwise(C, w.shape, G):
+        _depthwise_backward_input_kernel(gy, np.ascontiguousarray(w), SH, SW, PH, PW, DH, DW, gx)
+        return gx
+    L, K = OH * OW, CG * KH * KW
+    w_t = np.ascontiguousarray(w.reshape(G, OC // G, K).transpose(0, 2, 1))  # (G, K, OCG)
+    chunk = _chunk_size(N, C * KH * KW, L, gy.itemsize)
+    gy3 = gy.reshape(N, OC, L)  # (N, OC, L)
+
+    def work(lo: int, hi: int) -> None:
+        cols_buf = np.empty(C * KH * KW * chunk * L, dtype=gy.dtype)
+        gy_buf = np.empty(OC * chunk * L, dtype=gy.dtype)
+        for n0 in range(lo, hi, chunk):
+            count = min(chunk, hi - n0)
+            if count == 1:
+                gy_chunk = gy3[n0]  # (OC, L)
+            else:
+                gy_chunk = gy_buf[: OC * count * L].reshape(OC, count, L)
+                _gather_block(gy3, n0, gy_chunk)  # (OC, count, L)
+            cols = cols_buf[: C * KH * KW * count * L].reshape(C * KH * KW, count, OH, OW)
+            _matmul_per_group(w_t, gy_chunk.reshape(G, OC // G, count * L), cols.reshape(G, K, count * L))
+            _col2im_block(cols, 0, count, KH, KW, SH, SW, PH, PW, DH, DW, gx, n0)
+
+    _over_samples(work, N, chunk)
+    return gx
+
+
+def conv2d_backward_weight(
+    gy: np.ndarray,
+    x: np.ndarray,
+    w_shape: tuple[int, int, int, int],
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: int,
+    workspace: dict | None = None,
+) -> np.ndarray:
+    """Gradient with respect to the kernels (see :func:`nnscratch.ref.conv.conv2d_backward_weight`).
+
+    Shape:
+        gy ``(N, OC, OH, OW)``, x ``(N, C, H, W)`` -> gw ``(OC, C//G, KH, KW)``.
+    """
+    check_float_array("x", x, 4)
+    if not (isinstance(w_shape, (tuple, list)) and len(w_shape) == 4):
+        raise ValueError(f"w_shape: expected a 4-tuple (OC, C // groups, KH, KW), got {w_shape!r}")
+    w_shape = tuple(int(s) for s in w_shape)
+    (SH, SW), (PH, PW), (DH, DW), G, OH, OW = check_conv_args(
+        x.shape, w_shape, stride, padding, dilation, groups
+    )
+    N, C = x.shape[:2]
+    OC, CG, KH, KW = w_shape
+    check_float_array("gy", gy, 4)
+    check_shape("gy", gy, (N, OC, OH, OW))
+    check_same_dtype("gy", gy, x.dtype)
+    x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy)
+    if _is_depthwise(C, w_shape, G):
+        gw = np.empty(w_shape, dtype=x.dtype)  # (OC, 1, KH, KW)
+        _depthwise_backward_weight_kernel(gy, x, SH, SW, PH, PW, DH, DW, gw)
+        return gw
+    L, K = OH * OW, CG * KH * KW
+    chunk = _chunk_size(N, C * KH * KW, L, x.itemsize)
+    gy3 = gy.reshape(N, OC, L)  # (N, OC, L)
+
+    def work(lo: int, hi: int) -> np.ndarray:
+        cols_buf = np.empty(C * KH * KW * chunk * L, dtype=x.dtype)
+        gy_buf = np.empty(OC * chunk * L, dtype=x.dtype)
+        total = np.zeros((G, K, OC // G), dtype=x.dtype)  # (G, K, OCG): gw transposed, BLAS's faster side
+        part = np.empty_like(total)
+        for n0 in range(lo, hi, chunk):
+            count = min(chunk, hi - n0)
+            if count == 1:
+                gy_chunk = gy3[n0]  # (OC, L)
+            else:
+                gy_chunk = gy_buf[: OC * count * L].reshape(OC, count, L)
+                _gather_block(gy3, n0, gy_chunk)  # (OC, count, L)
+            cols = cols_buf[: C * KH * KW * count * L].reshape(C * KH * KW, count, OH, OW)
+            _im2col_block(x, n0, count, KH, KW, SH, SW, PH, PW, DH, DW, cols, 0)
+            gy_t = gy_chunk.reshape(G, OC // G, count * L).transpose(0, 2, 1)  # (G, count*L, OCG), a view
+            _matmul_per_group(cols.reshape(G, K, count * L), gy_t, part)
+            total += part
+        return total
+
+    partials = _over_samples(work, N, chunk)
+    gw_t = sum(partials[1:], partials[0])  # (G, K, OCG)
+    return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(w_shape)  # (OC, CG, KH, KW)
+
+
+__all__ = ["im2col", "col2im", "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"]

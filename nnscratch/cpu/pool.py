@@ -1,0 +1,255 @@
+"""2-D pooling on the CPU with Numba: one (sample, channel) plane per parallel iteration.
+
+Same functions and arguments as :mod:`nnscratch.ref.pool` (shape letters defined there). Every kernel
+gives a thread whole ``(n, c)`` planes, so the backward scatters write each element from one thread.
+
+Example:
+    >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    >>> max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False)[0][0, 0].tolist()
+    [[5.0, 7.0], [13.0, 15.0]]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
+from nnscratch.ref.checks import check_float_array, check_pair, check_pool_args, check_shape, check_x_shape
+from nnscratch.ref.pool import check_pool_indices
+
+Pair = tuple[int, int]
+
+
+@njit(**NUMBA_OPTIONS)
+def _window(o, stride, padding, kernel, size, count_include_pad):
+    """Clamped window ``[start, end)`` of output ``o`` along one axis, and its divisor factor."""
+    start = o * stride - padding
+    end = min(start + kernel, size + padding)
+    padded_count = end - start
+    start = max(start, 0)
+    end = min(end, size)
+    return start, end, (padded_count if count_include_pad else end - start)
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _max_pool_forward_kernel(x, KH, KW, SH, SW, PH, PW, y, indices):
+    # x (N, C, H, W) -> y, indices (N, C, OH, OW)
+    N, C, H, W = x.shape
+    OH, OW = y.shape[2], y.shape[3]
+    for r in prange(N * C):
+        n = r // C
+        c = r % C
+        for oh in range(OH):
+            h0, h1, _ = _window(oh, SH, PH, KH, H, True)
+            for ow in range(OW):
+                w0, w1, _ = _window(ow, SW, PW, KW, W, True)
+                best = -np.inf
+                where = h0 * W + w0
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        v = x[n, c, ih, iw]
+                        if v > best or math.isnan(v):  # NaN wins, as in PyTorch
+                            best = v
+                            where = ih * W + iw
+                y[n, c, oh, ow] = best
+                indices[n, c, oh, ow] = where
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _max_pool_backward_kernel(gy, indices, gx):
+    # gy, indices (N*C, OH*OW) -> gx (N*C, H*W); a thread owns whole planes
+    for r in prange(gx.shape[0]):
+        gx[r, :] = 0.0
+        for k in range(gy.shape[1]):
+            gx[r, indices[r, k]] += gy[r, k]
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _avg_pool_forward_kernel(x, KH, KW, SH, SW, PH, PW, count_include_pad, y):
+    N, C, H, W = x.shape
+    OH, OW = y.shape[2], y.shape[3]
+    for r in prange(N * C):
+        n = r // C
+        c = r % C
+        for oh in range(OH):
+            h0, h1, hcount = _window(oh, SH, PH, KH, H, count_include_pad)
+            for ow in range(OW):
+                w0, w1, wcount = _window(ow, SW, PW, KW, W, count_include_pad)
+                total = 0.0
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        total += x[n, c, ih, iw]
+                y[n, c, oh, ow] = total / (hcount * wcount)
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _avg_pool_backward_kernel(gy, KH, KW, SH, SW, PH, PW, count_include_pad, gx):
+    N, C, H, W = gx.shape
+    OH, OW = gy.shape[2], gy.shape[3]
+    for r in prange(N * C):
+        n = r // C
+        c = r % C
+        gx[n, c] = 0.0
+        for oh in range(OH):
+            h0, h1, hcount = _window(oh, SH, PH, KH, H, count_include_pad)
+            for ow in range(OW):
+                w0, w1, wcount = _window(ow, SW, PW, KW, W, count_include_pad)
+                share = gy[n, c, oh, ow] / (hcount * wcount)
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        gx[n, c, ih, iw] += share
+
+
+@njit(**NUMBA_OPTIONS)
+def _adaptive_window(o, out_size, in_size):
+    return (o * in_size) // out_size, -((-(o + 1) * in_size) // out_size)
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _adaptive_forward_kernel(x, y):
+    N, C, H, W = x.shape
+    OH, OW = y.shape[2], y.shape[3]
+    for r in prange(N * C):
+        n = r // C
+        c = r % C
+        for oh in range(OH):
+            h0, h1 = _adaptive_window(oh, OH, H)
+            for ow in range(OW):
+                w0, w1 = _adaptive_window(ow, OW, W)
+                total = 0.0
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        total += x[n, c, ih, iw]
+                y[n, c, oh, ow] = total / ((h1 - h0) * (w1 - w0))
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _adaptive_backward_kernel(gy, gx):
+    N, C, H, W = gx.shape
+    OH, OW = gy.shape[2], gy.shape[3]
+    for r in prange(N * C):
+        n = r // C
+        c = r % C
+        gx[n, c] = 0.0
+        for oh in range(OH):
+            h0, h1 = _adaptive_window(oh, OH, H)
+            for ow in range(OW):
+                w0, w1 = _adaptive_window(ow, OW, W)
+                share = gy[n, c, oh, ow] / ((h1 - h0) * (w1 - w0))
+                for ih in range(h0, h1):
+                    for iw in range(w0, w1):
+                        gx[n, c, ih, iw] += share
+
+
+def max_pool2d_forward(
+    x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, ceil_mode: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Max pooling with indices (see :func:`nnscratch.ref.pool.max_pool2d_forward`).
+
+    Shape:
+        x ``(N, C, H, W)`` -> y, indices ``(N, C, OH, OW)``.
+    """
+    check_float_array("x", x, 4)
+    (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x.shape, kernel_size, stride, padding, ceil_mode)
+    N, C = x.shape[:2]
+    y = np.empty((N, C, OH, OW), dtype=x.dtype)
+    indices = np.empty((N, C, OH, OW), dtype=np.int64)
+    _max_pool_forward_kernel(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, y, indices)
+    return y, indices
+
+
+def max_pool2d_backward(
+    gy: np.ndarray, indices: np.ndarray, x_shape: tuple[int, int, int, int]
+) -> np.ndarray:
+    """Max pooling backward (see :func:`nnscratch.ref.pool.max_pool2d_backward`).
+
+    Shape:
+        gy, indices ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``.
+    """
+    check_float_array("gy", gy, 4)
+    N, C, H, W = check_x_shape("x_shape", x_shape)
+    check_pool_indices(indices, gy, N, C, H * W)
+    gx = np.empty((N * C, H * W), dtype=gy.dtype)  # (N*C, H*W)
+    _max_pool_backward_kernel(
+        np.ascontiguousarray(gy).reshape(N * C, -1), np.ascontiguousarray(indices).reshape(N * C, -1), gx
+    )
+    return gx.reshape(N, C, H, W)
+
+
+def avg_pool2d_forward(
+    x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, ceil_mode: bool, count_include_pad: bool
+) -> np.ndarray:
+    """Average pooling (see :func:`nnscratch.ref.pool.avg_pool2d_forward`).
+
+    Shape:
+        x ``(N, C, H, W)`` -> y ``(N, C, OH, OW)``.
+    """
+    check_float_array("x", x, 4)
+    (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x.shape, kernel_size, stride, padding, ceil_mode)
+    y = np.empty(x.shape[:2] + (OH, OW), dtype=x.dtype)
+    _avg_pool_forward_kernel(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, bool(count_include_pad), y)
+    return y
+
+
+def avg_pool2d_backward(
+    gy: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: Pair,
+    stride: Pair,
+    padding: Pair,
+    ceil_mode: bool,
+    count_include_pad: bool,
+) -> np.ndarray:
+    """Average pooling backward (see :func:`nnscratch.ref.pool.avg_pool2d_backward`).
+
+    Shape:
+        gy ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``.
+    """
+    check_float_array("gy", gy, 4)
+    N, C, H, W = check_x_shape("x_shape", x_shape)
+    (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x_shape, kernel_size, stride, padding, ceil_mode)
+    check_shape("gy", gy, (N, C, OH, OW))
+    gx = np.empty((N, C, H, W), dtype=gy.dtype)
+    _avg_pool_backward_kernel(np.ascontiguousarray(gy), KH, KW, SH, SW, PH, PW, bool(count_include_pad), gx)
+    return gx
+
+
+def adaptive_avg_pool2d_forward(x: np.ndarray, output_size: Pair) -> np.ndarray:
+    """Adaptive average pooling (see :func:`nnscratch.ref.pool.adaptive_avg_pool2d_forward`).
+
+    Shape:
+        x ``(N, C, H, W)`` -> y ``(N, C, OH, OW)``.
+    """
+    check_float_array("x", x, 4)
+    OH, OW = check_pair("output_size", output_size, 1)
+    y = np.empty(x.shape[:2] + (OH, OW), dtype=x.dtype)
+    _adaptive_forward_kernel(np.ascontiguousarray(x), y)
+    return y
+
+
+def adaptive_avg_pool2d_backward(gy: np.ndarray, x_shape: tuple[int, int, int, int]) -> np.ndarray:
+    """Adaptive average pooling backward (see :func:`nnscratch.ref.pool.adaptive_avg_pool2d_backward`).
+
+    Shape:
+        gy ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``.
+    """
+    check_float_array("gy", gy, 4)
+    N, C, H, W = check_x_shape("x_shape", x_shape)
+    if gy.shape[:2] != (N, C):
+        raise ValueError(f"gy: expected (N, C) = {(N, C)} from x_shape, got {gy.shape[:2]}")
+    gx = np.empty((N, C, H, W), dtype=gy.dtype)
+    _adaptive_backward_kernel(np.ascontiguousarray(gy), gx)
+    return gx
+
+
+__all__ = [
+    "max_pool2d_forward",
+    "max_pool2d_backward",
+    "avg_pool2d_forward",
+    "avg_pool2d_backward",
+    "adaptive_avg_pool2d_forward",
+    "adaptive_avg_pool2d_backward",
+]

@@ -1,0 +1,230 @@
+"""2-D convolution as im2col + one matrix product: the readable NumPy reference.
+
+A convolution slides a small kernel over the image. Unfold every receptive field of the input into one
+column of a matrix (``im2col``), and the whole convolution becomes a single matrix product with the
+kernel flattened into rows. The backward pass is two more products; the input gradient folds its
+columns back onto the image with ``col2im``, the adjoint of ``im2col`` (overlapping fields add up).
+
+Shape letters used in every comment of this module:
+
+    N  batch size            C  input channels          H, W   input height and width
+    OC output channels       KH, KW  kernel size        SH, SW stride
+    PH, PW zero padding (both sides)                    DH, DW dilation (gap between kernel taps)
+    OH, OW output size       G  groups                  CG = C // G, OCG = OC // G
+
+    OH = (H + 2*PH - DH*(KH - 1) - 1) // SH + 1         (same rule for OW)
+
+The column layout is ``cols[(c, kh, kw), (n, oh, ow)]`` of shape ``(C*KH*KW, N*OH*OW)``: one row per
+kernel tap, one column per output pixel. Each row is made of contiguous runs of the input's rows, so it is
+cheap to build from NCHW data, and ``w @ cols`` is one large matrix product per group.
+
+Example:
+    >>> x = np.random.rand(2, 3, 8, 8).astype(np.float32)
+    >>> w = np.random.rand(4, 3, 3, 3).astype(np.float32)
+    >>> conv2d_forward(x, w, None, (1, 1), (1, 1), (1, 1), 1).shape
+    (2, 4, 8, 8)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from nnscratch.ref.checks import (
+    check_conv_args,
+    check_float_array,
+    check_pair,
+    check_same_dtype,
+    check_shape,
+    check_x_shape,
+    conv_output_size,
+)
+
+Pair = tuple[int, int]
+
+
+def im2col(x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:
+    """Unfold every receptive field of ``x`` into a column.
+
+    Args:
+        x: input images.
+        kernel_size, stride, padding, dilation: ``(KH, KW)``, ``(SH, SW)``, ``(PH, PW)``, ``(DH, DW)``.
+
+    Shape:
+        x: ``(N, C, H, W)`` -> cols: ``(C*KH*KW, N*OH*OW)``, rows ordered ``(c, kh, kw)``, columns
+        ordered ``(n, oh, ow)``.
+    """
+    check_float_array("x", x, 4)
+    KH, KW = check_pair("kernel_size", kernel_size, 1)
+    N, C, H, W = x.shape
+    (SH, SW), (PH, PW), (DH, DW), _, OH, OW = check_conv_args(
+        x.shape, (1, C, KH, KW), stride, padding, dilation, 1
+    )
+    x_pad = np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))  # (N, C, H+2PH, W+2PW)
+    # Every window of the dilated kernel's extent, then keep every SH-th start and every DH-th tap.
+    span = (DH * (KH - 1) + 1, DW * (KW - 1) + 1)
+    windows = sliding_window_view(x_pad, span, axis=(2, 3))  # (N, C, H+2PH-span+1, ..., spanH, spanW)
+    windows = windows[:, :, ::SH, ::SW, ::DH, ::DW]  # (N, C, OH, OW, KH, KW), a view: nothing copied
+    cols = windows.transpose(1, 4, 5, 0, 2, 3)  # (C, KH, KW, N, OH, OW)
+    return cols.reshape(C * KH * KW, N * OH * OW)  # (C*KH*KW, N*OH*OW), the one copy
+
+
+def col2im(
+    cols: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: Pair,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+) -> np.ndarray:
+    """Fold columns back onto the image, summing where receptive fields overlap (adjoint of im2col).
+
+    Shape:
+        cols: ``(C*KH*KW, N*OH*OW)`` -> ``(N, C, H, W)``.
+    """
+    check_float_array("cols", cols, 2)
+    N, C, H, W = check_x_shape("x_shape", x_shape)
+    KH, KW = check_pair("kernel_size", kernel_size, 1)
+    (SH, SW), (PH, PW), (DH, DW), _, OH, OW = check_conv_args(
+        (N, C, H, W), (1, C, KH, KW), stride, padding, dilation, 1
+    )
+    check_shape("cols", cols, (C * KH * KW, N * OH * OW))
+    taps = cols.reshape(C, KH, KW, N, OH, OW).transpose(3, 0, 1, 2, 4, 5)  # (N, C, KH, KW, OH, OW)
+    x_pad = np.zeros((N, C, H + 2 * PH, W + 2 * PW), dtype=cols.dtype)  # (N, C, H+2PH, W+2PW)
+    # One vectorised add per kernel tap (KH*KW of them), never a loop over pixels: tap (kh, kw) of
+    # output pixel (oh, ow) read input pixel (oh*SH + kh*DH, ow*SW + kw*DW) of the padded image.
+    for kh in range(KH):
+        for kw in range(KW):
+            rows = slice(kh * DH, kh * DH + SH * (OH - 1) + 1, SH)
+            columns = slice(kw * DW, kw * DW + SW * (OW - 1) + 1, SW)
+            x_pad[:, :, rows, columns] += taps[:, :, kh, kw]  # (N, C, OH, OW)
+    return x_pad[:, :, PH : PH + H, PW : PW + W]  # (N, C, H, W), the padding's gradient dropped
+
+
+def conv2d_forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: int,
+    workspace: dict | None = None,
+) -> np.ndarray:
+    """Cross-correlate ``x`` with ``w`` (what deep learning calls convolution), plus a channel bias.
+
+    Args:
+        x: input images. w: kernels. b: one bias per output channel, or None.
+        stride, padding, dilation: int pairs. groups: split channels into this many independent convs.
+        workspace: optional dict kept by the caller between forward and backward; the forward stores its
+            columns there so that :func:`conv2d_backward_weight` does not rebuild them.
+
+    Shape:
+        x ``(N, C, H, W)``, w ``(OC, C//G, KH, KW)``, b ``(OC,)`` -> ``(N, OC, OH, OW)``.
+    """
+    check_float_array("x", x, 4)
+    check_float_array("w", w, 4)
+    check_same_dtype("w", w, x.dtype)
+    _, _, _, G, OH, OW = check_conv_args(x.shape, w.shape, stride, padding, dilation, groups)
+    N = x.shape[0]
+    OC, CG, KH, KW = w.shape
+    if b is not None:
+        check_float_array("b", b, 1)
+        check_same_dtype("b", b, x.dtype)
+        check_shape("b", b, (OC,))
+    cols = im2col(x, (KH, KW), stride, padding, dilation)  # (C*KH*KW, N*OH*OW)
+    if workspace is not None:
+        workspace["x"], workspace["cols"] = x, cols
+    cols_g = cols.reshape(G, CG * KH * KW, N * OH * OW)  # (G, CG*KH*KW, N*OH*OW)
+    w_g = w.reshape(G, OC // G, CG * KH * KW)  # (G, OCG, CG*KH*KW)
+    y = w_g @ cols_g  # (G, OCG, N*OH*OW): one matrix product per group
+    y = y.reshape(OC, N, OH, OW).transpose(1, 0, 2, 3)  # (N, OC, OH, OW)
+    if b is not None:
+        y = y + b.reshape(1, OC, 1, 1)
+    return np.ascontiguousarray(y)
+
+
+def _gy_by_channel(gy: np.ndarray, G: int) -> np.ndarray:
+    N, OC, OH, OW = gy.shape
+    gy_t = gy.transpose(1, 0, 2, 3)  # (OC, N, OH, OW)
+    return np.ascontiguousarray(gy_t).reshape(G, OC // G, N * OH * OW)  # (G, OCG, N*OH*OW)
+
+
+def _check_gy(gy: np.ndarray, N: int, OC: int, OH: int, OW: int) -> None:
+    check_float_array("gy", gy, 4)
+    check_shape("gy", gy, (N, OC, OH, OW))
+
+
+def conv2d_backward_input(
+    gy: np.ndarray,
+    w: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: int,
+    workspace: dict | None = None,
+) -> np.ndarray:
+    """Gradient of the convolution with respect to its input: ``col2im(w.T @ gy)``.
+
+    Shape:
+        gy ``(N, OC, OH, OW)``, w ``(OC, C//G, KH, KW)`` -> gx ``(N, C, H, W)``.
+    """
+    check_float_array("w", w, 4)
+    x_shape = check_x_shape("x_shape", x_shape)
+    _, _, _, G, OH, OW = check_conv_args(x_shape, w.shape, stride, padding, dilation, groups)
+    N = x_shape[0]
+    OC, CG, KH, KW = w.shape
+    _check_gy(gy, N, OC, OH, OW)
+    check_same_dtype("w", w, gy.dtype)
+    gy_g = _gy_by_channel(gy, G)  # (G, OCG, N*OH*OW)
+    w_g = w.reshape(G, OC // G, CG * KH * KW)  # (G, OCG, CG*KH*KW)
+    gcols = w_g.transpose(0, 2, 1) @ gy_g  # (G, CG*KH*KW, N*OH*OW)
+    gcols = gcols.reshape(G * CG * KH * KW, N * OH * OW)  # (C*KH*KW, N*OH*OW)
+    return col2im(gcols, x_shape, (KH, KW), stride, padding, dilation)  # (N, C, H, W)
+
+
+def conv2d_backward_weight(
+    gy: np.ndarray,
+    x: np.ndarray,
+    w_shape: tuple[int, int, int, int],
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: int,
+    workspace: dict | None = None,
+) -> np.ndarray:
+    """Gradient of the convolution with respect to its kernels: ``gy @ im2col(x).T``.
+
+    Args:
+        workspace: the dict given to :func:`conv2d_forward` for this same ``x``; its columns are reused.
+
+    Shape:
+        gy ``(N, OC, OH, OW)``, x ``(N, C, H, W)`` -> gw ``(OC, C//G, KH, KW)``.
+    """
+    check_float_array("x", x, 4)
+    if not (isinstance(w_shape, (tuple, list)) and len(w_shape) == 4):
+        raise ValueError(f"w_shape: expected a 4-tuple (OC, C // groups, KH, KW), got {w_shape!r}")
+    _, _, _, G, OH, OW = check_conv_args(x.shape, tuple(w_shape), stride, padding, dilation, groups)
+    N = x.shape[0]
+    OC, CG, KH, KW = (int(s) for s in w_shape)
+    _check_gy(gy, N, OC, OH, OW)
+    check_same_dtype("gy", gy, x.dtype)
+    if workspace is not None and workspace.get("x") is x:
+        cols = workspace["cols"]  # (C*KH*KW, N*OH*OW), built by the forward pass
+    else:
+        cols = im2col(x, (KH, KW), stride, padding, dilation)  # (C*KH*KW, N*OH*OW)
+    cols_g = cols.reshape(G, CG * KH * KW, N * OH * OW)  # (G, CG*KH*KW, N*OH*OW)
+    gy_g = _gy_by_channel(gy, G)  # (G, OCG, N*OH*OW)
+    gw = gy_g @ cols_g.transpose(0, 2, 1)  # (G, OCG, CG*KH*KW)
+    return gw.reshape(OC, CG, KH, KW)
+
+
+__all__ = [
+    "im2col",
+    "col2im",
+    "conv2d_forward",
+    "conv2d_backward_input",
+    "conv2d_backward_weight",
+    "conv_output_size",
+]

@@ -1,0 +1,119 @@
+"""Softmax cross-entropy: the readable NumPy reference, with PyTorch's weights and label smoothing.
+
+For logits ``z`` of one sample, ``log_probs = z - logsumexp(z)`` (computed after subtracting the row
+maximum, so ``exp`` never overflows). With class weights ``w`` (all 1 when None), target ``t``, label
+smoothing ``s`` and ``K`` classes, PyTorch's per-sample loss (``reduction="none"``) is
+
+    loss = (1 - s) * (-w[t] * log_probs[t])  +  (s / K) * (-sum_k w[k] * log_probs[k])
+
+and rows whose target equals ``ignore_index`` get 0.
+
+Shape letters: N samples, K classes.
+
+Example:
+    >>> logits = np.array([[2.0, 0.0, -1.0]])
+    >>> losses, _ = softmax_cross_entropy_forward(logits, np.array([0]), None, 0.0, -100)
+    >>> round(float(losses[0]), 4)
+    0.1698
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnscratch.ref.checks import check_float_array, check_same_dtype, check_shape
+
+
+def check_cross_entropy_args(logits, target, weight, label_smoothing, ignore_index) -> None:
+    """Validate the arguments of the cross-entropy kernels (shared by both tiers)."""
+    check_float_array("logits", logits, 2)
+    N, K = logits.shape
+    if not isinstance(target, np.ndarray) or target.dtype != np.int64:
+        got = target.dtype if isinstance(target, np.ndarray) else type(target).__name__
+        raise TypeError(f"target: expected an int64 numpy.ndarray of class indices, got {got}")
+    check_shape("target", target, (N,))
+    if weight is not None:
+        check_float_array("weight", weight, 1)
+        check_same_dtype("weight", weight, logits.dtype)
+        check_shape("weight", weight, (K,))
+    if not isinstance(label_smoothing, (int, float)) or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing: expected a float in [0, 1], got {label_smoothing!r}")
+    if not isinstance(ignore_index, (int, np.integer)) or isinstance(ignore_index, bool):
+        raise TypeError(f"ignore_index: expected an int, got {type(ignore_index).__name__}")
+    used = target[target != ignore_index]
+    if used.size and (used.min() < 0 or used.max() >= K):
+        bad = used[(used < 0) | (used >= K)][0]
+        raise ValueError(
+            f"target: expected class indices in [0, {K}) or ignore_index={ignore_index}, got {bad}"
+        )
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise ``log(softmax(logits))``, stable for any logits. Shape ``(N, K) -> (N, K)``."""
+    shifted = logits - logits.max(axis=1, keepdims=True)  # (N, K), largest entry of each row is 0
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))  # (N, K)
+
+
+def softmax_cross_entropy_forward(
+    logits: np.ndarray,
+    target: np.ndarray,
+    weight: np.ndarray | None,
+    label_smoothing: float,
+    ignore_index: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample cross-entropy of ``softmax(logits)`` against class indices.
+
+    Args:
+        logits: unnormalised scores. target: class index per sample (int64).
+        weight: per-class weight, or None. label_smoothing: in [0, 1].
+        ignore_index: target value whose rows get loss 0 and no gradient.
+
+    Returns:
+        ``(losses, log_probs)``; keep ``log_probs`` for :func:`softmax_cross_entropy_backward`.
+
+    Shape:
+        logits ``(N, K)``, target ``(N,)``, weight ``(K,)`` -> losses ``(N,)``, log_probs ``(N, K)``.
+    """
+    check_cross_entropy_args(logits, target, weight, label_smoothing, ignore_index)
+    N, K = logits.shape
+    log_probs = log_softmax(logits)  # (N, K)
+    w = np.ones(K, dtype=logits.dtype) if weight is None else weight  # (K,)
+    kept = target != ignore_index  # (N,)
+    safe_target = np.where(kept, target, 0)  # (N,), any valid index on ignored rows
+    nll = -w[safe_target] * log_probs[np.arange(N), safe_target]  # (N,)
+    smooth = -(log_probs * w).sum(axis=1)  # (N,)
+    losses = (1.0 - label_smoothing) * nll + (label_smoothing / K) * smooth  # (N,)
+    return np.where(kept, losses, 0.0).astype(logits.dtype), log_probs
+
+
+def softmax_cross_entropy_backward(
+    glosses: np.ndarray,
+    log_probs: np.ndarray,
+    target: np.ndarray,
+    weight: np.ndarray | None,
+    label_smoothing: float,
+    ignore_index: int,
+) -> np.ndarray:
+    """Gradient of the per-sample losses with respect to the logits.
+
+    ``d loss / d log_probs = -(1 - s) * w[t] * onehot(t) - (s / K) * w`` and, through the log-softmax,
+    ``d loss / d logits = d_lp - softmax * sum(d_lp)``; each row is scaled by its ``glosses`` entry.
+
+    Shape:
+        glosses ``(N,)``, log_probs ``(N, K)``, target ``(N,)`` -> glogits ``(N, K)``.
+    """
+    check_cross_entropy_args(log_probs, target, weight, label_smoothing, ignore_index)
+    N, K = log_probs.shape
+    check_float_array("glosses", glosses, 1)
+    check_shape("glosses", glosses, (N,))
+    w = np.ones(K, dtype=log_probs.dtype) if weight is None else weight  # (K,)
+    kept = target != ignore_index  # (N,)
+    safe_target = np.where(kept, target, 0)  # (N,)
+    d_lp = np.broadcast_to(-(label_smoothing / K) * w, (N, K)).copy()  # (N, K)
+    d_lp[np.arange(N), safe_target] -= (1.0 - label_smoothing) * w[safe_target]
+    glogits = d_lp - np.exp(log_probs) * d_lp.sum(axis=1, keepdims=True)  # (N, K)
+    glogits *= np.where(kept, glosses, 0.0)[:, None]
+    return glogits.astype(log_probs.dtype)
+
+
+__all__ = ["log_softmax", "softmax_cross_entropy_forward", "softmax_cross_entropy_backward"]

@@ -1,0 +1,150 @@
+"""Batch normalisation: the readable NumPy reference.
+
+Each channel is normalised with the mean and variance of its values over the batch (and over every
+spatial position), then scaled and shifted by learned per-channel ``weight`` and ``bias``. Any input
+``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)`` is viewed as ``(N, C, L)`` (L = 1 or H*W): one channel is
+one ``C`` index, and it holds ``M = N * L`` values.
+
+Shape letters used in every comment of this module:
+
+    N  batch size     C  channels     L  positions per sample and channel     M = N * L
+
+Example:
+    >>> x = np.random.rand(8, 3, 4, 4)
+    >>> y, mean, invstd = batch_norm_forward(x, None, None, None, None, True, 0.1, 1e-5)
+    >>> bool(abs(y.mean()) < 1e-12)
+    True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnscratch.ref.checks import check_float_array, check_same_dtype, check_shape
+
+
+def check_batch_norm_args(x, weight, bias, running_mean, running_var, training, momentum, eps) -> None:
+    """Validate the arguments of ``batch_norm_forward`` (shared by both tiers)."""
+    check_float_array("x", x, (2, 3, 4))
+    C = x.shape[1]
+    optional = {"weight": weight, "bias": bias, "running_mean": running_mean, "running_var": running_var}
+    for name, array in optional.items():
+        if array is not None:
+            check_float_array(name, array, 1)
+            check_same_dtype(name, array, x.dtype)
+            check_shape(name, array, (C,))
+    if not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"momentum: expected a float in [0, 1], got {momentum!r}")
+    if not isinstance(eps, (int, float)) or eps <= 0:
+        raise ValueError(f"eps: expected a positive float, got {eps!r}")
+    if training:
+        M = x.size // C
+        if M < 2:
+            raise ValueError(
+                f"x: expected more than 1 value per channel when training, got input shape {x.shape}"
+            )
+    elif running_mean is None or running_var is None:
+        raise ValueError("running_mean: expected running statistics in eval mode (training=False), got None")
+
+
+def check_batch_norm_backward_args(gy, x, weight, save_mean, save_invstd) -> None:
+    """Validate the arguments of ``batch_norm_backward`` (shared by both tiers)."""
+    check_float_array("x", x, (2, 3, 4))
+    check_float_array("gy", gy)
+    check_shape("gy", gy, x.shape)
+    check_same_dtype("gy", gy, x.dtype)
+    C = x.shape[1]
+    for name, array in (("weight", weight), ("save_mean", save_mean), ("save_invstd", save_invstd)):
+        if array is not None:
+            check_float_array(name, array, 1)
+            check_shape(name, array, (C,))
+    if save_mean is None or save_invstd is None:
+        raise ValueError("save_mean: expected the statistics returned by batch_norm_forward, got None")
+
+
+def batch_norm_forward(
+    x: np.ndarray,
+    weight: np.ndarray | None,
+    bias: np.ndarray | None,
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normalise every channel, then scale by ``weight`` and shift by ``bias``.
+
+    Args:
+        x: input. weight, bias: per-channel affine parameters, or None (1 and 0).
+        running_mean, running_var: running statistics, updated IN PLACE when ``training``
+            (``r = (1 - momentum) * r + momentum * batch_stat``; the variance uses the unbiased estimate),
+            used instead of the batch's when not ``training``. May be None when training.
+        training: use the batch statistics (True) or the running ones (False).
+        momentum: weight of the new batch in the running statistics (PyTorch's convention).
+        eps: added to the variance before the square root.
+
+    Returns:
+        ``(y, save_mean, save_invstd)``: the output, and the mean and ``1 / sqrt(var + eps)`` used (the
+        batch's biased statistics in training, the running ones otherwise), as :func:`batch_norm_backward`
+        needs them.
+
+    Shape:
+        x ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)`` -> y same; weight, bias, statistics ``(C,)``.
+    """
+    check_batch_norm_args(x, weight, bias, running_mean, running_var, training, momentum, eps)
+    N, C = x.shape[:2]
+    x3 = x.reshape(N, C, -1)  # (N, C, L)
+    M = x3.shape[0] * x3.shape[2]
+    if training:
+        mean = x3.mean(axis=(0, 2))  # (C,)
+        var = x3.var(axis=(0, 2))  # (C,), biased: what the normalisation uses
+        if running_mean is not None:
+            running_mean *= 1.0 - momentum
+            running_mean += momentum * mean
+        if running_var is not None:
+            running_var *= 1.0 - momentum
+            running_var += momentum * var * (M / (M - 1))  # unbiased, as PyTorch keeps it
+    else:
+        mean, var = running_mean, running_var
+    invstd = 1.0 / np.sqrt(var + eps)  # (C,)
+    scale = invstd if weight is None else invstd * weight  # (C,)
+    shift = -mean * scale if bias is None else bias - mean * scale  # (C,)
+    y = x3 * scale[None, :, None] + shift[None, :, None]  # (N, C, L)
+    return y.reshape(x.shape).astype(x.dtype), mean.astype(x.dtype), invstd.astype(x.dtype)
+
+
+def batch_norm_backward(
+    gy: np.ndarray,
+    x: np.ndarray,
+    weight: np.ndarray | None,
+    save_mean: np.ndarray,
+    save_invstd: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of the training-mode batch norm.
+
+    With ``xhat = (x - mean) * invstd``, ``gbias = sum(gy)`` and ``gweight = sum(gy * xhat)`` per channel,
+    the input gradient is ``weight * invstd * (gy - gbias / M - xhat * gweight / M)``: the last two terms
+    are the gradient flowing through the batch mean and the batch variance.
+
+    Returns:
+        ``(gx, gweight, gbias)``; ``gweight`` and ``gbias`` are computed even when the layer has none.
+
+    Shape:
+        gy, x ``(N, C, ...)`` -> gx same; gweight, gbias ``(C,)``.
+    """
+    check_batch_norm_backward_args(gy, x, weight, save_mean, save_invstd)
+    N, C = x.shape[:2]
+    x3 = x.reshape(N, C, -1)  # (N, C, L)
+    gy3 = gy.reshape(N, C, -1)  # (N, C, L)
+    M = x3.shape[0] * x3.shape[2]
+    xhat = (x3 - save_mean[None, :, None]) * save_invstd[None, :, None]  # (N, C, L)
+    gbias = gy3.sum(axis=(0, 2))  # (C,)
+    gweight = (gy3 * xhat).sum(axis=(0, 2))  # (C,)
+    gain = save_invstd if weight is None else save_invstd * weight  # (C,)
+    mean_gy = gbias[None, :, None] / M  # (1, C, 1)
+    mean_gy_xhat = gweight[None, :, None] / M  # (1, C, 1)
+    gx = gain[None, :, None] * (gy3 - mean_gy - xhat * mean_gy_xhat)  # (N, C, L)
+    return gx.reshape(x.shape).astype(x.dtype), gweight.astype(x.dtype), gbias.astype(x.dtype)
+
+
+__all__ = ["batch_norm_forward", "batch_norm_backward"]
