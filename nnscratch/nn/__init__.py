@@ -1,0 +1,48 @@
+"""``nnscratch.nn``: modules, layers, losses, initialisation and the functional API.
+
+Example:
+    >>> import nnscratch as ns
+    >>> from nnscratch import nn
+    >>> model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+    ...                       nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
+    >>> model(ns.randn(2, 3, 8, 8)).shape
+    (2, 10)
+"""
+
+from nnscratch.nn import functional, init
+from nnscratch.nn.container import ModuleList, Sequential
+from nnscratch.nn.layers_basic import (
+    ELU,
+    GELU,
+    Dropout,
+    Flatten,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Tanh,
+)
+from nnscratch.nn.layers_conv import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    ConvTranspose2d,
+    GlobalAvgPool2d,
+    MaxPool2d,
+)
+from nnscratch.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from nnscratch.nn.module import IncompatibleKeys, Module, Parameter
+
+__all__ = [
+    "ELU", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
+    "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Flatten", "GlobalAvgPool2d", "Identity", "IncompatibleKeys",
+    "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "NLLLoss", "Parameter",
+    "ReLU", "ReLU6", "Sequential", "SiLU", "Sigmoid", "Softmax", "Tanh", "functional", "init",
+]

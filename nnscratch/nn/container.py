@@ -1,0 +1,108 @@
+"""Containers: ``Sequential`` (layers applied in order) and ``ModuleList``.
+
+Sequential names its children ``"0"``, ``"1"``, ... so its state-dict keys are PyTorch's
+(``"0.weight"``): weights exported from an equivalent ``torch.nn.Sequential`` load by name.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from nnscratch.nn.module import Module
+
+
+class Sequential(Module):
+    """Apply modules one after the other.
+
+    Args:
+        *layers: modules in order, or one ``OrderedDict`` name -> module.
+
+    Example:
+        >>> import nnscratch as ns
+        >>> from nnscratch import nn
+        >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> len(model), type(model[-1]).__name__, list(model.state_dict())[:2]
+        (3, 'Linear', ['0.weight', '0.bias'])
+    """
+
+    def __init__(self, *layers: Any) -> None:
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], OrderedDict):
+            for name, layer in layers[0].items():
+                self.add_module(name, layer)
+        else:
+            for i, layer in enumerate(layers):
+                if not isinstance(layer, Module):
+                    raise TypeError(f"Sequential: layer {i} must be a Module, got {type(layer).__name__}")
+                self.add_module(str(i), layer)
+
+    def forward(self, x: Any) -> Any:
+        for layer in self._modules.values():
+            x = layer(x)
+        return x
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int | slice) -> Any:
+        items = list(self._modules.items())
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(items[index]))
+        if not -len(items) <= index < len(items):
+            raise IndexError(f"index: expected a value in [{-len(items)}, {len(items) - 1}], got {index}")
+        return items[index][1]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        name = list(self._modules)[index]
+        self._modules[name] = module
+
+    def __delitem__(self, index: int | slice) -> None:
+        names = list(self._modules)
+        for name in names[index] if isinstance(index, slice) else [names[index]]:
+            del self._modules[name]
+
+    def append(self, module: Module) -> Sequential:
+        """Add a layer at the end; returns self."""
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> Sequential:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        """Insert a layer before position ``index`` (children are renumbered)."""
+        layers = list(self._modules.values())
+        layers.insert(index, module)
+        self._modules.clear()
+        for i, layer in enumerate(layers):
+            self.add_module(str(i), layer)
+        return self
+
+
+class ModuleList(Module):
+    """A list of modules whose parameters are registered (for models that loop over layers)."""
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module: Module) -> ModuleList:
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, index: int) -> Module:
+        return list(self._modules.values())[index]
