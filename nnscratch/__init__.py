@@ -12,7 +12,7 @@ Example:
     tensor([2., 4., 6.])
 """
 
-from nnscratch import autograd, backend, config, nn
+from nnscratch import autograd, backend, config, models, nn
 from nnscratch.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from nnscratch.creation import (
     arange,
@@ -49,7 +49,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Function", "GradcheckError", "Tensor", "arange", "autograd", "backend", "bool_", "config",
     "enable_grad", "eye", "float16", "float32", "float64", "full", "full_like", "get_rng_state",
-    "gradcheck", "gradgradcheck", "initial_seed", "int32", "int64", "is_grad_enabled", "manual_seed",
+    "gradcheck", "gradgradcheck", "initial_seed", "int32", "models", "int64", "is_grad_enabled", "manual_seed",
     "nn", "no_grad", "ones", "ones_like", "rand", "randint", "randn", "set_grad_enabled", "set_rng_state",
     "tensor", "uint8", "zeros", "zeros_like", "__version__", *_ops_all,
 ]

@@ -350,6 +350,13 @@ class Module:
         """How many scalars the parameters hold."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
+    def summary(self, input_shape: tuple[int, ...], batch_size: int = 1, device: Any = None,
+                print_table: bool = True) -> Any:
+        """Per-layer output shapes, parameters, FLOPs and activation memory (see ``nn.summary``)."""
+        from nnscratch.nn.summary import summary
+
+        return summary(self, input_shape, batch_size, device, print_table)
+
     # -- printing --------------------------------------------------------------------------------
     def extra_repr(self) -> str:
         """The part inside the parentheses of this module's repr (layers override it)."""
