@@ -20,7 +20,7 @@ import nnscratch as ns
 #: Settings of every gradient property test: full-Jacobian gradchecks are not cheap.
 GRAD_SETTINGS = settings(deadline=None, max_examples=25)
 #: Settings of the second-derivative tests: one gradgradcheck costs many first-order ones.
-GRADGRAD_SETTINGS = settings(deadline=None, max_examples=4)
+GRADGRAD_SETTINGS = settings(deadline=None, max_examples=8)
 
 MAX_ELEMENTS = 24
 
