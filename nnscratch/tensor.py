@@ -141,6 +141,8 @@ class Tensor:
     @classmethod
     def _wrap(cls, array: Any, device: Device) -> Tensor:
         """Wrap an array of the right module without conversion (the fast path of every op)."""
+        if isinstance(array, np.generic):  # NumPy returns scalars for 0-d results; tensors hold arrays
+            array = np.asarray(array)
         t = cls.__new__(cls)
         t.data = array
         t.device = device
