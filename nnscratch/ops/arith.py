@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from nnscratch.backend import get_array_module
 from nnscratch.ops._util import sum_to_array
 from nnscratch.tensor import Function, Tensor
@@ -224,6 +226,14 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             f"matmul: inner dimensions must agree, got shapes {a.shape} and {b.shape} "
             f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})"
         )
+    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+    try:
+        np.broadcast_shapes(batch_a, batch_b)
+    except ValueError:
+        raise ValueError(
+            f"matmul: batch dimensions must broadcast, got shapes {a.shape} and {b.shape} "
+            f"(batch {batch_a} and {batch_b})"
+        ) from None
     squeeze_a, squeeze_b = a.ndim == 1, b.ndim == 1
     if squeeze_a:
         a = a.reshape(1, -1)  # (1, k)
