@@ -373,6 +373,12 @@ class Tensor:
                 "a leaf tensor that requires grad is being used in an in-place operation; "
                 "wrap the update in `with nnscratch.no_grad():`"
             )
+        if recording and self.creator is not None and self.creator.is_view:
+            raise RuntimeError(
+                f"an in-place operation on a view (the output of {type(self.creator).__name__}) is not "
+                "supported while recording the graph: it would change the base tensor without updating "
+                "the base's gradient; apply it to the base, use an out-of-place operation, or clone() the view"
+            )
         if not recording:
             with autograd.no_grad():
                 result = op(self, *args)
