@@ -228,3 +228,17 @@ def test_inplace_cannot_broadcast_self():
     t = ns.zeros(3)
     with pytest.raises(RuntimeError, match=r"the result has shape \(2, 3\) but the tensor has shape \(3,\)"):
         t.add_(ns.ones(2, 3))
+
+
+@pytest.mark.parametrize("make_view", [lambda b: b[:1], lambda b: b.reshape(2, 1), lambda b: b.T, lambda b: b[0]])
+def test_inplace_on_a_view_while_recording_raises(make_view):
+    # PyTorch would rewrite the base's graph (CopySlices); nnscratch refuses rather than give the
+    # base a silently wrong gradient, or silently change a leaf that requires grad.
+    x = leaf([1.0, 2.0])
+    for base in (x * 1.0, x):
+        with pytest.raises(RuntimeError, match=r"in-place operation on a view \(the output of \w+\) is not supported"):
+            make_view(base).mul_(3)
+    np.testing.assert_array_equal(x.detach().numpy(), [1.0, 2.0])
+    with ns.no_grad():  # without recording, writing through a view is allowed and reaches the base
+        x[:1].add_(1)
+    np.testing.assert_array_equal(x.detach().numpy(), [2.0, 2.0])
