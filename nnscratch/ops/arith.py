@@ -69,6 +69,7 @@ def sum_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
 
 # --- binary arithmetic --------------------------------------------------------------------------
 class Add(Function):
+    promotes_dtypes = True
     saves_inputs = False
 
     def forward(self, a: Any, b: Any) -> Any:
@@ -80,6 +81,7 @@ class Add(Function):
 
 
 class Sub(Function):
+    promotes_dtypes = True
     saves_inputs = False
 
     def forward(self, a: Any, b: Any) -> Any:
@@ -91,6 +93,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    promotes_dtypes = True
+
     def forward(self, a: Any, b: Any) -> Any:
         return a * b
 
@@ -102,6 +106,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    promotes_dtypes = True
+
     def forward(self, a: Any, b: Any) -> Any:
         return a / b
 
@@ -140,6 +146,8 @@ class PowScalar(Function):
 
 class Pow(Function):
     """``a ** b`` with both operands tensors: d/da = b a^(b-1), d/db = a^b log(a)."""
+
+    promotes_dtypes = True
 
     def forward(self, a: Any, b: Any) -> Any:
         return a**b
@@ -193,6 +201,8 @@ def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - PyTorch's name
 # --- matrix product -----------------------------------------------------------------------------
 class MatMul(Function):
     """``a @ b`` for operands with at least 2 dims; leading (batch) dims broadcast."""
+
+    promotes_dtypes = True
 
     def forward(self, a: Any, b: Any) -> Any:
         return get_array_module(a).matmul(a, b)

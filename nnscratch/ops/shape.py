@@ -250,6 +250,7 @@ def index_put(x: Tensor, key: Any, value: Any) -> Tensor:
 # --- joining and splitting ----------------------------------------------------------------------
 class Cat(Function):
     saves_inputs = False
+    promotes_dtypes = True
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
