@@ -61,6 +61,20 @@ def test_int_tensors():
     assert ns.tensor([True, False]).dtype == ns.bool_ and ns.tensor([0.0, 2.0]).bool().tolist() == [False, True]
 
 
+@pytest.mark.parametrize("dtype", [ns.float32, ns.float64])
+def test_int_and_bool_operands_take_the_float_dtype(dtype):
+    x = ns.tensor([1.0, 2.0], dtype=dtype, requires_grad=True)
+    ints, bools = ns.tensor([2, 3]), ns.tensor([True, False])
+    results = (x * ints, ints + x, x - ints, x / ints, x**ints, ns.maximum(x, ints), ns.minimum(ints, x),
+               ns.where(bools, x, ints), ns.cat([x, ints]), x * bools, ns.ones(2, 2, dtype=dtype) @ ints)
+    for y in results:
+        assert y.dtype == dtype
+    (x * ints).sum().backward()
+    assert x.grad.dtype == dtype  # the gradient keeps the parameter's dtype
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 3.0])
+    assert (ints * 2.5).dtype == ns.float32  # a Python float brings the default float dtype
+
+
 def test_int_to_float_cast_is_a_graph_boundary():
     i = ns.tensor([1, 2])
     f = i.float()
