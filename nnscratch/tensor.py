@@ -141,6 +141,8 @@ class Tensor:
     @classmethod
     def _wrap(cls, array: Any, device: Device) -> Tensor:
         """Wrap an array of the right module without conversion (the fast path of every op)."""
+        if isinstance(array, np.generic):  # NumPy returns scalars for 0-d results; tensors hold arrays
+            array = np.asarray(array)
         t = cls.__new__(cls)
         t.data = array
         t.device = device
@@ -371,6 +373,12 @@ class Tensor:
                 "a leaf tensor that requires grad is being used in an in-place operation; "
                 "wrap the update in `with nnscratch.no_grad():`"
             )
+        if recording and self.creator is not None and self.creator.is_view:
+            raise RuntimeError(
+                f"an in-place operation on a view (the output of {type(self.creator).__name__}) is not "
+                "supported while recording the graph: it would change the base tensor without updating "
+                "the base's gradient; apply it to the base, use an out-of-place operation, or clone() the view"
+            )
         if not recording:
             with autograd.no_grad():
                 result = op(self, *args)
@@ -443,7 +451,9 @@ class Function:
     Class attributes declare what backward reads, so that in-place changes are caught:
     ``saves_inputs`` (default True) and ``saves_outputs`` (default False). ``is_view`` marks ops
     whose output may share memory with the first input (reshape, transpose, ...): the output then
-    shares the input's version counter.
+    shares the input's version counter. ``promotes_dtypes`` marks arithmetic whose integer and bool
+    operands take the floating dtype of the others, as in PyTorch (NumPy alone would turn
+    float32 + int64 into float64).
 
     Example (the cube, with its derivative written by hand)::
 
@@ -458,6 +468,7 @@ class Function:
     saves_inputs: bool = True
     saves_outputs: bool = False
     is_view: bool = False
+    promotes_dtypes: bool = False
 
     inputs: list[Tensor] | None
     outputs: list[weakref.ref]
@@ -476,7 +487,10 @@ class Function:
         like = tensors[0]
         inputs_t = [x if isinstance(x, Tensor) else _scalar_tensor(x, like) for x in inputs]
         self.device = device
-        ys = self.forward(*[x.data for x in inputs_t])
+        arrays = [x.data for x in inputs_t]
+        if self.promotes_dtypes:
+            arrays = _promote_to_float(arrays)
+        ys = self.forward(*arrays)
         multiple = isinstance(ys, tuple)
         ys = ys if multiple else (ys,)
         outputs = [Tensor._wrap(y, device) for y in ys]
@@ -539,6 +553,15 @@ class Function:
     def release(self) -> None:
         """Drop references to the inputs: the graph behind this function is freed."""
         self.inputs = None
+
+
+def _promote_to_float(arrays: list[Any]) -> list[Any]:
+    """Cast the integer and bool arrays among float ones to the floats' common dtype."""
+    floats = [a.dtype for a in arrays if a.dtype.kind == "f"]
+    if not floats or len(floats) == len(arrays):
+        return arrays
+    common = np.result_type(*floats)
+    return [a if a.dtype.kind == "f" else a.astype(common) for a in arrays]
 
 
 def _scalar_tensor(value: Any, like: Tensor) -> Tensor:

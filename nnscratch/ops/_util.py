@@ -20,7 +20,7 @@ def normalize_dims(dim: int | Sequence[int] | None, ndim: int, name: str = "dim"
     """``None`` means every dimension; an int or a sequence of ints is normalised and sorted."""
     if dim is None:
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    dims = tuple(dim) if isinstance(dim, list | tuple) else (dim,)  # normalize_dim rejects non-ints
     out = tuple(sorted({normalize_dim(d, ndim, name) for d in dims}))
     if len(out) != len(dims):
         raise ValueError(f"{name}: expected distinct dimensions, got {dim}")

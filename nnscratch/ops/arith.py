@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from nnscratch.backend import get_array_module
 from nnscratch.ops._util import sum_to_array
 from nnscratch.tensor import Function, Tensor
@@ -67,6 +69,7 @@ def sum_to(x: Tensor, shape: tuple[int, ...]) -> Tensor:
 
 # --- binary arithmetic --------------------------------------------------------------------------
 class Add(Function):
+    promotes_dtypes = True
     saves_inputs = False
 
     def forward(self, a: Any, b: Any) -> Any:
@@ -78,6 +81,7 @@ class Add(Function):
 
 
 class Sub(Function):
+    promotes_dtypes = True
     saves_inputs = False
 
     def forward(self, a: Any, b: Any) -> Any:
@@ -89,6 +93,8 @@ class Sub(Function):
 
 
 class Mul(Function):
+    promotes_dtypes = True
+
     def forward(self, a: Any, b: Any) -> Any:
         return a * b
 
@@ -100,6 +106,8 @@ class Mul(Function):
 
 
 class Div(Function):
+    promotes_dtypes = True
+
     def forward(self, a: Any, b: Any) -> Any:
         return a / b
 
@@ -138,6 +146,8 @@ class PowScalar(Function):
 
 class Pow(Function):
     """``a ** b`` with both operands tensors: d/da = b a^(b-1), d/db = a^b log(a)."""
+
+    promotes_dtypes = True
 
     def forward(self, a: Any, b: Any) -> Any:
         return a**b
@@ -192,6 +202,8 @@ def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - PyTorch's name
 class MatMul(Function):
     """``a @ b`` for operands with at least 2 dims; leading (batch) dims broadcast."""
 
+    promotes_dtypes = True
+
     def forward(self, a: Any, b: Any) -> Any:
         return get_array_module(a).matmul(a, b)
 
@@ -224,6 +236,14 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             f"matmul: inner dimensions must agree, got shapes {a.shape} and {b.shape} "
             f"({a.shape[-1]} != {b.shape[-2 if b.ndim > 1 else 0]})"
         )
+    batch_a, batch_b = a.shape[:-2], b.shape[:-2]
+    try:
+        np.broadcast_shapes(batch_a, batch_b)
+    except ValueError:
+        raise ValueError(
+            f"matmul: batch dimensions must broadcast, got shapes {a.shape} and {b.shape} "
+            f"(batch {batch_a} and {batch_b})"
+        ) from None
     squeeze_a, squeeze_b = a.ndim == 1, b.ndim == 1
     if squeeze_a:
         a = a.reshape(1, -1)  # (1, k)

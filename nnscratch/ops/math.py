@@ -123,6 +123,8 @@ class Clip(Function):
 class Maximum(Function):
     """Elementwise max; on ties the gradient is split in half between the two inputs (PyTorch)."""
 
+    promotes_dtypes = True
+
     def forward(self, a: Any, b: Any) -> Any:
         return get_array_module(a).maximum(a, b)
 
@@ -132,6 +134,8 @@ class Maximum(Function):
 
 class Minimum(Function):
     """Elementwise min; ties split the gradient in half."""
+
+    promotes_dtypes = True
 
     def forward(self, a: Any, b: Any) -> Any:
         return get_array_module(a).minimum(a, b)
@@ -151,6 +155,7 @@ def _split_by_mask(gy: Tensor, a: Tensor, b: Tensor, a_wins: Any) -> tuple[Tenso
 class Where(Function):
     """``where(cond, a, b)``; ``cond`` is a constant boolean array kept by the function."""
 
+    promotes_dtypes = True
     saves_inputs = False
 
     def __init__(self, cond: Any) -> None:

@@ -250,6 +250,7 @@ def index_put(x: Tensor, key: Any, value: Any) -> Tensor:
 # --- joining and splitting ----------------------------------------------------------------------
 class Cat(Function):
     saves_inputs = False
+    promotes_dtypes = True
 
     def __init__(self, dim: int) -> None:
         self.dim = dim
@@ -367,6 +368,13 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
         return ConstantPad(widths, value)(x)
     if mode not in _NUMPY_PAD_MODES:
         raise ValueError(f"pad: expected mode 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    for i, (lo, hi) in enumerate(widths):  # as PyTorch: reflect reaches < size elements, circular <= size
+        limit = x.shape[i] - 1 if mode == "reflect" else x.shape[i]
+        if mode != "replicate" and builtins.max(lo, hi) > limit:
+            raise ValueError(
+                f"pad: {mode} padding of dim {i} (size {x.shape[i]}) expects widths of at most {limit}, "
+                f"got {(lo, hi)}"
+            )
     # Other modes only pick existing elements: express them as an index, whose gradient is known.
     xp = x.device.xp
     index = []
