@@ -3,16 +3,25 @@
 Same functions, arguments and column layout as :mod:`nnscratch.ref.conv` (read that module first; the
 shape letters N, C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW, G, CG, OCG mean the same here).
 
-Versions of the design (kept honest by ``benchmarks/bench_kernels.py``):
+Versions of the design (each measured by ``benchmarks/bench_kernels.py``; the last one is what runs):
 
-- v1 ``im2col`` + ``w @ cols`` + transpose: the reference's plan, with each pass a parallel Numba loop.
-  ``cols`` is ``(C*KH*KW, N*OH*OW)`` so each of its rows is built from contiguous runs of input rows
-  (vectorised copies), and ``w @ cols`` is ONE large product (BLAS is fastest on few large products).
-- v2 the transpose of ``w @ cols`` (``(OC, N, OH*OW)``) to NCHW is fused with the bias add.
-- v3 ``workspace``: the forward keeps its ``cols`` for the weight gradient, and the input gradient
-  keeps ``gy`` transposed to ``(OC, N*OH*OW)`` for the weight gradient, so neither is rebuilt.
-- v4 depthwise convolutions (``groups == C``) run a direct Numba kernel per (sample, channel) plane
-  instead of ``C`` tiny matrix products.
+- v1 whole-batch ``im2col`` (``(C*KH*KW, N*OH*OW)``, one large ``w @ cols``) + a transpose to NCHW
+  fused with the bias. Correct, but ``cols`` is 150 MB for a 32-channel 32x32 layer at batch 128 and
+  this machine writes ~8 GB/s: the memory passes cost more than the product.
+- v2 unsigned flat indexing in the copy loops (Numba then drops its negative-index checks and LLVM
+  vectorises them): im2col 3x faster.
+- v3 (current) the batch is cut into chunks of a few samples whose columns fit in L2 (``_chunk_size``);
+  each of ``numba.get_num_threads()`` Python worker threads takes a contiguous share of the batch and,
+  per chunk, runs im2col (serial Numba, GIL released), ONE single-threaded BLAS product, and the
+  epilogue (bias, or col2im). BLAS is limited to one thread meanwhile (threadpoolctl), so Numba and
+  OpenBLAS threads never compete for the 2 cores. With one sample per chunk the product lands in NCHW
+  order directly (no transpose). The weight gradient is computed as ``cols @ gy.T`` (the faster side for
+  OpenBLAS on these shapes), summed over chunks and workers.
+- v4 depthwise convolutions (``groups == C``) run direct Numba kernels, one ``(n, c)`` plane per
+  parallel iteration, instead of ``C`` tiny matrix products.
+
+The forward's ``workspace`` is unused here: rebuilding a chunk's columns in cache is cheaper than keeping
+a whole batch's columns in memory between forward and backward.
 
 Scatter passes (``col2im``, the depthwise input gradient) give each thread whole ``(n, c)`` planes of
 the output, so every output element is written by one thread only.
@@ -402,8 +411,8 @@ def conv2d_forward(
 ) -> np.ndarray:
     """Convolution forward (see :func:`nnscratch.ref.conv.conv2d_forward` for the arguments).
 
-    ``workspace`` is accepted for symmetry with the reference tier and left untouched: this tier rebuilds
-    each chunk's columns in cache, which is faster than reading back a whole batch's columns from memory.
+    ``workspace`` is accepted for symmetry with the reference tier and left untouched (see the module
+    docstring, v3).
 
     Shape:
         x ``(N, C, H, W)``, w ``(OC, C//G, KH, KW)``, b ``(OC,)`` -> ``(N, OC, OH, OW)``.
