@@ -215,3 +215,19 @@ def _arg(x: Tensor, dim: int | None, keepdim: bool, name: str) -> Tensor:
     return Tensor._wrap(xp.asarray(out, dtype="int64"), x.device)
 
 
+
+
+def all(x: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:  # noqa: A001 - PyTorch's name
+    """Whether every element (over ``dim``, all dims by default) is non-zero; a bool tensor, not differentiable."""
+    return _logical(x, dim, keepdim, "all")
+
+
+def any(x: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:  # noqa: A001 - PyTorch's name
+    """Whether some element (over ``dim``, all dims by default) is non-zero; a bool tensor, not differentiable."""
+    return _logical(x, dim, keepdim, "any")
+
+
+def _logical(x: Tensor, dim: Dim, keepdim: bool, name: str) -> Tensor:
+    xp = get_array_module(x.data)
+    out = getattr(xp, name)(x.data, axis=normalize_dims(dim, x.ndim), keepdims=keepdim)
+    return Tensor._wrap(xp.asarray(out), x.device)
