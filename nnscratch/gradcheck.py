@@ -172,8 +172,9 @@ def _numeric_jacobian(fn: Callable[..., Any], inputs: list[Any], i: int, eps: fl
         f_plus = _flat_outputs(fn, _with_data(inputs, i, x.device.xp.asarray(base + step, dtype=x.dtype)))
         f_minus = _flat_outputs(fn, _with_data(inputs, i, x.device.xp.asarray(base - step, dtype=x.dtype)))
         columns.append((f_plus - f_minus) / (2 * eps))
-    n_out = columns[0].size if columns else 0
-    return np.stack(columns, axis=1).reshape((n_out,) + base.shape) if columns else np.zeros((0,) + base.shape)
+    if not columns:  # an input without elements: a Jacobian with no columns, one row per output
+        return np.zeros((_flat_outputs(fn, inputs).size,) + base.shape)
+    return np.stack(columns, axis=1).reshape((columns[0].size,) + base.shape)
 
 
 def _check_full(fn: Callable[..., Any], inputs: list[Any], which: list[int], outs: list[Tensor],

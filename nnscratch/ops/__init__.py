@@ -31,7 +31,7 @@ from nnscratch.ops.math import (
     tanh,
     where,
 )
-from nnscratch.ops.reduce import amax, amin, argmax, argmin, max, mean, min, std, sum, var
+from nnscratch.ops.reduce import all, amax, amin, any, argmax, argmin, max, mean, min, std, sum, var
 from nnscratch.ops.shape import (
     cast,
     cat,
@@ -55,7 +55,7 @@ from nnscratch.ops.shape import (
 from nnscratch.tensor import Tensor
 
 __all__ = [
-    "abs", "add", "amax", "amin", "argmax", "argmin", "broadcast_to", "cast", "cat", "clamp", "clip",
+    "abs", "add", "all", "amax", "amin", "any", "argmax", "argmin", "broadcast_to", "cast", "cat", "clamp", "clip",
     "clone", "contiguous", "div", "eq", "exp", "expand", "flatten", "ge", "getitem", "gt", "index_put",
     "isfinite", "le", "log", "lt", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "ne",
     "neg", "pad", "permute", "pow", "relu", "reshape", "sigmoid", "sign", "split", "sqrt", "squeeze",
@@ -74,7 +74,7 @@ def _install_tensor_methods() -> None:
         "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "tanh": tanh, "sigmoid": sigmoid,
         "relu": relu, "clip": clip, "clamp": clamp, "maximum": maximum, "minimum": minimum,
         "sum": sum, "mean": mean, "amax": amax, "amin": amin, "max": max, "min": min, "var": var,
-        "std": std, "argmax": argmax, "argmin": argmin, "reshape": reshape, "view": view,
+        "std": std, "all": all, "any": any, "argmax": argmax, "argmin": argmin, "reshape": reshape, "view": view,
         "flatten": flatten, "transpose": transpose, "permute": permute, "squeeze": squeeze,
         "unsqueeze": unsqueeze, "expand": expand, "split": split, "clone": clone,
         "contiguous": contiguous, "matmul": matmul, "pow": pow, "sign": sign, "isfinite": isfinite,

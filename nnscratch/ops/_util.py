@@ -24,7 +24,7 @@ def normalize_dims(dim: int | Sequence[int] | None, ndim: int, name: str = "dim"
     out = tuple(sorted({normalize_dim(d, ndim, name) for d in dims}))
     if len(out) != len(dims):
         raise ValueError(f"{name}: expected distinct dimensions, got {dim}")
-    return out
+    return out if ndim else ()  # a 0-d tensor accepts dim 0 or -1 (as PyTorch) and has nothing to reduce
 
 
 def pick_dim_args(

@@ -139,6 +139,9 @@ def _max_or_min(x: Tensor, dim: Any, keepdim: bool, axis: Any, keepdims: Any, sm
         return AMax(normalize_dims(None, x.ndim), False, smallest)(x)
     if not isinstance(dim, int):
         raise TypeError(f"{name}: expected dim to be an int (use amax/amin for several dims), got {dim!r}")
+    if x.ndim == 0:  # dim 0 or -1 of a scalar: the value itself, at index 0 (as PyTorch)
+        normalize_dim(dim, 0)
+        return ValuesIndices(x.reshape(1).squeeze(0), Tensor(0))
     f = MaxDim(normalize_dim(dim, x.ndim), keepdim, smallest)
     values = f(x)
     indices = f.indices if keepdim else f.indices.squeeze(f.dim)
@@ -212,3 +215,19 @@ def _arg(x: Tensor, dim: int | None, keepdim: bool, name: str) -> Tensor:
     return Tensor._wrap(xp.asarray(out, dtype="int64"), x.device)
 
 
+
+
+def all(x: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:  # noqa: A001 - PyTorch's name
+    """Whether every element (over ``dim``, all dims by default) is non-zero; a bool tensor, not differentiable."""
+    return _logical(x, dim, keepdim, "all")
+
+
+def any(x: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:  # noqa: A001 - PyTorch's name
+    """Whether some element (over ``dim``, all dims by default) is non-zero; a bool tensor, not differentiable."""
+    return _logical(x, dim, keepdim, "any")
+
+
+def _logical(x: Tensor, dim: Dim, keepdim: bool, name: str) -> Tensor:
+    xp = get_array_module(x.data)
+    out = getattr(xp, name)(x.data, axis=normalize_dims(dim, x.ndim), keepdims=keepdim)
+    return Tensor._wrap(xp.asarray(out), x.device)

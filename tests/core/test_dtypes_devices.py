@@ -253,3 +253,13 @@ def test_item_tolist_numpy_len_iter():
     assert x.numel() == 4 and x.dim() == 2 and x.size() == (2, 2) and x.size(1) == 2
     assert np.asarray(x).shape == (2, 2)
     assert leaf([1.0]).detach().numpy().tolist() == [1.0]
+
+
+def test_all_and_any_are_non_differentiable_bool_reductions():
+    x = leaf([[1.0, 0.0], [2.0, 3.0]])
+    for out, expected in (
+        (x.all(), False), (x.any(), True), (ns.all(x, dim=1), [False, True]),
+        (x.any(dim=0, keepdim=True), [[True, True]]), ((x > -1).all(), True),
+    ):
+        assert out.dtype == ns.bool_ and not out.requires_grad
+        np.testing.assert_array_equal(out.numpy(), expected)

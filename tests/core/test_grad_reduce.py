@@ -109,3 +109,22 @@ def test_sum_of_all_dims_is_zero_d():
     assert x.sum().shape == ()
     assert x.sum(dim=(0, 1), keepdim=True).shape == (1, 1)
     assert x.mean(dim=[-1, 0]).shape == ()
+
+
+@pytest.mark.parametrize("dim", [0, -1])
+def test_reductions_of_a_zero_d_tensor_accept_dim_0_and_minus_1(dim):
+    x = leaf(2.0)
+    for name in ("sum", "mean", "amax", "amin"):
+        for keepdim in (False, True):
+            out = getattr(x, name)(dim=dim, keepdim=keepdim)
+            assert out.shape == () and out.item() == 2.0
+    assert x.var(dim, unbiased=False).item() == 0.0
+    for name in ("max", "min"):
+        values_, indices = getattr(x, name)(dim=dim)
+        assert values_.shape == () and values_.item() == 2.0 and values_ is not x
+        assert indices.dtype == ns.int64 and indices.item() == 0
+        (values_ * 3).backward()
+    assert x.grad.item() == 6.0
+    assert ns.gradcheck(lambda t: t.sum(dim) * t.amax(dim), [x])
+    with pytest.raises(IndexError, match=r"dim: expected a value in \[-1, 0\] for a 0-d tensor, got 1"):
+        x.sum(dim=1)

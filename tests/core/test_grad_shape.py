@@ -102,25 +102,25 @@ def test_expand(shapes, seed):
 
 
 # --- indexing -----------------------------------------------------------------------------------
+def _basic_part(draw, size):
+    """An int (maybe negative) or a slice (maybe with a step) for a dim of ``size``."""
+    if draw(st.booleans()):
+        return draw(st.integers(-size, size - 1))
+    start = draw(st.none() | st.integers(-size, size - 1))
+    return slice(start, None, draw(st.sampled_from([None, 1, 2, -1])))
+
+
 @st.composite
 def basic_keys(draw, shape):
-    """An index made of ints (maybe negative), slices (maybe with steps), None and an ellipsis."""
-    key = []
-    dims = list(shape)
-    use_ellipsis = draw(st.booleans())
-    n_indexed = draw(st.integers(0, len(dims)))
-    for size in dims[:n_indexed]:
-        kind = draw(st.sampled_from(["int", "slice", "none"]))
-        if kind == "none":
-            key.append(None)
-        if kind == "int":
-            key.append(draw(st.integers(-size, size - 1)))
-        else:
-            start = draw(st.none() | st.integers(-size, size - 1))
-            step = draw(st.sampled_from([None, 1, 2, -1]))
-            key.append(slice(start, None, step))
-    if use_ellipsis:
-        key.insert(draw(st.integers(0, len(key))), Ellipsis)
+    """An index of ints, slices, ``None`` and maybe an ellipsis standing for the dims in the middle."""
+    nd = len(shape)
+    n_front = draw(st.integers(0, nd))
+    key = [_basic_part(draw, size) for size in shape[:n_front]]
+    if draw(st.booleans()):  # an ellipsis, then parts for some of the last dims
+        n_back = draw(st.integers(0, nd - n_front))
+        key += [Ellipsis] + [_basic_part(draw, size) for size in shape[nd - n_back :]]
+    for _ in range(draw(st.integers(0, 2))):  # None adds a dim of size 1 anywhere
+        key.insert(draw(st.integers(0, len(key))), None)
     return tuple(key)
 
 

@@ -109,3 +109,11 @@ def test_argument_errors_and_float32_warning():
         ns.gradcheck(lambda a: a > 0, [leaf([1.0])])
     with pytest.warns(UserWarning, match=r"inputs\[0\] is float32; use float64"):
         ns.gradcheck(lambda a: a * 2, [ns.tensor([1.0], requires_grad=True)], eps=1e-2, atol=1e-2)
+
+
+def test_inputs_and_outputs_without_elements():
+    x = leaf(values((1, 2), 0))
+    empty = ns.zeros(0, dtype=ns.float64, requires_grad=True)
+    assert ns.gradcheck(lambda a, e: a * 2 + e.sum(), [x, empty])
+    assert ns.gradcheck(lambda a: a[a.detach() > 5], [x])  # the mask picks nothing
+    assert ns.gradgradcheck(lambda a: (a * a)[a.detach() > 5], [x])  # its grad_outputs have no elements
