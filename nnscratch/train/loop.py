@@ -91,6 +91,20 @@ def _to_tensor(array: Any, device: backend.Device, float_dtype: Any = np.float32
     return Tensor._wrap(array, device)
 
 
+class _PairDataset:
+    """Arrays ``x`` (N, ...) and ``y`` (N, ...) as a dataset: unlike ArrayDataset, targets of any
+    shape (regression targets (N, 1)...). The DataLoader gathers from ``data``/``targets`` directly."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.data, self.targets = x, y
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        return self.data[index], self.targets[index]
+
+
 def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[tuple, tuple]:
     """A seeded train/validation split: stratified for class labels, random otherwise."""
     if np.issubdtype(y.dtype, np.integer) and y.ndim == 1:
@@ -615,7 +629,7 @@ def fit(
             if val_data is not None:
                 raise ValueError("validation_split: give val_data or validation_split, not both")
             (x, y), val_data = _split(x, y, validation_split, seed if seed is not None else 0)
-        loader = DataLoader((x, y), batch_size=batch_size, shuffle=shuffle, seed=seed, prefetch=0)
+        loader = DataLoader(_PairDataset(x, y), batch_size=batch_size, shuffle=shuffle, seed=seed, prefetch=0)
     else:
         raise TypeError(
             f"train_data: expected a DataLoader or a pair (x, y), got {type(train_data).__name__}"
