@@ -122,7 +122,8 @@ class EarlyStopping(Callback):
 
     Args:
         monitor: the epoch-log entry watched (default: ``"val_loss"``).
-        patience: epochs without improvement tolerated before stopping (default: 0).
+        patience: stop after this many epochs in a row without improvement, as Keras (default: 0,
+            i.e. at the first one).
         min_delta: smallest change that counts as an improvement (default: 0).
         mode: ``"min"``, ``"max"``, or ``"auto"`` (max for accuracies, min otherwise).
         restore_best_weights: at the end of training, put back the weights of the best epoch
@@ -165,7 +166,7 @@ class EarlyStopping(Callback):
                 }
             return
         self.wait += 1
-        if self.wait > self.patience:
+        if self.wait >= self.patience:  # wait >= 1 here: patience 0 and 1 both stop at the first miss
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
             self.trainer.stop_reason = (
@@ -313,8 +314,8 @@ class LearningRateMonitor(Callback):
     Args:
         interval: ``"epoch"`` (default) or ``"batch"``: when a value is recorded.
 
-    Every epoch's logs (and so the History) get ``lr_pg{i}`` for each group ``i`` (its rate at the
-    end of the epoch's batches, before an epoch scheduler steps).
+    Every epoch's logs (and so the History) get ``lr_pg{i}`` for each group ``i``: the rate its last
+    batch used (an epoch scheduler steps after it).
 
     Attributes:
         lrs: one list of group rates per record: per batch (the rate used by that batch) or per epoch.
@@ -330,14 +331,15 @@ class LearningRateMonitor(Callback):
         return [float(group["lr"]) for group in self.trainer.optimizer.param_groups]
 
     def on_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._last = self._current()
         if self.interval == "batch":
-            self.lrs.append(self._current())
+            self.lrs.append(self._last)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        current = self._current()
+        used = getattr(self, "_last", None) or self._current()  # the rate of the epoch's last batch
         if self.interval == "epoch":
-            self.lrs.append(current)
-        for i, lr in enumerate(current):
+            self.lrs.append(used)
+        for i, lr in enumerate(used):
             logs[f"lr_pg{i}"] = lr
 
     def state_dict(self) -> dict[str, Any]:
