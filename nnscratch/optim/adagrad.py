@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from nnscratch.optim.optimizer import Optimizer, ParamsT, check_number
+from nnscratch.tensor import Tensor
 
 
 class Adagrad(Optimizer):
@@ -66,10 +67,16 @@ class Adagrad(Optimizer):
             group[name] = check_number(name, group[name])
 
     def _update(
-        self, kernels: ModuleType, param: Any, grad: Any, state: dict[str, Any], group: dict[str, Any]
+        self,
+        kernels: ModuleType,
+        p: Tensor,
+        param: Any,
+        grad: Any,
+        state: dict[str, Any],
+        group: dict[str, Any],
     ) -> None:
         state["step"] = state.get("step", 0) + 1
-        state_sum = self._buffer(state, "sum", param, fill=group["initial_accumulator_value"])
+        state_sum = self._buffer(state, "sum", p, fill=group["initial_accumulator_value"])
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         kernels.adagrad_step(
             param, grad, state_sum, clr, group["eps"], group["weight_decay"], group["maximize"]

@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from nnscratch.optim.optimizer import Optimizer, ParamsT, check_bool, check_number
+from nnscratch.tensor import Tensor
 
 
 class Adam(Optimizer):
@@ -72,15 +73,21 @@ class Adam(Optimizer):
         group["amsgrad"] = check_bool("amsgrad", group["amsgrad"])
 
     def _update(
-        self, kernels: ModuleType, param: Any, grad: Any, state: dict[str, Any], group: dict[str, Any]
+        self,
+        kernels: ModuleType,
+        p: Tensor,
+        param: Any,
+        grad: Any,
+        state: dict[str, Any],
+        group: dict[str, Any],
     ) -> None:
         beta1, beta2 = group["betas"]
         state["step"] = state.get("step", 0) + 1
         step = state["step"]
-        exp_avg = self._buffer(state, "exp_avg", param)
-        exp_avg_sq = self._buffer(state, "exp_avg_sq", param)
+        exp_avg = self._buffer(state, "exp_avg", p)
+        exp_avg_sq = self._buffer(state, "exp_avg_sq", p)
         amsgrad = group["amsgrad"]
-        max_exp_avg_sq = self._buffer(state, "max_exp_avg_sq", param) if amsgrad else self._unused(param)
+        max_exp_avg_sq = self._buffer(state, "max_exp_avg_sq", p) if amsgrad else self._unused(p)
         step_size = group["lr"] / (1 - beta1**step)
         bias_correction2_sqrt = math.sqrt(1 - beta2**step)
         kernels.adam_step(

@@ -119,6 +119,11 @@ class Optimizer:
         self.state: dict[Tensor, dict[str, Any]] = {}
         self.param_groups: list[dict[str, Any]] = []
         self._step_count = 0
+        if isinstance(params, set | frozenset):
+            raise TypeError(
+                "params: expected an ordered iterable such as a list, got a set "
+                "(a set's order changes between runs, so state_dict indices would not match)"
+            )
         if isinstance(params, Tensor):
             raise TypeError(
                 "params: expected an iterable of Tensors or of dicts (parameter groups), got a Tensor; "
@@ -232,7 +237,7 @@ class Optimizer:
             raise RuntimeError(f"step: a parameter of shape {p.shape} has a gradient of shape {p.grad.shape}")
         grad = xp.ascontiguousarray(grad, dtype=data.dtype).reshape(-1)  # (P,)
         state = self.state.setdefault(p, {})
-        self._update(self._kernels_for(p), flat, grad, state, group)
+        self._update(self._kernels_for(p), p, flat, grad, state, group)
         if not contiguous:  # the kernel updated a copy: write it back
             data[...] = flat.reshape(data.shape)
         p._bump_version()
@@ -245,22 +250,28 @@ class Optimizer:
         return tier_module(impl)
 
     def _update(
-        self, kernels: ModuleType, param: Any, grad: Any, state: dict[str, Any], group: dict[str, Any]
+        self,
+        kernels: ModuleType,
+        p: Tensor,
+        param: Any,
+        grad: Any,
+        state: dict[str, Any],
+        group: dict[str, Any],
     ) -> None:
-        """Update one parameter in place: ``param`` and ``grad`` are flat ``(P,)`` arrays."""
+        """Update one parameter ``p`` in place: ``param`` and ``grad`` are its flat ``(P,)`` arrays."""
         raise NotImplementedError(f"{type(self).__name__} must define _update")
 
     @staticmethod
-    def _buffer(state: dict[str, Any], name: str, like: Any, fill: float = 0.0) -> Any:
-        """The flat view of state buffer ``name``, created full of ``fill`` on first use."""
+    def _buffer(state: dict[str, Any], name: str, p: Tensor, fill: float = 0.0) -> Any:
+        """A flat view of state buffer ``name`` (shaped as ``p``), created full of ``fill`` on first use."""
         if name not in state:
-            state[name] = backend.get_array_module(like).full(like.shape, fill, dtype=like.dtype)
+            state[name] = p.device.xp.full(p.shape, fill, dtype=p.dtype)
         return state[name].reshape(-1)  # (P,)
 
     @staticmethod
-    def _unused(like: Any) -> Any:
+    def _unused(p: Tensor) -> Any:
         """An empty array standing for a state buffer the chosen options do not need."""
-        return backend.get_array_module(like).empty(0, dtype=like.dtype)
+        return p.device.xp.empty(0, dtype=p.dtype)
 
     # -- saving and loading ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -345,4 +356,4 @@ class Optimizer:
             )
         xp = backend.get_array_module(p.data)
         dtype = p.dtype if value.dtype.kind == "f" else value.dtype
-        return xp.array(value, dtype=dtype, copy=True)
+        return xp.array(value, dtype=dtype, copy=True, order="C")

@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any
 
 from nnscratch.optim.optimizer import Optimizer, ParamsT, check_bool, check_number
+from nnscratch.tensor import Tensor
 
 
 class RMSprop(Optimizer):
@@ -72,13 +73,19 @@ class RMSprop(Optimizer):
         group["centered"] = check_bool("centered", group["centered"])
 
     def _update(
-        self, kernels: ModuleType, param: Any, grad: Any, state: dict[str, Any], group: dict[str, Any]
+        self,
+        kernels: ModuleType,
+        p: Tensor,
+        param: Any,
+        grad: Any,
+        state: dict[str, Any],
+        group: dict[str, Any],
     ) -> None:
         state["step"] = state.get("step", 0) + 1
-        square_avg = self._buffer(state, "square_avg", param)
+        square_avg = self._buffer(state, "square_avg", p)
         momentum, centered = group["momentum"], group["centered"]
-        momentum_buf = self._buffer(state, "momentum_buffer", param) if momentum > 0 else self._unused(param)
-        grad_avg = self._buffer(state, "grad_avg", param) if centered else self._unused(param)
+        momentum_buf = self._buffer(state, "momentum_buffer", p) if momentum > 0 else self._unused(p)
+        grad_avg = self._buffer(state, "grad_avg", p) if centered else self._unused(p)
         kernels.rmsprop_step(
             param,
             grad,

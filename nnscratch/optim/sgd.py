@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from nnscratch.optim.optimizer import Optimizer, ParamsT, check_bool, check_number
+from nnscratch.tensor import Tensor
 
 
 class SGD(Optimizer):
@@ -76,14 +77,20 @@ class SGD(Optimizer):
             )
 
     def _update(
-        self, kernels: ModuleType, param: Any, grad: Any, state: dict[str, Any], group: dict[str, Any]
+        self,
+        kernels: ModuleType,
+        p: Tensor,
+        param: Any,
+        grad: Any,
+        state: dict[str, Any],
+        group: dict[str, Any],
     ) -> None:
         momentum = group["momentum"]
         if momentum != 0:
             first_step = "momentum_buffer" not in state
-            buf = self._buffer(state, "momentum_buffer", param)
+            buf = self._buffer(state, "momentum_buffer", p)
         else:
-            first_step, buf = True, self._unused(param)
+            first_step, buf = True, self._unused(p)
         kernels.sgd_step(
             param,
             grad,
