@@ -12,7 +12,7 @@ Example:
     tensor([2., 4., 6.])
 """
 
-from nnscratch import autograd, backend, config, models, nn
+from nnscratch import autograd, backend, config, metrics, models, nn, optim, train
 from nnscratch.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from nnscratch.creation import (
     arange,
@@ -32,6 +32,7 @@ from nnscratch.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from nnscratch.ops import *  # noqa: F403 - the op functions are the package's API, as torch.*
 from nnscratch.ops import __all__ as _ops_all
 from nnscratch.random import get_rng_state, initial_seed, manual_seed, set_rng_state
+from nnscratch.serialization import CheckpointError, load, save
 from nnscratch.tensor import (
     Function,
     Tensor,
@@ -47,6 +48,7 @@ from nnscratch.tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError", "load", "metrics", "optim", "save", "train",
     "Function", "GradcheckError", "Tensor", "arange", "autograd", "backend", "bool_", "config",
     "enable_grad", "eye", "float16", "float32", "float64", "full", "full_like", "get_rng_state",
     "gradcheck", "gradgradcheck", "initial_seed", "int32", "models", "int64", "is_grad_enabled", "manual_seed",
