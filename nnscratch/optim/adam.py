@@ -7,8 +7,8 @@ Example:
     >>> opt = Adam([w], lr=0.1)
     >>> (w * w).sum().backward()
     >>> opt.step()                       # the first Adam step moves each weight by about lr
-    >>> w
-    tensor([ 0.9, -1.9], requires_grad=True)
+    >>> w.tolist()                       # float32, the same bits as torch.optim.Adam
+    [0.9000000357627869, -1.899999976158142]
 """
 
 from __future__ import annotations

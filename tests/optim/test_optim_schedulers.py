@@ -6,7 +6,7 @@ import math
 import warnings
 
 import pytest
-from optim_helpers import json_round_trip
+from optim_helpers import assert_plain, json_round_trip
 
 import nnscratch as ns
 from nnscratch import optim
@@ -211,6 +211,7 @@ def test_state_dict_round_trip(name):
     first_opt = make_opt(momentum=0.9)
     first = BUILDERS[name](first_opt)
     trajectory(first, first_opt, 10)
+    assert_plain(first.state_dict())
     saved_opt, saved = json_round_trip(first_opt.state_dict()), json_round_trip(first.state_dict())
 
     new_opt = make_opt(momentum=0.9)
