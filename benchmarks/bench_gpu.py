@@ -21,7 +21,6 @@ import json
 import statistics
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +32,6 @@ import nnscratch as ns  # noqa: E402
 from nnscratch import backend, ref  # noqa: E402
 from nnscratch import cuda as _cuda  # noqa: E402, F401 - registers the cudasim device
 from nnscratch.cuda import activation, conv, loss, norm, pool  # noqa: E402
-
-
-@dataclass
-class Op:
-    """One timed operation: our function, optionally CuPy's equivalent, and its napkin-math cost."""
-
-    name: str
-    ours: Callable[[], Any]
-    theirs: Callable[[], Any] | None
-    bytes_moved: float
-    flops: float = 0.0
-    baseline: str = ""
 
 
 # --- inputs ------------------------------------------------------------------------------------
