@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nnscratch.cuda import device as _device  # noqa: F401 - registers the "cudasim" device
 from nnscratch.cuda import launch
 from nnscratch.cuda.signature import KernelSignature, kernel_signatures_from_source
 

@@ -1,0 +1,170 @@
+"""Fused optimizer updates on the CUDA kernels of ``kernels/optim.cu``: one pass over memory per parameter.
+
+Same names, argument order and formulas as ``nnscratch.ref.optim`` (PyTorch's single-tensor
+optimizers). Every array is flat (``(P,)``) and contiguous, and is updated IN PLACE; a state buffer
+that the options leave unused may be an empty array. Arrays are CuPy arrays (device ``"cuda"``) or
+NumPy arrays (``"cudasim"``, the emulator).
+
+Example:
+    >>> import numpy as np
+    >>> p, g, buf = np.array([1.0, 2.0]), np.array([0.5, -1.0]), np.zeros(2)
+    >>> sgd_step(p, g, buf, lr=0.1, momentum=0.9, dampening=0.0, nesterov=False,
+    ...          weight_decay=0.0, maximize=False, first_step=True)
+    >>> p
+    array([0.95, 2.1 ])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from nnscratch.cuda.tier import check_index_range, get_kernel, grid_size, host_view, xp_of
+
+#: Threads per block of every kernel here (tests shrink it so that small arrays span several blocks).
+BLOCK = 256
+FILE = "optim.cu"
+
+
+def _check(param: Any, grad: Any, **buffers: tuple[Any, bool]) -> Any:
+    """Check the flat contiguous ``param`` and each used buffer; return ``grad`` in param's dtype."""
+    host = host_view(param)
+    if not isinstance(host, np.ndarray) or host.ndim != 1 or not param.flags.c_contiguous:
+        raise ValueError(f"param: expected a flat C-contiguous array, got {type(param).__name__} of shape "
+                         f"{getattr(param, 'shape', None)}")
+    if param.dtype not in (np.float32, np.float64):
+        raise TypeError(f"param: expected a float32 or float64 array, got dtype {param.dtype}")
+    if getattr(grad, "shape", None) != param.shape:
+        raise ValueError(f"grad: expected shape {param.shape} (as param), got {getattr(grad, 'shape', None)}")
+    for name, (array, used) in buffers.items():
+        if not used:
+            continue
+        if array.shape != param.shape or not array.flags.c_contiguous:
+            raise ValueError(f"{name}: expected a C-contiguous array of {param.size} elements (as param), got "
+                             f"shape {array.shape}")
+        if array.dtype != param.dtype:
+            raise TypeError(f"{name}: expected dtype {param.dtype} (as param), got {array.dtype}")
+    check_index_range("param", param.size)
+    return xp_of(param).ascontiguousarray(grad, dtype=param.dtype)
+
+
+def _unused_or(array: Any, used: bool, like: Any) -> Any:
+    """``array`` when the kernel touches it, else an empty array (never read)."""
+    return array if used else xp_of(like).empty(0, dtype=like.dtype)
+
+
+def _launch(name: str, param: Any, args: tuple) -> None:
+    get_kernel(FILE, name, param)(grid_size(param.size, BLOCK), BLOCK, args + (np.int32(param.size),))
+
+
+def sgd_step(
+    param: Any,
+    grad: Any,
+    momentum_buf: Any,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    nesterov: bool,
+    weight_decay: float,
+    maximize: bool,
+    first_step: bool,
+) -> None:
+    """SGD with optional (Nesterov) momentum and L2 weight decay, in place.
+
+    Shape:
+        param, grad: ``(P,)``; momentum_buf: ``(P,)``, or ``(0,)`` when ``momentum == 0``.
+    """
+    use_momentum = momentum != 0
+    grad = _check(param, grad, momentum_buf=(momentum_buf, use_momentum))
+    T = param.dtype.type
+    args = (param, grad, _unused_or(momentum_buf, use_momentum, param), T(lr), T(momentum), T(1 - dampening),
+            np.int32(nesterov), T(weight_decay), np.int32(maximize), np.int32(first_step), np.int32(use_momentum))
+    _launch("sgd_step", param, args)
+
+
+def adam_step(
+    param: Any,
+    grad: Any,
+    exp_avg: Any,
+    exp_avg_sq: Any,
+    max_exp_avg_sq: Any,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    step_size: float,
+    bias_correction2_sqrt: float,
+    amsgrad: bool,
+    decoupled_weight_decay: bool,
+    maximize: bool,
+) -> None:
+    """Adam (AdamW when ``decoupled_weight_decay``), in place.
+
+    Args:
+        step_size: ``lr / (1 - beta1**t)``. bias_correction2_sqrt: ``sqrt(1 - beta2**t)``.
+
+    Shape:
+        param, grad, exp_avg, exp_avg_sq: ``(P,)``; max_exp_avg_sq: ``(P,)``, or ``(0,)`` without amsgrad.
+    """
+    grad = _check(param, grad, exp_avg=(exp_avg, True), exp_avg_sq=(exp_avg_sq, True),
+                  max_exp_avg_sq=(max_exp_avg_sq, amsgrad))
+    T = param.dtype.type
+    args = (param, grad, exp_avg, exp_avg_sq, _unused_or(max_exp_avg_sq, amsgrad, param), T(1 - beta1), T(beta2),
+            T(1 - beta2), T(eps), T(weight_decay), T(1 - lr * weight_decay), T(step_size),
+            T(bias_correction2_sqrt), np.int32(amsgrad), np.int32(decoupled_weight_decay), np.int32(maximize))
+    _launch("adam_step", param, args)
+
+
+def rmsprop_step(
+    param: Any,
+    grad: Any,
+    square_avg: Any,
+    grad_avg: Any,
+    momentum_buf: Any,
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+    maximize: bool,
+) -> None:
+    """RMSprop, optionally centered and with momentum, in place.
+
+    Shape:
+        param, grad, square_avg: ``(P,)``; grad_avg: ``(P,)`` if centered else ``(0,)``;
+        momentum_buf: ``(P,)`` if ``momentum > 0`` else ``(0,)``.
+    """
+    use_momentum = momentum > 0
+    grad = _check(param, grad, square_avg=(square_avg, True), grad_avg=(grad_avg, centered),
+                  momentum_buf=(momentum_buf, use_momentum))
+    T = param.dtype.type
+    args = (param, grad, square_avg, _unused_or(grad_avg, centered, param),
+            _unused_or(momentum_buf, use_momentum, param), T(lr), T(alpha), T(1 - alpha), T(eps), T(weight_decay),
+            T(momentum), np.int32(centered), np.int32(use_momentum), np.int32(maximize))
+    _launch("rmsprop_step", param, args)
+
+
+def adagrad_step(
+    param: Any,
+    grad: Any,
+    state_sum: Any,
+    clr: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> None:
+    """Adagrad, in place: ``sum += g**2``, ``p -= clr * g / (sqrt(sum) + eps)``.
+
+    Shape:
+        param, grad, state_sum: ``(P,)``.
+    """
+    grad = _check(param, grad, state_sum=(state_sum, True))
+    T = param.dtype.type
+    args = (param, grad, state_sum, T(clr), T(eps), T(weight_decay), np.int32(maximize))
+    _launch("adagrad_step", param, args)
+
+
+__all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step"]
