@@ -28,6 +28,7 @@ from nnscratch.creation import (
     zeros,
     zeros_like,
 )
+from nnscratch.cuda import device as _cudasim_device  # noqa: F401 - registers the 'cudasim' device
 from nnscratch.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from nnscratch.ops import *  # noqa: F403 - the op functions are the package's API, as torch.*
 from nnscratch.ops import __all__ as _ops_all

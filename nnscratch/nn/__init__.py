@@ -9,7 +9,7 @@ Example:
     (2, 10)
 """
 
-from nnscratch.nn import functional, init
+from nnscratch.nn import functional, init, utils
 from nnscratch.nn.container import ModuleList, Sequential
 from nnscratch.nn.layers_basic import (
     ELU,
@@ -44,5 +44,5 @@ __all__ = [
     "ELU", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
     "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Flatten", "GlobalAvgPool2d", "Identity", "IncompatibleKeys",
     "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "NLLLoss", "Parameter",
-    "ReLU", "ReLU6", "Sequential", "SiLU", "Sigmoid", "Softmax", "Tanh", "functional", "init",
+    "ReLU", "ReLU6", "Sequential", "SiLU", "Sigmoid", "Softmax", "Tanh", "functional", "init", "utils",
 ]

@@ -1,9 +1,5 @@
-"""kernels/optim.cu on the emulator vs NumPy formulas, in every thread order.
-
-The formulas below are a copy of ``nnscratch/ref/optim.py`` as committed on the ``optim`` branch
-(PyTorch's single-tensor optimizers); that module is not importable from this branch yet. Once both
-branches are merged, these tests can compare with ``nnscratch.ref.optim`` directly.
-"""
+"""kernels/optim.cu on the emulator vs the NumPy reference tier (``nnscratch.ref.optim``), in every
+thread order."""
 
 from __future__ import annotations
 
@@ -13,6 +9,7 @@ import numpy as np
 import pytest
 
 import nnscratch.cuda.optim as cuda_optim
+import nnscratch.ref.optim as ref_optim
 from nnscratch import backend
 
 TOLERANCE = {np.float32: (1e-5, 1e-6), np.float64: (1e-13, 1e-15)}
@@ -25,68 +22,13 @@ def small_blocks(monkeypatch):
     monkeypatch.setattr(cuda_optim, "BLOCK", 32)
 
 
-# --- the reference formulas (copied, see the module docstring) --------------------------------------
-def ref_sgd(param, grad, buf, lr, momentum, dampening, nesterov, weight_decay, maximize, first_step):
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
-    if momentum != 0:
-        if first_step:
-            buf[...] = g
-        else:
-            buf *= momentum
-            buf += (1 - dampening) * g
-        g = g + momentum * buf if nesterov else buf
-    param -= lr * g
+# --- the reference formulas: the NumPy tier itself, same names and arguments ------------------------
+ref_sgd = ref_optim.sgd_step
+ref_adam = ref_optim.adam_step
+ref_rmsprop = ref_optim.rmsprop_step
+ref_adagrad = ref_optim.adagrad_step
 
 
-def ref_adam(param, grad, m, v, vmax, lr, beta1, beta2, eps, weight_decay, step_size, bc2_sqrt, amsgrad, decoupled,
-             maximize):
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        if decoupled:
-            param *= 1 - lr * weight_decay
-        else:
-            g = g + weight_decay * param
-    m += (1 - beta1) * (g - m)
-    v *= beta2
-    v += (1 - beta2) * g * g
-    second = v
-    if amsgrad:
-        np.maximum(vmax, v, out=vmax)
-        second = vmax
-    param -= step_size * m / (np.sqrt(second) / bc2_sqrt + eps)
-
-
-def ref_rmsprop(param, grad, s, gavg, buf, lr, alpha, eps, weight_decay, momentum, centered, maximize):
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
-    s *= alpha
-    s += (1 - alpha) * g * g
-    if centered:
-        gavg += (1 - alpha) * (g - gavg)
-        avg = np.sqrt(s - gavg * gavg)
-    else:
-        avg = np.sqrt(s)
-    avg += eps
-    if momentum > 0:
-        buf *= momentum
-        buf += g / avg
-        param -= lr * buf
-    else:
-        param -= lr * g / avg
-
-
-def ref_adagrad(param, grad, state_sum, clr, eps, weight_decay, maximize):
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param
-    state_sum += g * g
-    param -= clr * g / (np.sqrt(state_sum) + eps)
-
-
-# --- helpers -------------------------------------------------------------------------------------------
 def _state(rng, dtype, used: list[bool], positive: bool = False):
     out = []
     for u in used:
