@@ -6,10 +6,11 @@ import re
 
 import numpy as np
 import pytest
-from cuda_cases import DTYPES, activation_cases, run_case
 
 import nnscratch.cuda.activation as cuda_activation
 from nnscratch.ref import activation as ref_activation
+
+from .cuda_cases import DTYPES, activation_cases, run_case
 
 
 @pytest.fixture(autouse=True)

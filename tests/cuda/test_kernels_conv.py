@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cuda_cases import DTYPES, TOLERANCE, assert_all_close, conv_cases, run_case
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nnscratch as ns
 import nnscratch.cuda.conv as cuda_conv
 from nnscratch.ref import conv as ref_conv
+
+from .cuda_cases import DTYPES, TOLERANCE, assert_all_close, conv_cases, run_case
 
 
 @pytest.fixture(autouse=True)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cuda_cases import ALL_CASES, DTYPES, run_case
 
 import nnscratch as ns
 from nnscratch import backend
+
+from .cuda_cases import ALL_CASES, DTYPES, run_case
 
 pytestmark = [
     pytest.mark.gpu,

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cuda_cases import DTYPES, loss_cases, run_case
 
 import nnscratch as ns
 import nnscratch.cuda.loss as cuda_loss
+
+from .cuda_cases import DTYPES, loss_cases, run_case
 
 
 @pytest.fixture(autouse=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cuda_cases import DTYPES, norm_cases, run_case
 
 import nnscratch as ns
 import nnscratch.cuda.norm as cuda_norm
+
+from .cuda_cases import DTYPES, norm_cases, run_case
 
 
 @pytest.fixture(autouse=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cuda_cases import DTYPES, TOLERANCE, assert_all_close, pool_cases, run_case
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nnscratch as ns
 import nnscratch.cuda.pool as cuda_pool
 from nnscratch.ref import pool as ref_pool
+
+from .cuda_cases import DTYPES, TOLERANCE, assert_all_close, pool_cases, run_case
 
 
 @pytest.fixture(autouse=True)

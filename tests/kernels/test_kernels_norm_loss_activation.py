@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TIERS, assert_close, rand
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import naive
+
+from .conftest import TIERS, assert_close, rand
 
 SHAPES = st.sampled_from([(5, 3), (4, 3, 6), (3, 2, 4, 5), (2, 4, 3, 3)])
 

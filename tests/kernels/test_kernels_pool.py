@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TIERS, assert_close, rand
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnscratch import cpu, ref
 from tests import naive
+
+from .conftest import TIERS, assert_close, rand
 
 
 @st.composite

@@ -6,10 +6,11 @@ import importlib.util
 
 import numpy as np
 import pytest
-from optim_helpers import assert_plain, initial_arrays, json_round_trip, make_params, run_ours
 
 import nnscratch as ns
 from nnscratch import config, optim
+
+from .optim_helpers import assert_plain, initial_arrays, json_round_trip, make_params, run_ours
 
 ALL = [
     lambda ps, **kw: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, **kw),

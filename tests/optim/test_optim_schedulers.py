@@ -6,11 +6,12 @@ import math
 import warnings
 
 import pytest
-from optim_helpers import assert_plain, json_round_trip
 
 import nnscratch as ns
 from nnscratch import optim
 from nnscratch.optim import lr_scheduler as sched
+
+from .optim_helpers import assert_plain, json_round_trip
 
 LRS = [0.1, 0.05]  # two parameter groups with their own rates
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from optim_helpers import initial_arrays, make_params, run_ours, run_torch
 
 from nnscratch import optim
+
+from .optim_helpers import initial_arrays, make_params, run_ours, run_torch
 
 torch = pytest.importorskip("torch")
 
@@ -70,7 +71,7 @@ def test_param_groups_match_torch():
     )
     params = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
     opt = torch.optim.Adam(groups(params), lr=0.01, weight_decay=0.1)
-    from optim_helpers import grads_at
+    from .optim_helpers import grads_at
 
     for k in range(STEPS):
         for p, g in zip(params, grads_at(k, [p.detach().numpy() for p in params])):

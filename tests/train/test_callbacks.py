@@ -8,10 +8,11 @@ import math
 
 import numpy as np
 import pytest
-from train_helpers import assert_same_params, blobs, mlp, params_of
 
 from nnscratch import nn, optim, train
 from nnscratch.serialization import load
+
+from .train_helpers import assert_same_params, blobs, mlp, params_of
 
 
 def fit(model, data, **kwargs):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from train_helpers import blobs, mlp
 
 import nnscratch as ns
 from nnscratch import nn, optim, train
 from nnscratch.data import DataLoader
+
+from .train_helpers import blobs, mlp
 
 
 def test_mlp_reaches_full_train_accuracy_on_blobs(default_impl):

@@ -7,11 +7,12 @@ import signal
 
 import numpy as np
 import pytest
-from train_helpers import assert_same_params, blobs, mlp, params_of
 
 from nnscratch import nn, optim, train
 from nnscratch.data import DataLoader
 from nnscratch.serialization import CheckpointError, save
+
+from .train_helpers import assert_same_params, blobs, mlp, params_of
 
 
 def jitter(x, rng):
