@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings
 from nn_helpers import TIERS, assert_close, assert_grads_close, backward_both, leaf, torch_leaf
+from nn_strategies import conv_configs, conv_transpose_configs
 
 import nnscratch as ns
 from nnscratch.nn import functional as F
@@ -16,32 +16,6 @@ torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 CONV_SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@st.composite
-def conv_configs(draw):
-    """A valid conv2d configuration: shapes, stride, padding (ints, 'same', 'valid'), dilation, groups."""
-    depthwise = draw(st.booleans())
-    if depthwise:
-        C = draw(st.integers(1, 4))
-        groups, OC = C, C * draw(st.integers(1, 2))
-    else:
-        groups = draw(st.sampled_from([1, 1, 2, 3]))
-        C, OC = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 3))
-    KH, KW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    padding = draw(st.sampled_from(["int", "pair", "same", "valid"]))
-    stride = (1, 1) if padding == "same" else (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    if padding == "int":
-        padding = draw(st.integers(0, 2))
-    elif padding == "pair":
-        padding = (draw(st.integers(0, 2)), draw(st.integers(0, 1)))
-    H, W = draw(st.integers(1, 7)), draw(st.integers(1, 7))
-    pads = (0, 0) if isinstance(padding, str) else ((padding, padding) if isinstance(padding, int) else padding)
-    if padding != "same":
-        assume(H + 2 * pads[0] >= dilation[0] * (KH - 1) + 1 and W + 2 * pads[1] >= dilation[1] * (KW - 1) + 1)
-    return dict(N=draw(st.integers(1, 2)), C=C, H=H, W=W, OC=OC, K=(KH, KW), stride=stride, padding=padding,
-                dilation=dilation, groups=groups, bias=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
 
 
 def _conv_inputs(cfg, weight_shape):
@@ -67,24 +41,6 @@ def test_conv2d_matches_torch(impl, cfg):
     assert_close(y, ty)
     backward_both(y, ty, rng)
     assert_grads_close(zip(ours, theirs))
-
-
-@st.composite
-def conv_transpose_configs(draw):
-    groups = draw(st.sampled_from([1, 1, 2]))
-    C, OC = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
-    KH, KW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 1)))
-    output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
-    H, W = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    out_hw = [(size - 1) * s - 2 * p + d * (k - 1) + op + 1
-              for size, s, p, d, k, op in zip((H, W), stride, padding, dilation, (KH, KW), output_padding)]
-    assume(min(out_hw) >= 1)
-    return dict(N=draw(st.integers(1, 2)), C=C, H=H, W=W, OC=OC, K=(KH, KW), stride=stride, padding=padding,
-                output_padding=output_padding, dilation=dilation, groups=groups, bias=draw(st.booleans()),
-                seed=draw(st.integers(0, 2**16)))
 
 
 @pytest.mark.parametrize("impl", TIERS)

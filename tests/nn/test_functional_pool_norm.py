@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nn_helpers import TIERS, assert_close, assert_grads_close, backward_both, leaf, torch_leaf
+from nn_strategies import pool_configs
 
 import nnscratch as ns
 from nnscratch.nn import functional as F
@@ -16,16 +17,6 @@ torch = pytest.importorskip("torch")
 TF = torch.nn.functional
 
 POOL_SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@st.composite
-def pool_configs(draw):
-    K = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    stride = draw(st.sampled_from([None, 1, 2, (1, 2), (3, 1)]))
-    padding = (draw(st.integers(0, K[0] // 2)), draw(st.integers(0, K[1] // 2)))
-    H, W = draw(st.integers(max(1, K[0] - 2 * padding[0]), 7)), draw(st.integers(max(1, K[1] - 2 * padding[1]), 7))
-    return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), H, W), kernel=K, stride=stride,
-                padding=padding, ceil_mode=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
 
 
 def _pool_pair(cfg):
