@@ -26,7 +26,10 @@ Pair = tuple[int, int]
 
 def _pair(value: Any, name: str, minimum: int = 1) -> Pair:
     """Normalise an int or a pair of ints, checking the lower bound."""
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else tuple(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        pair: tuple = (value, value)
+    else:
+        pair = tuple(value) if isinstance(value, tuple | list) else ()  # () fails the check below
     if len(pair) != 2 or any(not isinstance(v, int) or isinstance(v, bool) or v < minimum for v in pair):
         raise ValueError(f"{name}: expected an int >= {minimum} or a pair of them, got {value!r}")
     return pair  # type: ignore[return-value]
