@@ -210,3 +210,14 @@ def test_activation_matches_torch(name):
 def test_softmax_needs_dim():
     with pytest.raises(TypeError, match="softmax: expected dim to be an int"):
         F.softmax(ns.randn(2, 3))
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_gradient_at_kinks_matches_torch(name):
+    """At 0, the clip ends (-1, 1, 6) and softplus' threshold, the chosen one-sided derivative is torch's."""
+    ours_fn, torch_fn = ACTIVATIONS[name]
+    x = np.array([[-6.0, -1.0, -0.0, 0.0, 1.0, 2.5, 6.0, 20.0]])
+    a, ta = leaf(x), torch_leaf(x)
+    ours_fn(a).sum().backward()
+    torch_fn(ta).sum().backward()
+    assert_grads_close([(a, ta)], atol=1e-12, rtol=1e-10)
