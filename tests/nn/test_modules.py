@@ -354,3 +354,15 @@ def test_module_list_registers_its_modules():
     assert [name for name, _ in blocks.named_parameters()][:2] == ["0.weight", "0.bias"]
     assert len(list(blocks.parameters())) == 8
     assert [type(b).__name__ for b in blocks] == ["Linear"] * 4
+
+
+def test_loss_modules_keep_class_weights_as_buffers_like_torch():
+    loss_fn = nn.CrossEntropyLoss(weight=ns.tensor([1.0, 2.0, 0.5]))
+    assert list(loss_fn.state_dict()) == list(torch.nn.CrossEntropyLoss(weight=torch.ones(3)).state_dict())
+    loss_fn.to(ns.float64)  # converts the class weights with the module, as torch
+    assert loss_fn.weight.dtype == np.float64
+    assert loss_fn(ns.randn(4, 3, dtype=ns.float64), ns.tensor([0, 1, 2, 0])).dtype == np.float64
+    bce = nn.BCEWithLogitsLoss(weight=ns.ones(2), pos_weight=ns.ones(2))
+    reference = torch.nn.BCEWithLogitsLoss(weight=torch.ones(2), pos_weight=torch.ones(2))
+    assert list(bce.state_dict()) == list(reference.state_dict())
+    assert list(nn.NLLLoss().state_dict()) == [] and nn.NLLLoss().weight is None
