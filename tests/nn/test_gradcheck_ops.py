@@ -12,8 +12,6 @@ from nn_helpers import TIERS
 import nnscratch as ns
 from nnscratch.nn import functional as F
 
-RNG_SEED = 0
-
 
 def _leaf(*shape, scale=1.0, seed=0):
     rng = np.random.default_rng(seed + sum(shape))

@@ -73,8 +73,7 @@ def test_default_initialisation_is_pytorchs(make, torch_make, fan_in):
     bound = 1 / math.sqrt(fan_in)
     assert layer.weight.shape == tuple(reference.weight.shape)
     assert abs(reference.weight.detach().abs().max().item() - bound) < 0.02 * bound  # the oracle agrees
-    _uniform_bound_check(layer.weight.numpy() if not layer.weight.requires_grad else layer.weight.detach().numpy(),
-                         bound)
+    _uniform_bound_check(layer.weight.detach().numpy(), bound)
     bias = layer.bias.detach().numpy()
     assert np.abs(bias).max() <= bound
     assert layer.weight.requires_grad and layer.bias.requires_grad
