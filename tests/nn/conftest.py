@@ -1,8 +1,9 @@
-"""Shared helpers of the nn tests: conversion to and from PyTorch, the kernel tiers as a parameter.
+"""Fixtures of the nn tests.
 
 PyTorch is the oracle: every test module that needs it calls ``pytest.importorskip("torch")``.
-Helpers live in ``tests/nn/nn_helpers.py`` (several conftest.py files coexist in the suite, so tests
-import nothing from a conftest); this file only holds fixtures.
+Helpers live in ``tests/nn/nn_helpers.py`` and ``tests/nn/nn_strategies.py`` (several conftest.py
+files coexist in the suite, so tests import nothing from a conftest); the kernel tiers are a
+``@pytest.mark.parametrize("impl", TIERS)`` parameter.
 """
 
 from __future__ import annotations
@@ -10,14 +11,6 @@ from __future__ import annotations
 import pytest
 
 import nnscratch as ns
-
-TIERS = ("reference", "numba")
-
-
-@pytest.fixture(params=TIERS)
-def impl(request):
-    """Each kernel tier that runs on NumPy arrays."""
-    return request.param
 
 
 @pytest.fixture(autouse=True)
