@@ -64,9 +64,15 @@ class Sequential(KerasMixin, Module):
         self._modules[name] = module
 
     def __delitem__(self, index: int | slice) -> None:
+        """Remove layers; the rest are renumbered ``"0"``, ``"1"``, ... (as PyTorch), so a later
+        ``append`` cannot overwrite the last layer."""
         names = list(self._modules)
         for name in names[index] if isinstance(index, slice) else [names[index]]:
             del self._modules[name]
+        layers = list(self._modules.values())
+        self._modules.clear()
+        for i, layer in enumerate(layers):
+            self.add_module(str(i), layer)
 
     def append(self, module: Module) -> Sequential:
         """Add a layer at the end; returns self."""

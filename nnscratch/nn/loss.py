@@ -26,7 +26,8 @@ class CrossEntropyLoss(Module):
     def __init__(self, weight: Tensor | None = None, ignore_index: int = -100, reduction: str = "mean",
                  label_smoothing: float = 0.0, impl: str | None = None) -> None:
         super().__init__()
-        self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
+        self.register_buffer("weight", weight)  # a buffer, as PyTorch: in state_dict, converted by to()
+        self.ignore_index, self.reduction = ignore_index, reduction
         self.label_smoothing, self.impl = label_smoothing, impl
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
@@ -42,7 +43,8 @@ class NLLLoss(Module):
 
     def __init__(self, weight: Tensor | None = None, ignore_index: int = -100, reduction: str = "mean") -> None:
         super().__init__()
-        self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
+        self.register_buffer("weight", weight)
+        self.ignore_index, self.reduction = ignore_index, reduction
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
         return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
@@ -64,7 +66,9 @@ class BCEWithLogitsLoss(Module):
 
     def __init__(self, weight: Tensor | None = None, reduction: str = "mean", pos_weight: Tensor | None = None) -> None:
         super().__init__()
-        self.weight, self.reduction, self.pos_weight = weight, reduction, pos_weight
+        self.register_buffer("weight", weight)
+        self.register_buffer("pos_weight", pos_weight)
+        self.reduction = reduction
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
         return F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)

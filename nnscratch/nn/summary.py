@@ -98,10 +98,11 @@ def summary(model: Module, input_shape: tuple[int, ...], batch_size: int = 1, de
     """
     from nnscratch.creation import randn
 
+    first = next(model.parameters(), None)
     if device is None:
-        first = next(model.parameters(), None)
         device = first.device if first is not None else "cpu"
-    x = randn(batch_size, *input_shape, device=device)
+    dtype = first.dtype if first is not None else None  # a float64 model gets a float64 batch
+    x = randn(batch_size, *input_shape, dtype=dtype, device=device)
     result = ModelSummary(tuple(input_shape))
     names = {id(m): name for name, m in model.named_modules()}
     removers = []

@@ -56,8 +56,10 @@ def relu6(x: Tensor) -> Tensor:
 
 
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
-    """Clip to [min_val, max_val]."""
-    return clip(x, min_val, max_val)
+    """Clip to [min_val, max_val]; the gradient is 1 strictly inside and 0 at and beyond the ends
+    (PyTorch's, so relu6 has relu's zero gradient at 0; ``clip`` itself passes it at the ends)."""
+    inside = (x.data > min_val) & (x.data < max_val)
+    return where(inside, x, clip(x, min_val, max_val).detach())
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:

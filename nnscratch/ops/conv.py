@@ -26,7 +26,10 @@ Pair = tuple[int, int]
 
 def _pair(value: Any, name: str, minimum: int = 1) -> Pair:
     """Normalise an int or a pair of ints, checking the lower bound."""
-    pair = (value, value) if isinstance(value, int) and not isinstance(value, bool) else tuple(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        pair: tuple = (value, value)
+    else:
+        pair = tuple(value) if isinstance(value, tuple | list) else ()  # () fails the check below
     if len(pair) != 2 or any(not isinstance(v, int) or isinstance(v, bool) or v < minimum for v in pair):
         raise ValueError(f"{name}: expected an int >= {minimum} or a pair of them, got {value!r}")
     return pair  # type: ignore[return-value]
@@ -186,6 +189,20 @@ def conv2d(
     return Conv2dFn(params)(*args)
 
 
+def _transpose_uncropped(input: Tensor, weight: Tensor, p: _ConvParams, OC: int, out_hw: Pair) -> Tensor:  # noqa: A002
+    """A transposed convolution whose output_padding reaches stride or more (allowed when dilation is
+    larger): no convolution maps an (OH, OW) input to this (H, W), so compute the uncropped output
+    (padding 0), add the zeros no input reaches, and keep rows PH .. PH + OH and columns PW .. PW + OW."""
+    N, _, H, W = input.shape
+    full = [(size - 1) * s + d * (k - 1) + 1 for size, s, d, k in zip((H, W), p.stride, p.dilation, weight.shape[2:])]
+    uncropped = _ConvParams(p.stride, (0, 0), p.dilation, p.groups, p.impl)
+    y = Conv2dGradInput(uncropped, (N, OC, full[0], full[1]))(input, weight)  # (N, OC, FH, FW)
+    extra = [max(0, pad + size - f) for pad, size, f in zip(p.padding, out_hw, full)]
+    y = pad_op(y, (0, extra[1], 0, extra[0]))  # (N, OC, FH + extra, FW + extra)
+    (PH, PW), (OH, OW) = p.padding, out_hw
+    return y[:, :, PH : PH + OH, PW : PW + OW]  # (N, OC, OH, OW)
+
+
 def conv_transpose2d(
     input: Tensor,  # noqa: A002
     weight: Tensor,
@@ -233,7 +250,10 @@ def conv_transpose2d(
     if min(out_hw) < 1:
         raise ValueError(f"conv_transpose2d: the output size {tuple(out_hw)} would be empty")
     params = _ConvParams(stride_p, padding_p, dilation_p, groups, impl)
-    y = Conv2dGradInput(params, (N, OC, out_hw[0], out_hw[1]))(input, weight)  # (N, OC, OH, OW)
+    if any(op >= s for op, s in zip(out_pad, stride_p)):
+        y = _transpose_uncropped(input, weight, params, OC, (out_hw[0], out_hw[1]))  # (N, OC, OH, OW)
+    else:
+        y = Conv2dGradInput(params, (N, OC, out_hw[0], out_hw[1]))(input, weight)  # (N, OC, OH, OW)
     if bias is not None:
         if bias.shape != (OC,):
             raise ValueError(f"bias: expected shape ({OC},), got {bias.shape}")

@@ -104,7 +104,10 @@ def _reduce(losses: Tensor, reduction: str, denominator: Any = None) -> Tensor:
     total = losses.sum()
     if reduction == "sum":
         return total
-    return total / (losses.numel() if denominator is None else denominator)
+    denominator = losses.numel() if denominator is None else denominator
+    if denominator == 0:  # every target ignored: the mean is NaN (0/0) as in PyTorch, the gradients zero
+        return total + float("nan")
+    return total / denominator
 
 
 def cross_entropy(
