@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from nn_helpers import TIERS, assert_close, assert_grads_close, backward_both, leaf, torch_leaf
-from nn_strategies import conv_configs, conv_transpose_configs
 
 import nnscratch as ns
 from nnscratch.nn import functional as F
+
+from .nn_helpers import TIERS, assert_close, assert_grads_close, backward_both, leaf, torch_leaf
+from .nn_strategies import conv_configs, conv_transpose_configs
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional

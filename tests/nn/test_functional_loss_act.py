@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from nn_helpers import TIERS, assert_close, assert_grads_close, backward_both, leaf, torch_leaf
 
 import nnscratch as ns
 from nnscratch.nn import functional as F
+
+from .nn_helpers import TIERS, assert_close, assert_grads_close, backward_both, leaf, torch_leaf
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nn_helpers import TIERS
 
 import nnscratch as ns
 from nnscratch.nn import functional as F
+
+from .nn_helpers import TIERS
 
 
 def _leaf(*shape, scale=1.0, seed=0):

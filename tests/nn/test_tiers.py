@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from nn_strategies import conv_configs, conv_transpose_configs, pool_configs
 
 import nnscratch as ns
 from nnscratch import config
 from nnscratch.nn import functional as F
+
+from .nn_strategies import conv_configs, conv_transpose_configs, pool_configs
 
 TOLERANCE = {np.float64: 1e-10, np.float32: 2e-5}
 TIER_SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
