@@ -91,8 +91,8 @@ def run(
     """
     _check_args(args)
     ns.manual_seed(args.seed)
-    os.makedirs(args.out, exist_ok=True)
     train_set, test_set = load(args.data_dir)
+    os.makedirs(args.out, exist_ok=True)  # only once the data is there: a failed start leaves nothing
     classes = list(train_set.classes)
 
     # Hold out a stratified validation split; --limit takes a stratified subset of what remains.
