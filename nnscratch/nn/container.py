@@ -11,10 +11,12 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from nnscratch.nn.module import Module
+from nnscratch.train.keras import KerasMixin
 
 
-class Sequential(Module):
-    """Apply modules one after the other.
+class Sequential(KerasMixin, Module):
+    """Apply modules one after the other; also ``compile`` / ``fit`` / ``evaluate`` / ``predict``
+    Keras-style (see :mod:`nnscratch.train.keras`).
 
     Args:
         *layers: modules in order, or one ``OrderedDict`` name -> module.

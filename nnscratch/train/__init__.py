@@ -1,0 +1,51 @@
+"""``nnscratch.train``: fit / evaluate / predict, callbacks, History and checkpoints.
+
+The same loop serves any Module (``train.fit(model, ...)``) and the Keras-style methods of
+``nn.Sequential`` (``model.compile(...)`` then ``model.fit(x, y)``).
+
+Example:
+    >>> import numpy as np
+    >>> from nnscratch import nn, optim, train
+    >>> x = np.random.default_rng(0).normal(size=(60, 2)).astype(np.float32)
+    >>> y = (x.sum(1) > 0).astype(np.int64)
+    >>> model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2))
+    >>> history = train.fit(model, (x, y), epochs=3, optimizer=optim.Adam(model.parameters(), lr=0.01),
+    ...                     loss_fn=nn.CrossEntropyLoss(), validation_split=0.2, verbose=0, seed=0)
+    >>> sorted(history.history)[:3]
+    ['accuracy', 'epoch_time', 'loss']
+"""
+
+from nnscratch.serialization import CheckpointError
+from nnscratch.train import callbacks
+from nnscratch.train.callbacks import (
+    Callback,
+    CSVLogger,
+    EarlyStopping,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    ProgressBar,
+    TerminateOnNaN,
+)
+from nnscratch.train.checkpoint import load_checkpoint, save_checkpoint
+from nnscratch.train.history import History
+from nnscratch.train.loop import Trainer, build, evaluate, fit, predict
+
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "CheckpointError",
+    "EarlyStopping",
+    "History",
+    "LearningRateMonitor",
+    "ModelCheckpoint",
+    "ProgressBar",
+    "TerminateOnNaN",
+    "Trainer",
+    "build",
+    "callbacks",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "predict",
+    "save_checkpoint",
+]

@@ -1,0 +1,420 @@
+"""Callbacks: code that fit() runs at fixed points of training, as in Keras.
+
+fit() calls, on every callback, ``on_train_begin``, then per epoch ``on_epoch_begin``, per batch
+``on_batch_begin`` / ``on_loss`` / ``on_batch_end``, then ``on_epoch_end``, and finally
+``on_train_end``. Each callback sees the running fit as ``self.trainer`` (model, optimizer,
+history...) and asks training to stop by setting ``self.trainer.stop_training = True``.
+
+Callbacks run in the order of their ``order`` attribute, then in the order given: ordinary
+callbacks (0), then the History record (50), the progress display (60), and last the checkpoint
+writers (100), so that a checkpoint holds everything this epoch produced.
+
+A stop asked for during an epoch (in ``on_loss`` or ``on_batch_end``) ends training at once: the
+unfinished epoch is neither validated, nor recorded, nor checkpointed.
+
+Example:
+    >>> class PrintLoss(Callback):
+    ...     def on_epoch_end(self, epoch, logs):
+    ...         print(epoch, round(logs["loss"], 3))
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+from nnscratch.metrics import to_numpy
+
+
+class Callback:
+    """Base class: override the hooks you need; each receives the index and a ``logs`` dict.
+
+    Batch logs hold ``loss``, ``size`` (samples in the batch) and ``lr``; epoch logs hold everything
+    the History records. Callbacks with state that a resumed run needs write ``state_dict`` /
+    ``load_state_dict``: it is saved in checkpoints.
+    """
+
+    order = 0
+    trainer: Any = None
+
+    def set_trainer(self, trainer: Any) -> None:
+        self.trainer = trainer
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Before the first epoch (also after a resume)."""
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """After the last epoch, after an early stop and after Ctrl-C."""
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Before the first batch of ``epoch`` (0-based)."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        """After validation of ``epoch``; callbacks may add entries to ``logs``."""
+
+    def on_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Before the forward pass of ``batch`` (0-based within its epoch)."""
+
+    def on_loss(self, batch: int, logs: dict[str, Any]) -> None:
+        """After the forward pass, before backward and the optimizer step; ``logs["loss"]`` is set.
+        Setting ``trainer.stop_training`` here skips this batch's update."""
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
+        """After the optimizer step of ``batch``."""
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What a resumed run needs to continue this callback (None: nothing)."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+
+
+def _resolve_mode(mode: str, monitor: str, owner: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(f"{owner}: mode: expected 'auto', 'min' or 'max', got {mode!r}")
+    if mode != "auto":
+        return mode
+    name = monitor.removeprefix("val_")
+    return (
+        "max" if ("acc" in name or name.startswith("top") or name in ("f1", "precision", "recall")) else "min"
+    )
+
+
+def _monitored(logs: dict[str, Any], monitor: str, owner: str) -> float:
+    if monitor not in logs:
+        hint = (
+            " (pass val_data or validation_split to fit, or monitor='loss')"
+            if monitor.startswith("val_")
+            else ""
+        )
+        raise ValueError(
+            f"{owner}: monitor {monitor!r} is not in the epoch logs, which hold {sorted(logs)}{hint}"
+        )
+    return float(logs[monitor])
+
+
+class _Monitor:
+    """The best value seen so far of one logged quantity, improving downwards or upwards."""
+
+    def __init__(self, monitor: str, mode: str, min_delta: float, owner: str) -> None:
+        self.monitor, self.owner = monitor, owner
+        self.mode = _resolve_mode(mode, monitor, owner)
+        self.min_delta = abs(float(min_delta))
+        self.best = math.inf if self.mode == "min" else -math.inf
+
+    def improved(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved for ``patience`` epochs.
+
+    Args:
+        monitor: the epoch-log entry watched (default: ``"val_loss"``).
+        patience: stop after this many epochs in a row without improvement, as Keras (default: 0,
+            i.e. at the first one).
+        min_delta: smallest change that counts as an improvement (default: 0).
+        mode: ``"min"``, ``"max"``, or ``"auto"`` (max for accuracies, min otherwise).
+        restore_best_weights: at the end of training, put back the weights of the best epoch
+            (default: ``False``).
+
+    Attributes:
+        stopped_epoch: the epoch after which training stopped (None if it did not).
+        best_epoch: the epoch with the best value.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        patience: int = 0,
+        min_delta: float = 0.0,
+        mode: str = "auto",
+        restore_best_weights: bool = False,
+    ) -> None:
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"patience: expected an int >= 0, got {patience!r}")
+        self._best = _Monitor(monitor, mode, min_delta, "EarlyStopping")
+        self.monitor, self.patience = monitor, patience
+        self.restore_best_weights = bool(restore_best_weights)
+        self.wait = 0
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+        self.best_weights: dict[str, np.ndarray] | None = None
+
+    @property
+    def best(self) -> float:
+        return self._best.best
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        value = _monitored(logs, self.monitor, "EarlyStopping")
+        if self._best.improved(value):
+            self._best.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = {
+                    k: to_numpy(t).copy() for k, t in self.trainer.model.state_dict().items()
+                }
+            return
+        self.wait += 1
+        if self.wait >= self.patience:  # wait >= 1 here: patience 0 and 1 both stop at the first miss
+            self.stopped_epoch = epoch
+            self.trainer.stop_training = True
+            self.trainer.stop_reason = (
+                f"EarlyStopping: {self.monitor} did not improve for {self.wait} epochs "
+                f"(best {self.best:.6g} at epoch {self.best_epoch})"
+            )
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            self.trainer.model.load_state_dict(self.best_weights)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "best": self.best,
+            "wait": self.wait,
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+            "best_weights": self.best_weights,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._best.best, self.wait = float(state["best"]), int(state["wait"])
+        self.best_epoch, self.stopped_epoch = state["best_epoch"], state["stopped_epoch"]
+        self.best_weights = state["best_weights"]
+
+
+class ModelCheckpoint(Callback):
+    """Write a full training checkpoint (resumable with ``fit(..., resume_from=path)``) after epochs.
+
+    Args:
+        path: the file; may hold ``{epoch}`` (1-based: the number of epochs done) and any epoch-log
+            entry, e.g. ``"ckpt/epoch{epoch:03d}-{val_loss:.3f}.npz"``.
+        monitor: the entry compared when ``save_best_only`` (default: ``"val_loss"``).
+        save_best_only: write only when ``monitor`` improves (default: ``False``: every epoch).
+        mode: ``"min"``, ``"max"`` or ``"auto"``.
+
+    Attributes:
+        last_path: the file written last (None before the first).
+    """
+
+    order = 100
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        monitor: str = "val_loss",
+        save_best_only: bool = False,
+        mode: str = "auto",
+    ) -> None:
+        self.path = os.fspath(path)
+        self.monitor, self.save_best_only = monitor, bool(save_best_only)
+        self._best = _Monitor(monitor, mode, 0.0, "ModelCheckpoint")
+        self.last_path: str | None = None
+
+    @property
+    def best(self) -> float:
+        return self._best.best
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        if self.save_best_only:
+            value = _monitored(logs, self.monitor, "ModelCheckpoint")
+            if not self._best.improved(value):
+                return
+            self._best.best = value
+        path = self.path.format(epoch=epoch + 1, **logs)
+        self.trainer.save_checkpoint(path)
+        self.last_path = path
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "last_path": self.last_path}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._best.best, self.last_path = float(state["best"]), state["last_path"]
+
+
+class TerminateOnNaN(Callback):
+    """Stop at the first batch whose loss is NaN or infinite, before that batch updates the weights.
+
+    The model keeps the last weights that gave a finite loss, and no checkpoint is written for the
+    unfinished epoch, so the last good checkpoint on disk stays as it was. A ``RuntimeWarning``
+    naming the epoch and the batch is issued; the same text is ``message`` and ``History.stop_reason``.
+    """
+
+    def __init__(self) -> None:
+        self.message: str | None = None
+
+    def on_loss(self, batch: int, logs: dict[str, Any]) -> None:
+        loss = logs["loss"]
+        if math.isfinite(loss):
+            return
+        self.message = (
+            f"TerminateOnNaN: the loss is {loss} at epoch {self.trainer.epoch}, batch {batch}; "
+            "training stopped before this batch's update, the weights are those of the last finite loss"
+        )
+        self.trainer.stop_training = True
+        self.trainer.stop_reason = self.message
+        warnings.warn(self.message, RuntimeWarning, stacklevel=2)
+
+
+class CSVLogger(Callback):
+    """Append one row per epoch (``epoch`` then every epoch-log entry) to a CSV file.
+
+    Args:
+        path: the CSV file.
+        separator: the field separator (default: ``","``).
+        append: add to an existing file instead of starting it again (default: ``False``; a resumed
+            fit always appends).
+    """
+
+    order = 55
+
+    def __init__(self, path: str | os.PathLike, separator: str = ",", append: bool = False) -> None:
+        self.path, self.separator, self.append = os.fspath(path), separator, bool(append)
+        self._file: Any = None
+        self._writer: Any = None
+        self._keys: list[str] | None = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        resuming = self.append or bool(getattr(self.trainer, "resumed", False))
+        exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        self._keys = None
+        if resuming and exists:
+            with open(self.path, newline="") as file:
+                header = next(csv.reader(file, delimiter=self.separator), None)
+            self._keys = header[1:] if header else None
+        self._file = open(self.path, "a" if resuming else "w", newline="")  # noqa: SIM115 - kept open for the run
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        if self._keys is None:
+            self._keys = list(logs)
+            csv.writer(self._file, delimiter=self.separator).writerow(["epoch", *self._keys])
+        row = [epoch, *(logs.get(k, "") for k in self._keys)]
+        csv.writer(self._file, delimiter=self.separator).writerow(row)
+        self._file.flush()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class LearningRateMonitor(Callback):
+    """Record the learning rate of every parameter group, per batch or per epoch.
+
+    Args:
+        interval: ``"epoch"`` (default) or ``"batch"``: when a value is recorded.
+
+    Every epoch's logs (and so the History) get ``lr_pg{i}`` for each group ``i``: the rate its last
+    batch used (an epoch scheduler steps after it).
+
+    Attributes:
+        lrs: one list of group rates per record: per batch (the rate used by that batch) or per epoch.
+    """
+
+    def __init__(self, interval: str = "epoch") -> None:
+        if interval not in ("epoch", "batch"):
+            raise ValueError(f"interval: expected 'epoch' or 'batch', got {interval!r}")
+        self.interval = interval
+        self.lrs: list[list[float]] = []
+
+    def _current(self) -> list[float]:
+        return [float(group["lr"]) for group in self.trainer.optimizer.param_groups]
+
+    def on_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._last = self._current()
+        if self.interval == "batch":
+            self.lrs.append(self._last)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        used = getattr(self, "_last", None) or self._current()  # the rate of the epoch's last batch
+        if self.interval == "epoch":
+            self.lrs.append(used)
+        for i, lr in enumerate(used):
+            logs[f"lr_pg{i}"] = lr
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"lrs": self.lrs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.lrs = [[float(v) for v in row] for row in state["lrs"]]
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch showing loss, accuracy, images per second and the ETA.
+
+    On a terminal (stderr is a TTY) the bar is redrawn as batches finish. Elsewhere (logs, CI,
+    notebooks captured to files) there is no bar, only one summary line per epoch. ``verbose=0``
+    prints nothing. fit() adds one when ``verbose > 0`` and none is given.
+
+    Args:
+        verbose: 0 silent, 1 bar on a TTY and epoch lines elsewhere, 2 epoch lines only.
+        file: where to write (default: ``sys.stderr``).
+    """
+
+    order = 60
+
+    def __init__(self, verbose: int = 1, file: Any = None) -> None:
+        self.verbose, self.file = int(verbose), file
+        self._bar: Any = None
+        self._seen = 0
+        self._loss_sum = 0.0
+
+    def _stream(self) -> Any:
+        return self.file if self.file is not None else sys.stderr
+
+    def _use_bar(self) -> bool:
+        stream = self._stream()
+        return self.verbose == 1 and hasattr(stream, "isatty") and stream.isatty()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._seen, self._loss_sum = 0, 0.0
+        if self._use_bar():
+            from tqdm.auto import tqdm
+
+            total = len(self.trainer.train_loader)
+            self._bar = tqdm(
+                total=total,
+                initial=self.trainer.batch,
+                file=self._stream(),
+                leave=True,
+                desc=f"epoch {epoch + 1}/{self.trainer.epochs}",
+                unit="batch",
+                dynamic_ncols=True,
+            )
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
+        if self._bar is None:
+            return
+        self._seen += int(logs["size"])
+        self._loss_sum += float(logs["loss"]) * int(logs["size"])
+        rate = self._bar.format_dict.get("rate") or 0.0
+        postfix = {"loss": f"{self._loss_sum / max(self._seen, 1):.4f}"}
+        if "accuracy" in logs:
+            postfix["acc"] = f"{logs['accuracy']:.3f}"
+        postfix["img/s"] = f"{rate * logs['size']:.0f}"
+        self._bar.set_postfix(postfix, refresh=False)
+        self._bar.update(1)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        if self.verbose > 0:
+            shown = {k: v for k, v in logs.items() if not k.startswith("lr_pg")}
+            parts = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()]
+            print(f"epoch {epoch + 1}/{self.trainer.epochs}: " + " ".join(parts), file=self._stream())
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -1,0 +1,184 @@
+"""Keras-style ``compile`` / ``fit`` / ``evaluate`` / ``predict`` methods for models.
+
+:class:`KerasMixin` adds them to ``nn.Sequential``; they only gather arguments and call
+:func:`nnscratch.train.fit`, :func:`~nnscratch.train.evaluate` and :func:`~nnscratch.train.predict`,
+so there is one training loop.
+
+Example:
+    >>> import numpy as np
+    >>> from nnscratch import nn
+    >>> x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    >>> y = (x[:, 0] > 0).astype(np.int64)
+    >>> model = nn.Sequential(nn.Linear(None, 16), nn.ReLU(), nn.Linear(16, 2))
+    >>> model.compile(optimizer="adam", loss="cross_entropy", metrics=["accuracy"])
+    >>> history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, seed=0)
+    >>> sorted(model.evaluate(x, y))
+    ['accuracy', 'loss']
+    >>> model.predict(x[:3]).shape
+    (3, 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+OPTIMIZER_DEFAULTS = {
+    "sgd": ("SGD", 0.01),
+    "adam": ("Adam", 1e-3),
+    "adamw": ("AdamW", 1e-3),
+    "rmsprop": ("RMSprop", 1e-3),
+    "adagrad": ("Adagrad", 1e-2),
+}
+LOSS_NAMES = {
+    "cross_entropy": "CrossEntropyLoss",
+    "categorical_crossentropy": "CrossEntropyLoss",
+    "sparse_categorical_crossentropy": "CrossEntropyLoss",
+    "nll": "NLLLoss",
+    "mse": "MSELoss",
+    "mean_squared_error": "MSELoss",
+    "bce": "BCEWithLogitsLoss",
+    "binary_crossentropy": "BCEWithLogitsLoss",
+}
+
+
+def make_loss(loss: str | Callable[..., Any]) -> Callable[..., Any]:
+    """A loss module from its name (``"cross_entropy"``, ``"mse"``, ``"bce"`` (from logits), ``"nll"``)
+    or the callable itself."""
+    if callable(loss):
+        return loss
+    from nnscratch import nn
+
+    if not isinstance(loss, str) or loss.lower() not in LOSS_NAMES:
+        raise ValueError(f"loss: expected a callable or one of {sorted(LOSS_NAMES)}, got {loss!r}")
+    return getattr(nn, LOSS_NAMES[loss.lower()])()
+
+
+def make_optimizer(optimizer: Any, params: Any) -> Any:
+    """An optimizer from its name (with Keras' default rate) over ``params``, or the instance itself."""
+    if not isinstance(optimizer, str):
+        return optimizer
+    from nnscratch import optim
+
+    if optimizer.lower() not in OPTIMIZER_DEFAULTS:
+        raise ValueError(
+            f"optimizer: expected an optimizer or one of {sorted(OPTIMIZER_DEFAULTS)}, got {optimizer!r}"
+        )
+    class_name, lr = OPTIMIZER_DEFAULTS[optimizer.lower()]
+    return getattr(optim, class_name)(params, lr=lr)
+
+
+class KerasMixin:
+    """``compile`` then ``fit`` / ``evaluate`` / ``predict``, for a Module."""
+
+    def _compiled_settings(self) -> dict[str, Any]:
+        settings = self.__dict__.get("_compiled")
+        if settings is None:
+            raise RuntimeError(
+                f"{type(self).__name__}: call model.compile(optimizer=..., loss=...) before fit/evaluate"
+            )
+        return settings
+
+    def compile(
+        self,
+        optimizer: Any = "adam",
+        loss: str | Callable[..., Any] = "cross_entropy",
+        metrics: Sequence[Any] | None = ("accuracy",),
+        scheduler: Any = None,
+        scheduler_interval: str = "epoch",
+    ) -> None:
+        """Choose the optimizer, the loss and the metrics used by :meth:`fit` and :meth:`evaluate`.
+
+        Args:
+            optimizer: an optimizer instance, or a name: ``"sgd"`` (lr 0.01), ``"adam"`` (1e-3),
+                ``"adamw"`` (1e-3), ``"rmsprop"`` (1e-3), ``"adagrad"`` (0.01). A named optimizer is
+                created at the first fit, after lazy layers have their weights.
+            loss: a callable ``(outputs, targets) -> Tensor`` or ``"cross_entropy"``, ``"mse"``,
+                ``"bce"`` (binary cross-entropy from logits), ``"nll"``.
+            metrics: names (``"accuracy"``, ``"top5"``) or functions.
+            scheduler: an LR scheduler over ``optimizer`` (an instance only).
+            scheduler_interval: ``"epoch"`` or ``"batch"``.
+        """
+        if isinstance(optimizer, str):
+            if optimizer.lower() not in OPTIMIZER_DEFAULTS:
+                raise ValueError(
+                    f"optimizer: expected an optimizer or one of {sorted(OPTIMIZER_DEFAULTS)}, "
+                    f"got {optimizer!r}"
+                )
+        elif not hasattr(optimizer, "param_groups"):
+            raise TypeError(f"optimizer: expected an optimizer or its name, got {type(optimizer).__name__}")
+        settings = {
+            "optimizer": optimizer,
+            "loss": make_loss(loss),
+            "metrics": metrics,
+            "scheduler": scheduler,
+            "scheduler_interval": scheduler_interval,
+        }
+        object.__setattr__(self, "_compiled", settings)  # not a sub-module: the loss stays out of state_dict
+
+    def fit(
+        self,
+        x: Any,
+        y: Any = None,
+        *,
+        epochs: int = 1,
+        batch_size: int = 32,
+        validation_data: Any = None,
+        validation_split: float | None = None,
+        callbacks: Sequence[Any] = (),
+        verbose: int = 1,
+        shuffle: bool = True,
+        seed: int | None = None,
+        resume_from: str | None = None,
+        device: str | None = None,
+        checkpoint_dir: str | None = None,
+    ) -> Any:
+        """Train on ``x, y`` (arrays) or ``x`` (a DataLoader); see :func:`nnscratch.train.fit`.
+
+        ``validation_split`` holds out a stratified, seeded fraction (not the last samples, as Keras).
+        """
+        from nnscratch.train import loop
+
+        settings = self._compiled_settings()
+        train_data = x if y is None else (x, y)
+        dev = loop._prepare_device(self, device)
+        loop.build(self, train_data, dev)
+        settings["optimizer"] = make_optimizer(settings["optimizer"], self.parameters())
+        return loop.fit(
+            self,
+            train_data,
+            epochs=epochs,
+            optimizer=settings["optimizer"],
+            loss_fn=settings["loss"],
+            val_data=validation_data,
+            validation_split=validation_split,
+            batch_size=batch_size,
+            shuffle=shuffle,
+            scheduler=settings["scheduler"],
+            scheduler_interval=settings["scheduler_interval"],
+            callbacks=callbacks,
+            metrics=settings["metrics"],
+            device=device,
+            resume_from=resume_from,
+            verbose=verbose,
+            seed=seed,
+            checkpoint_dir=checkpoint_dir,
+        )
+
+    def evaluate(
+        self, x: Any, y: Any = None, batch_size: int = 256, device: str | None = None
+    ) -> dict[str, float]:
+        """Loss and metrics on ``x, y`` (or a DataLoader ``x``); see :func:`nnscratch.train.evaluate`."""
+        from nnscratch.train import loop
+
+        settings = self._compiled_settings()
+        data = x if y is None else (x, y)
+        return loop.evaluate(self, data, settings["loss"], settings["metrics"], batch_size, device)
+
+    def predict(self, x: Any, batch_size: int = 256, device: str | None = None) -> np.ndarray:
+        """Outputs for the inputs ``x``; see :func:`nnscratch.train.predict` (no compile needed)."""
+        from nnscratch.train import loop
+
+        return loop.predict(self, x, batch_size, device)

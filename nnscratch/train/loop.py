@@ -1,0 +1,660 @@
+"""fit / evaluate / predict: the training loop, written once for every Module.
+
+One epoch of :func:`fit` is, per batch: wrap the NumPy batch into Tensors on the model's device,
+``zero_grad``, forward, loss, ``backward``, ``optimizer.step()`` (and ``scheduler.step()`` for a
+per-batch schedule); then validation, the epoch's History record, and the epoch schedule. Callbacks
+(:mod:`nnscratch.train.callbacks`) run at each of those points.
+
+**Lazy layers** (``Linear(None, 10)``, ``Conv2d(None, 8, 3)``) create their weights at their first
+forward. fit() and the Keras-style ``model.fit`` run that forward (one sample, evaluation mode, no
+gradient) before training, but an optimizer built *before* it cannot know the new weights: build the
+optimizer after ``model(x[:1])``, or let ``model.compile(optimizer="adam")`` do it. fit() raises a
+clear error when the optimizer misses weights that its own dry forward created.
+
+**Ctrl-C** during fit() does not stop in the middle of a step: the current batch finishes, a
+checkpoint is written (``checkpoint_dir``, else the folder of a ModelCheckpoint, else the working
+directory; file ``interrupted.ckpt.npz``) and fit() returns the History. A second Ctrl-C stops at
+once. ``fit(..., resume_from=that_file)`` continues where it stopped.
+
+Example:
+    >>> import numpy as np, nnscratch as ns
+    >>> from nnscratch import nn, optim
+    >>> x = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+    >>> y = (x[:, 0] > 0).astype(np.int64)
+    >>> model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> history = fit(model, (x, y), epochs=2, optimizer=optim.SGD(model.parameters(), lr=0.1),
+    ...               loss_fn=nn.CrossEntropyLoss(), verbose=0, seed=0)
+    >>> len(history.history["loss"])
+    2
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from nnscratch import autograd, backend
+from nnscratch import random as ns_random
+from nnscratch.data import DataLoader, train_val_split
+from nnscratch.metrics import MetricFn, resolve_metric, to_numpy
+from nnscratch.nn.module import Module
+from nnscratch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
+from nnscratch.tensor import Tensor
+from nnscratch.train import checkpoint as ckpt
+from nnscratch.train.callbacks import Callback, ModelCheckpoint, ProgressBar
+from nnscratch.train.history import History
+
+INTERRUPT_FILE = "interrupted.ckpt.npz"
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+# --- Data: loaders, batches, tensors ---------------------------------------------------------------
+def _arrays(data: Any) -> Any:
+    return data.data if isinstance(data, Tensor) else data
+
+
+def _is_pair(data: Any) -> bool:
+    return isinstance(data, tuple | list) and len(data) == 2
+
+
+def _iterate(data: Any, batch_size: int, name: str) -> Iterator[tuple[Any, Any]]:
+    """Batches ``(x, y)`` of a DataLoader, of a pair of arrays, or ``(x, None)`` of inputs alone."""
+    if isinstance(data, DataLoader):
+        yield from data
+        return
+    if _is_pair(data):
+        x, y = _arrays(data[0]), _arrays(data[1])
+        if len(x) != len(y):
+            raise ValueError(f"{name}: x and y must have the same length, got {len(x)} and {len(y)}")
+    elif isinstance(data, np.ndarray | Tensor) or backend.is_cupy_array(data):
+        x, y = _arrays(data), None
+    else:
+        raise TypeError(
+            f"{name}: expected a DataLoader, a pair (x, y) or an array x, got {type(data).__name__}"
+        )
+    for start in range(0, len(x), batch_size):
+        yield x[start : start + batch_size], (None if y is None else y[start : start + batch_size])
+
+
+def _to_tensor(array: Any, device: backend.Device, float_dtype: Any = np.float32) -> Tensor:
+    """A batch array as a Tensor on ``device``; floating arrays take ``float_dtype`` (the model's)."""
+    array = backend.to_device(_arrays(array), device)
+    if array.dtype.kind == "f" and array.dtype != float_dtype:
+        array = array.astype(float_dtype)
+    return Tensor._wrap(array, device)
+
+
+class _PairDataset:
+    """Arrays ``x`` (N, ...) and ``y`` (N, ...) as a dataset: unlike ArrayDataset, targets of any
+    shape (regression targets (N, 1)...). The DataLoader gathers from ``data``/``targets`` directly."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.data, self.targets = x, y
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        return self.data[index], self.targets[index]
+
+
+def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[tuple, tuple]:
+    """A seeded train/validation split: stratified for class labels, random otherwise."""
+    if np.issubdtype(y.dtype, np.integer) and y.ndim == 1:
+        train_idx, val_idx = train_val_split(y, fraction, seed=seed)
+    else:
+        if not 0 < fraction < 1:
+            raise ValueError(
+                f"validation_split: expected a number strictly between 0 and 1, got {fraction!r}"
+            )
+        order = np.random.default_rng(seed).permutation(len(y))
+        n_val = int(round(len(y) * fraction))
+        train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
+    return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])
+
+
+# --- Models: device and lazy layers ---------------------------------------------------------------
+def model_device(model: Module) -> backend.Device:
+    """The device of the model's first parameter or buffer (cpu for a model without any)."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return backend.get_device("cpu")
+
+
+def has_unbuilt_layers(model: Module) -> bool:
+    """True when a lazy layer (``in_features=None``...) has not created its weight yet."""
+    return any(
+        "weight" in m._parameters
+        and m._parameters["weight"] is None
+        and (getattr(m, "in_features", 0) is None or getattr(m, "in_channels", 0) is None)
+        for m in model.modules()
+    )
+
+
+def model_float_dtype(model: Module) -> np.dtype:
+    """The dtype of the model's first floating parameter (float32 for a model without one)."""
+    for p in model.parameters():
+        if p.dtype.kind == "f":
+            return p.dtype
+    return np.dtype(np.float32)
+
+
+def _first_inputs(data: Any) -> Any:
+    """A batch of inputs from ``data``; a DataLoader is put back where it stood."""
+    if isinstance(data, DataLoader):
+        position = data.state_dict()
+        batches = iter(data)
+        try:
+            x, _ = next(batches)
+        finally:
+            batches.close()
+            data.load_state_dict(position)
+        return x
+    return _arrays(data[0]) if _is_pair(data) else _arrays(data)
+
+
+def build(model: Module, data: Any, device: backend.Device | None = None) -> bool:
+    """Create the weights of lazy layers with a forward of one sample of ``data`` (eval mode, no_grad).
+
+    Nothing else changes: the mode is restored, batch-norm statistics are not updated and no random
+    number is drawn except by the weights' initialisation. Returns True when it ran.
+
+    Args:
+        model: the model.
+        data: what fit/evaluate/predict accept: a DataLoader, a pair (x, y) or inputs x.
+        device: where the sample goes (default: the model's device).
+    """
+    if not has_unbuilt_layers(model):
+        return False
+    device = device or model_device(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with autograd.no_grad():
+            model(_to_tensor(_first_inputs(data)[:1], device))  # (1, ...)
+    finally:
+        model.train(was_training)
+    return True
+
+
+# --- Evaluation ------------------------------------------------------------------------------------
+def _resolve_metrics(metrics: Sequence[Any] | None) -> list[tuple[str, MetricFn]]:
+    if metrics is None:
+        return []
+    if isinstance(metrics, str) or callable(metrics):
+        metrics = [metrics]
+    return [resolve_metric(m) for m in metrics]
+
+
+def _run_eval(
+    model: Module,
+    data: Any,
+    loss_fn: LossFn | None,
+    metric_fns: list[tuple[str, MetricFn]],
+    batch_size: int,
+    device: backend.Device,
+    name: str,
+) -> dict[str, float]:
+    """Mean loss and metrics over ``data``, each batch weighted by its size (eval mode, no_grad)."""
+    sums = {"loss": 0.0} if loss_fn is not None else {}
+    sums.update({metric: 0.0 for metric, _ in metric_fns})
+    seen = 0
+    float_dtype = model_float_dtype(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with autograd.no_grad():
+            for x, y in _iterate(data, batch_size, name):
+                if y is None:
+                    raise ValueError(
+                        f"{name}: expected labels, a pair (x, y) or a DataLoader, got inputs alone"
+                    )
+                out = model(_to_tensor(x, device, float_dtype))
+                size = len(x)
+                if loss_fn is not None:
+                    sums["loss"] += float(loss_fn(out, _to_tensor(y, device, float_dtype)).item()) * size
+                if metric_fns:
+                    out_host, y_host = to_numpy(out), to_numpy(y)
+                    for metric, fn in metric_fns:
+                        sums[metric] += float(fn(y_host, out_host)) * size
+                seen += size
+    finally:
+        model.train(was_training)
+    if seen == 0:
+        raise ValueError(f"{name}: no samples to evaluate")
+    return {key: total / seen for key, total in sums.items()}
+
+
+def _check_batch_size(batch_size: Any) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
+        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
+    return int(batch_size)
+
+
+def evaluate(
+    model: Module,
+    data: Any,
+    loss_fn: LossFn | None = None,
+    metrics: Sequence[Any] | None = ("accuracy",),
+    batch_size: int = 256,
+    device: str | None = None,
+) -> dict[str, float]:
+    """Loss and metrics of ``model`` on ``data``, in evaluation mode without gradients.
+
+    Args:
+        model: any Module; its training/evaluation mode is restored afterwards.
+        data: a DataLoader or a pair ``(x, y)`` of arrays or Tensors.
+        loss_fn: ``loss_fn(outputs, targets) -> Tensor`` with a mean reduction; ``None`` skips the loss.
+        metrics: names (``"accuracy"``, ``"top5"``) or functions ``fn(y_true, outputs) -> float``.
+        batch_size: samples per forward for array data (default: 256).
+        device: move the model there first (default: where it is).
+
+    Returns:
+        ``{"loss": ..., "accuracy": ...}``: means over all samples.
+    """
+    dev = _prepare_device(model, device)
+    build(model, data, dev)
+    return _run_eval(
+        model, data, loss_fn, _resolve_metrics(metrics), _check_batch_size(batch_size), dev, "data"
+    )
+
+
+def predict(model: Module, data: Any, batch_size: int = 256, device: str | None = None) -> np.ndarray:
+    """The model's outputs for every sample, batched, in evaluation mode without gradients.
+
+    Args:
+        model: any Module; its mode is restored afterwards.
+        data: inputs (an array or Tensor (N, ...)), a pair ``(x, y)`` or a DataLoader (labels ignored).
+        batch_size: samples per forward for array data (default: 256).
+        device: move the model there first (default: where it is).
+
+    Returns:
+        the outputs (N, ...) as a NumPy array on the host.
+    """
+    dev = _prepare_device(model, device)
+    batch_size = _check_batch_size(batch_size)
+    build(model, data, dev)
+    outputs = []
+    float_dtype = model_float_dtype(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with autograd.no_grad():
+            for x, _ in _iterate(data, batch_size, "data"):
+                outputs.append(to_numpy(model(_to_tensor(x, dev, float_dtype))))  # (B, ...)
+    finally:
+        model.train(was_training)
+    if not outputs:
+        raise ValueError("data: no samples to predict")
+    return np.concatenate(outputs)  # (N, ...)
+
+
+def _prepare_device(model: Module, device: str | backend.Device | None) -> backend.Device:
+    if device is None:
+        return model_device(model)
+    dev = backend.get_device(device)
+    model.to(dev)
+    return dev
+
+
+# --- Training ---------------------------------------------------------------------------------------
+class _HistoryRecorder(Callback):
+    """Appends each epoch's logs to the History after the ordinary callbacks added their entries."""
+
+    order = 50
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        self.trainer.history.append(epoch, logs)
+
+
+class _InterruptGuard:
+    """While active, the first Ctrl-C only raises a flag; the second one stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _InterruptGuard:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            signal.signal(signal.SIGINT, self._previous)
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class Trainer:
+    """The state of one fit() run, seen by callbacks as ``callback.trainer``.
+
+    Attributes:
+        model, optimizer, scheduler, loss_fn, train_loader, val_data, history, callbacks, epochs.
+        epoch: the epoch running (0-based); after an epoch ends, the next one.
+        batch: batches of ``epoch`` already trained on.
+        progress: running sums of the unfinished epoch (loss, metrics, samples, seconds, lr).
+        stop_training: set it to True to stop (see :mod:`nnscratch.train.callbacks`).
+        resumed: True when this run continues a checkpoint.
+    """
+
+    def __init__(
+        self,
+        model: Module,
+        optimizer: Any,
+        scheduler: Any,
+        loss_fn: LossFn,
+        train_loader: DataLoader,
+        val_data: Any,
+        val_batch_size: int,
+        epochs: int,
+        metric_fns: list[tuple[str, MetricFn]],
+        callbacks: list[Callback],
+        device: backend.Device,
+        scheduler_interval: str,
+    ) -> None:
+        self.model, self.optimizer, self.scheduler, self.loss_fn = model, optimizer, scheduler, loss_fn
+        self.train_loader, self.val_data, self.val_batch_size = train_loader, val_data, val_batch_size
+        self.epochs, self.metric_fns, self.device = epochs, metric_fns, device
+        self.scheduler_interval = scheduler_interval
+        self.float_dtype = model_float_dtype(model)
+        self.callbacks = sorted(callbacks, key=lambda cb: cb.order)  # stable: given order within a rank
+        self.history = History()
+        self.epoch, self.batch = 0, 0
+        self.progress = self._empty_progress()
+        self.stop_training = False
+        self.stop_reason: str | None = None
+        self.resumed = False
+        for cb in self.callbacks:
+            cb.set_trainer(self)
+
+    def _empty_progress(self) -> dict[str, float]:
+        sums = {"loss": 0.0, "samples": 0.0, "seconds": 0.0, "lr": math.nan}
+        sums.update({name: 0.0 for name, _ in self.metric_fns})
+        return sums
+
+    def save_checkpoint(self, path: str | os.PathLike) -> None:
+        """Write the full training state to ``path`` (atomically)."""
+        ckpt.save_checkpoint(path, self)
+
+    def _call(self, hook: str, *args: Any) -> None:
+        for cb in self.callbacks:
+            getattr(cb, hook)(*args)
+
+    # -- one batch ---------------------------------------------------------------------------------
+    def _train_batch(self, x: Any, y: Any) -> None:
+        batch = self.batch
+        self._call("on_batch_begin", batch, {})
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        inputs, targets = (
+            _to_tensor(x, self.device, self.float_dtype),
+            _to_tensor(y, self.device, self.float_dtype),
+        )
+        self.optimizer.zero_grad()
+        out = self.model(inputs)
+        loss = self.loss_fn(out, targets)
+        size = len(x)
+        logs: dict[str, Any] = {"loss": float(loss.item()), "size": size, "lr": lr}
+        self._call("on_loss", batch, logs)
+        if self.stop_training:
+            return
+        loss.backward()
+        self.optimizer.step()
+        if self.scheduler is not None and self.scheduler_interval == "batch":
+            self.scheduler.step()
+        if self.metric_fns:
+            out_host, y_host = to_numpy(out), to_numpy(y)
+            for name, fn in self.metric_fns:
+                logs[name] = float(fn(y_host, out_host))
+        p = self.progress  # the batch counts from here: an interrupt after this line keeps it
+        p["loss"] += logs["loss"] * size
+        for name, _ in self.metric_fns:
+            p[name] += logs[name] * size
+        p["samples"] += size
+        p["lr"] = lr
+        self.batch = batch + 1
+        self._call("on_batch_end", batch, logs)
+
+    # -- one epoch ---------------------------------------------------------------------------------
+    def _epoch_logs(self) -> dict[str, Any]:
+        p = self.progress
+        n = max(p["samples"], 1.0)
+        logs: dict[str, Any] = {"loss": p["loss"] / n}
+        logs.update({name: p[name] / n for name, _ in self.metric_fns})
+        if self.val_data is not None:
+            val = _run_eval(
+                self.model,
+                self.val_data,
+                self.loss_fn,
+                self.metric_fns,
+                self.val_batch_size,
+                self.device,
+                "val_data",
+            )
+            logs.update({f"val_{key}": value for key, value in val.items()})
+        logs["lr"] = p["lr"]
+        logs["epoch_time"] = p["seconds"]
+        logs["samples_per_s"] = p["samples"] / p["seconds"] if p["seconds"] > 0 else 0.0
+        return logs
+
+    def _step_epoch_scheduler(self, logs: dict[str, Any]) -> None:
+        if self.scheduler is None or self.scheduler_interval != "epoch":
+            return
+        if isinstance(self.scheduler, ReduceLROnPlateau):
+            self.scheduler.step(logs.get("val_loss", logs["loss"]))
+        else:
+            self.scheduler.step()
+
+    def _run_epoch(self, guard: _InterruptGuard) -> bool:
+        """Train the batches of ``self.epoch`` not yet done; False when stopped or interrupted."""
+        loader = self.train_loader
+        if self.batch > 0:
+            loader.load_state_dict({"seed": loader.seed, "epoch": self.epoch, "batch": self.batch})
+        else:
+            loader.set_epoch(self.epoch)
+        start = time.perf_counter()
+        try:
+            for x, y in loader:
+                self._train_batch(x, y)
+                if self.stop_training or guard.requested:
+                    return False
+        finally:
+            self.progress["seconds"] += time.perf_counter() - start
+        return True
+
+    # -- the run -----------------------------------------------------------------------------------
+    def interrupt_path(self, checkpoint_dir: str | None) -> str:
+        if checkpoint_dir is not None:
+            return os.path.join(checkpoint_dir, INTERRUPT_FILE)
+        for cb in self.callbacks:
+            if isinstance(cb, ModelCheckpoint):
+                return os.path.join(os.path.dirname(cb.path) or ".", INTERRUPT_FILE)
+        return INTERRUPT_FILE
+
+    def run(self, checkpoint_dir: str | None, verbose: int) -> History:
+        self._call("on_train_begin", {})
+        interrupted = False
+        with _InterruptGuard() as guard:
+            try:
+                while self.epoch < self.epochs and not self.stop_training:
+                    self._call("on_epoch_begin", self.epoch, {})
+                    if not self._run_epoch(guard):
+                        interrupted = guard.requested and not self.stop_training
+                        break
+                    logs = self._epoch_logs()
+                    self._step_epoch_scheduler(logs)
+                    epoch = self.epoch
+                    self.epoch, self.batch, self.progress = epoch + 1, 0, self._empty_progress()
+                    self._call("on_epoch_end", epoch, logs)
+                    if guard.requested:
+                        interrupted = True
+                        break
+            except KeyboardInterrupt:
+                interrupted = True
+        if interrupted:
+            path = self.interrupt_path(checkpoint_dir)
+            self.save_checkpoint(path)
+            self.history.interrupted = True
+            self.stop_reason = (
+                f"interrupted (Ctrl-C) at epoch {self.epoch}, batch {self.batch}; "
+                f"checkpoint saved to {path}: resume with fit(..., resume_from={path!r})"
+            )
+            if verbose:
+                print(self.stop_reason)
+        self.history.stop_reason = self.stop_reason
+        self._call("on_train_end", {})
+        return self.history
+
+
+def _check_schedule(scheduler: Any, interval: str) -> None:
+    if interval not in ("epoch", "batch"):
+        raise ValueError(f"scheduler_interval: expected 'epoch' or 'batch', got {interval!r}")
+    if isinstance(scheduler, ReduceLROnPlateau) and interval == "batch":
+        raise ValueError(
+            "scheduler_interval: ReduceLROnPlateau steps once per epoch on the validation loss; got 'batch'"
+        )
+    if isinstance(scheduler, OneCycleLR) and interval == "epoch":
+        raise ValueError(
+            "scheduler_interval: OneCycleLR steps once per batch: pass scheduler_interval='batch'"
+        )
+
+
+def _check_optimizer_covers(model: Module, optimizer: Any, built_now: bool) -> None:
+    if not built_now:
+        return
+    known = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    missing = [name for name, p in model.named_parameters() if p.requires_grad and id(p) not in known]
+    if missing:
+        raise ValueError(
+            f"optimizer: the model's lazy layers created {missing} at their first forward, after the "
+            "optimizer was built, so it would never update them; call model(x[:1]) before building the "
+            "optimizer, or use model.compile(optimizer='adam', ...)"
+        )
+
+
+def fit(
+    model: Module,
+    train_data: Any,
+    *,
+    epochs: int,
+    optimizer: Any,
+    loss_fn: LossFn,
+    val_data: Any = None,
+    validation_split: float | None = None,
+    batch_size: int = 32,
+    shuffle: bool = True,
+    scheduler: Any = None,
+    scheduler_interval: str = "epoch",
+    callbacks: Sequence[Callback] = (),
+    metrics: Sequence[Any] | None = ("accuracy",),
+    device: str | None = None,
+    resume_from: str | os.PathLike | None = None,
+    verbose: int = 1,
+    seed: int | None = None,
+    checkpoint_dir: str | None = None,
+) -> History:
+    """Train ``model`` for ``epochs`` epochs and return the History.
+
+    Args:
+        model: any Module mapping a batch of inputs to outputs.
+        train_data: a DataLoader, or a pair ``(x, y)`` of arrays batched here with ``batch_size``,
+            ``shuffle`` and ``seed``.
+        epochs: the total number of epochs (a resumed run counts the epochs already done).
+        optimizer: an optimizer over the model's parameters (built after lazy layers exist).
+        loss_fn: ``loss_fn(outputs, targets) -> Tensor`` scalar, e.g. ``nn.CrossEntropyLoss()``.
+        val_data: a DataLoader or a pair ``(x, y)`` evaluated after every epoch (``val_`` entries).
+        validation_split: with array data, hold out this fraction of it for validation (stratified
+            by class, seeded by ``seed``).
+        batch_size: samples per batch for array data (default: 32).
+        shuffle: reshuffle array data every epoch (default: True).
+        scheduler: an LR scheduler; ``ReduceLROnPlateau`` gets ``val_loss`` (``loss`` without validation).
+        scheduler_interval: ``"epoch"`` (default) or ``"batch"`` (e.g. OneCycleLR) steps.
+        callbacks: :class:`~nnscratch.train.callbacks.Callback` objects.
+        metrics: names (``"accuracy"``, ``"top5"``) or functions ``fn(y_true, outputs) -> float``.
+        device: move the model and batches there (default: the model's device).
+        resume_from: a checkpoint (ModelCheckpoint's or the Ctrl-C one) to continue from.
+        verbose: 0 silent, 1 progress bar on a terminal (epoch lines elsewhere), 2 epoch lines.
+        seed: seeds nnscratch's generator (dropout) and the batching of array data; with a fixed
+            seed a CPU run is reproducible, bit for bit, resumed or not.
+        checkpoint_dir: where Ctrl-C writes ``interrupted.ckpt.npz``.
+
+    Returns:
+        the :class:`History`; ``history.stop_reason`` says why training ended early.
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
+        raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
+    if not callable(loss_fn):
+        raise TypeError(
+            f"loss_fn: expected a callable (outputs, targets) -> Tensor, got {type(loss_fn).__name__}"
+        )
+    if not hasattr(optimizer, "param_groups"):
+        raise TypeError(
+            f"optimizer: expected an optimizer such as nnscratch.optim.SGD, got {type(optimizer).__name__}"
+        )
+    batch_size = _check_batch_size(batch_size)
+    _check_schedule(scheduler, scheduler_interval)
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks: expected Callback objects, got {type(cb).__name__}")
+    if seed is not None:
+        ns_random.manual_seed(seed)
+    dev = _prepare_device(model, device)
+
+    if isinstance(train_data, DataLoader):
+        if validation_split is not None:
+            raise ValueError(
+                "validation_split: only for train_data given as arrays (x, y); "
+                "with a DataLoader pass val_data"
+            )
+        loader = train_data
+    elif _is_pair(train_data):
+        x, y = np.asarray(to_numpy(train_data[0])), np.asarray(to_numpy(train_data[1]))
+        if len(x) != len(y):
+            raise ValueError(f"train_data: x and y must have the same length, got {len(x)} and {len(y)}")
+        if validation_split is not None:
+            if val_data is not None:
+                raise ValueError("validation_split: give val_data or validation_split, not both")
+            (x, y), val_data = _split(x, y, validation_split, seed if seed is not None else 0)
+        loader = DataLoader(_PairDataset(x, y), batch_size=batch_size, shuffle=shuffle, seed=seed, prefetch=0)
+    else:
+        raise TypeError(
+            f"train_data: expected a DataLoader or a pair (x, y), got {type(train_data).__name__}"
+        )
+
+    built_now = build(model, train_data, dev)
+    _check_optimizer_covers(model, optimizer, built_now)
+    if verbose and not any(isinstance(cb, ProgressBar) for cb in callbacks):
+        callbacks.append(ProgressBar(verbose))
+    callbacks.append(_HistoryRecorder())
+    trainer = Trainer(
+        model,
+        optimizer,
+        scheduler,
+        loss_fn,
+        loader,
+        val_data,
+        max(batch_size, 256),
+        int(epochs),
+        _resolve_metrics(metrics),
+        callbacks,
+        dev,
+        scheduler_interval,
+    )
+    if resume_from is not None:
+        ckpt.restore_checkpoint(trainer, ckpt.load_checkpoint(resume_from))
+        trainer.resumed = True
+    return trainer.run(checkpoint_dir, verbose)
