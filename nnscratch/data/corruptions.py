@@ -289,7 +289,7 @@ def occlusion(images: np.ndarray, severity: int = 1, rng: Any = None) -> np.ndar
     return _from_unit(out, images)
 
 
-def saliency_weight(x: np.ndarray, sigma: float = 1.5, threshold: float = 0.2) -> np.ndarray:
+def saliency_weight(x: np.ndarray, sigma: float = 1.0, threshold: float = 0.2) -> np.ndarray:
     """Where an image is 'background': 1 in near-uniform regions, 0 near edges and texture.
 
     The local gradient magnitude of the channel mean, smoothed with a Gaussian of ``sigma`` pixels
