@@ -107,7 +107,8 @@ def train_or_load(args: argparse.Namespace, x_train: np.ndarray, y_train: np.nda
     return model
 
 
-def parse_args(argv: list[str] | None = None, description: str = __doc__) -> argparse.Namespace:
+def common_parser(description: str, out: str) -> argparse.ArgumentParser:
+    """The data, model and training options shared with examples/explain.py."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", choices=["fashion-mnist", "synthetic"], default="fashion-mnist")
     parser.add_argument("--data-dir", default=None, help="folder holding the Fashion-MNIST IDX files")
@@ -117,8 +118,13 @@ def parse_args(argv: list[str] | None = None, description: str = __doc__) -> arg
     parser.add_argument("--test-limit", type=int, default=None, help="test images (default: limit / 8)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--load", default=None, help="weights (model.npz) to load instead of training")
-    parser.add_argument("--out", default="runs/robustness")
+    parser.add_argument("--out", default=out)
     parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = common_parser(__doc__, "runs/robustness")
     parser.add_argument("--attack-limit", type=int, default=None, help="images attacked (default: test / 2)")
     parser.add_argument("--eps", default="0,0.02,0.05,0.1,0.2", help="attack sizes, comma-separated")
     parser.add_argument("--pgd-steps", type=int, default=7)

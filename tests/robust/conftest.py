@@ -1,7 +1,8 @@
 """Fixtures of the robustness tests: trained tiny models shared by the whole directory.
 
 Like tests/train, they run on the NumPy reference tier: on these tiny batches a parallel Numba
-kernel costs more in thread wake-ups than in work.
+kernel costs more in thread wake-ups than in work. A test that wants the default tier (the examples)
+takes the ``default_impl`` fixture.
 """
 
 from __future__ import annotations
@@ -19,8 +20,18 @@ from robust_helpers import bars, trained_cnn  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
-def reference_tier():
+def reference_tier(request):
+    if "default_impl" in request.fixturenames:
+        yield
+        return
     with config.using_impl("reference"):
+        yield
+
+
+@pytest.fixture
+def default_impl():
+    """Run the test with each device's default (fastest) kernel tier, as the examples do."""
+    with config.using_impl(None):
         yield
 
 
