@@ -5,14 +5,20 @@ Where the NumPy tier makes a temporary array for each operation and reads every 
 times, each kernel here reads every element of the parameter, its gradient and its state once,
 updates it in registers, and writes it back once.
 
-Layout (as stumpy does it): a private serial ``_<rule>_range`` kernel updates the elements
-``[start, stop)``; a private parallel driver splits the array into chunks of ``CHUNK`` elements
-and runs them over the cores with ``prange``; the public function validates the buffers and picks
-the serial kernel for small parameters (starting threads costs more than it saves there) and
-the parallel driver from ``PARALLEL_MIN_SIZE`` elements.
+Layout (as stumpy does it): a private serial ``_<rule>_kernel`` updates whole arrays; a private
+parallel driver cuts the arrays into chunks of ``CHUNK`` elements and hands the chunks (views) to
+the serial kernel over the cores with ``prange``; the public function validates the buffers and
+picks the serial kernel for small parameters (starting threads costs more than it saves there) and
+the parallel driver from ``PARALLEL_MIN_SIZE`` elements. The kernels loop over ``range(a.size)``
+of views rather than over ``range(start, stop)`` of the whole array: with a loop index that may be
+negative for all the compiler knows, Numba checks it for wrap-around on every access, which stops
+LLVM from vectorising the loop (measured 15x slower).
 
-Arithmetic is done in float64 for float32 parameters (Numba promotes Python floats), and the
-results are rounded once when stored.
+Arithmetic is done in the parameter's dtype, as in PyTorch and in the NumPy tier: the public
+function computes the derived scalars (``1 − β1``, ``1 − lr·wd``...) in float64 and casts them to
+the parameter's dtype, and the kernels hold no float literal, since one float64 constant would
+promote a whole float32 expression to float64 (measured 3.5x slower: double-precision division
+and square root run at half the vector width).
 
 Example:
     >>> import numpy as np
@@ -24,8 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit, prange
 
@@ -33,8 +37,11 @@ from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
 
 #: Elements per parallel task: 16 K float32 = 64 KiB per buffer, a few buffers fit in L2.
 CHUNK = 1 << 14
-#: Parameters with fewer elements are updated by the serial kernel (see benchmarks/bench_optim.py).
-PARALLEL_MIN_SIZE = 1 << 17
+#: Parameters with fewer elements are updated by the serial kernel. Measured with
+#: ``benchmarks/bench_optim.py --sweep`` on 2 cores (Adam, float32, best of 100): the parallel driver
+#: wins from 32 K elements (24 vs 16 us) and is 1.9x faster from 64 K on; below 16 K starting the
+#: threads costs more than it saves.
+PARALLEL_MIN_SIZE = 1 << 16
 
 
 def _check_buffers(param: np.ndarray, **buffers: tuple[np.ndarray, bool]) -> None:
@@ -59,31 +66,38 @@ def _check_buffers(param: np.ndarray, **buffers: tuple[np.ndarray, bool]) -> Non
             raise TypeError(f"{name}: expected dtype {param.dtype} (as param), got {array.dtype}")
 
 
+def _as_dtype(param: np.ndarray, *values: float) -> tuple:
+    """``values`` (computed in float64) as scalars of the parameter's dtype, for the kernels' arithmetic."""
+    scalar = param.dtype.type
+    return tuple(scalar(v) for v in values)
+
+
+# --- chunks of the parallel drivers --------------------------------------------------------------
+@njit(**NUMBA_OPTIONS)
+def _n_chunks(a):
+    return (a.size + CHUNK - 1) // CHUNK
+
+
+@njit(**NUMBA_OPTIONS)
+def _part(a, c):
+    """Chunk ``c`` of ``a`` as a view (empty for the empty stand-ins of unused buffers)."""
+    return a[c * CHUNK : min((c + 1) * CHUNK, a.size)]
+
+
 # --- SGD ----------------------------------------------------------------------------------------
 @njit(**NUMBA_OPTIONS)
-def _sgd_range(
-    param,
-    grad,
-    momentum_buf,
-    lr,
-    momentum,
-    dampening,
-    nesterov,
-    weight_decay,
-    maximize,
-    first_step,
-    start,
-    stop,
+def _sgd_kernel(
+    param, grad, momentum_buf, lr, momentum, one_minus_dampening, nesterov, weight_decay, maximize, first_step
 ):
-    for i in range(start, stop):
+    for i in range(param.size):
         g = -grad[i] if maximize else grad[i]
-        if weight_decay != 0.0:
+        if weight_decay != 0:
             g = g + weight_decay * param[i]
-        if momentum != 0.0:
+        if momentum != 0:
             if first_step:
                 buf = g
             else:
-                buf = momentum * momentum_buf[i] + (1.0 - dampening) * g
+                buf = momentum * momentum_buf[i] + one_minus_dampening * g
             momentum_buf[i] = buf
             if nesterov:
                 g = g + momentum * buf
@@ -94,24 +108,20 @@ def _sgd_range(
 
 @njit(**NUMBA_PARALLEL_OPTIONS)
 def _sgd_parallel(
-    param, grad, momentum_buf, lr, momentum, dampening, nesterov, weight_decay, maximize, first_step
+    param, grad, momentum_buf, lr, momentum, one_minus_dampening, nesterov, weight_decay, maximize, first_step
 ):
-    n = param.size
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        start = c * CHUNK
-        _sgd_range(
-            param,
-            grad,
-            momentum_buf,
+    for c in prange(_n_chunks(param)):
+        _sgd_kernel(
+            _part(param, c),
+            _part(grad, c),
+            _part(momentum_buf, c),
             lr,
             momentum,
-            dampening,
+            one_minus_dampening,
             nesterov,
             weight_decay,
             maximize,
             first_step,
-            start,
-            min(start + CHUNK, n),
         )
 
 
@@ -133,61 +143,60 @@ def sgd_step(
         param, grad: ``(P,)``; momentum_buf: ``(P,)``, or ``(0,)`` when ``momentum == 0``.
     """
     _check_buffers(param, grad=(grad, True), momentum_buf=(momentum_buf, momentum != 0))
-    args = (
+    kernel = _sgd_parallel if param.size >= PARALLEL_MIN_SIZE else _sgd_kernel
+    lr, momentum, one_minus_dampening, weight_decay = _as_dtype(
+        param, lr, momentum, 1 - dampening, weight_decay
+    )
+    kernel(
         param,
         grad,
         momentum_buf,
-        float(lr),
-        float(momentum),
-        float(dampening),
+        lr,
+        momentum,
+        one_minus_dampening,
         bool(nesterov),
-        float(weight_decay),
+        weight_decay,
         bool(maximize),
         bool(first_step),
     )
-    if param.size >= PARALLEL_MIN_SIZE:
-        _sgd_parallel(*args)
-    else:
-        _sgd_range(*args, 0, param.size)
 
 
 # --- Adam / AdamW -------------------------------------------------------------------------------
 @njit(**NUMBA_OPTIONS)
-def _adam_range(
+def _adam_kernel(
     param,
     grad,
     exp_avg,
     exp_avg_sq,
     max_exp_avg_sq,
-    lr,
-    beta1,
+    one_minus_beta1,
     beta2,
+    one_minus_beta2,
     eps,
     weight_decay,
+    decay_factor,
     step_size,
     bias_correction2_sqrt,
     amsgrad,
     decoupled_weight_decay,
     maximize,
-    start,
-    stop,
 ):
-    for i in range(start, stop):
+    for i in range(param.size):
         g = -grad[i] if maximize else grad[i]
         p = param[i]
-        if weight_decay != 0.0:
+        if weight_decay != 0:
             if decoupled_weight_decay:
-                p = p * (1.0 - lr * weight_decay)
+                p = p * decay_factor
             else:
                 g = g + weight_decay * p
-        m = exp_avg[i] + (1.0 - beta1) * (g - exp_avg[i])
-        v = beta2 * exp_avg_sq[i] + (1.0 - beta2) * g * g
+        m = exp_avg[i] + one_minus_beta1 * (g - exp_avg[i])
+        v = beta2 * exp_avg_sq[i] + one_minus_beta2 * g * g
         exp_avg[i] = m
         exp_avg_sq[i] = v
         if amsgrad:
             v = max(max_exp_avg_sq[i], v)
             max_exp_avg_sq[i] = v
-        denom = math.sqrt(v) / bias_correction2_sqrt + eps
+        denom = np.sqrt(v) / bias_correction2_sqrt + eps
         param[i] = p - step_size * m / denom
 
 
@@ -198,38 +207,36 @@ def _adam_parallel(
     exp_avg,
     exp_avg_sq,
     max_exp_avg_sq,
-    lr,
-    beta1,
+    one_minus_beta1,
     beta2,
+    one_minus_beta2,
     eps,
     weight_decay,
+    decay_factor,
     step_size,
     bias_correction2_sqrt,
     amsgrad,
     decoupled_weight_decay,
     maximize,
 ):
-    n = param.size
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        start = c * CHUNK
-        _adam_range(
-            param,
-            grad,
-            exp_avg,
-            exp_avg_sq,
-            max_exp_avg_sq,
-            lr,
-            beta1,
+    for c in prange(_n_chunks(param)):
+        _adam_kernel(
+            _part(param, c),
+            _part(grad, c),
+            _part(exp_avg, c),
+            _part(exp_avg_sq, c),
+            _part(max_exp_avg_sq, c),
+            one_minus_beta1,
             beta2,
+            one_minus_beta2,
             eps,
             weight_decay,
+            decay_factor,
             step_size,
             bias_correction2_sqrt,
             amsgrad,
             decoupled_weight_decay,
             maximize,
-            start,
-            min(start + CHUNK, n),
         )
 
 
@@ -263,32 +270,34 @@ def adam_step(
         exp_avg_sq=(exp_avg_sq, True),
         max_exp_avg_sq=(max_exp_avg_sq, amsgrad),
     )
-    args = (
+    kernel = _adam_parallel if param.size >= PARALLEL_MIN_SIZE else _adam_kernel
+    scalars = _as_dtype(
+        param,
+        1 - beta1,
+        beta2,
+        1 - beta2,
+        eps,
+        weight_decay,
+        1 - lr * weight_decay,
+        step_size,
+        bias_correction2_sqrt,
+    )
+    kernel(
         param,
         grad,
         exp_avg,
         exp_avg_sq,
         max_exp_avg_sq,
-        float(lr),
-        float(beta1),
-        float(beta2),
-        float(eps),
-        float(weight_decay),
-        float(step_size),
-        float(bias_correction2_sqrt),
+        *scalars,
         bool(amsgrad),
         bool(decoupled_weight_decay),
         bool(maximize),
     )
-    if param.size >= PARALLEL_MIN_SIZE:
-        _adam_parallel(*args)
-    else:
-        _adam_range(*args, 0, param.size)
 
 
 # --- RMSprop ------------------------------------------------------------------------------------
 @njit(**NUMBA_OPTIONS)
-def _rmsprop_range(
+def _rmsprop_kernel(
     param,
     grad,
     square_avg,
@@ -296,27 +305,26 @@ def _rmsprop_range(
     momentum_buf,
     lr,
     alpha,
+    one_minus_alpha,
     eps,
     weight_decay,
     momentum,
     centered,
     maximize,
-    start,
-    stop,
 ):
-    for i in range(start, stop):
+    for i in range(param.size):
         g = -grad[i] if maximize else grad[i]
-        if weight_decay != 0.0:
+        if weight_decay != 0:
             g = g + weight_decay * param[i]
-        s = alpha * square_avg[i] + (1.0 - alpha) * g * g
+        s = alpha * square_avg[i] + one_minus_alpha * g * g
         square_avg[i] = s
         if centered:
-            ga = grad_avg[i] + (1.0 - alpha) * (g - grad_avg[i])
+            ga = grad_avg[i] + one_minus_alpha * (g - grad_avg[i])
             grad_avg[i] = ga
-            avg = math.sqrt(s - ga * ga) + eps
+            avg = np.sqrt(s - ga * ga) + eps
         else:
-            avg = math.sqrt(s) + eps
-        if momentum > 0.0:
+            avg = np.sqrt(s) + eps
+        if momentum > 0:
             buf = momentum * momentum_buf[i] + g / avg
             momentum_buf[i] = buf
             param[i] = param[i] - lr * buf
@@ -333,30 +341,28 @@ def _rmsprop_parallel(
     momentum_buf,
     lr,
     alpha,
+    one_minus_alpha,
     eps,
     weight_decay,
     momentum,
     centered,
     maximize,
 ):
-    n = param.size
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        start = c * CHUNK
-        _rmsprop_range(
-            param,
-            grad,
-            square_avg,
-            grad_avg,
-            momentum_buf,
+    for c in prange(_n_chunks(param)):
+        _rmsprop_kernel(
+            _part(param, c),
+            _part(grad, c),
+            _part(square_avg, c),
+            _part(grad_avg, c),
+            _part(momentum_buf, c),
             lr,
             alpha,
+            one_minus_alpha,
             eps,
             weight_decay,
             momentum,
             centered,
             maximize,
-            start,
-            min(start + CHUNK, n),
         )
 
 
@@ -387,44 +393,29 @@ def rmsprop_step(
         grad_avg=(grad_avg, centered),
         momentum_buf=(momentum_buf, momentum > 0),
     )
-    args = (
-        param,
-        grad,
-        square_avg,
-        grad_avg,
-        momentum_buf,
-        float(lr),
-        float(alpha),
-        float(eps),
-        float(weight_decay),
-        float(momentum),
-        bool(centered),
-        bool(maximize),
-    )
-    if param.size >= PARALLEL_MIN_SIZE:
-        _rmsprop_parallel(*args)
-    else:
-        _rmsprop_range(*args, 0, param.size)
+    kernel = _rmsprop_parallel if param.size >= PARALLEL_MIN_SIZE else _rmsprop_kernel
+    scalars = _as_dtype(param, lr, alpha, 1 - alpha, eps, weight_decay, momentum)
+    kernel(param, grad, square_avg, grad_avg, momentum_buf, *scalars, bool(centered), bool(maximize))
 
 
 # --- Adagrad ------------------------------------------------------------------------------------
 @njit(**NUMBA_OPTIONS)
-def _adagrad_range(param, grad, state_sum, clr, eps, weight_decay, maximize, start, stop):
-    for i in range(start, stop):
+def _adagrad_kernel(param, grad, state_sum, clr, eps, weight_decay, maximize):
+    for i in range(param.size):
         g = -grad[i] if maximize else grad[i]
-        if weight_decay != 0.0:
+        if weight_decay != 0:
             g = g + weight_decay * param[i]
         s = state_sum[i] + g * g
         state_sum[i] = s
-        param[i] = param[i] - clr * g / (math.sqrt(s) + eps)
+        param[i] = param[i] - clr * g / (np.sqrt(s) + eps)
 
 
 @njit(**NUMBA_PARALLEL_OPTIONS)
 def _adagrad_parallel(param, grad, state_sum, clr, eps, weight_decay, maximize):
-    n = param.size
-    for c in prange((n + CHUNK - 1) // CHUNK):
-        start = c * CHUNK
-        _adagrad_range(param, grad, state_sum, clr, eps, weight_decay, maximize, start, min(start + CHUNK, n))
+    for c in prange(_n_chunks(param)):
+        _adagrad_kernel(
+            _part(param, c), _part(grad, c), _part(state_sum, c), clr, eps, weight_decay, maximize
+        )
 
 
 def adagrad_step(
@@ -442,8 +433,5 @@ def adagrad_step(
         param, grad, state_sum: ``(P,)``.
     """
     _check_buffers(param, grad=(grad, True), state_sum=(state_sum, True))
-    args = (param, grad, state_sum, float(clr), float(eps), float(weight_decay), bool(maximize))
-    if param.size >= PARALLEL_MIN_SIZE:
-        _adagrad_parallel(*args)
-    else:
-        _adagrad_range(*args, 0, param.size)
+    kernel = _adagrad_parallel if param.size >= PARALLEL_MIN_SIZE else _adagrad_kernel
+    kernel(param, grad, state_sum, *_as_dtype(param, clr, eps, weight_decay), bool(maximize))

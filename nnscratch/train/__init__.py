@@ -17,6 +17,7 @@ Example:
 
 from nnscratch.serialization import CheckpointError
 from nnscratch.train import callbacks
+from nnscratch.train.batches import build
 from nnscratch.train.callbacks import (
     Callback,
     CSVLogger,
@@ -27,8 +28,9 @@ from nnscratch.train.callbacks import (
     TerminateOnNaN,
 )
 from nnscratch.train.checkpoint import load_checkpoint, save_checkpoint
+from nnscratch.train.evaluation import evaluate, predict
 from nnscratch.train.history import History
-from nnscratch.train.loop import Trainer, build, evaluate, fit, predict
+from nnscratch.train.loop import Trainer, fit
 
 __all__ = [
     "CSVLogger",

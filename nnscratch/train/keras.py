@@ -139,12 +139,11 @@ class KerasMixin:
 
         ``validation_split`` holds out a stratified, seeded fraction (not the last samples, as Keras).
         """
-        from nnscratch.train import loop
+        from nnscratch.train import batches, loop
 
         settings = self._compiled_settings()
         train_data = x if y is None else (x, y)
-        dev = loop._prepare_device(self, device)
-        loop.build(self, train_data, dev)
+        batches.build(self, train_data, batches.prepare_device(self, device))
         settings["optimizer"] = make_optimizer(settings["optimizer"], self.parameters())
         return loop.fit(
             self,
@@ -171,14 +170,14 @@ class KerasMixin:
         self, x: Any, y: Any = None, batch_size: int = 256, device: str | None = None
     ) -> dict[str, float]:
         """Loss and metrics on ``x, y`` (or a DataLoader ``x``); see :func:`nnscratch.train.evaluate`."""
-        from nnscratch.train import loop
+        from nnscratch.train import evaluation
 
         settings = self._compiled_settings()
         data = x if y is None else (x, y)
-        return loop.evaluate(self, data, settings["loss"], settings["metrics"], batch_size, device)
+        return evaluation.evaluate(self, data, settings["loss"], settings["metrics"], batch_size, device)
 
     def predict(self, x: Any, batch_size: int = 256, device: str | None = None) -> np.ndarray:
         """Outputs for the inputs ``x``; see :func:`nnscratch.train.predict` (no compile needed)."""
-        from nnscratch.train import loop
+        from nnscratch.train import evaluation
 
-        return loop.predict(self, x, batch_size, device)
+        return evaluation.predict(self, x, batch_size, device)

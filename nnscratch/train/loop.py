@@ -35,275 +35,33 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from nnscratch import autograd, backend
+from nnscratch import backend
 from nnscratch import random as ns_random
-from nnscratch.data import DataLoader, train_val_split
-from nnscratch.metrics import MetricFn, resolve_metric, to_numpy
+from nnscratch.data import DataLoader
+from nnscratch.metrics import MetricFn, to_numpy
 from nnscratch.nn.module import Module
 from nnscratch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
-from nnscratch.tensor import Tensor
 from nnscratch.train import checkpoint as ckpt
+from nnscratch.train.batches import (
+    PairDataset,
+    build,
+    check_batch_size,
+    is_pair,
+    model_float_dtype,
+    prepare_device,
+    split_pair,
+    to_tensor,
+)
 from nnscratch.train.callbacks import Callback, ModelCheckpoint, ProgressBar
+from nnscratch.train.evaluation import LossFn, resolve_metrics, run_eval
 from nnscratch.train.history import History
 
 INTERRUPT_FILE = "interrupted.ckpt.npz"
-LossFn = Callable[[Tensor, Tensor], Tensor]
-
-
-# --- Data: loaders, batches, tensors ---------------------------------------------------------------
-def _arrays(data: Any) -> Any:
-    return data.data if isinstance(data, Tensor) else data
-
-
-def _is_pair(data: Any) -> bool:
-    return isinstance(data, tuple | list) and len(data) == 2
-
-
-def _iterate(data: Any, batch_size: int, name: str) -> Iterator[tuple[Any, Any]]:
-    """Batches ``(x, y)`` of a DataLoader, of a pair of arrays, or ``(x, None)`` of inputs alone."""
-    if isinstance(data, DataLoader):
-        yield from data
-        return
-    if _is_pair(data):
-        x, y = _arrays(data[0]), _arrays(data[1])
-        if len(x) != len(y):
-            raise ValueError(f"{name}: x and y must have the same length, got {len(x)} and {len(y)}")
-    elif isinstance(data, np.ndarray | Tensor) or backend.is_cupy_array(data):
-        x, y = _arrays(data), None
-    else:
-        raise TypeError(
-            f"{name}: expected a DataLoader, a pair (x, y) or an array x, got {type(data).__name__}"
-        )
-    for start in range(0, len(x), batch_size):
-        yield x[start : start + batch_size], (None if y is None else y[start : start + batch_size])
-
-
-def _to_tensor(array: Any, device: backend.Device, float_dtype: Any = np.float32) -> Tensor:
-    """A batch array as a Tensor on ``device``; floating arrays take ``float_dtype`` (the model's)."""
-    array = backend.to_device(_arrays(array), device)
-    if array.dtype.kind == "f" and array.dtype != float_dtype:
-        array = array.astype(float_dtype)
-    return Tensor._wrap(array, device)
-
-
-class _PairDataset:
-    """Arrays ``x`` (N, ...) and ``y`` (N, ...) as a dataset: unlike ArrayDataset, targets of any
-    shape (regression targets (N, 1)...). The DataLoader gathers from ``data``/``targets`` directly."""
-
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
-        self.data, self.targets = x, y
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __getitem__(self, index: int) -> tuple[Any, Any]:
-        return self.data[index], self.targets[index]
-
-
-def _split(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[tuple, tuple]:
-    """A seeded train/validation split: stratified for class labels, random otherwise."""
-    if np.issubdtype(y.dtype, np.integer) and y.ndim == 1:
-        train_idx, val_idx = train_val_split(y, fraction, seed=seed)
-    else:
-        if not 0 < fraction < 1:
-            raise ValueError(
-                f"validation_split: expected a number strictly between 0 and 1, got {fraction!r}"
-            )
-        order = np.random.default_rng(seed).permutation(len(y))
-        n_val = int(round(len(y) * fraction))
-        train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])
-    return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])
-
-
-# --- Models: device and lazy layers ---------------------------------------------------------------
-def model_device(model: Module) -> backend.Device:
-    """The device of the model's first parameter or buffer (cpu for a model without any)."""
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
-    return backend.get_device("cpu")
-
-
-def has_unbuilt_layers(model: Module) -> bool:
-    """True when a lazy layer (``in_features=None``...) has not created its weight yet."""
-    return any(
-        "weight" in m._parameters
-        and m._parameters["weight"] is None
-        and (getattr(m, "in_features", 0) is None or getattr(m, "in_channels", 0) is None)
-        for m in model.modules()
-    )
-
-
-def model_float_dtype(model: Module) -> np.dtype:
-    """The dtype of the model's first floating parameter (float32 for a model without one)."""
-    for p in model.parameters():
-        if p.dtype.kind == "f":
-            return p.dtype
-    return np.dtype(np.float32)
-
-
-def _first_inputs(data: Any) -> Any:
-    """A batch of inputs from ``data``; a DataLoader is put back where it stood."""
-    if isinstance(data, DataLoader):
-        position = data.state_dict()
-        batches = iter(data)
-        try:
-            x, _ = next(batches)
-        finally:
-            batches.close()
-            data.load_state_dict(position)
-        return x
-    return _arrays(data[0]) if _is_pair(data) else _arrays(data)
-
-
-def build(model: Module, data: Any, device: backend.Device | None = None) -> bool:
-    """Create the weights of lazy layers with a forward of one sample of ``data`` (eval mode, no_grad).
-
-    Nothing else changes: the mode is restored, batch-norm statistics are not updated and no random
-    number is drawn except by the weights' initialisation. Returns True when it ran.
-
-    Args:
-        model: the model.
-        data: what fit/evaluate/predict accept: a DataLoader, a pair (x, y) or inputs x.
-        device: where the sample goes (default: the model's device).
-    """
-    if not has_unbuilt_layers(model):
-        return False
-    device = device or model_device(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with autograd.no_grad():
-            model(_to_tensor(_first_inputs(data)[:1], device))  # (1, ...)
-    finally:
-        model.train(was_training)
-    return True
-
-
-# --- Evaluation ------------------------------------------------------------------------------------
-def _resolve_metrics(metrics: Sequence[Any] | None) -> list[tuple[str, MetricFn]]:
-    if metrics is None:
-        return []
-    if isinstance(metrics, str) or callable(metrics):
-        metrics = [metrics]
-    return [resolve_metric(m) for m in metrics]
-
-
-def _run_eval(
-    model: Module,
-    data: Any,
-    loss_fn: LossFn | None,
-    metric_fns: list[tuple[str, MetricFn]],
-    batch_size: int,
-    device: backend.Device,
-    name: str,
-) -> dict[str, float]:
-    """Mean loss and metrics over ``data``, each batch weighted by its size (eval mode, no_grad)."""
-    sums = {"loss": 0.0} if loss_fn is not None else {}
-    sums.update({metric: 0.0 for metric, _ in metric_fns})
-    seen = 0
-    float_dtype = model_float_dtype(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with autograd.no_grad():
-            for x, y in _iterate(data, batch_size, name):
-                if y is None:
-                    raise ValueError(
-                        f"{name}: expected labels, a pair (x, y) or a DataLoader, got inputs alone"
-                    )
-                out = model(_to_tensor(x, device, float_dtype))
-                size = len(x)
-                if loss_fn is not None:
-                    sums["loss"] += float(loss_fn(out, _to_tensor(y, device, float_dtype)).item()) * size
-                if metric_fns:
-                    out_host, y_host = to_numpy(out), to_numpy(y)
-                    for metric, fn in metric_fns:
-                        sums[metric] += float(fn(y_host, out_host)) * size
-                seen += size
-    finally:
-        model.train(was_training)
-    if seen == 0:
-        raise ValueError(f"{name}: no samples to evaluate")
-    return {key: total / seen for key, total in sums.items()}
-
-
-def _check_batch_size(batch_size: Any) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size < 1:
-        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
-    return int(batch_size)
-
-
-def evaluate(
-    model: Module,
-    data: Any,
-    loss_fn: LossFn | None = None,
-    metrics: Sequence[Any] | None = ("accuracy",),
-    batch_size: int = 256,
-    device: str | None = None,
-) -> dict[str, float]:
-    """Loss and metrics of ``model`` on ``data``, in evaluation mode without gradients.
-
-    Args:
-        model: any Module; its training/evaluation mode is restored afterwards.
-        data: a DataLoader or a pair ``(x, y)`` of arrays or Tensors.
-        loss_fn: ``loss_fn(outputs, targets) -> Tensor`` with a mean reduction; ``None`` skips the loss.
-        metrics: names (``"accuracy"``, ``"top5"``) or functions ``fn(y_true, outputs) -> float``.
-        batch_size: samples per forward for array data (default: 256).
-        device: move the model there first (default: where it is).
-
-    Returns:
-        ``{"loss": ..., "accuracy": ...}``: means over all samples.
-    """
-    dev = _prepare_device(model, device)
-    build(model, data, dev)
-    return _run_eval(
-        model, data, loss_fn, _resolve_metrics(metrics), _check_batch_size(batch_size), dev, "data"
-    )
-
-
-def predict(model: Module, data: Any, batch_size: int = 256, device: str | None = None) -> np.ndarray:
-    """The model's outputs for every sample, batched, in evaluation mode without gradients.
-
-    Args:
-        model: any Module; its mode is restored afterwards.
-        data: inputs (an array or Tensor (N, ...)), a pair ``(x, y)`` or a DataLoader (labels ignored).
-        batch_size: samples per forward for array data (default: 256).
-        device: move the model there first (default: where it is).
-
-    Returns:
-        the outputs (N, ...) as a NumPy array on the host.
-    """
-    dev = _prepare_device(model, device)
-    batch_size = _check_batch_size(batch_size)
-    build(model, data, dev)
-    outputs = []
-    float_dtype = model_float_dtype(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with autograd.no_grad():
-            for x, _ in _iterate(data, batch_size, "data"):
-                outputs.append(to_numpy(model(_to_tensor(x, dev, float_dtype))))  # (B, ...)
-    finally:
-        model.train(was_training)
-    if not outputs:
-        raise ValueError("data: no samples to predict")
-    return np.concatenate(outputs)  # (N, ...)
-
-
-def _prepare_device(model: Module, device: str | backend.Device | None) -> backend.Device:
-    if device is None:
-        return model_device(model)
-    dev = backend.get_device(device)
-    model.to(dev)
-    return dev
 
 
 # --- Training ---------------------------------------------------------------------------------------
@@ -400,8 +158,8 @@ class Trainer:
         self._call("on_batch_begin", batch, {})
         lr = float(self.optimizer.param_groups[0]["lr"])
         inputs, targets = (
-            _to_tensor(x, self.device, self.float_dtype),
-            _to_tensor(y, self.device, self.float_dtype),
+            to_tensor(x, self.device, self.float_dtype),
+            to_tensor(y, self.device, self.float_dtype),
         )
         self.optimizer.zero_grad()
         out = self.model(inputs)
@@ -435,7 +193,7 @@ class Trainer:
         logs: dict[str, Any] = {"loss": p["loss"] / n}
         logs.update({name: p[name] / n for name, _ in self.metric_fns})
         if self.val_data is not None:
-            val = _run_eval(
+            val = run_eval(
                 self.model,
                 self.val_data,
                 self.loss_fn,
@@ -604,7 +362,7 @@ def fit(
         raise TypeError(
             f"optimizer: expected an optimizer such as nnscratch.optim.SGD, got {type(optimizer).__name__}"
         )
-    batch_size = _check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     _check_schedule(scheduler, scheduler_interval)
     callbacks = list(callbacks)
     for cb in callbacks:
@@ -612,7 +370,7 @@ def fit(
             raise TypeError(f"callbacks: expected Callback objects, got {type(cb).__name__}")
     if seed is not None:
         ns_random.manual_seed(seed)
-    dev = _prepare_device(model, device)
+    dev = prepare_device(model, device)
 
     if isinstance(train_data, DataLoader):
         if validation_split is not None:
@@ -621,15 +379,15 @@ def fit(
                 "with a DataLoader pass val_data"
             )
         loader = train_data
-    elif _is_pair(train_data):
+    elif is_pair(train_data):
         x, y = np.asarray(to_numpy(train_data[0])), np.asarray(to_numpy(train_data[1]))
         if len(x) != len(y):
             raise ValueError(f"train_data: x and y must have the same length, got {len(x)} and {len(y)}")
         if validation_split is not None:
             if val_data is not None:
                 raise ValueError("validation_split: give val_data or validation_split, not both")
-            (x, y), val_data = _split(x, y, validation_split, seed if seed is not None else 0)
-        loader = DataLoader(_PairDataset(x, y), batch_size=batch_size, shuffle=shuffle, seed=seed, prefetch=0)
+            (x, y), val_data = split_pair(x, y, validation_split, seed if seed is not None else 0)
+        loader = DataLoader(PairDataset(x, y), batch_size=batch_size, shuffle=shuffle, seed=seed, prefetch=0)
     else:
         raise TypeError(
             f"train_data: expected a DataLoader or a pair (x, y), got {type(train_data).__name__}"
@@ -649,7 +407,7 @@ def fit(
         val_data,
         max(batch_size, 256),
         int(epochs),
-        _resolve_metrics(metrics),
+        resolve_metrics(metrics),
         callbacks,
         dev,
         scheduler_interval,

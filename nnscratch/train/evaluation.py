@@ -1,0 +1,137 @@
+"""evaluate and predict: batched passes over data in evaluation mode, without gradients.
+
+Example:
+    >>> import numpy as np, nnscratch as ns
+    >>> from nnscratch import nn
+    >>> model = nn.Sequential(nn.Linear(2, 3))
+    >>> x, y = np.zeros((10, 2), np.float32), np.zeros(10, np.int64)
+    >>> predict(model, x, batch_size=4).shape
+    (10, 3)
+    >>> sorted(evaluate(model, (x, y), nn.CrossEntropyLoss()))
+    ['accuracy', 'loss']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from nnscratch import autograd, backend
+from nnscratch.metrics import MetricFn, resolve_metric, to_numpy
+from nnscratch.nn.module import Module
+from nnscratch.tensor import Tensor
+from nnscratch.train.batches import (
+    build,
+    check_batch_size,
+    iterate_batches,
+    model_float_dtype,
+    prepare_device,
+    to_tensor,
+)
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def resolve_metrics(metrics: Sequence[Any] | None) -> list[tuple[str, MetricFn]]:
+    if metrics is None:
+        return []
+    if isinstance(metrics, str) or callable(metrics):
+        metrics = [metrics]
+    return [resolve_metric(m) for m in metrics]
+
+
+def run_eval(
+    model: Module,
+    data: Any,
+    loss_fn: LossFn | None,
+    metric_fns: list[tuple[str, MetricFn]],
+    batch_size: int,
+    device: backend.Device,
+    name: str,
+) -> dict[str, float]:
+    """Mean loss and metrics over ``data``, each batch weighted by its size (eval mode, no_grad)."""
+    sums = {"loss": 0.0} if loss_fn is not None else {}
+    sums.update({metric: 0.0 for metric, _ in metric_fns})
+    seen = 0
+    float_dtype = model_float_dtype(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with autograd.no_grad():
+            for x, y in iterate_batches(data, batch_size, name):
+                if y is None:
+                    raise ValueError(
+                        f"{name}: expected labels, a pair (x, y) or a DataLoader, got inputs alone"
+                    )
+                out = model(to_tensor(x, device, float_dtype))
+                size = len(x)
+                if loss_fn is not None:
+                    sums["loss"] += float(loss_fn(out, to_tensor(y, device, float_dtype)).item()) * size
+                if metric_fns:
+                    out_host, y_host = to_numpy(out), to_numpy(y)
+                    for metric, fn in metric_fns:
+                        sums[metric] += float(fn(y_host, out_host)) * size
+                seen += size
+    finally:
+        model.train(was_training)
+    if seen == 0:
+        raise ValueError(f"{name}: no samples to evaluate")
+    return {key: total / seen for key, total in sums.items()}
+
+
+def evaluate(
+    model: Module,
+    data: Any,
+    loss_fn: LossFn | None = None,
+    metrics: Sequence[Any] | None = ("accuracy",),
+    batch_size: int = 256,
+    device: str | None = None,
+) -> dict[str, float]:
+    """Loss and metrics of ``model`` on ``data``, in evaluation mode without gradients.
+
+    Args:
+        model: any Module; its training/evaluation mode is restored afterwards.
+        data: a DataLoader or a pair ``(x, y)`` of arrays or Tensors.
+        loss_fn: ``loss_fn(outputs, targets) -> Tensor`` with a mean reduction; ``None`` skips the loss.
+        metrics: names (``"accuracy"``, ``"top5"``) or functions ``fn(y_true, outputs) -> float``.
+        batch_size: samples per forward for array data (default: 256).
+        device: move the model there first (default: where it is).
+
+    Returns:
+        ``{"loss": ..., "accuracy": ...}``: means over all samples.
+    """
+    dev = prepare_device(model, device)
+    build(model, data, dev)
+    return run_eval(model, data, loss_fn, resolve_metrics(metrics), check_batch_size(batch_size), dev, "data")
+
+
+def predict(model: Module, data: Any, batch_size: int = 256, device: str | None = None) -> np.ndarray:
+    """The model's outputs for every sample, batched, in evaluation mode without gradients.
+
+    Args:
+        model: any Module; its mode is restored afterwards.
+        data: inputs (an array or Tensor (N, ...)), a pair ``(x, y)`` or a DataLoader (labels ignored).
+        batch_size: samples per forward for array data (default: 256).
+        device: move the model there first (default: where it is).
+
+    Returns:
+        the outputs (N, ...) as a NumPy array on the host.
+    """
+    dev = prepare_device(model, device)
+    batch_size = check_batch_size(batch_size)
+    build(model, data, dev)
+    outputs = []
+    float_dtype = model_float_dtype(model)
+    was_training = model.training
+    model.eval()
+    try:
+        with autograd.no_grad():
+            for x, _ in iterate_batches(data, batch_size, "data"):
+                outputs.append(to_numpy(model(to_tensor(x, dev, float_dtype))))  # (B, ...)
+    finally:
+        model.train(was_training)
+    if not outputs:
+        raise ValueError("data: no samples to predict")
+    return np.concatenate(outputs)  # (N, ...)
