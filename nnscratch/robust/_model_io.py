@@ -19,7 +19,7 @@ import numpy as np
 from nnscratch import autograd, backend
 from nnscratch.nn.module import Module
 from nnscratch.tensor import Tensor
-from nnscratch.train.loop import model_device, model_float_dtype
+from nnscratch.train.batches import model_device, model_float_dtype
 
 
 def as_float_images(x: Any, name: str = "x") -> np.ndarray:
