@@ -85,6 +85,26 @@ def test_runs_are_reproducible():
         np.testing.assert_array_equal(pa.detach().numpy(), pb.detach().numpy())
 
 
+def test_a_resumed_run_trains_on_the_same_adversarial_batches(tmp_path):
+    from nnscratch.train import ModelCheckpoint
+
+    def run(epochs, resume_from=None):
+        model = tiny_cnn(seed=0)
+        x, y = bars(96)
+        callbacks = [AdversarialTraining("pgd", eps=0.1, ratio=0.5, attack_kwargs={"steps": 2}),
+                     ModelCheckpoint(tmp_path / "ckpt.npz")]
+        train.fit(model, (x, y), epochs=epochs, optimizer=optim.Adam(model.parameters(), lr=0.01),
+                  loss_fn=nn.CrossEntropyLoss(), batch_size=32, callbacks=callbacks, verbose=0, seed=0,
+                  resume_from=resume_from)
+        return model
+
+    straight = run(2)
+    run(1)
+    resumed = run(2, resume_from=tmp_path / "ckpt.npz")
+    for a, b in zip(straight.parameters(), resumed.parameters()):
+        np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
