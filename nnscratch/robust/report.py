@@ -115,8 +115,12 @@ class Report:
             "adversarial": {k: {str(e): a for e, a in v.items()} for k, v in self.adversarial.items()},
         }
 
-    def to_markdown(self) -> str:
-        """A robustness card: summary, accuracy per corruption and severity, attacks if any."""
+    def to_markdown(self, path: str | os.PathLike | None = None) -> str:
+        """A robustness card: summary, accuracy per corruption and severity, attacks if any.
+
+        Args:
+            path: also write the card to this file (default: ``None``, only return it).
+        """
         ce = self.corruption_errors
         lines = [
             f"# Robustness card{': ' + self.model_name if self.model_name else ''}",
@@ -152,7 +156,11 @@ class Report:
             for name, by_eps in self.adversarial.items():
                 cells = " | ".join(f"{by_eps[e]:.3f}" if e in by_eps else "" for e in eps_all)
                 lines.append(f"| {name} | {cells} |")
-        return "\n".join(lines) + "\n"
+        card = "\n".join(lines) + "\n"
+        if path is not None:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(card)
+        return card
 
     def heatmap(self, path: str | os.PathLike) -> Path:
         """Write the accuracy matrix (corruptions x severities, plus the clean accuracy) as a PNG.

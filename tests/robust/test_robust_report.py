@@ -57,7 +57,8 @@ def test_mce_against_a_baseline():
 
 def test_markdown_card_and_heatmap_png(report, tmp_path):
     report.adversarial = {"fgsm": {0.0: 1.0, 0.1: 0.5}}
-    card = report.to_markdown()
+    card = report.to_markdown(tmp_path / "card" / "robustness.md")
+    assert (tmp_path / "card" / "robustness.md").read_text() == card
     assert card.startswith("# Robustness card: Sequential")
     assert "| corruption | s1 | s3 | s5 | mean | CE / clean error |" in card
     assert card.count("\n| ") >= 4 and "| gaussian_noise | " in card
