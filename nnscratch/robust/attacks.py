@@ -60,9 +60,13 @@ def _check_eps(eps: Any, name: str = "eps") -> float:
 def _check_clip(clip: Any) -> tuple[float, float] | None:
     if clip is None:
         return None
-    if not isinstance(clip, tuple | list) or len(clip) != 2 or not float(clip[0]) < float(clip[1]):
+    try:
+        low, high = (float(v) for v in clip)
+    except (TypeError, ValueError):
+        low, high = 1.0, 0.0  # not a pair of numbers: rejected below
+    if not low < high:
         raise ValueError(f"clip: expected None or a pair (low, high) with low < high, got {clip!r}")
-    return float(clip[0]), float(clip[1])
+    return low, high
 
 
 def _check_norm(norm: Any) -> str:

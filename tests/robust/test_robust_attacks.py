@@ -152,6 +152,7 @@ def test_input_gradient_matches_finite_differences():
     [
         (lambda m, x, y: fgsm(m, x, y, eps=-0.1), "eps: expected a number >= 0, got -0.1"),
         (lambda m, x, y: fgsm(m, x, y, eps=0.1, clip=(1, 0)), "clip: expected None or a pair (low, high)"),
+        (lambda m, x, y: pgd(m, x, y, eps=0.1, clip="ab"), "clip: expected None or a pair (low, high)"),
         (lambda m, x, y: pgd(m, x, y, eps=0.1, norm="1"), "norm: expected 'inf' or '2', got '1'"),
         (lambda m, x, y: pgd(m, x, y, eps=0.1, steps=-1), "steps: expected an int >= 0, got -1"),
         (lambda m, x, y: pgd(m, x, y, eps=0.1, alpha=-1), "alpha: expected a number >= 0, got -1"),
