@@ -12,7 +12,7 @@ Example:
     tensor([2., 4., 6.])
 """
 
-from nnscratch import autograd, backend, config, metrics, models, nn, optim, train
+from nnscratch import autograd, backend, config, explain, metrics, models, nn, optim, robust, train
 from nnscratch.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from nnscratch.creation import (
     arange,
@@ -49,7 +49,7 @@ from nnscratch.tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "CheckpointError", "load", "metrics", "optim", "save", "train",
+    "CheckpointError", "explain", "load", "metrics", "optim", "robust", "save", "train",
     "Function", "GradcheckError", "Tensor", "arange", "autograd", "backend", "bool_", "config",
     "enable_grad", "eye", "float16", "float32", "float64", "full", "full_like", "get_rng_state",
     "gradcheck", "gradgradcheck", "initial_seed", "int32", "models", "int64", "is_grad_enabled", "manual_seed",

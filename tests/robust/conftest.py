@@ -16,7 +16,7 @@ from nnscratch import config
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from robust_helpers import bars, trained_cnn  # noqa: E402
+from .robust_helpers import bars, trained_cnn  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from robust_helpers import bars, tiny_cnn, trained_cnn
 
 from nnscratch import nn, optim, train
 from nnscratch.data import DataLoader
 from nnscratch.robust import AdversarialBatches, AdversarialTraining, accuracy_under_attack, adversarial_fit
+
+from .robust_helpers import bars, tiny_cnn, trained_cnn
 
 
 class Spy(nn.Module):

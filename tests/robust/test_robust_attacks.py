@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from robust_helpers import accuracy, bars, tiny_cnn
 
 import nnscratch as ns
 from nnscratch import nn
 from nnscratch.nn import functional as F
 from nnscratch.robust import accuracy_under_attack, fgsm, input_gradient, pgd, project
+
+from .robust_helpers import accuracy, bars, tiny_cnn
 
 
 def mean_loss(model, x, y) -> float:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from robust_helpers import tiny_cnn
 
 import nnscratch as ns
 from nnscratch import nn, optim, train
 from nnscratch.explain import apply_colormap, grad_cam, overlay, resize_bilinear, saliency
+
+from .robust_helpers import tiny_cnn
 
 
 class LeftHalf(nn.Module):

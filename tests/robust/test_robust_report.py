@@ -8,10 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from robust_helpers import accuracy
 
 from nnscratch.data import ArrayDataset, DataLoader
 from nnscratch.robust import Report, robustness_report
+
+from .robust_helpers import accuracy
 
 
 @pytest.fixture(scope="module")
