@@ -35,20 +35,11 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-
-import numba
 import numpy as np
 from numba import njit, prange
 
-try:  # limits BLAS to one thread while the conv's own worker threads each run a product
-    from threadpoolctl import ThreadpoolController
-except ImportError:  # pragma: no cover - optional
-    ThreadpoolController = None
-
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
+from nnscratch.cpu.threads import over_samples
 from nnscratch.ref.checks import (
     check_conv_args,
     check_float_array,
@@ -304,39 +295,7 @@ def _depthwise_backward_weight_kernel(gy, x, SH, SW, PH, PW, DH, DW, gw):
                 gw[oc, 0, kh, kw] = total
 
 
-# --- threads: samples split between Python threads, each running single-threaded BLAS ----------------
-_executor: ThreadPoolExecutor | None = None
-_controller = None
-
-
-def _num_workers() -> int:
-    return max(1, numba.get_num_threads())
-
-
-def _blas_single_thread() -> contextlib.AbstractContextManager:
-    """Limit BLAS to one thread (each worker runs its own products); a no-op without threadpoolctl."""
-    global _controller
-    if ThreadpoolController is None:
-        return contextlib.nullcontext()
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
-
-
-def _over_samples(work: Callable[[int, int], object], N: int, chunk: int) -> list:
-    """Run ``work(lo, hi)`` on contiguous shares of the batch ``[0, N)``, one per worker thread."""
-    global _executor
-    workers = min(_num_workers(), max(1, N // chunk))
-    bounds = [N * k // workers for k in range(workers + 1)]
-    with _blas_single_thread():
-        if workers == 1:
-            return [work(0, N)]
-        if _executor is None or _executor._max_workers < workers:
-            _executor = ThreadPoolExecutor(max_workers=_num_workers(), thread_name_prefix="nnscratch-conv")
-        futures = [_executor.submit(work, bounds[k], bounds[k + 1]) for k in range(workers)]
-        return [f.result() for f in futures]
-
-
+# --- chunking -------------------------------------------------------------------------------------
 def _chunk_size(N: int, rows: int, L: int, itemsize: int) -> int:
     """Samples per matrix product: enough columns (>= 512) for BLAS, a column block that fits in L2."""
     chunk = max(1, 512 // L)
@@ -456,7 +415,7 @@ def conv2d_forward(
                 _matmul_per_group(w_g, cols.reshape(G, K, count * L), out.reshape(G, OC // G, count * L))
                 _swap_block(out.reshape(OC, count, L), bias, y3, n0)  # (count, OC, L) into y
 
-    _over_samples(work, N, chunk)
+    over_samples(work, N, chunk)
     return y
 
 
@@ -509,7 +468,7 @@ def conv2d_backward_input(
             _matmul_per_group(w_t, gy_chunk.reshape(G, OC // G, count * L), cols.reshape(G, K, count * L))
             _col2im_block(cols, 0, count, KH, KW, SH, SW, PH, PW, DH, DW, gx, n0)
 
-    _over_samples(work, N, chunk)
+    over_samples(work, N, chunk)
     return gx
 
 
@@ -568,7 +527,7 @@ def conv2d_backward_weight(
             total += part
         return total
 
-    partials = _over_samples(work, N, chunk)
+    partials = over_samples(work, N, chunk)
     gw_t = sum(partials[1:], partials[0])  # (G, K, OCG)
     return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(w_shape)  # (OC, CG, KH, KW)
 
