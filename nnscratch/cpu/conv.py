@@ -35,6 +35,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from numba import njit, prange
 
@@ -399,11 +401,10 @@ def conv2d_forward(
     chunk = _chunk_size(N, C * KH * KW, L, x.itemsize)
     y3 = y.reshape(N, OC, L)  # (N, OC, L)
 
-    def work(lo: int, hi: int) -> None:
+    def work(pieces: Iterator[tuple[int, int]]) -> None:
         cols_buf = np.empty(C * KH * KW * chunk * L, dtype=x.dtype)
         out_buf = np.empty(OC * chunk * L, dtype=x.dtype)
-        for n0 in range(lo, hi, chunk):
-            count = min(chunk, hi - n0)
+        for n0, count in pieces:
             cols = cols_buf[: C * KH * KW * count * L].reshape(C * KH * KW, count, OH, OW)
             _im2col_block(x, n0, count, KH, KW, SH, SW, PH, PW, DH, DW, cols, 0)
             if count == 1:  # the product lands in NCHW order directly
@@ -454,11 +455,10 @@ def conv2d_backward_input(
     chunk = _chunk_size(N, C * KH * KW, L, gy.itemsize)
     gy3 = gy.reshape(N, OC, L)  # (N, OC, L)
 
-    def work(lo: int, hi: int) -> None:
+    def work(pieces: Iterator[tuple[int, int]]) -> None:
         cols_buf = np.empty(C * KH * KW * chunk * L, dtype=gy.dtype)
         gy_buf = np.empty(OC * chunk * L, dtype=gy.dtype)
-        for n0 in range(lo, hi, chunk):
-            count = min(chunk, hi - n0)
+        for n0, count in pieces:
             if count == 1:
                 gy_chunk = gy3[n0]  # (OC, L)
             else:
@@ -508,13 +508,12 @@ def conv2d_backward_weight(
     chunk = _chunk_size(N, C * KH * KW, L, x.itemsize)
     gy3 = gy.reshape(N, OC, L)  # (N, OC, L)
 
-    def work(lo: int, hi: int) -> np.ndarray:
+    def work(pieces: Iterator[tuple[int, int]]) -> np.ndarray:
         cols_buf = np.empty(C * KH * KW * chunk * L, dtype=x.dtype)
         gy_buf = np.empty(OC * chunk * L, dtype=x.dtype)
         total = np.zeros((G, K, OC // G), dtype=x.dtype)  # (G, K, OCG): gw transposed, BLAS's faster side
         part = np.empty_like(total)
-        for n0 in range(lo, hi, chunk):
-            count = min(chunk, hi - n0)
+        for n0, count in pieces:
             if count == 1:
                 gy_chunk = gy3[n0]  # (OC, L)
             else:

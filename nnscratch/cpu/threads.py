@@ -12,19 +12,20 @@ they must never run at the same time, and none of them may keep a core busy whil
   old behaviour).
 - **The conv workers run single-threaded BLAS** (:func:`blas_single_thread`): each worker owns a core and
   runs its own products; OpenBLAS's threads stay asleep meanwhile.
-- :func:`over_samples` splits a batch between ``numba.get_num_threads()`` worker threads; the serial
+- :func:`over_samples` hands chunks of a batch on demand to ``numba.get_num_threads()`` worker threads; the serial
   Numba kernels they call release the GIL (``nogil``), so the workers run truly in parallel.
 
 Example:
-    >>> sum(over_samples(lambda lo, hi: hi - lo, 10, 1))  # every sample is in exactly one share
+    >>> sum(over_samples(lambda pieces: sum(count for _, count in pieces), 10, 3))  # each sample once
     10
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before numba's first parallel launch loads libgomp
@@ -55,23 +56,32 @@ def blas_single_thread() -> contextlib.AbstractContextManager:
     return _controller.limit(limits=1, user_api="blas")
 
 
-def over_samples(work: Callable[[int, int], object], N: int, chunk: int) -> list:
-    """Run ``work(lo, hi)`` on contiguous shares of the batch ``[0, N)``, one per worker thread.
+def over_samples(work: Callable[[Iterator[tuple[int, int]]], object], N: int, chunk: int) -> list:
+    """Run ``work(pieces)`` on every worker thread; the workers share the batch ``[0, N)`` dynamically.
+
+    ``pieces`` yields ``(n0, count)``: the next ``chunk`` samples (fewer at the end) that no other worker
+    has taken. Handing out chunks on demand, rather than a fixed half each, keeps both cores busy when
+    another process steals one of them for a while (the machine is shared).
 
     Args:
-        work: called with the bounds of one share; its results are returned in order.
-        N: batch size. chunk: samples a worker handles at once (a share holds at least one chunk).
+        work: called once per worker with its piece iterator; the results are returned in a list.
+        N: batch size. chunk: samples per piece.
     """
     global _executor
-    workers = min(num_workers(), max(1, N // chunk))
-    bounds = [N * k // workers for k in range(workers + 1)]
+    workers = min(num_workers(), -(-N // chunk))
+    counter = itertools.count()  # next() on it is atomic under the GIL: each piece goes to one worker
+
+    def pieces() -> Iterator[tuple[int, int]]:
+        while (n0 := next(counter) * chunk) < N:
+            yield n0, min(chunk, N - n0)
+
     with blas_single_thread():
         if workers == 1:
-            return [work(0, N)]
+            return [work(pieces())]
         if _executor is None or _executor._max_workers < workers:
             _executor = ThreadPoolExecutor(max_workers=num_workers(), thread_name_prefix="nnscratch-cpu")
-        futures = [_executor.submit(work, bounds[k], bounds[k + 1]) for k in range(1, workers)]
-        first = work(bounds[0], bounds[1])  # the calling thread takes the first share itself
+        futures = [_executor.submit(work, pieces()) for _ in range(1, workers)]
+        first = work(pieces())  # the calling thread is a worker too
         return [first] + [f.result() for f in futures]
 
 
