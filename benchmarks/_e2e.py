@@ -134,7 +134,6 @@ class Worker:
             [sys.executable, str(HERE / "run.py"), "--worker", framework, name, str(batch)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
         )  # fmt: skip
-        self.ask_raw = None
         json.loads(self.proc.stdout.readline())  # ready
 
     def ask(self, command: str):
