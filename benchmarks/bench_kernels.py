@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numba
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import check, gemm_gflops, median_ms  # noqa: E402  (also puts the repository on sys.path)
 
 from nnscratch import cpu, ref  # noqa: E402
 
@@ -51,29 +50,6 @@ RESNET20 = [
     ("resnet20.32->64/s2", 32, 64, 16, 2),
     ("resnet20.64x8", 64, 64, 8, 1),
 ]
-
-
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: compilation, first-touch allocation
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
-def check(name: str, got: np.ndarray, expected: np.ndarray, rtol: float = 1e-3) -> None:
-    scale = max(float(np.abs(expected).max()), 1.0)
-    err = float(np.abs(got.astype(np.float64) - expected).max()) / scale
-    if not err <= rtol:
-        raise SystemExit(f"VALIDATION FAILED: {name}: max error {err:.2e} relative to scale > {rtol}")
-
-
-def gemm_gflops(repeats: int) -> float:
-    a = np.random.default_rng(0).standard_normal((2048, 2048), dtype=np.float32)
-    ms = median_ms(lambda: a @ a, repeats)
-    return 2 * 2048**3 / ms / 1e6
 
 
 class Table:

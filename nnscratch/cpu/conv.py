@@ -35,20 +35,13 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 
-import numba
 import numpy as np
 from numba import njit, prange
 
-try:  # limits BLAS to one thread while the conv's own worker threads each run a product
-    from threadpoolctl import ThreadpoolController
-except ImportError:  # pragma: no cover - optional
-    ThreadpoolController = None
-
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
+from nnscratch.cpu.threads import over_samples
 from nnscratch.ref.checks import (
     check_conv_args,
     check_float_array,
@@ -304,39 +297,7 @@ def _depthwise_backward_weight_kernel(gy, x, SH, SW, PH, PW, DH, DW, gw):
                 gw[oc, 0, kh, kw] = total
 
 
-# --- threads: samples split between Python threads, each running single-threaded BLAS ----------------
-_executor: ThreadPoolExecutor | None = None
-_controller = None
-
-
-def _num_workers() -> int:
-    return max(1, numba.get_num_threads())
-
-
-def _blas_single_thread() -> contextlib.AbstractContextManager:
-    """Limit BLAS to one thread (each worker runs its own products); a no-op without threadpoolctl."""
-    global _controller
-    if ThreadpoolController is None:
-        return contextlib.nullcontext()
-    if _controller is None:
-        _controller = ThreadpoolController()
-    return _controller.limit(limits=1, user_api="blas")
-
-
-def _over_samples(work: Callable[[int, int], object], N: int, chunk: int) -> list:
-    """Run ``work(lo, hi)`` on contiguous shares of the batch ``[0, N)``, one per worker thread."""
-    global _executor
-    workers = min(_num_workers(), max(1, N // chunk))
-    bounds = [N * k // workers for k in range(workers + 1)]
-    with _blas_single_thread():
-        if workers == 1:
-            return [work(0, N)]
-        if _executor is None or _executor._max_workers < workers:
-            _executor = ThreadPoolExecutor(max_workers=_num_workers(), thread_name_prefix="nnscratch-conv")
-        futures = [_executor.submit(work, bounds[k], bounds[k + 1]) for k in range(workers)]
-        return [f.result() for f in futures]
-
-
+# --- chunking -------------------------------------------------------------------------------------
 def _chunk_size(N: int, rows: int, L: int, itemsize: int) -> int:
     """Samples per matrix product: enough columns (>= 512) for BLAS, a column block that fits in L2."""
     chunk = max(1, 512 // L)
@@ -440,11 +401,10 @@ def conv2d_forward(
     chunk = _chunk_size(N, C * KH * KW, L, x.itemsize)
     y3 = y.reshape(N, OC, L)  # (N, OC, L)
 
-    def work(lo: int, hi: int) -> None:
+    def work(pieces: Iterator[tuple[int, int]]) -> None:
         cols_buf = np.empty(C * KH * KW * chunk * L, dtype=x.dtype)
         out_buf = np.empty(OC * chunk * L, dtype=x.dtype)
-        for n0 in range(lo, hi, chunk):
-            count = min(chunk, hi - n0)
+        for n0, count in pieces:
             cols = cols_buf[: C * KH * KW * count * L].reshape(C * KH * KW, count, OH, OW)
             _im2col_block(x, n0, count, KH, KW, SH, SW, PH, PW, DH, DW, cols, 0)
             if count == 1:  # the product lands in NCHW order directly
@@ -456,7 +416,7 @@ def conv2d_forward(
                 _matmul_per_group(w_g, cols.reshape(G, K, count * L), out.reshape(G, OC // G, count * L))
                 _swap_block(out.reshape(OC, count, L), bias, y3, n0)  # (count, OC, L) into y
 
-    _over_samples(work, N, chunk)
+    over_samples(work, N, chunk)
     return y
 
 
@@ -495,11 +455,10 @@ def conv2d_backward_input(
     chunk = _chunk_size(N, C * KH * KW, L, gy.itemsize)
     gy3 = gy.reshape(N, OC, L)  # (N, OC, L)
 
-    def work(lo: int, hi: int) -> None:
+    def work(pieces: Iterator[tuple[int, int]]) -> None:
         cols_buf = np.empty(C * KH * KW * chunk * L, dtype=gy.dtype)
         gy_buf = np.empty(OC * chunk * L, dtype=gy.dtype)
-        for n0 in range(lo, hi, chunk):
-            count = min(chunk, hi - n0)
+        for n0, count in pieces:
             if count == 1:
                 gy_chunk = gy3[n0]  # (OC, L)
             else:
@@ -509,7 +468,7 @@ def conv2d_backward_input(
             _matmul_per_group(w_t, gy_chunk.reshape(G, OC // G, count * L), cols.reshape(G, K, count * L))
             _col2im_block(cols, 0, count, KH, KW, SH, SW, PH, PW, DH, DW, gx, n0)
 
-    _over_samples(work, N, chunk)
+    over_samples(work, N, chunk)
     return gx
 
 
@@ -549,13 +508,12 @@ def conv2d_backward_weight(
     chunk = _chunk_size(N, C * KH * KW, L, x.itemsize)
     gy3 = gy.reshape(N, OC, L)  # (N, OC, L)
 
-    def work(lo: int, hi: int) -> np.ndarray:
+    def work(pieces: Iterator[tuple[int, int]]) -> np.ndarray:
         cols_buf = np.empty(C * KH * KW * chunk * L, dtype=x.dtype)
         gy_buf = np.empty(OC * chunk * L, dtype=x.dtype)
         total = np.zeros((G, K, OC // G), dtype=x.dtype)  # (G, K, OCG): gw transposed, BLAS's faster side
         part = np.empty_like(total)
-        for n0 in range(lo, hi, chunk):
-            count = min(chunk, hi - n0)
+        for n0, count in pieces:
             if count == 1:
                 gy_chunk = gy3[n0]  # (OC, L)
             else:
@@ -568,7 +526,7 @@ def conv2d_backward_weight(
             total += part
         return total
 
-    partials = _over_samples(work, N, chunk)
+    partials = over_samples(work, N, chunk)
     gw_t = sum(partials[1:], partials[0])  # (G, K, OCG)
     return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(w_shape)  # (OC, CG, KH, KW)
 

@@ -1,8 +1,16 @@
 """Batch normalisation on the CPU with Numba (see :mod:`nnscratch.ref.norm` for the maths and letters).
 
-Statistics and gradient sums run one channel per parallel iteration with float64 accumulators (two
-passes: mean, then centred squares, which keeps float32 variances accurate); the elementwise passes run
-one ``(n, c)`` row per iteration.
+Versions (measured with ``benchmarks/run.py --only batch_norm``):
+
+- v1 statistics in two passes (mean, then centred squares), then a separate elementwise pass over
+  ``(n, c)`` rows; backward likewise (sums, then the input gradient). Each float64 sum was one chain of
+  dependent additions, so the statistics ran at ~1 element per 4 cycles.
+- v2 (current) one channel per parallel iteration does everything for that channel: a single pass for
+  ``sum(x - s)`` and ``sum((x - s)^2)`` (``s`` = one value of the channel, so the shifted sums stay
+  small and the variance exact enough in float64), four independent accumulators per sum, then the
+  output while the channel is still in cache (at most 512 KiB at CIFAR shapes). Backward: one pass for
+  both sums, one for ``gx``. Flat unsigned offsets (as in :mod:`nnscratch.cpu.conv`) let the
+  elementwise loops vectorise.
 
 Example:
     >>> x = np.random.rand(8, 3, 4, 4)
@@ -16,73 +24,127 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from nnscratch.config import NUMBA_PARALLEL_OPTIONS
+from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
 from nnscratch.ref.norm import check_batch_norm_args, check_batch_norm_backward_args
 
 
+@njit(**NUMBA_OPTIONS)
+def _shifted_sums(xf, start, L, shift):
+    """``sum(d)`` and ``sum(d * d)`` of ``d = xf[start:start+L] - shift``, in float64.
+
+    Four independent accumulators per sum: one chain of dependent float64 additions would wait ~4 cycles
+    per element (exact IEEE order forbids LLVM to reassociate it); four chains keep the adder busy.
+    """
+    s0 = s1 = s2 = s3 = 0.0
+    q0 = q1 = q2 = q3 = 0.0
+    base = np.uint64(start)
+    quads = L // 4
+    for k in range(quads):
+        i = base + np.uint64(4 * k)
+        d0 = xf[i] - shift
+        d1 = xf[i + np.uint64(1)] - shift
+        d2 = xf[i + np.uint64(2)] - shift
+        d3 = xf[i + np.uint64(3)] - shift
+        s0 += d0
+        s1 += d1
+        s2 += d2
+        s3 += d3
+        q0 += d0 * d0
+        q1 += d1 * d1
+        q2 += d2 * d2
+        q3 += d3 * d3
+    for k in range(4 * quads, L):
+        d = xf[base + np.uint64(k)] - shift
+        s0 += d
+        q0 += d * d
+    return (s0 + s1) + (s2 + s3), (q0 + q1) + (q2 + q3)
+
+
+@njit(**NUMBA_OPTIONS)
+def _grad_sums(gf, xf, start, L, m):
+    """``sum(g)`` and ``sum(g * (x - m))`` over ``[start, start + L)``, four accumulators each, float64."""
+    s0 = s1 = s2 = s3 = 0.0
+    p0 = p1 = p2 = p3 = 0.0
+    base = np.uint64(start)
+    quads = L // 4
+    for k in range(quads):
+        i = base + np.uint64(4 * k)
+        g0, g1 = gf[i], gf[i + np.uint64(1)]
+        g2, g3 = gf[i + np.uint64(2)], gf[i + np.uint64(3)]
+        s0 += g0
+        s1 += g1
+        s2 += g2
+        s3 += g3
+        p0 += g0 * (xf[i] - m)
+        p1 += g1 * (xf[i + np.uint64(1)] - m)
+        p2 += g2 * (xf[i + np.uint64(2)] - m)
+        p3 += g3 * (xf[i + np.uint64(3)] - m)
+    for k in range(4 * quads, L):
+        i = base + np.uint64(k)
+        g = gf[i]
+        s0 += g
+        p0 += g * (xf[i] - m)
+    return (s0 + s1) + (s2 + s3), (p0 + p1) + (p2 + p3)
+
+
 @njit(**NUMBA_PARALLEL_OPTIONS)
-def _channel_stats_kernel(x3, mean, var):
-    # x3 (N, C, L) -> mean, var (C,) float64, var biased
+def _forward_kernel(x3, training, weight, bias, eps, mean, var, y3):
+    # x3, y3 (N, C, L); weight, bias (C,) in x's dtype; mean, var (C,) float64: computed here when
+    # training (biased var), given otherwise. One channel per iteration: its statistics, then its output
+    # while the channel's values are still in cache.
     N, C, L = x3.shape
+    xf, yf = x3.reshape(-1), y3.reshape(-1)
     for c in prange(C):
-        total = 0.0
+        if training:
+            shift = np.float64(xf[np.uint64(c * L)])  # any value of the channel: keeps the sums small
+            total = 0.0
+            squares = 0.0
+            for n in range(N):
+                s, q = _shifted_sums(xf, (n * C + c) * L, L, shift)
+                total += s
+                squares += q
+            centred = total / (N * L)
+            mean[c] = shift + centred
+            var[c] = max(squares / (N * L) - centred * centred, 0.0)
+        invstd = 1.0 / np.sqrt(var[c] + eps)
+        consts = np.empty_like(xf[:2])  # the two per-channel constants in x's dtype
+        consts[0] = invstd * weight[c]
+        consts[1] = bias[c] - mean[c] * invstd * weight[c]
+        scale, offset = consts[0], consts[1]
         for n in range(N):
+            row = np.uint64((n * C + c) * L)
             for i in range(L):
-                total += x3[n, c, i]
-        m = total / (N * L)
-        squares = 0.0
-        for n in range(N):
-            for i in range(L):
-                d = x3[n, c, i] - m
-                squares += d * d
-        mean[c] = m
-        var[c] = squares / (N * L)
+                yf[row + np.uint64(i)] = xf[row + np.uint64(i)] * scale + offset
 
 
 @njit(**NUMBA_PARALLEL_OPTIONS)
-def _affine_kernel(x3, scale, shift, y3):
-    # y3[n, c, :] = x3[n, c, :] * scale[c] + shift[c]
-    N, C, L = x3.shape
-    for r in prange(N * C):
-        n = r // C
-        c = r % C
-        a = scale[c]
-        b = shift[c]
-        for i in range(L):
-            y3[n, c, i] = x3[n, c, i] * a + b
-
-
-@njit(**NUMBA_PARALLEL_OPTIONS)
-def _backward_sums_kernel(gy3, x3, mean, invstd, gbias, gweight):
-    # per channel: gbias = sum(gy), gweight = sum(gy * xhat)
-    N, C, L = x3.shape
-    for c in prange(C):
-        sum_gy = 0.0
-        sum_gy_xc = 0.0
-        m = mean[c]
-        for n in range(N):
-            for i in range(L):
-                g = gy3[n, c, i]
-                sum_gy += g
-                sum_gy_xc += g * (x3[n, c, i] - m)
-        gbias[c] = sum_gy
-        gweight[c] = sum_gy_xc * invstd[c]
-
-
-@njit(**NUMBA_PARALLEL_OPTIONS)
-def _backward_input_kernel(gy3, x3, mean, invstd, gain, gbias, gweight, gx3):
-    # gx = gain * (gy - gbias / M - xhat * gweight / M)
+def _backward_kernel(gy3, x3, mean, invstd, weight, gweight, gbias, gx3):
+    # gy3, x3, gx3 (N, C, L); mean, invstd (C,) float64; weight (C,). One channel per iteration:
+    # gbias = sum(gy), gweight = sum(gy * xhat), then gx = w * invstd * (gy - gbias/M - xhat * gweight/M).
     N, C, L = x3.shape
     M = N * L
-    for r in prange(N * C):
-        n = r // C
-        c = r % C
-        m, s, a = mean[c], invstd[c], gain[c]
-        mean_gy = gbias[c] / M
-        mean_gy_xhat = gweight[c] / M
-        for i in range(L):
-            xhat = (x3[n, c, i] - m) * s
-            gx3[n, c, i] = a * (gy3[n, c, i] - mean_gy - xhat * mean_gy_xhat)
+    gf, xf, gxf = gy3.reshape(-1), x3.reshape(-1), gx3.reshape(-1)
+    for c in prange(C):
+        m, s = mean[c], invstd[c]
+        sum_gy = 0.0
+        sum_gy_xc = 0.0
+        for n in range(N):
+            a, b = _grad_sums(gf, xf, (n * C + c) * L, L, m)
+            sum_gy += a
+            sum_gy_xc += b
+        gbias[c] = sum_gy
+        gweight[c] = sum_gy_xc * s
+        # gx = a * gy + b * (x - m) + d, the per-channel constants folded (a = weight * invstd)
+        a = weight[c] * s
+        b = -a * s * gweight[c] / M
+        d = -a * sum_gy / M
+        consts = np.empty_like(xf[:4])  # the per-channel constants in x's dtype
+        consts[0], consts[1], consts[2], consts[3] = a, b, d, m
+        af, bf, df, mf = consts[0], consts[1], consts[2], consts[3]
+        for n in range(N):
+            row = np.uint64((n * C + c) * L)
+            for i in range(L):
+                gxf[row + np.uint64(i)] = af * gf[row + np.uint64(i)] + bf * (xf[row + np.uint64(i)] - mf) + df
 
 
 def batch_norm_forward(
@@ -105,22 +167,21 @@ def batch_norm_forward(
     x3 = np.ascontiguousarray(x).reshape(N, C, -1)  # (N, C, L)
     M = x3.shape[0] * x3.shape[2]
     if training:
-        mean = np.empty(C)  # (C,) float64
-        var = np.empty(C)  # (C,) float64
-        _channel_stats_kernel(x3, mean, var)
+        mean, var = np.empty(C), np.empty(C)  # (C,) float64, filled by the kernel
+    else:
+        mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
+    gain = np.ones(C, dtype=x.dtype) if weight is None else np.ascontiguousarray(weight)  # (C,)
+    shift = np.zeros(C, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)  # (C,)
+    y3 = np.empty_like(x3)  # (N, C, L)
+    _forward_kernel(x3, bool(training), gain, shift, float(eps), mean, var, y3)
+    if training:
         if running_mean is not None:
             running_mean *= 1.0 - momentum
             running_mean += momentum * mean
         if running_var is not None:
             running_var *= 1.0 - momentum
             running_var += momentum * var * (M / (M - 1))
-    else:
-        mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
     invstd = 1.0 / np.sqrt(var + eps)  # (C,)
-    scale = invstd if weight is None else invstd * weight  # (C,)
-    shift = -mean * scale if bias is None else bias - mean * scale  # (C,)
-    y3 = np.empty_like(x3)  # (N, C, L)
-    _affine_kernel(x3, scale.astype(x.dtype), shift.astype(x.dtype), y3)
     return y3.reshape(x.shape), mean.astype(x.dtype), invstd.astype(x.dtype)
 
 
@@ -140,15 +201,12 @@ def batch_norm_backward(
     N, C = x.shape[:2]
     x3 = np.ascontiguousarray(x).reshape(N, C, -1)  # (N, C, L)
     gy3 = np.ascontiguousarray(gy).reshape(N, C, -1)  # (N, C, L)
-    mean = save_mean.astype(np.float64)
-    invstd = save_invstd.astype(np.float64)
-    gbias = np.empty(C)  # (C,) float64
-    gweight = np.empty(C)  # (C,) float64
-    _backward_sums_kernel(gy3, x3, mean, invstd, gbias, gweight)
-    gain = invstd if weight is None else invstd * weight  # (C,)
+    mean = save_mean.astype(np.float64)  # (C,)
+    invstd = save_invstd.astype(np.float64)  # (C,)
+    gain = np.ones(C) if weight is None else weight.astype(np.float64)  # (C,)
+    gweight, gbias = np.empty(C), np.empty(C)  # (C,) float64, filled by the kernel
     gx3 = np.empty_like(x3)  # (N, C, L)
-    _backward_input_kernel(gy3, x3, mean, invstd, gain, gbias, gweight, gx3)
+    _backward_kernel(gy3, x3, mean, invstd, gain, gweight, gbias, gx3)
     return gx3.reshape(x.shape), gweight.astype(x.dtype), gbias.astype(x.dtype)
-
 
 __all__ = ["batch_norm_forward", "batch_norm_backward"]

@@ -91,16 +91,36 @@ class Sigmoid(Function):
         return gy * y * (1 - y)
 
 
+def _activation_kernels(device: Any, *arrays: Any) -> Any:
+    """The CPU tier's fused ReLU kernels for float arrays on the CPU (one pass, no temporaries), else None."""
+    if device.name != "cpu" or any(a.dtype.kind != "f" for a in arrays):
+        return None
+    from nnscratch.ops._dispatch import kernels
+
+    return kernels("activation", None, device)
+
+
 class ReLU(Function):
     saves_inputs = False
     saves_outputs = True
 
     def forward(self, x: Any) -> Any:
-        return get_array_module(x).maximum(x, 0)
+        k = _activation_kernels(self.device, x)
+        return k.relu_forward(x) if k is not None else get_array_module(x).maximum(x, 0)
 
     def backward(self, gy: Tensor) -> Tensor:
-        y = self.output()
-        return gy * _constant(y.data > 0, y)
+        return ReLUGrad()(gy, self.output())
+
+
+class ReLUGrad(Function):
+    """gx = gy where y > 0, else 0: linear in gy (its own backward), a constant mask in y."""
+
+    def forward(self, gy: Any, y: Any) -> Any:
+        k = _activation_kernels(self.device, gy, y)
+        return k.relu_backward(gy, y) if k is not None and gy.shape == y.shape else gy * (y > 0)
+
+    def backward(self, ggx: Tensor) -> tuple[Tensor, None]:
+        return ReLUGrad()(ggx, self.inputs[1]), None
 
 
 class Clip(Function):

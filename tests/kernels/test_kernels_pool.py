@@ -158,3 +158,17 @@ def test_errors_name_the_argument(tier):
         tier.adaptive_avg_pool2d_forward(x, (0, 1))
     with pytest.raises(TypeError, match="ceil_mode: expected a bool, got int"):
         tier.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), 1)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (1, 2, 7, 9), (3, 1, 2, 2)])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_max_pool_2x2_fast_path_matches_reference(shape, ceil_mode):
+    """The numba tier's 2x2/stride-2 kernel: ties keep the first position, NaN wins, odd sizes fall back."""
+    rng = np.random.default_rng(3)
+    x = np.round(rng.standard_normal(shape) * 2).astype(np.float32)  # many ties
+    x.flat[:: 7] = np.nan
+    args = ((2, 2), (2, 2), (0, 0), ceil_mode)
+    y, idx = cpu.max_pool2d_forward(x, *args)
+    y_ref, idx_ref = ref.max_pool2d_forward(x, *args)
+    np.testing.assert_array_equal(y, y_ref)
+    np.testing.assert_array_equal(idx, idx_ref)

@@ -1,0 +1,84 @@
+"""Pieces shared by the benchmarks: timing, validation, the machine's GEMM rate, thread settings.
+
+Every benchmark validates before it times, times after a warm-up, and reports medians; only ratios
+measured in one run mean anything on a shared machine.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run from anywhere without installing the package
+    sys.path.insert(0, str(ROOT))
+
+
+def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in milliseconds over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def check(name: str, got: np.ndarray, expected: np.ndarray, rtol: float = 1e-3) -> None:
+    """Stop the benchmark if ``got`` differs from ``expected`` by more than ``rtol`` of its scale."""
+    scale = max(float(np.abs(expected).max()), 1.0)
+    err = float(np.abs(got.astype(np.float64) - expected).max()) / scale
+    if not err <= rtol:
+        raise SystemExit(f"VALIDATION FAILED: {name}: max error {err:.2e} relative to scale > {rtol}")
+
+
+def gemm_gflops(repeats: int, size: int = 2048) -> float:
+    """NumPy's float32 GEMM rate (GFLOP/s) on ``size``-cubed products: the ceiling of im2col + GEMM."""
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    ms = median_ms(lambda: a @ a, repeats)
+    return 2 * size**3 / ms / 1e6
+
+
+def gemm_shape_gflops(m: int, k: int, n: int, repeats: int) -> float:
+    """NumPy's float32 GEMM rate for one ``(m, k) @ (k, n)`` product, as BLAS is configured now."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    out = np.empty((m, n), dtype=np.float32)
+    ms = median_ms(lambda: np.matmul(a, b, out=out), repeats)
+    return 2.0 * m * k * n / ms / 1e6
+
+
+def machine() -> dict:
+    """The CPU model (lscpu), core count, date and library versions, for the JSON and the README."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import numba
+
+    return {"cpu_model": model, "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M"),
+            "numpy": np.__version__, "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
+            "python": platform.python_version()}
+
+
+def thread_settings() -> str:
+    """A one-line statement of how nnscratch's CPU tier uses the cores (printed with every result)."""
+    import numba
+
+    from nnscratch.cpu import threads
+
+    return threads.describe() + f"; numba threads {numba.get_num_threads()}"
