@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch import autograd, backend
+from nnscratch import random as ns_random
 from nnscratch.nn.layers_conv import Conv2d
 from nnscratch.nn.module import Module
 from nnscratch.robust._model_io import (
@@ -131,7 +132,8 @@ def saliency(model: Module, x: Any, target: Any = None, smoothgrad: int = 0, noi
     if smoothgrad == 0:
         grad = _input_gradient(model, images, targets)  # (N, C, H, W)
     else:
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(
+            ns_random.fresh_seed() if seed is None else seed)
         flat = images.reshape(len(images), -1)  # (N, C*H*W)
         sigma = (noise * (flat.max(axis=1) - flat.min(axis=1))).reshape(-1, 1, 1, 1)  # (N, 1, 1, 1)
         grad = np.zeros_like(images)

@@ -49,6 +49,12 @@ def host_generator() -> np.random.Generator:
     return _host
 
 
+def fresh_seed() -> int:
+    """A new seed drawn from the host generator: components that take ``seed=None`` use it, so
+    :func:`manual_seed` makes them reproducible too."""
+    return int(_host.integers(2**63))
+
+
 def generator_for(device: backend.Device) -> Any:
     """The random generator for arrays of ``device`` (NumPy's, or CuPy's on ``cuda``)."""
     global _gpu

@@ -490,7 +490,13 @@ class Function:
         arrays = [x.data for x in inputs_t]
         if self.promotes_dtypes:
             arrays = _promote_to_float(arrays)
-        ys = self.forward(*arrays)
+        try:
+            ys = self.forward(*arrays)
+        except ValueError as error:
+            if "broadcast" not in str(error):
+                raise
+            shapes = " and ".join(str(tuple(a.shape)) for a in arrays if hasattr(a, "shape"))
+            raise ValueError(f"{type(self).__name__}: the shapes {shapes} cannot be broadcast together") from None
         multiple = isinstance(ys, tuple)
         ys = ys if multiple else (ys,)
         outputs = [Tensor._wrap(y, device) for y in ys]

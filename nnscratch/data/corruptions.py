@@ -29,6 +29,8 @@ and is also reachable from here.
 
 Example:
     >>> import numpy as np
+
+from nnscratch import random as ns_random
     >>> x = np.random.default_rng(0).integers(0, 256, (4, 1, 28, 28), dtype=np.uint8)
     >>> y = gaussian_blur(x, severity=3, rng=0)
     >>> y.shape, y.dtype
@@ -43,6 +45,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from nnscratch import random as ns_random
 
 Corruption = Callable[..., np.ndarray]
 
@@ -76,7 +80,9 @@ def _check(images: Any, severity: Any) -> int:
 def _rng(rng: Any) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or (isinstance(rng, int | np.integer) and not isinstance(rng, bool) and rng >= 0):
+    if rng is None:  # from nnscratch's seeded stream, so manual_seed makes it reproducible
+        return np.random.default_rng(ns_random.fresh_seed())
+    if isinstance(rng, int | np.integer) and not isinstance(rng, bool) and rng >= 0:
         return np.random.default_rng(rng)
     raise TypeError(f"rng: expected a np.random.Generator, an int seed >= 0 or None, got {rng!r}")
 

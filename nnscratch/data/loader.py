@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch import backend
+from nnscratch import random as ns_random
 from nnscratch.data.base import ArrayDataset
 
 _POLL_S = 0.05  # how often a blocked thread checks whether it should stop
@@ -114,7 +115,7 @@ class DataLoader:
         self.transform = transform
         self.prefetch = _check_int(prefetch, "prefetch", 0)
         self.device = device
-        self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        self.seed = int(seed) if seed is not None else ns_random.fresh_seed()  # reproducible after manual_seed
         self._epoch = 0  # the epoch the next iteration runs
         self._resume_batch = 0  # batches of that epoch to skip (set by load_state_dict)
         self._progress: tuple[int, int] | None = None  # (epoch, batches yielded) of a running pass

@@ -78,6 +78,7 @@ def _install_tensor_methods() -> None:
         "flatten": flatten, "transpose": transpose, "permute": permute, "squeeze": squeeze,
         "unsqueeze": unsqueeze, "expand": expand, "split": split, "clone": clone,
         "contiguous": contiguous, "matmul": matmul, "pow": pow, "sign": sign, "isfinite": isfinite,
+        "add": add, "sub": sub, "mul": mul, "div": div, "neg": neg,
         "eq": eq, "ne": ne, "lt": lt, "le": le, "gt": gt, "ge": ge,
         "__add__": add, "__radd__": _reflected(add), "__sub__": sub, "__rsub__": _reflected(sub),
         "__mul__": mul, "__rmul__": _reflected(mul), "__truediv__": div,

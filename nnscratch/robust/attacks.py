@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch import autograd, backend
+from nnscratch import random as ns_random
 from nnscratch.nn import functional as F
 from nnscratch.nn.module import Module
 from nnscratch.robust._model_io import (
@@ -80,7 +81,7 @@ def _check_norm(norm: Any) -> str:
 def _as_generator(seed: Any) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
-    return np.random.default_rng(seed)
+    return np.random.default_rng(ns_random.fresh_seed() if seed is None else seed)
 
 
 # --- The input gradient ----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 import nnscratch as ns
@@ -164,3 +165,18 @@ def test_factory_and_conversion_errors():
         ns.ones(2).to("cpu", copy=True)
     with raises(TypeError, "Function: expected at least one Tensor argument"):
         ns.Function()(1.0)
+
+
+def test_broadcast_error_names_the_op_and_shapes() -> None:
+    import nnscratch as ns
+
+    with pytest.raises(ValueError, match=r"Add: the shapes \(2, 3\) and \(4,\) cannot be broadcast together"):
+        ns.randn(2, 3) + ns.randn(4)
+
+
+def test_arithmetic_methods_exist_as_in_pytorch() -> None:
+    import nnscratch as ns
+
+    a, b = ns.tensor([1.0, 2.0]), ns.tensor([3.0, 4.0])
+    assert a.add(b).tolist() == [4.0, 6.0] and a.sub(b).tolist() == [-2.0, -2.0]
+    assert a.mul(b).tolist() == [3.0, 8.0] and a.div(b).tolist() == [np.float32(1 / 3), 0.5] and a.neg().tolist() == [-1.0, -2.0]
