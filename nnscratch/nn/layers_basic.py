@@ -20,6 +20,24 @@ def _empty(*shape: int) -> Parameter:
     return Parameter(zeros(*shape, dtype=_DEFAULT_FLOAT))
 
 
+def check_input_dtype(layer: str, x: Tensor, param: Tensor | None) -> None:
+    """Raise ValueError naming ``layer`` when ``x`` is not of its parameters' floating dtype."""
+    if x.dtype.kind != "f":
+        raise ValueError(f"{layer} expected a floating-point input, got dtype {x.dtype}")
+    if param is not None and x.dtype != param.dtype:
+        raise ValueError(
+            f"{layer} expected a {param.dtype} input (the dtype of its parameters; convert the model with "
+            f".double()/.float() or the input with .to(...)), got {x.dtype}"
+        )
+
+
+def build_like(layer: Module, x: Tensor) -> None:
+    """Move the parameters a lazy layer just created to the device (and float dtype) of its first input."""
+    layer.to(x.device)
+    if x.dtype.kind == "f":
+        layer.to(x.dtype)
+
+
 class Linear(Module):
     """y = x W^T + b.
 
@@ -66,9 +84,10 @@ class Linear(Module):
     def forward(self, x: Tensor) -> Tensor:
         if self.weight is None:
             self._create(x.shape[-1])
-            self.to(x.device)
+            build_like(self, x)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r} expected input with {self.in_features} features, got shape {x.shape}")
+        check_input_dtype(repr(self), x, self.weight)
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from nnscratch.nn import functional as F
 from nnscratch.nn import init
-from nnscratch.nn.layers_basic import _empty
+from nnscratch.nn.layers_basic import _empty, build_like, check_input_dtype
 from nnscratch.nn.module import Module
 from nnscratch.ops.conv import _pair
 from nnscratch.tensor import Tensor
@@ -70,14 +70,13 @@ class _ConvNd(Module):
                 raise ValueError(f"{type(self).__name__} expected channels divisible by groups={self.groups}, "
                                  f"got {x.shape[1]}")
             self._create(x.shape[1])
-            self.to(x.device)
+            build_like(self, x)
         name = f"{type(self).__name__}({self.in_channels}, {self.out_channels}, ...)"
         if x.ndim != 4:
             raise ValueError(f"{name} expected a 4-d input (N, C, H, W), got shape {x.shape}")
         if x.shape[1] != self.in_channels:
             raise ValueError(f"{name} expected input with {self.in_channels} channels, got {x.shape[1]}")
-        if x.dtype.kind != "f":
-            raise ValueError(f"{name} expected a floating-point input, got dtype {x.dtype}")
+        check_input_dtype(name, x, self.weight)
 
     def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
@@ -151,6 +150,11 @@ class ConvTranspose2d(_ConvNd):
                                   self.groups, self.dilation, self.impl)
 
 
+def _check_4d(layer: Module, x: Tensor) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"{layer!r} expected a 4-d input (N, C, H, W), got shape {x.shape}")
+
+
 class MaxPool2d(Module):
     """Max pooling; ``stride`` defaults to ``kernel_size``.
 
@@ -167,6 +171,7 @@ class MaxPool2d(Module):
         self.ceil_mode, self.impl = ceil_mode, impl
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_4d(self, x)
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.impl)
 
     def extra_repr(self) -> str:
@@ -183,6 +188,7 @@ class AvgPool2d(Module):
         self.ceil_mode, self.count_include_pad, self.impl = ceil_mode, count_include_pad, impl
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_4d(self, x)
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.impl)
 
@@ -198,6 +204,7 @@ class AdaptiveAvgPool2d(Module):
         self.output_size, self.impl = output_size, impl
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_4d(self, x)
         return F.adaptive_avg_pool2d(x, self.output_size, self.impl)
 
     def extra_repr(self) -> str:
@@ -208,6 +215,7 @@ class GlobalAvgPool2d(Module):
     """Mean over H and W: (N, C, H, W) -> (N, C)."""
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_4d(self, x)
         return F.global_avg_pool2d(x)
 
 
@@ -254,9 +262,10 @@ class _BatchNorm(Module):
                              f"got shape {x.shape}")
         if self.num_features is None:
             self._create(x.shape[1])
-            self.to(x.device)
+            build_like(self, x)
         if x.shape[1] != self.num_features:
             raise ValueError(f"{name} expected input with {self.num_features} channels, got {x.shape[1]}")
+        check_input_dtype(name, x, self.weight if self.affine else self.running_mean)
         use_batch_stats = self.training or not self.track_running_stats
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data[...] += 1

@@ -124,8 +124,28 @@ def test_conv_functional_shape_errors():
                                          (nn.AdaptiveAvgPool2d(2), "adaptive_avg_pool2d"),
                                          (nn.GlobalAvgPool2d(), "global_avg_pool2d")])
 def test_pool_on_3d_input(layer, name):
-    with raises(ValueError, f"{name}: expected a 4-d input (N, C, H, W), got shape (3, 8, 8)"):
+    with raises(ValueError, f"{layer!r} expected a 4-d input (N, C, H, W), got shape (3, 8, 8)"):
         layer(ns.randn(3, 8, 8))
+    with raises(ValueError, f"{name}: expected a 4-d input (N, C, H, W), got shape (3, 8, 8)"):
+        getattr(F, name)(ns.randn(3, 8, 8), *([] if name == "global_avg_pool2d" else [2]))
+
+
+@pytest.mark.parametrize("layer, x", [
+    (nn.Conv2d(3, 4, 3), ns.randn(1, 3, 8, 8, dtype=ns.float64)),
+    (nn.Linear(3, 2), ns.randn(2, 3, dtype=ns.float64)),
+    (nn.BatchNorm2d(3), ns.randn(2, 3, 4, 4, dtype=ns.float64)),
+])
+def test_layer_given_the_wrong_dtype_names_itself(layer, x):
+    name = {nn.Conv2d: "Conv2d(3, 4, ...)", nn.BatchNorm2d: "BatchNorm2d(3)"}.get(type(layer), repr(layer))
+    with raises(ValueError, f"{name} expected a float32 input (the dtype of its parameters; convert the model with "
+                            ".double()/.float() or the input with .to(...)), got float64"):
+        layer(x)
+
+
+def test_lazy_layer_takes_the_dtype_of_its_first_input():
+    layer = nn.Conv2d(None, 4, 3)
+    assert layer(ns.randn(1, 2, 5, 5, dtype=ns.float64)).dtype == ns.float64
+    assert layer.weight.dtype == ns.float64
 
 
 def test_pool_bad_arguments():
