@@ -258,7 +258,7 @@ class TerminateOnNaN(Callback):
         if math.isfinite(loss):
             return
         self.message = (
-            f"TerminateOnNaN: the loss is {loss} at epoch {self.trainer.epoch}, batch {batch}; "
+            f"TerminateOnNaN: the loss is {loss} at epoch {self.trainer.epoch + 1}, batch {batch + 1}; "
             "training stopped before this batch's update, the weights are those of the last finite loss"
         )
         self.trainer.stop_training = True

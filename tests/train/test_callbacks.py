@@ -131,10 +131,10 @@ def test_terminate_on_nan_stops_before_the_bad_update_and_keeps_the_last_checkpo
             self.params = params_of(self.trainer.model)
 
     model = mlp(0)
-    x, y = blobs(30)  # 3 batches per epoch: the 8th loss is epoch 2, batch 1
+    x, y = blobs(30)  # 3 batches per epoch: the 8th loss is the 2nd batch of the 3rd epoch
     last_good, terminate = LastGood(), train.TerminateOnNaN()
     checkpoint = train.ModelCheckpoint(tmp_path / "last.npz")
-    with pytest.warns(RuntimeWarning, match=r"TerminateOnNaN: the loss is nan at epoch 2, batch 1"):
+    with pytest.warns(RuntimeWarning, match=r"TerminateOnNaN: the loss is nan at epoch 3, batch 2"):
         history = fit(
             model, (x, y), epochs=5, loss_fn=NaNAfter(7), callbacks=[terminate, last_good, checkpoint]
         )

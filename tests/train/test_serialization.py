@@ -172,3 +172,15 @@ def test_a_crash_mid_write_keeps_the_old_file(tmp_path, monkeypatch, fmt):
     back = load(path)
     assert back["version"] == 1 and float(back["w"].numpy().sum()) == 1000
     assert os.listdir(tmp_path) == [path.name]
+
+
+def test_saved_files_get_the_usual_mode(tmp_path):
+    import os
+
+    import nnscratch as ns
+
+    path = tmp_path / "weights.npz"
+    ns.save({"w": ns.ones(2)}, path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask
