@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from nnscratch import random
+from nnscratch.ops._dispatch import kernels
 from nnscratch.ops.arith import matmul
 from nnscratch.tensor import Function, Tensor
 
@@ -49,7 +50,7 @@ class DropoutMask(Function):
         return gy * Tensor._wrap(self.mask, gy.device)
 
 
-def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # noqa: A002
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, impl: str | None = None) -> Tensor:  # noqa: A002
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout),
     so nothing changes at evaluation time. Identity when ``training`` is False or ``p`` is 0."""
     if not 0.0 <= p <= 1.0:
@@ -58,7 +59,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True) -> Tensor:  # 
         return input
     if p == 1.0:
         return input * 0
-    rng = random.generator_for(input.device)
-    keep = rng.random(input.shape) >= p
-    mask = input.device.xp.asarray(keep, dtype=input.dtype) * input.dtype.type(1.0 / (1.0 - p))
+    # Every tier draws the same mask for a seed (a counter-based hash), so CPU and GPU runs agree.
+    k = kernels("dropout", impl, input.device)
+    mask = k.dropout_mask(input.data, float(p), random.fresh_seed())
     return DropoutMask(mask)(input)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnscratch import autograd
+from nnscratch import autograd, backend
 from nnscratch.ops._dispatch import kernels
 from nnscratch.ops.activation import log_softmax
 from nnscratch.ops.math import abs as abs_op
@@ -41,6 +41,8 @@ def _flatten_classes(input: Tensor, target: Tensor, name: str) -> tuple[Tensor, 
 
 
 def _check_targets(target: Any, K: int, ignore_index: int, name: str) -> None:
+    if backend.is_cupy_array(target):
+        return  # reading the range back would stall the GPU every step: a bad index gives a NaN loss there
     valid = target[target != ignore_index]
     if valid.size and (int(valid.min()) < 0 or int(valid.max()) >= K):
         raise ValueError(
@@ -104,10 +106,15 @@ def _reduce(losses: Tensor, reduction: str, denominator: Any = None) -> Tensor:
     total = losses.sum()
     if reduction == "sum":
         return total
-    denominator = losses.numel() if denominator is None else denominator
-    if denominator == 0:  # every target ignored: the mean is NaN (0/0) as in PyTorch, the gradients zero
-        return total + float("nan")
-    return total / denominator
+    if denominator is None:
+        return total / losses.numel()
+    # ``denominator`` is an array on the device (reading it back would stall a GPU). When every target
+    # is ignored it is 0: the mean is NaN (0/0) as in PyTorch, with zero gradients.
+    xp = losses.device.xp
+    empty = denominator == 0
+    safe = Tensor._wrap(xp.where(empty, 1, denominator).astype(losses.dtype), losses.device)
+    nan_if_empty = Tensor._wrap(xp.where(empty, xp.nan, 0).astype(losses.dtype), losses.device)
+    return total / safe + nan_if_empty
 
 
 def cross_entropy(
@@ -150,9 +157,9 @@ def cross_entropy(
     xp = logits.device.xp
     keep = t != ignore_index
     if weight is None:
-        denominator = int(keep.sum())
+        denominator = keep.sum()
     else:
-        denominator = float((weight.data[xp.where(keep, t, 0)] * keep).sum())
+        denominator = (weight.data[xp.where(keep, t, 0)] * keep).sum()
     return _reduce(losses, reduction, denominator)
 
 
@@ -178,7 +185,7 @@ def nll_loss(
     losses = -picked * Tensor._wrap(w.astype(logp.dtype), logp.device)
     if reduction == "none":
         return losses.reshape(target_shape)
-    return _reduce(losses, reduction, float(w.sum()))
+    return _reduce(losses, reduction, w.sum())
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:  # noqa: A002

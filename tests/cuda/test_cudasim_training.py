@@ -78,3 +78,25 @@ def test_small_cnn_trains_the_same_on_cudasim_and_cpu(dtype):
         np.testing.assert_allclose(p_sim.data, p_cpu.data, rtol=tol, atol=tol, err_msg=name)
     for b_sim, b_cpu in zip(on_sim.buffers(), on_cpu.buffers()):  # running statistics
         np.testing.assert_allclose(b_sim.data, b_cpu.data, rtol=tol, atol=tol)
+
+
+def test_simple_cnn_three_sgd_steps_on_cudasim_equal_cpu():
+    """The issue's check: simple_cnn, optim.SGD with momentum, three steps, cudasim == cpu (float64)."""
+    import nnscratch as ns
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 8, 8))
+    y = rng.integers(0, 10, 4)
+    finals = {}
+    for device in ("cpu", "cudasim"):
+        ns.manual_seed(0)
+        model = ns.models.simple_cnn(10, 3, image_size=8).double().to(device)
+        opt = ns.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        for _ in range(3):
+            loss = ns.nn.functional.cross_entropy(model(ns.tensor(x, device=device)), ns.tensor(y, device=device))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        finals[device] = {k: v.numpy() for k, v in model.state_dict().items()}
+    for key, value in finals["cpu"].items():
+        np.testing.assert_allclose(finals["cudasim"][key], value, rtol=1e-10, atol=1e-12, err_msg=key)
