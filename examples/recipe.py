@@ -99,7 +99,10 @@ def run(
     train_idx, val_idx = train_val_split(train_set.targets, args.val_fraction, seed=args.seed)
     if args.limit is not None:
         train_idx = train_idx[np.random.default_rng(args.seed).permutation(len(train_idx))[: args.limit]]
-        val_idx = val_idx[: max(args.limit // 5, 10)]
+        keep = min(max(args.limit // 5, 10), len(val_idx))
+        if keep < len(val_idx):  # a stratified subset of the validation split
+            _, picked = train_val_split(train_set.targets[val_idx], keep / len(val_idx), seed=args.seed)
+            val_idx = val_idx[picked]
     train_part, val_part = train_set.subset(train_idx), train_set.subset(val_idx)
     test_part = test_set.subset(np.arange(min(len(test_set), args.limit or len(test_set))))
 

@@ -7,32 +7,12 @@ takes the ``default_impl`` fixture.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
 from nnscratch import config
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-from .robust_helpers import bars, trained_cnn  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def reference_tier(request):
-    if "default_impl" in request.fixturenames:
-        yield
-        return
-    with config.using_impl("reference"):
-        yield
-
-
-@pytest.fixture
-def default_impl():
-    """Run the test with each device's default (fastest) kernel tier, as the examples do."""
-    with config.using_impl(None):
-        yield
+from ..tiers import default_impl, reference_tier  # noqa: F401 - fixtures
+from .robust_helpers import bars, trained_cnn
 
 
 @pytest.fixture(scope="session")

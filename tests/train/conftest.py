@@ -1,31 +1,10 @@
-"""Fixtures of the training tests.
-
-The loop is what these tests check, not the kernels (tests/cpu does), so they run on the NumPy
-reference tier: on tiny batches a parallel Numba kernel costs more in thread wake-ups than in work.
-A test that wants the default tier takes the ``default_impl`` fixture.
-"""
+"""Fixtures of the training tests: the reference tier (see tests/tiers.py) and a temporary working folder."""
 
 from __future__ import annotations
 
 import pytest
 
-from nnscratch import config
-
-
-@pytest.fixture(autouse=True)
-def reference_tier(request):
-    if "default_impl" in request.fixturenames:
-        yield
-        return
-    with config.using_impl("reference"):
-        yield
-
-
-@pytest.fixture
-def default_impl():
-    """Run the test with each device's default (fastest) kernel tier."""
-    with config.using_impl(None):
-        yield
+from ..tiers import default_impl, reference_tier  # noqa: F401 - fixtures
 
 
 @pytest.fixture(autouse=True)
