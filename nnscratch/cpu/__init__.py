@@ -15,7 +15,15 @@ from nnscratch.cpu.activation import (
     relu_backward,
     relu_forward,
 )
-from nnscratch.cpu.conv import col2im, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, im2col
+from nnscratch.cpu.conv import (
+    col2im,
+    conv2d_backward_input,
+    conv2d_backward_input_winograd,
+    conv2d_backward_weight,
+    conv2d_forward,
+    conv2d_forward_winograd,
+    im2col,
+)
 from nnscratch.cpu.loss import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from nnscratch.cpu.norm import batch_norm_backward, batch_norm_forward
 from nnscratch.cpu.pool import (
@@ -33,6 +41,8 @@ __all__ = [
     "conv2d_forward",
     "conv2d_backward_input",
     "conv2d_backward_weight",
+    "conv2d_forward_winograd",
+    "conv2d_backward_input_winograd",
     "max_pool2d_forward",
     "max_pool2d_backward",
     "avg_pool2d_forward",

@@ -19,6 +19,8 @@ Versions of the design (each measured by ``benchmarks/bench_kernels.py``; the la
   OpenBLAS on these shapes), summed over chunks and workers.
 - v4 depthwise convolutions (``groups == C``) run direct Numba kernels, one ``(n, c)`` plane per
   parallel iteration, instead of ``C`` tiny matrix products.
+- v5 3x3 stride-1 convolutions with many channels run by Winograd F(2x2, 3x3) (forward and input
+  gradient; :mod:`nnscratch.cpu.winograd`), chosen by a measured rule (``USE_WINOGRAD``).
 
 The forward's ``workspace`` is unused here: rebuilding a chunk's columns in cache is cheaper than keeping
 a whole batch's columns in memory between forward and backward.
@@ -42,6 +44,7 @@ from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
 from nnscratch.cpu.threads import over_samples
+from nnscratch.cpu.winograd import conv2d_backward_input_winograd, conv2d_forward_winograd
 from nnscratch.ref.checks import (
     check_conv_args,
     check_float_array,
@@ -52,6 +55,17 @@ from nnscratch.ref.checks import (
 )
 
 Pair = tuple[int, int]
+
+#: Let :func:`conv2d_forward` and :func:`conv2d_backward_input` run eligible 3x3 convolutions by Winograd
+#: F(2x2, 3x3) (:mod:`nnscratch.cpu.winograd`). Set to False to always use im2col.
+USE_WINOGRAD = True
+
+#: The measured rule (``benchmarks/run.py --only winograd``, 2 cores, batch 128): Winograd beats im2col
+#: from 64 input and 64 output channels on planes of at least 16x16 (1.15x forward and input gradient at
+#: 64 -> 64, 16x16); with fewer channels its products have too short a reduction (K = C) for BLAS, and on
+#: 8x8 planes the transforms' fixed costs dominate.
+WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_MIN_PIXELS = 256
 
 
 # --- inner kernels ---------------------------------------------------------------------------------
@@ -360,6 +374,21 @@ def _is_depthwise(C: int, w_shape: tuple[int, ...], groups: int) -> bool:
     return groups > 1 and groups == C and w_shape[1] == 1
 
 
+def _winograd_pays(C: int, OC: int, w_shape: tuple[int, ...], stride: Pair, padding: Pair, dilation: Pair,
+                   groups: int, OH: int, OW: int) -> bool:  # fmt: skip
+    """Whether this convolution is a 3x3, stride-1 one that Winograd runs faster (see USE_WINOGRAD)."""
+    return (
+        USE_WINOGRAD
+        and tuple(w_shape[2:]) == (3, 3)
+        and stride == (1, 1)
+        and dilation == (1, 1)
+        and groups == 1
+        and max(padding) <= 2
+        and min(C, OC) >= WINOGRAD_MIN_CHANNELS
+        and OH * OW >= WINOGRAD_MIN_PIXELS
+    )
+
+
 def conv2d_forward(
     x: np.ndarray,
     w: np.ndarray,
@@ -390,6 +419,10 @@ def conv2d_forward(
         check_float_array("b", b, 1)
         check_same_dtype("b", b, x.dtype)
         check_shape("b", b, (OC,))
+    if N == 0:
+        return np.empty((0, OC, OH, OW), dtype=x.dtype)  # (0, OC, OH, OW)
+    if _winograd_pays(C, OC, w.shape, (SH, SW), (PH, PW), (DH, DW), G, OH, OW):
+        return conv2d_forward_winograd(x, w, b, (PH, PW))
     x = np.ascontiguousarray(x)
     bias = np.zeros(OC, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
     y = np.empty((N, OC, OH, OW), dtype=x.dtype)  # (N, OC, OH, OW)
@@ -445,6 +478,8 @@ def conv2d_backward_input(
     check_float_array("gy", gy, 4)
     check_shape("gy", gy, (N, OC, OH, OW))
     check_same_dtype("w", w, gy.dtype)
+    if _winograd_pays(C, OC, w.shape, (SH, SW), (PH, PW), (DH, DW), G, OH, OW):
+        return conv2d_backward_input_winograd(gy, w, x_shape, (PH, PW))
     gy = np.ascontiguousarray(gy)
     gx = np.empty(x_shape, dtype=gy.dtype)  # (N, C, H, W)
     if _is_depthwise(C, w.shape, G):
@@ -531,4 +566,12 @@ def conv2d_backward_weight(
     return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(w_shape)  # (OC, CG, KH, KW)
 
 
-__all__ = ["im2col", "col2im", "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"]
+__all__ = [
+    "im2col",
+    "col2im",
+    "conv2d_forward",
+    "conv2d_backward_input",
+    "conv2d_backward_weight",
+    "conv2d_forward_winograd",
+    "conv2d_backward_input_winograd",
+]

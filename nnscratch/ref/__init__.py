@@ -12,7 +12,15 @@ from nnscratch.ref.activation import (
     relu_backward,
     relu_forward,
 )
-from nnscratch.ref.conv import col2im, conv2d_backward_input, conv2d_backward_weight, conv2d_forward, im2col
+from nnscratch.ref.conv import (
+    col2im,
+    conv2d_backward_input,
+    conv2d_backward_input_winograd,
+    conv2d_backward_weight,
+    conv2d_forward,
+    conv2d_forward_winograd,
+    im2col,
+)
 from nnscratch.ref.loss import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from nnscratch.ref.norm import batch_norm_backward, batch_norm_forward
 from nnscratch.ref.pool import (
@@ -30,6 +38,8 @@ __all__ = [
     "conv2d_forward",
     "conv2d_backward_input",
     "conv2d_backward_weight",
+    "conv2d_forward_winograd",
+    "conv2d_backward_input_winograd",
     "max_pool2d_forward",
     "max_pool2d_backward",
     "avg_pool2d_forward",

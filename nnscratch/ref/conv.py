@@ -14,6 +14,10 @@ Shape letters used in every comment of this module:
 
     OH = (H + 2*PH - DH*(KH - 1) - 1) // SH + 1         (same rule for OW)
 
+Winograd's F(2x2, 3x3) algorithm, 2.25x fewer multiplications for 3x3 stride-1 kernels, is in
+:mod:`nnscratch.ref.winograd` (``conv2d_forward_winograd``, ``conv2d_backward_input_winograd``, re-exported
+here); this tier keeps im2col as its default, the numba tier picks Winograd where it measured faster.
+
 The column layout is ``cols[(c, kh, kw), (n, oh, ow)]`` of shape ``(C*KH*KW, N*OH*OW)``: one row per
 kernel tap, one column per output pixel. Each row is made of contiguous runs of the input's rows, so it is
 cheap to build from NCHW data, and ``w @ cols`` is one large matrix product per group.
@@ -39,6 +43,7 @@ from nnscratch.ref.checks import (
     check_x_shape,
     conv_output_size,
 )
+from nnscratch.ref.winograd import conv2d_backward_input_winograd, conv2d_forward_winograd
 
 Pair = tuple[int, int]
 
@@ -227,4 +232,6 @@ __all__ = [
     "conv2d_backward_input",
     "conv2d_backward_weight",
     "conv_output_size",
+    "conv2d_forward_winograd",
+    "conv2d_backward_input_winograd",
 ]

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nnscratch import cpu, ref
 from tests import naive
 
 from .conftest import TIERS, assert_close, rand
@@ -214,3 +215,24 @@ def test_activation_errors(tier):
         tier.relu_forward(np.zeros(3, dtype=np.int64))
     with pytest.raises(TypeError, match="negative_slope: expected a float, got str"):
         tier.leaky_relu_forward(np.zeros(3), "0.1")
+
+
+@pytest.mark.parametrize("size", [16, 70_000])  # below and above PARALLEL_MIN_SIZE: serial and parallel kernels
+def test_activation_and_loss_serial_and_parallel_paths_agree_with_reference(size):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((size // 16, 4, 4), dtype=np.float32)
+    b = rng.standard_normal(4, dtype=np.float32)
+    gy = rng.standard_normal(x.shape, dtype=np.float32)
+    np.testing.assert_allclose(cpu.bias_leaky_relu_forward(x, b, 0.1), ref.bias_leaky_relu_forward(x, b, 0.1),
+                               rtol=1e-6, atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(cpu.leaky_relu_backward(gy, x, 0.1), ref.leaky_relu_backward(gy, x, 0.1), rtol=1e-6)
+    logits = rng.standard_normal((size // 8, 8))
+    target = rng.integers(0, 8, size // 8)
+    losses, log_probs = cpu.softmax_cross_entropy_forward(logits, target, None, 0.1, -100)
+    expected, expected_lp = ref.softmax_cross_entropy_forward(logits, target, None, 0.1, -100)
+    np.testing.assert_allclose(losses, expected, rtol=1e-10)
+    glosses = rng.standard_normal(size // 8)
+    np.testing.assert_allclose(
+        cpu.softmax_cross_entropy_backward(glosses, log_probs, target, None, 0.1, -100),
+        ref.softmax_cross_entropy_backward(glosses, expected_lp, target, None, 0.1, -100), rtol=1e-9, atol=1e-12,
+    )

@@ -203,9 +203,6 @@ def test_conv2d_forward_on_an_empty_batch_reference_tier():
     assert y.shape == (0, 4, 6, 6)
 
 
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError,
-                   reason="kernel bug: nnscratch.cpu.conv.conv2d_forward with N=0 divides by a zero chunk size "
-                          "(_chunk_size returns min(chunk, N) = 0, then _over_samples computes N // chunk)")
 def test_conv2d_forward_on_an_empty_batch_numba_tier_agrees_with_reference():
     y = F.conv2d(ns.zeros(0, 3, 6, 6), ns.ones(4, 3, 3, 3), padding=1, impl="numba")
     assert y.shape == (0, 4, 6, 6)

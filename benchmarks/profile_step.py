@@ -1,0 +1,85 @@
+"""Where a training step's time goes: every numba-tier kernel call of one step, timed and summed.
+
+Each public function of ``nnscratch.cpu.{conv, pool, norm, loss, activation}`` is wrapped with a
+timer (the ops look their tier's functions up at every call, so the wrappers see every call); the
+rest of the step (autograd, linear layers, the SGD update written out in NumPy) is "other".
+
+Usage:
+    python benchmarks/profile_step.py [--model simple_cnn] [--batch 128] [--steps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import importlib
+import time
+from collections.abc import Callable
+
+import _common  # noqa: F401 - puts the repository on sys.path
+from bench_train_step import nnscratch_step
+
+FAMILIES = ("conv", "pool", "norm", "loss", "activation")
+totals: dict[str, float] = collections.defaultdict(float)
+calls: dict[str, int] = collections.defaultdict(int)
+
+
+def _timed(label: str, fn: Callable) -> Callable:
+    def wrapper(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            totals[label] += time.perf_counter() - t0
+            calls[label] += 1
+
+    return wrapper
+
+
+def instrument(split_conv_by_shape: bool) -> None:
+    """Wrap every public kernel of the numba tier (conv calls labelled by their input shape)."""
+    for family in FAMILIES:
+        module = importlib.import_module(f"nnscratch.cpu.{family}")
+        for name in module.__all__:
+            fn = getattr(module, name)
+            if family == "conv" and split_conv_by_shape and name.startswith("conv2d_"):
+                setattr(module, name, _by_shape(name, fn))
+            else:
+                setattr(module, name, _timed(name, fn))
+
+
+def _by_shape(name: str, fn: Callable) -> Callable:
+    def wrapper(a, w, *args, **kwargs):
+        shape = w if isinstance(w, tuple) else w.shape
+        return _timed(f"{name} w{tuple(shape)}", fn)(a, w, *args, **kwargs)
+
+    return wrapper
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="simple_cnn")
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=5)
+    opts = parser.parse_args()
+    instrument(split_conv_by_shape=True)
+    step = nnscratch_step(opts.model, opts.batch, "numba")
+    for _ in range(2):  # compile, first touch
+        step()
+    totals.clear()
+    calls.clear()
+    t0 = time.perf_counter()
+    for _ in range(opts.steps):
+        step()
+    per_step = (time.perf_counter() - t0) / opts.steps
+    print(f"{opts.model}, batch {opts.batch}: {1e3 * per_step:.1f} ms per step ({opts.batch / per_step:.0f} img/s), "
+          f"mean of {opts.steps}")
+    for label, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
+        ms = 1e3 * seconds / opts.steps
+        print(f"  {label:60s} {ms:8.1f} ms {100 * ms / (1e3 * per_step):5.1f}%  ({calls[label] // opts.steps}/step)")
+    other = per_step - sum(totals.values()) / opts.steps
+    print(f"  {'other (autograd, linear, SGD)':60s} {1e3 * other:8.1f} ms {100 * other / per_step:5.1f}%")
+
+
+if __name__ == "__main__":
+    main()
