@@ -66,6 +66,8 @@ USE_WINOGRAD = True
 #: 8x8 planes the transforms' fixed costs dominate.
 WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_PIXELS = 256
+#: Below this batch the per-call weight transform costs more than Winograd saves (batch-1 inference).
+WINOGRAD_MIN_BATCH = 8
 
 
 # --- inner kernels ---------------------------------------------------------------------------------
@@ -375,7 +377,7 @@ def _is_depthwise(C: int, w_shape: tuple[int, ...], groups: int) -> bool:
 
 
 def _winograd_pays(C: int, OC: int, w_shape: tuple[int, ...], stride: Pair, padding: Pair, dilation: Pair,
-                   groups: int, OH: int, OW: int) -> bool:  # fmt: skip
+                   groups: int, OH: int, OW: int, N: int) -> bool:  # fmt: skip
     """Whether this convolution is a 3x3, stride-1 one that Winograd runs faster (see USE_WINOGRAD)."""
     return (
         USE_WINOGRAD
@@ -386,6 +388,7 @@ def _winograd_pays(C: int, OC: int, w_shape: tuple[int, ...], stride: Pair, padd
         and max(padding) <= 2
         and min(C, OC) >= WINOGRAD_MIN_CHANNELS
         and OH * OW >= WINOGRAD_MIN_PIXELS
+        and N >= WINOGRAD_MIN_BATCH
     )
 
 
@@ -421,7 +424,7 @@ def conv2d_forward(
         check_shape("b", b, (OC,))
     if N == 0:
         return np.empty((0, OC, OH, OW), dtype=x.dtype)  # (0, OC, OH, OW)
-    if _winograd_pays(C, OC, w.shape, (SH, SW), (PH, PW), (DH, DW), G, OH, OW):
+    if _winograd_pays(C, OC, w.shape, (SH, SW), (PH, PW), (DH, DW), G, OH, OW, N):
         return conv2d_forward_winograd(x, w, b, (PH, PW))
     x = np.ascontiguousarray(x)
     bias = np.zeros(OC, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
@@ -478,7 +481,7 @@ def conv2d_backward_input(
     check_float_array("gy", gy, 4)
     check_shape("gy", gy, (N, OC, OH, OW))
     check_same_dtype("w", w, gy.dtype)
-    if _winograd_pays(C, OC, w.shape, (SH, SW), (PH, PW), (DH, DW), G, OH, OW):
+    if _winograd_pays(C, OC, w.shape, (SH, SW), (PH, PW), (DH, DW), G, OH, OW, N):
         return conv2d_backward_input_winograd(gy, w, x_shape, (PH, PW))
     gy = np.ascontiguousarray(gy)
     gx = np.empty(x_shape, dtype=gy.dtype)  # (N, C, H, W)

@@ -67,7 +67,13 @@ def winograd_kernels(w: np.ndarray) -> np.ndarray:
         w ``(OC, C, 3, 3)`` -> U ``(4, 4, OC, C)``.
     """
     G = WINOGRAD_G.astype(w.dtype)
-    return np.einsum("ik,ockl,jl->ijoc", G, w, G)  # (4, 4, OC, C)
+    OC, C = w.shape[:2]
+    M = OC * C
+    # U = G g G^T for all M kernels at once, as two plain matrix products (a batched matmul of M tiny
+    # 3x3 matrices costs far more in per-matrix overhead than in arithmetic):
+    P = (w.reshape(M * 3, 3) @ G.T).reshape(M, 3, 4)  # g G^T
+    U_T = (P.transpose(0, 2, 1).reshape(M * 4, 3) @ G.T).reshape(M, 4, 4)  # (G g G^T)^T
+    return np.ascontiguousarray(U_T.transpose(2, 1, 0).reshape(4, 4, OC, C))  # (4, 4, OC, C)
 
 
 def winograd_tiles(OH: int, OW: int) -> Pair:

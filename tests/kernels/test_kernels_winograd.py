@@ -59,14 +59,15 @@ def test_numba_conv_picks_winograd_for_wide_layers_and_matches_im2col(shape, mon
     rng = np.random.default_rng(1)
     x, w = rand(rng, shape, np.float32), rand(rng, (64, 64, 3, 3), np.float32) * 0.1
     b = rand(rng, (64,), np.float32)
-    assert cpu_conv._winograd_pays(64, 64, w.shape, ONE, ONE, ONE, 1, shape[2], shape[3])
+    monkeypatch.setattr(cpu_conv, "WINOGRAD_MIN_BATCH", 1)  # small batches keep the test fast
+    assert cpu_conv._winograd_pays(64, 64, w.shape, ONE, ONE, ONE, 1, shape[2], shape[3], shape[0])
     y_ref = ref.conv2d_forward(x, w, b, ONE, ONE, ONE, 1)
     gy = rand(rng, y_ref.shape, np.float32)
     gx_ref = ref.conv2d_backward_input(gy, w, shape, ONE, ONE, ONE, 1)
     _close(cpu.conv2d_forward(x, w, b, ONE, ONE, ONE, 1), y_ref, np.float32)
     _close(cpu.conv2d_backward_input(gy, w, shape, ONE, ONE, ONE, 1), gx_ref, np.float32)
     monkeypatch.setattr(cpu_conv, "USE_WINOGRAD", False)
-    assert not cpu_conv._winograd_pays(64, 64, w.shape, ONE, ONE, ONE, 1, shape[2], shape[3])
+    assert not cpu_conv._winograd_pays(64, 64, w.shape, ONE, ONE, ONE, 1, shape[2], shape[3], shape[0])
 
 
 @pytest.mark.parametrize(
@@ -85,7 +86,13 @@ def test_winograd_is_not_picked_for_ineligible_convolutions(kwargs):
     w_shape = args["w_shape"]
     C = w_shape[1] * args["groups"]
     assert not cpu_conv._winograd_pays(C, w_shape[0], w_shape, args["stride"], args["padding"],
-                                       args["dilation"], args["groups"], 32, 32)  # fmt: skip
+                                       args["dilation"], args["groups"], 32, 32, 128)  # fmt: skip
+
+
+def test_winograd_is_not_picked_below_the_batch_threshold():
+    w_shape = (64, 64, 3, 3)
+    assert cpu_conv._winograd_pays(64, 64, w_shape, ONE, ONE, ONE, 1, 16, 16, cpu_conv.WINOGRAD_MIN_BATCH)
+    assert not cpu_conv._winograd_pays(64, 64, w_shape, ONE, ONE, ONE, 1, 16, 16, 1)  # batch-1 inference
 
 
 def test_numba_conv_forward_of_an_empty_batch_is_empty():
