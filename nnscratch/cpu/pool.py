@@ -171,6 +171,23 @@ def _adaptive_backward_kernel(gy, gx):
                         gx[n, c, ih, iw] += share
 
 
+#: Work below this many elements runs on the calling thread: waking the Numba threads costs more than
+#: such a pass (the activations, the loss and the optimizers use the same threshold).
+PARALLEL_MIN_SIZE = 65536
+_serial_twins: dict = {}
+
+
+def _run(kernel, size: int, *args) -> None:  # noqa: ANN001 - a Numba dispatcher
+    """Call ``kernel`` (a ``prange`` kernel), or its serial twin for small work (same code, compiled
+    without ``parallel``: ``prange`` is then a plain ``range``)."""
+    if size >= PARALLEL_MIN_SIZE:
+        kernel(*args)
+        return
+    if kernel not in _serial_twins:
+        _serial_twins[kernel] = njit(**NUMBA_OPTIONS)(kernel.py_func)
+    _serial_twins[kernel](*args)
+
+
 def max_pool2d_forward(
     x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, ceil_mode: bool
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -185,9 +202,9 @@ def max_pool2d_forward(
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     indices = np.empty((N, C, OH, OW), dtype=np.int64)
     if (KH, KW, SH, SW, PH, PW) == (2, 2, 2, 2, 0, 0) and 2 * OH <= x.shape[2] and 2 * OW <= x.shape[3]:
-        _max_pool_2x2_kernel(np.ascontiguousarray(x), y, indices)
+        _run(_max_pool_2x2_kernel, x.size, np.ascontiguousarray(x), y, indices)
     else:
-        _max_pool_forward_kernel(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, y, indices)
+        _run(_max_pool_forward_kernel, x.size, np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, y, indices)
     return y, indices
 
 
@@ -203,8 +220,9 @@ def max_pool2d_backward(
     N, C, H, W = check_x_shape("x_shape", x_shape)
     check_pool_indices(indices, gy, N, C, H * W)
     gx = np.empty((N * C, H * W), dtype=gy.dtype)  # (N*C, H*W)
-    _max_pool_backward_kernel(
-        np.ascontiguousarray(gy).reshape(N * C, -1), np.ascontiguousarray(indices).reshape(N * C, -1), gx
+    _run(
+        _max_pool_backward_kernel, gx.size,
+        np.ascontiguousarray(gy).reshape(N * C, -1), np.ascontiguousarray(indices).reshape(N * C, -1), gx,
     )
     return gx.reshape(N, C, H, W)
 
@@ -220,7 +238,7 @@ def avg_pool2d_forward(
     check_float_array("x", x, 4)
     (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x.shape, kernel_size, stride, padding, ceil_mode)
     y = np.empty(x.shape[:2] + (OH, OW), dtype=x.dtype)
-    _avg_pool_forward_kernel(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, bool(count_include_pad), y)
+    _run(_avg_pool_forward_kernel, x.size, np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, bool(count_include_pad), y)
     return y
 
 
@@ -243,7 +261,8 @@ def avg_pool2d_backward(
     (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x_shape, kernel_size, stride, padding, ceil_mode)
     check_shape("gy", gy, (N, C, OH, OW))
     gx = np.empty((N, C, H, W), dtype=gy.dtype)
-    _avg_pool_backward_kernel(np.ascontiguousarray(gy), KH, KW, SH, SW, PH, PW, bool(count_include_pad), gx)
+    _run(_avg_pool_backward_kernel, gx.size, np.ascontiguousarray(gy), KH, KW, SH, SW, PH, PW,
+         bool(count_include_pad), gx)
     return gx
 
 
@@ -256,7 +275,7 @@ def adaptive_avg_pool2d_forward(x: np.ndarray, output_size: Pair) -> np.ndarray:
     check_float_array("x", x, 4)
     OH, OW = check_pair("output_size", output_size, 1)
     y = np.empty(x.shape[:2] + (OH, OW), dtype=x.dtype)
-    _adaptive_forward_kernel(np.ascontiguousarray(x), y)
+    _run(_adaptive_forward_kernel, x.size, np.ascontiguousarray(x), y)
     return y
 
 
@@ -271,7 +290,7 @@ def adaptive_avg_pool2d_backward(gy: np.ndarray, x_shape: tuple[int, int, int, i
     if gy.shape[:2] != (N, C):
         raise ValueError(f"gy: expected (N, C) = {(N, C)} from x_shape, got {gy.shape[:2]}")
     gx = np.empty((N, C, H, W), dtype=gy.dtype)
-    _adaptive_backward_kernel(np.ascontiguousarray(gy), gx)
+    _run(_adaptive_backward_kernel, gx.size, np.ascontiguousarray(gy), gx)
     return gx
 
 
