@@ -46,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrain-epochs", type=int, default=2, help="epochs of each pretraining")
     p.add_argument("--limit", type=int, default=6000,
                    help="images per pretraining (source classes / unlabelled target images) and test images")
-    p.add_argument("--lr", type=float, default=3e-3, help="head learning rate (AdamW); the backbone's is lr/10")
+    p.add_argument("--lr", type=float, default=3e-3, help="head learning rate (AdamW)")
+    p.add_argument("--backbone-lr-factor", type=float, default=0.1,
+                   help="the pretrained backbone's learning rate is lr times this while fine-tuning")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: $NNSCRATCH_DATA or ~/.cache/nnscratch)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random stream")
     return p
@@ -127,7 +129,7 @@ def train(model: nn.Module, data: tuple[np.ndarray, np.ndarray], epochs: int, op
 
 
 def fine_tune(model: models.CifarResNet, args: argparse.Namespace, few: tuple[np.ndarray, np.ndarray]) -> None:
-    """Phase 1: a new head alone on the frozen backbone; phase 2: everything, backbone at lr / 10."""
+    """Phase 1: a new head alone on the frozen backbone; phase 2: everything, the backbone slower."""
     frozen = args.epochs // 3 if args.frozen_epochs is None else args.frozen_epochs
     model.reset_classifier(len(TARGET_CLASSES))
     model.freeze()
@@ -135,7 +137,8 @@ def fine_tune(model: models.CifarResNet, args: argparse.Namespace, few: tuple[np
     train(model, few, frozen, optim.AdamW(model.head.parameters(), lr=args.lr, weight_decay=1e-4),
           nn.CrossEntropyLoss(), args.seed)
     model.unfreeze()
-    groups = models.param_groups(model, lr_backbone=args.lr / 10, lr_head=args.lr, weight_decay=1e-4)
+    groups = models.param_groups(model, lr_backbone=args.lr * args.backbone_lr_factor, lr_head=args.lr,
+                                 weight_decay=1e-4)
     train(model, few, args.epochs - frozen, optim.AdamW(groups, lr=args.lr), nn.CrossEntropyLoss(), args.seed)
 
 

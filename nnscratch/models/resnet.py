@@ -126,10 +126,18 @@ class CifarResNet(ZooModel):
 
 def _build(blocks: int | Sequence[int], widths: Sequence[int], num_classes: int, in_channels: int,
            pretrained: str | None, model_name: str, sha256: str | None) -> CifarResNet:
+    if pretrained is not None:
+        from nnscratch.models.hub import SHIPPED, load_pretrained, pretrained_info
+
+        if (model_name, pretrained) in SHIPPED:
+            info = pretrained_info(model_name, pretrained)
+            if (in_channels, num_classes) != (info["in_channels"], info["num_classes"]):
+                raise ValueError(f"pretrained={pretrained!r}: expected in_channels={info['in_channels']} and "
+                                 f"num_classes={info['num_classes']} (the shipped weights' shapes), got "
+                                 f"in_channels={in_channels} and num_classes={num_classes}; call "
+                                 f"reset_classifier() after loading for other classes")
     model = CifarResNet(blocks, num_classes, in_channels, widths)
     if pretrained is not None:
-        from nnscratch.models.hub import load_pretrained
-
         load_pretrained(model, model_name, pretrained, sha256)
     return model
 

@@ -25,8 +25,9 @@ def test_shipped_checkpoint_is_listed_with_its_checksum_and_loads_offline():
 
 
 def test_shipped_weights_need_the_matching_architecture():
-    with pytest.raises(KeyError, match="load_state_dict"):
-        models.resnet20(in_channels=3, pretrained="fashion-mnist")  # stem.0.weight shape differs
+    with pytest.raises(ValueError, match=r"pretrained='fashion-mnist': expected in_channels=1 and num_classes=10 "
+                                         r"\(the shipped weights' shapes\), got in_channels=3 and num_classes=10"):
+        models.resnet20(pretrained="fashion-mnist")
     with pytest.raises(ValueError, match=r"pretrained: no shipped weights 'imagenet' for resnet20"):
         models.pretrained_info("resnet20", "imagenet")
 
