@@ -4,14 +4,14 @@ Run:  python examples/transfer_learning.py                               # a few
       python examples/transfer_learning.py --limit 300 --epochs 1 --pretrain-epochs 1   # a smoke run
 
 The task: classify Fashion-MNIST classes 5-9 (sandal, shirt, sneaker, bag, ankle boot) from only
-``--labels-per-class`` labelled images each (default 50). Three ways to get the same small ResNet
+``--labels-per-class`` labelled images each (default 10). Three ways to get the same small ResNet
 (``--arch``) there, scored on the test images of classes 5-9:
 
 1. **scratch**: random weights, trained on the few labels only;
 2. **supervised pretraining**: first trained on classes 0-4 (T-shirt, trouser, pullover, dress, coat:
    different classes, plenty of labels), then the head is replaced (``reset_classifier``), trained
    alone with the backbone frozen, and finally everything is fine-tuned with discriminative learning
-   rates (``models.param_groups``: the backbone 10x slower than the head);
+   rates (``models.param_groups``: the backbone ``--backbone-lr-factor`` times the head's rate);
 3. **autoencoder pretraining**: an encoder-decoder is trained to reconstruct the *unlabelled* training
    images of classes 5-9 (no labels used), then its encoder gets a head and the same two-phase
    fine-tuning as (2).
@@ -39,15 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--arch", choices=tuple(ARCHS), default="resnet8", help="the CIFAR ResNet used by all methods")
-    p.add_argument("--labels-per-class", type=int, default=50, help="labelled images per target class")
-    p.add_argument("--epochs", type=int, default=30, help="fine-tuning epochs on the few labels (every method)")
+    p.add_argument("--labels-per-class", type=int, default=10, help="labelled images per target class")
+    p.add_argument("--epochs", type=int, default=60, help="fine-tuning epochs on the few labels (every method)")
     p.add_argument("--frozen-epochs", type=int, default=None,
                    help="of those, epochs with a frozen backbone (default: a third)")
     p.add_argument("--pretrain-epochs", type=int, default=2, help="epochs of each pretraining")
     p.add_argument("--limit", type=int, default=6000,
                    help="images per pretraining (source classes / unlabelled target images) and test images")
     p.add_argument("--lr", type=float, default=3e-3, help="head learning rate (AdamW)")
-    p.add_argument("--backbone-lr-factor", type=float, default=0.1,
+    p.add_argument("--backbone-lr-factor", type=float, default=0.3,
                    help="the pretrained backbone's learning rate is lr times this while fine-tuning")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: $NNSCRATCH_DATA or ~/.cache/nnscratch)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random stream")
@@ -58,6 +58,8 @@ def _check(args: argparse.Namespace) -> None:
     for name in ("labels_per_class", "epochs", "pretrain_epochs", "limit"):
         if getattr(args, name) < 1:
             raise SystemExit(f"--{name.replace('_', '-')}: expected a positive int, got {getattr(args, name)}")
+    if not args.backbone_lr_factor >= 0:
+        raise SystemExit(f"--backbone-lr-factor: expected a number >= 0, got {args.backbone_lr_factor}")
     if args.frozen_epochs is not None and not 0 <= args.frozen_epochs <= args.epochs:
         raise SystemExit(f"--frozen-epochs: expected an int in [0, --epochs], got {args.frozen_epochs}")
 
