@@ -41,13 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", choices=tuple(ARCHS), default="resnet8", help="the CIFAR ResNet used by all methods")
     p.add_argument("--labels-per-class", type=int, default=10, help="labelled images per target class")
     p.add_argument("--epochs", type=int, default=60, help="fine-tuning epochs on the few labels (every method)")
-    p.add_argument("--frozen-epochs", type=int, default=None,
-                   help="of those, epochs with a frozen backbone (default: a third)")
+    p.add_argument("--frozen-epochs", type=int, default=5,
+                   help="of those, epochs with a frozen backbone (at most --epochs)")
     p.add_argument("--pretrain-epochs", type=int, default=2, help="epochs of each pretraining")
     p.add_argument("--limit", type=int, default=6000,
                    help="images per pretraining (source classes / unlabelled target images) and test images")
     p.add_argument("--lr", type=float, default=3e-3, help="head learning rate (AdamW)")
-    p.add_argument("--backbone-lr-factor", type=float, default=0.3,
+    p.add_argument("--backbone-lr-factor", type=float, default=0.5,
                    help="the pretrained backbone's learning rate is lr times this while fine-tuning")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: $NNSCRATCH_DATA or ~/.cache/nnscratch)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random stream")
@@ -60,8 +60,8 @@ def _check(args: argparse.Namespace) -> None:
             raise SystemExit(f"--{name.replace('_', '-')}: expected a positive int, got {getattr(args, name)}")
     if not args.backbone_lr_factor >= 0:
         raise SystemExit(f"--backbone-lr-factor: expected a number >= 0, got {args.backbone_lr_factor}")
-    if args.frozen_epochs is not None and not 0 <= args.frozen_epochs <= args.epochs:
-        raise SystemExit(f"--frozen-epochs: expected an int in [0, --epochs], got {args.frozen_epochs}")
+    if args.frozen_epochs < 0:
+        raise SystemExit(f"--frozen-epochs: expected an int >= 0, got {args.frozen_epochs}")
 
 
 # --- Data -------------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def train(model: nn.Module, data: tuple[np.ndarray, np.ndarray], epochs: int, op
 
 def fine_tune(model: models.CifarResNet, args: argparse.Namespace, few: tuple[np.ndarray, np.ndarray]) -> None:
     """Phase 1: a new head alone on the frozen backbone; phase 2: everything, the backbone slower."""
-    frozen = args.epochs // 3 if args.frozen_epochs is None else args.frozen_epochs
+    frozen = min(args.frozen_epochs, args.epochs)
     model.reset_classifier(len(TARGET_CLASSES))
     model.freeze()
     model.head.unfreeze()

@@ -47,5 +47,5 @@ def test_transfer_learning_rejects_bad_options(example):
     module, data_dir = example
     with pytest.raises(SystemExit, match="--labels-per-class: expected a positive int, got 0"):
         module.main(["--labels-per-class", "0", "--data-dir", data_dir])
-    with pytest.raises(SystemExit, match=r"--frozen-epochs: expected an int in \[0, --epochs\], got 9"):
-        module.main(["--epochs", "3", "--frozen-epochs", "9", "--data-dir", data_dir])
+    with pytest.raises(SystemExit, match=r"--frozen-epochs: expected an int >= 0, got -1"):
+        module.main(["--frozen-epochs", "-1", "--data-dir", data_dir])
