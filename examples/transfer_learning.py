@@ -17,6 +17,13 @@ The task: classify Fashion-MNIST classes 5-9 (sandal, shirt, sneaker, bag, ankle
    fine-tuning as (2).
 
 Every method sees the same few labelled images for the same number of fine-tuning epochs.
+
+Measured with the defaults (resnet8, 10 labels per class, 60 epochs, 5 of them frozen, backbone at 0.5x;
+about 3 minutes on 2 shared cores), test accuracy on 5,000 images of classes 5-9:
+scratch 0.808, supervised pretraining 0.817, autoencoder 0.772. Supervised pretraining helps a little
+(+0.9 points; +1.6 with ``--backbone-lr-factor 1``), the autoencoder's reconstruction features do not:
+classes 0-4 (tops) and 5-9 (mostly shoes and a bag) share little, and the scratch baseline is already
+strong on these distinct classes. One seed: differences below about 1 point are within noise.
 """
 
 from __future__ import annotations
