@@ -9,7 +9,7 @@ Example:
     (2, 10)
 """
 
-from nnscratch.nn import functional, init, utils
+from nnscratch.nn import functional, init, layers_extra, utils
 from nnscratch.nn.container import ModuleList, Sequential
 from nnscratch.nn.layers_basic import (
     ELU,
@@ -37,12 +37,14 @@ from nnscratch.nn.layers_conv import (
     GlobalAvgPool2d,
     MaxPool2d,
 )
+from nnscratch.nn.layers_extra import Concat
 from nnscratch.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from nnscratch.nn.module import IncompatibleKeys, Module, Parameter
 
 __all__ = [
-    "ELU", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d",
+    "ELU", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Concat",
+    "Conv2d",
     "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Flatten", "GlobalAvgPool2d", "Identity", "IncompatibleKeys",
     "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "NLLLoss", "Parameter",
-    "ReLU", "ReLU6", "Sequential", "SiLU", "Sigmoid", "Softmax", "Tanh", "functional", "init", "utils",
+    "ReLU", "ReLU6", "Sequential", "SiLU", "Sigmoid", "Softmax", "Tanh", "functional", "init", "layers_extra", "utils",
 ]
