@@ -29,7 +29,7 @@ from nnscratch.data import DataLoader, train_val_split
 from nnscratch.data import transforms as T
 from nnscratch.train import callbacks as cb
 
-MODELS = ("simple_cnn", "resnet20")
+MODELS = ("simple_cnn", *ns.models.list_models())  # the reference CNN and the zoo
 
 
 def build_parser(description: str, defaults: dict[str, Any]) -> argparse.ArgumentParser:
@@ -118,7 +118,7 @@ def run(
     if args.model == "simple_cnn":
         model = ns.models.simple_cnn(len(classes), in_channels, image_size)
     else:
-        model = ns.models.resnet20(len(classes), in_channels)
+        model = ns.models.get(args.model, num_classes=len(classes), in_channels=in_channels)
     model.to(args.device)
     if args.optimizer == "sgd":
         optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
