@@ -42,9 +42,9 @@ Other settings measured (3 seeds, same subsets, 5 labels per class unless stated
 * 5 labels, 15,000 images for 2 epochs: scratch 0.651, supervised 0.736 +- 0.016, autoencoder 0.690
   +- 0.015 (8,000 images: 0.666). For supervised pretraining the fine-tuning recipe barely matters
   (5 or 30 frozen epochs, backbone at 0.5x or 0.1x: 0.734-0.735), but a backbone frozen throughout
-  (a linear probe, ``--frozen-epochs 60``) is far worse (supervised 0.584, autoencoder 0.463): classes
-  0-4 (tops) and 5-9 (mostly shoes and a bag) share low-level features, not ready-made class features,
-  so the backbone must adapt.
+  (a linear probe, ``--frozen-epochs 60``) is far worse (supervised 0.584, autoencoder 0.463 with
+  8,000 images): classes 0-4 (tops) and 5-9 (mostly shoes and a bag) share low-level features, not
+  ready-made class features, so the backbone must adapt.
 """
 
 from __future__ import annotations
