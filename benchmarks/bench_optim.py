@@ -13,7 +13,7 @@ Each version is first checked against the NumPy reference on the same data, then
 ``--repeats`` steps after warm-up). GB/s counts the bytes a fused update must move: every buffer read
 once and every updated buffer written once (Adam: read p, g, m, v and write p, m, v = 28 bytes per
 element). ``--sweep`` also times the serial and parallel Numba paths over sizes, the measurement
-behind ``nnscratch.cpu.optim.PARALLEL_MIN_SIZE``.
+behind ``nnscratch.config.PARALLEL_MIN_SIZE``.
 
 Usage:
     python benchmarks/bench_optim.py [--size 1000000] [--repeats 30] [--sweep] [--json out.json]

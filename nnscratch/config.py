@@ -22,6 +22,13 @@ NUMBA_OPTIONS: dict = {"cache": True, "nogil": True, "fastmath": False, "error_m
 #: Options of the kernels that spread their outer loop over cores with ``prange``.
 NUMBA_PARALLEL_OPTIONS: dict = {**NUMBA_OPTIONS, "parallel": True}
 
+#: Arrays with fewer elements run a kernel's serial version on the calling thread: waking the Numba
+#: threads costs more than the work there. Measured on 2 cores: the optimizers' parallel driver wins from
+#: 32 K elements and is 1.9x faster from 64 K (``benchmarks/bench_optim.py --sweep``); a (1, 32, 32, 32)
+#: ReLU took ~0.5 ms in parallel on the loaded machine, 0.02 ms serially; (128, 10) cross-entropy logits
+#: ~1.5 ms in parallel, a few us serially.
+PARALLEL_MIN_SIZE: int = 1 << 16
+
 #: Kernel tiers, slowest and most readable first.
 IMPLS: tuple[str, ...] = ("reference", "numba", "cuda")
 

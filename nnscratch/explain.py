@@ -48,6 +48,14 @@ __all__ = ["apply_colormap", "grad_cam", "overlay", "resize_bilinear", "saliency
 
 
 # --- Targets and layers ----------------------------------------------------------------------------
+
+def _batch_of_images(x: Any) -> np.ndarray:
+    """``x`` as float images in [0, 1], checked to be a batch (N, C, H, W)."""
+    images = as_float_images(x)
+    if images.ndim != 4:
+        raise ValueError(f"x: expected images (N, C, H, W), got shape {images.shape}")
+    return images
+
 def _targets(model: Module, x: np.ndarray, target: Any) -> np.ndarray:
     """The class (N,) whose logit is explained: the prediction when ``target`` is None."""
     n = len(x)
@@ -122,9 +130,7 @@ def saliency(model: Module, x: Any, target: Any = None, smoothgrad: int = 0, noi
         (N, C, H, W) -> (N, H, W).
     """
     model = check_model(model)
-    images = as_float_images(x)  # (N, C, H, W)
-    if images.ndim != 4:
-        raise ValueError(f"x: expected images (N, C, H, W), got shape {images.shape}")
+    images = _batch_of_images(x)  # (N, C, H, W)
     smoothgrad = check_positive_int(smoothgrad, "smoothgrad", 0)
     if isinstance(noise, bool) or not isinstance(noise, int | float) or noise < 0:
         raise ValueError(f"noise: expected a number >= 0, got {noise!r}")
@@ -184,9 +190,7 @@ def grad_cam(model: Module, x: Any, target: Any = None, layer: Module | str | No
         (N, C, H, W) -> (N, H, W).
     """
     model = check_model(model)
-    images = as_float_images(x)  # (N, C, H, W)
-    if images.ndim != 4:
-        raise ValueError(f"x: expected images (N, C, H, W), got shape {images.shape}")
+    images = _batch_of_images(x)  # (N, C, H, W)
     module = _resolve_layer(model, layer)
     targets = _targets(model, images, target)
     captured: dict[str, Tensor] = {}

@@ -177,10 +177,6 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def size_(self) -> int:  # pragma: no cover - kept for symmetry with numpy users
-        return int(self.data.size)
-
-    @property
     def is_leaf(self) -> bool:
         """True for tensors made by the user (not by an op that records a graph)."""
         return self.creator is None

@@ -13,14 +13,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
+from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
 from nnscratch.ref.activation import check_channel_bias, check_pair_of_arrays, check_slope
 from nnscratch.ref.checks import check_float_array
-
-#: Arrays with fewer elements run on the calling thread (serial kernel): waking the Numba threads costs
-#: more than the pass itself there (measured: a (1, 32, 32, 32) ReLU took ~0.5 ms in parallel on the
-#: loaded 2-core machine, 0.02 ms serially). The same threshold as the optimizers' PARALLEL_MIN_SIZE.
-PARALLEL_MIN_SIZE = 65536
 
 
 @njit(**NUMBA_OPTIONS)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange, uint64
 
-from nnscratch.config import NUMBA_PARALLEL_OPTIONS
+from nnscratch.config import NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
 from nnscratch.ref.dropout import check_dropout_args
-
-PARALLEL_MIN_SIZE = 1 << 16  # below this, one thread: starting the pool costs more than the work
 
 
 @njit(**NUMBA_PARALLEL_OPTIONS)

@@ -17,14 +17,9 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
+from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
 from nnscratch.ref.checks import check_float_array, check_shape
 from nnscratch.ref.loss import check_cross_entropy_args
-
-#: Batches with fewer logits run serially on the calling thread: a parallel launch costs more than the
-#: whole pass there (measured ~1.5 ms per call for (128, 10) logits on the loaded 2-core machine, and
-#: ~21 ms reported for (16, 3) logits, against a few us serially).
-PARALLEL_MIN_SIZE = 65536
 
 
 @njit(**NUMBA_OPTIONS)

@@ -9,7 +9,7 @@ Layout (as stumpy does it): a private serial ``_<rule>_kernel`` updates whole ar
 parallel driver cuts the arrays into chunks of ``CHUNK`` elements and hands the chunks (views) to
 the serial kernel over the cores with ``prange``; the public function validates the buffers and
 picks the serial kernel for small parameters (starting threads costs more than it saves there) and
-the parallel driver from ``PARALLEL_MIN_SIZE`` elements. The kernels loop over ``range(a.size)``
+the parallel driver from ``nnscratch.config.PARALLEL_MIN_SIZE`` elements. The kernels loop over ``range(a.size)``
 of views rather than over ``range(start, stop)`` of the whole array: with a loop index that may be
 negative for all the compiler knows, Numba checks it for wrap-around on every access, which stops
 LLVM from vectorising the loop (measured 15x slower).
@@ -33,15 +33,11 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
+from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
 
 #: Elements per parallel task: 16 K float32 = 64 KiB per buffer, a few buffers fit in L2.
 CHUNK = 1 << 14
 #: Parameters with fewer elements are updated by the serial kernel. Measured with
-#: ``benchmarks/bench_optim.py --sweep`` on 2 cores (Adam, float32, best of 100): the parallel driver
-#: wins from 32 K elements (24 vs 16 us) and is 1.9x faster from 64 K on; below 16 K starting the
-#: threads costs more than it saves.
-PARALLEL_MIN_SIZE = 1 << 16
 
 
 def _check_buffers(param: np.ndarray, **buffers: tuple[np.ndarray, bool]) -> None:

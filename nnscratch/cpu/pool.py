@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
+from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
 from nnscratch.ref.checks import check_float_array, check_pair, check_pool_args, check_shape, check_x_shape
 from nnscratch.ref.pool import check_pool_indices
 
@@ -171,9 +171,6 @@ def _adaptive_backward_kernel(gy, gx):
                         gx[n, c, ih, iw] += share
 
 
-#: Work below this many elements runs on the calling thread: waking the Numba threads costs more than
-#: such a pass (the activations, the loss and the optimizers use the same threshold).
-PARALLEL_MIN_SIZE = 65536
 _serial_twins: dict = {}
 
 
