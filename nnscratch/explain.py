@@ -47,14 +47,14 @@ from nnscratch.tensor import Tensor
 __all__ = ["apply_colormap", "grad_cam", "overlay", "resize_bilinear", "saliency"]
 
 
-# --- Targets and layers ----------------------------------------------------------------------------
-
+# --- Inputs, targets and layers --------------------------------------------------------------------
 def _batch_of_images(x: Any) -> np.ndarray:
     """``x`` as float images in [0, 1], checked to be a batch (N, C, H, W)."""
     images = as_float_images(x)
     if images.ndim != 4:
         raise ValueError(f"x: expected images (N, C, H, W), got shape {images.shape}")
     return images
+
 
 def _targets(model: Module, x: np.ndarray, target: Any) -> np.ndarray:
     """The class (N,) whose logit is explained: the prediction when ``target`` is None."""
