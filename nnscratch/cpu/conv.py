@@ -43,6 +43,12 @@ import numpy as np
 from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
+from nnscratch.cpu.direct import (
+    conv2d_backward_input_direct,
+    conv2d_backward_weight_direct,
+    conv2d_forward_direct,
+    direct_applies,
+)
 from nnscratch.cpu.threads import over_samples
 from nnscratch.cpu.winograd import conv2d_backward_input_winograd, conv2d_forward_winograd
 from nnscratch.ref.checks import (
@@ -55,6 +61,11 @@ from nnscratch.ref.checks import (
 )
 
 Pair = tuple[int, int]
+
+#: Let :func:`conv2d_forward` and :func:`conv2d_backward_input` run float32 stride-1 ungrouped convolutions
+#: with at least 8 output channels on rows of at least 8 pixels by the register-blocked direct kernel
+#: (:mod:`nnscratch.cpu.direct`). Set to False to use Winograd / im2col instead.
+USE_DIRECT = True
 
 #: Let :func:`conv2d_forward` and :func:`conv2d_backward_input` run eligible 3x3 convolutions by Winograd
 #: F(2x2, 3x3) (:mod:`nnscratch.cpu.winograd`). Set to False to always use im2col.
@@ -189,10 +200,17 @@ def _col2im_block(cols, j0, count, KH, KW, SH, SW, PH, PW, DH, DW, gx, n0):
     cols ``(C*KH*KW, J, OH, OW)`` contiguous, gx ``(N, C, H, W)`` contiguous.
     """
     C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
+    gx.reshape(-1)[n0 * C * H * W : (n0 + count) * C * H * W] = 0.0
+    _col2im_add_block(cols, j0, count, KH, KW, SH, SW, PH, PW, DH, DW, gx, n0)
+
+
+@njit(**NUMBA_OPTIONS)
+def _col2im_add_block(cols, j0, count, KH, KW, SH, SW, PH, PW, DH, DW, gx, n0):
+    """As :func:`_col2im_block`, but adds to ``gx`` instead of overwriting it (one band of rows at a time)."""
+    C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
     rows, J, OH, OW = cols.shape
     gxf = gx.reshape(-1)
     cf = cols.reshape(-1)
-    gxf[n0 * C * H * W : (n0 + count) * C * H * W] = 0.0
     for row in range(rows):
         c = row // (KH * KW)
         kh = (row // KW) % KH
@@ -227,12 +245,12 @@ def _gather_block(src, b0, dst):
 
 
 @njit(**NUMBA_OPTIONS)
-def _add_bias_block(y, n, bias):
-    """``y[n, oc, :] += bias[oc]`` for y ``(N, OC, L)``."""
-    OC, L = y.shape[1], y.shape[2]
+def _add_bias_block(y, n, bias, i0, i1):
+    """``y[n, oc, i0:i1] += bias[oc]`` for y ``(N, OC, L)``."""
+    OC = y.shape[1]
     for oc in range(OC):
         shift = bias[oc]
-        for i in range(L):
+        for i in range(i0, i1):
             y[n, oc, i] += shift
 
 
@@ -314,12 +332,26 @@ def _depthwise_backward_weight_kernel(gy, x, SH, SW, PH, PW, DH, DW, gw):
 
 
 # --- chunking -------------------------------------------------------------------------------------
+#: Bytes of im2col columns per matrix product. OpenBLAS packs the whole column block for every product;
+#: for the short-M products of a convolution (M = OC, 16..64) that packing pass dominates once the block
+#: no longer stays in L2, e.g. (32, 288) @ (288, 1024) ran at 65 GFLOP/s on one core and the same product
+#: cut into two 512-column halves at 101 (``benchmarks/run.py --only conv`` sweeps this).
+COLUMN_BLOCK_BYTES = 1 << 19
+#: Columns per matrix product that small planes aim for by grouping samples.
+COLUMNS_PER_PRODUCT = 512
+
+
 def _chunk_size(N: int, rows: int, L: int, itemsize: int) -> int:
     """Samples per matrix product: enough columns (>= 512) for BLAS, a column block that fits in L2."""
-    chunk = max(1, 512 // L)
-    while chunk > 1 and rows * chunk * L * itemsize > 2**21:
+    chunk = max(1, COLUMNS_PER_PRODUCT // L)
+    while chunk > 1 and rows * chunk * L * itemsize > COLUMN_BLOCK_BYTES:
         chunk //= 2
     return min(chunk, N)
+
+
+def _band_rows(rows: int, OH: int, OW: int, itemsize: int) -> int:
+    """Output rows per matrix product when one sample's columns exceed ``COLUMN_BLOCK_BYTES``."""
+    return max(1, min(OH, COLUMN_BLOCK_BYTES // (rows * OW * itemsize)))
 
 
 # --- public API ------------------------------------------------------------------------------------
@@ -424,6 +456,8 @@ def conv2d_forward(
         check_shape("b", b, (OC,))
     if N == 0:
         return np.empty((0, OC, OH, OW), dtype=x.dtype)  # (0, OC, OH, OW)
+    if USE_DIRECT and direct_applies(x.dtype, (SH, SW), G, OC, OW):
+        return conv2d_forward_direct(x, w, b, (PH, PW), (DH, DW))
     if _winograd_pays(C, OC, w.shape, (SH, SW), (PH, PW), (DH, DW), G, OH, OW, N):
         return conv2d_forward_winograd(x, w, b, (PH, PW))
     x = np.ascontiguousarray(x)
@@ -434,20 +468,27 @@ def conv2d_forward(
         return y
     L, K = OH * OW, CG * KH * KW
     w_g = np.ascontiguousarray(w).reshape(G, OC // G, K)  # (G, OCG, K)
-    chunk = _chunk_size(N, C * KH * KW, L, x.itemsize)
+    rows = C * KH * KW
+    chunk = _chunk_size(N, rows, L, x.itemsize)
+    band = _band_rows(rows, OH, OW, x.itemsize) if chunk == 1 else OH
     y3 = y.reshape(N, OC, L)  # (N, OC, L)
 
     def work(pieces: Iterator[tuple[int, int]]) -> None:
-        cols_buf = np.empty(C * KH * KW * chunk * L, dtype=x.dtype)
+        cols_buf = np.empty(rows * max(chunk * L, band * OW), dtype=x.dtype)
         out_buf = np.empty(OC * chunk * L, dtype=x.dtype)
         for n0, count in pieces:
-            cols = cols_buf[: C * KH * KW * count * L].reshape(C * KH * KW, count, OH, OW)
-            _im2col_block(x, n0, count, KH, KW, SH, SW, PH, PW, DH, DW, cols, 0)
-            if count == 1:  # the product lands in NCHW order directly
-                _matmul_per_group(w_g, cols.reshape(G, K, L), y3[n0].reshape(G, OC // G, L))
-                if b is not None:
-                    _add_bias_block(y3, n0, bias)
+            if count == 1:  # bands of output rows; each product lands in NCHW order directly
+                for oh0 in range(0, OH, band):
+                    i0, i1 = oh0 * OW, min(OH, oh0 + band) * OW
+                    cols = cols_buf[: rows * (i1 - i0)].reshape(rows, 1, (i1 - i0) // OW, OW)
+                    _im2col_block(x, n0, 1, KH, KW, SH, SW, PH - oh0 * SH, PW, DH, DW, cols, 0)
+                    y_band = y3[n0, :, i0:i1].reshape(G, OC // G, i1 - i0)  # (G, OCG, band*OW), a view
+                    _matmul_per_group(w_g, cols.reshape(G, K, i1 - i0), y_band)
+                    if b is not None:
+                        _add_bias_block(y3, n0, bias, i0, i1)
             else:
+                cols = cols_buf[: rows * count * L].reshape(rows, count, OH, OW)
+                _im2col_block(x, n0, count, KH, KW, SH, SW, PH, PW, DH, DW, cols, 0)
                 out = out_buf[: OC * count * L]
                 _matmul_per_group(w_g, cols.reshape(G, K, count * L), out.reshape(G, OC // G, count * L))
                 _swap_block(out.reshape(OC, count, L), bias, y3, n0)  # (count, OC, L) into y
@@ -481,6 +522,9 @@ def conv2d_backward_input(
     check_float_array("gy", gy, 4)
     check_shape("gy", gy, (N, OC, OH, OW))
     check_same_dtype("w", w, gy.dtype)
+    if (USE_DIRECT and direct_applies(gy.dtype, (SH, SW), G, C, W)
+            and PH <= DH * (KH - 1) and PW <= DW * (KW - 1)):  # fmt: skip
+        return conv2d_backward_input_direct(gy, w, (PH, PW), (DH, DW))
     if _winograd_pays(C, OC, w.shape, (SH, SW), (PH, PW), (DH, DW), G, OH, OW, N):
         return conv2d_backward_input_winograd(gy, w, x_shape, (PH, PW))
     gy = np.ascontiguousarray(gy)
@@ -490,19 +534,27 @@ def conv2d_backward_input(
         return gx
     L, K = OH * OW, CG * KH * KW
     w_t = np.ascontiguousarray(w.reshape(G, OC // G, K).transpose(0, 2, 1))  # (G, K, OCG)
-    chunk = _chunk_size(N, C * KH * KW, L, gy.itemsize)
+    rows = C * KH * KW
+    chunk = _chunk_size(N, rows, L, gy.itemsize)
+    band = _band_rows(rows, OH, OW, gy.itemsize) if chunk == 1 else OH
     gy3 = gy.reshape(N, OC, L)  # (N, OC, L)
 
     def work(pieces: Iterator[tuple[int, int]]) -> None:
-        cols_buf = np.empty(C * KH * KW * chunk * L, dtype=gy.dtype)
+        cols_buf = np.empty(rows * max(chunk * L, band * OW), dtype=gy.dtype)
         gy_buf = np.empty(OC * chunk * L, dtype=gy.dtype)
         for n0, count in pieces:
-            if count == 1:
-                gy_chunk = gy3[n0]  # (OC, L)
-            else:
-                gy_chunk = gy_buf[: OC * count * L].reshape(OC, count, L)
-                _gather_block(gy3, n0, gy_chunk)  # (OC, count, L)
-            cols = cols_buf[: C * KH * KW * count * L].reshape(C * KH * KW, count, OH, OW)
+            if count == 1:  # bands of output rows, all folded onto sample n0 by this worker
+                gx[n0] = 0.0
+                for oh0 in range(0, OH, band):
+                    i0, i1 = oh0 * OW, min(OH, oh0 + band) * OW
+                    cols = cols_buf[: rows * (i1 - i0)].reshape(rows, 1, (i1 - i0) // OW, OW)
+                    gy_band = gy3[n0, :, i0:i1].reshape(G, OC // G, i1 - i0)  # (G, OCG, band*OW), a view
+                    _matmul_per_group(w_t, gy_band, cols.reshape(G, K, i1 - i0))
+                    _col2im_add_block(cols, 0, 1, KH, KW, SH, SW, PH - oh0 * SH, PW, DH, DW, gx, n0)
+                continue
+            gy_chunk = gy_buf[: OC * count * L].reshape(OC, count, L)
+            _gather_block(gy3, n0, gy_chunk)  # (OC, count, L)
+            cols = cols_buf[: rows * count * L].reshape(rows, count, OH, OW)
             _matmul_per_group(w_t, gy_chunk.reshape(G, OC // G, count * L), cols.reshape(G, K, count * L))
             _col2im_block(cols, 0, count, KH, KW, SH, SW, PH, PW, DH, DW, gx, n0)
 
@@ -537,27 +589,37 @@ def conv2d_backward_weight(
     check_float_array("gy", gy, 4)
     check_shape("gy", gy, (N, OC, OH, OW))
     check_same_dtype("gy", gy, x.dtype)
+    if USE_DIRECT and direct_applies(x.dtype, (SH, SW), G, 8, C) and N > 0:  # channels are the tile's pixels
+        return conv2d_backward_weight_direct(gy, x, w_shape, (PH, PW), (DH, DW))
     x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy)
     if _is_depthwise(C, w_shape, G):
         gw = np.empty(w_shape, dtype=x.dtype)  # (OC, 1, KH, KW)
         _depthwise_backward_weight_kernel(gy, x, SH, SW, PH, PW, DH, DW, gw)
         return gw
     L, K = OH * OW, CG * KH * KW
-    chunk = _chunk_size(N, C * KH * KW, L, x.itemsize)
+    rows = C * KH * KW
+    chunk = _chunk_size(N, rows, L, x.itemsize)
+    band = _band_rows(rows, OH, OW, x.itemsize) if chunk == 1 else OH
     gy3 = gy.reshape(N, OC, L)  # (N, OC, L)
 
     def work(pieces: Iterator[tuple[int, int]]) -> np.ndarray:
-        cols_buf = np.empty(C * KH * KW * chunk * L, dtype=x.dtype)
+        cols_buf = np.empty(rows * max(chunk * L, band * OW), dtype=x.dtype)
         gy_buf = np.empty(OC * chunk * L, dtype=x.dtype)
         total = np.zeros((G, K, OC // G), dtype=x.dtype)  # (G, K, OCG): gw transposed, BLAS's faster side
         part = np.empty_like(total)
         for n0, count in pieces:
-            if count == 1:
-                gy_chunk = gy3[n0]  # (OC, L)
-            else:
-                gy_chunk = gy_buf[: OC * count * L].reshape(OC, count, L)
-                _gather_block(gy3, n0, gy_chunk)  # (OC, count, L)
-            cols = cols_buf[: C * KH * KW * count * L].reshape(C * KH * KW, count, OH, OW)
+            if count == 1:  # bands of output rows
+                for oh0 in range(0, OH, band):
+                    i0, i1 = oh0 * OW, min(OH, oh0 + band) * OW
+                    cols = cols_buf[: rows * (i1 - i0)].reshape(rows, 1, (i1 - i0) // OW, OW)
+                    _im2col_block(x, n0, 1, KH, KW, SH, SW, PH - oh0 * SH, PW, DH, DW, cols, 0)
+                    gy_t = gy3[n0, :, i0:i1].reshape(G, OC // G, i1 - i0).transpose(0, 2, 1)  # (G, cols, OCG)
+                    _matmul_per_group(cols.reshape(G, K, i1 - i0), gy_t, part)
+                    total += part
+                continue
+            gy_chunk = gy_buf[: OC * count * L].reshape(OC, count, L)
+            _gather_block(gy3, n0, gy_chunk)  # (OC, count, L)
+            cols = cols_buf[: rows * count * L].reshape(rows, count, OH, OW)
             _im2col_block(x, n0, count, KH, KW, SH, SW, PH, PW, DH, DW, cols, 0)
             gy_t = gy_chunk.reshape(G, OC // G, count * L).transpose(0, 2, 1)  # (G, count*L, OCG), a view
             _matmul_per_group(cols.reshape(G, K, count * L), gy_t, part)

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnscratch import cpu, ref
+from nnscratch.cpu import conv as cpu_conv
 from tests import naive
 
 from .conftest import TIERS, assert_close, rand
@@ -154,6 +155,30 @@ def test_large_batch_splits_over_workers(tier):
     args = ((1, 1), (1, 1), ONE, 1)
     y = tier.conv2d_forward(x, w, b, *args)
     assert_close(y, naive.conv2d(x, w, b, *args).astype(np.float32), np.float32)
+
+
+@pytest.mark.parametrize("block_bytes", [1, 700, 4000, 1 << 19])
+@settings(max_examples=25, deadline=None)
+@given(case=conv_cases())
+def test_numba_row_bands_and_chunks_match_reference(block_bytes, case):
+    # A small COLUMN_BLOCK_BYTES cuts each sample's product into bands of output rows (1 byte: one row
+    # per band) or groups samples differently; every split must give the same result.
+    x_shape, w_shape, stride, padding, dilation, groups = case
+    x, w, b = _arrays(case, np.float64)
+    args = (stride, padding, dilation, groups)
+    y_ref = ref.conv2d_forward(x, w, b, *args)
+    gy = rand(np.random.default_rng(3), y_ref.shape)
+    old = cpu_conv.COLUMN_BLOCK_BYTES
+    cpu_conv.COLUMN_BLOCK_BYTES = block_bytes
+    try:
+        y = cpu.conv2d_forward(x, w, b, *args)
+        gx = cpu.conv2d_backward_input(gy, w, x_shape, *args)
+        gw = cpu.conv2d_backward_weight(gy, x, w_shape, *args)
+    finally:
+        cpu_conv.COLUMN_BLOCK_BYTES = old
+    assert_close(y, y_ref, np.float64)
+    assert_close(gx, ref.conv2d_backward_input(gy, w, x_shape, *args), np.float64)
+    assert_close(gw, ref.conv2d_backward_weight(gy, x, w_shape, *args), np.float64)
 
 
 @pytest.mark.parametrize(

@@ -60,6 +60,7 @@ def test_numba_conv_picks_winograd_for_wide_layers_and_matches_im2col(shape, mon
     x, w = rand(rng, shape, np.float32), rand(rng, (64, 64, 3, 3), np.float32) * 0.1
     b = rand(rng, (64,), np.float32)
     monkeypatch.setattr(cpu_conv, "WINOGRAD_MIN_BATCH", 1)  # small batches keep the test fast
+    monkeypatch.setattr(cpu_conv, "USE_DIRECT", False)  # the direct kernel goes first for float32
     assert cpu_conv._winograd_pays(64, 64, w.shape, ONE, ONE, ONE, 1, shape[2], shape[3], shape[0])
     y_ref = ref.conv2d_forward(x, w, b, ONE, ONE, ONE, 1)
     gy = rand(rng, y_ref.shape, np.float32)

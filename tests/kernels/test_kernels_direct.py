@@ -1,0 +1,106 @@
+"""The register-blocked direct convolution (numba tier, float32): against the float64 reference.
+
+``nnscratch.cpu.conv`` sends float32 stride-1 ungrouped convolutions with at least 8 output channels and
+rows of at least 8 pixels to :mod:`nnscratch.cpu.direct`. The cases below cover every tile width
+(32, 16, 8 pixels), channel counts and row widths that are not multiples of the tile (the last tile
+shifts back and recomputes an overlap), kernel sizes 1 to 5, padding and dilation, and the input
+gradient (the same kernel on the flipped kernels) and the weight gradient (the same kernel again, with
+pixels as the reduction and channels as the tile's lanes). Tolerance: float32 sums of up to a few hundred terms,
+as the other kernel tests (``RTOL`` in conftest).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from nnscratch import cpu, ref
+from nnscratch.cpu import conv as cpu_conv
+from nnscratch.cpu import direct
+
+from .conftest import assert_close, rand
+
+ONE = (1, 1)
+
+
+@st.composite
+def direct_cases(draw):
+    KH, KW = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    DH, DW = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    PH, PW = draw(st.integers(0, DH * (KH - 1))), draw(st.integers(0, DW * (KW - 1)))
+    OW = draw(st.sampled_from([8, 9, 15, 16, 17, 31, 32, 33, 40]))
+    OH_min = max(1, 2 * PH - DH * (KH - 1) + 1)
+    OH = draw(st.integers(OH_min, OH_min + 5))
+    H, W = OH - 2 * PH + DH * (KH - 1), OW - 2 * PW + DW * (KW - 1)
+    assume(W >= 1)
+    C = draw(st.integers(1, 40))
+    OC = draw(st.integers(8, 20))
+    N = draw(st.integers(1, 3))
+    return (N, C, H, W), (OC, C, KH, KW), (PH, PW), (DH, DW)
+
+
+def _float32_case(x_shape, w_shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return rand(rng, x_shape, np.float32), rand(rng, w_shape, np.float32), rand(rng, w_shape[:1], np.float32)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=direct_cases())
+def test_direct_forward_and_input_gradient_match_reference(case):
+    x_shape, w_shape, padding, dilation = case
+    x, w, b = _float32_case(x_shape, w_shape)
+    args = (ONE, padding, dilation, 1)
+    y_ref = ref.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), *args)
+    assert direct.direct_applies(np.float32, ONE, 1, w_shape[0], y_ref.shape[3])
+    y = direct.conv2d_forward_direct(x, w, b, padding, dilation)
+    assert y.dtype == np.float32
+    assert_close(y, y_ref, np.float32)
+    assert_close(cpu.conv2d_forward(x, w, b, *args), y_ref, np.float32)  # the numba tier's own choice
+    gy = rand(np.random.default_rng(1), y_ref.shape, np.float32)
+    if x_shape[1] >= min(direct.WIDTHS):  # the weight gradient's tiles run along the input channels
+        gw_ref = ref.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, *args)
+        assert_close(direct.conv2d_backward_weight_direct(gy, x, w_shape, padding, dilation), gw_ref, np.float32)
+        assert_close(cpu.conv2d_backward_weight(gy, x, w_shape, *args), gw_ref, np.float32)
+    if x_shape[1] >= direct.OCB and x_shape[3] >= min(direct.WIDTHS):  # gx has C channels, W pixels
+        gx_ref = ref.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, *args)
+        assert_close(direct.conv2d_backward_input_direct(gy, w, padding, dilation), gx_ref, np.float32)
+        assert_close(cpu.conv2d_backward_input(gy, w, x_shape, *args), gx_ref, np.float32)
+
+
+@pytest.mark.parametrize("OW, VP", [(7, None), (8, 8), (15, 8), (16, 16), (31, 16), (32, 32), (100, 32)])
+def test_tile_width_is_the_widest_that_fits(OW, VP):
+    assert direct.tile_width(OW) == VP
+
+
+@pytest.mark.parametrize(
+    "dtype, stride, groups, OC, OW, expected",
+    [
+        (np.float32, ONE, 1, 8, 8, True),
+        (np.float64, ONE, 1, 32, 32, False),  # float64 (gradient checks) keeps im2col
+        (np.float32, (2, 2), 1, 32, 32, False),
+        (np.float32, ONE, 2, 32, 32, False),
+        (np.float32, ONE, 1, 7, 32, False),  # fewer channels than one tile
+        (np.float32, ONE, 1, 32, 7, False),  # a row narrower than the narrowest tile
+    ],
+)
+def test_direct_applies_only_where_it_can_run(dtype, stride, groups, OC, OW, expected):
+    assert direct.direct_applies(dtype, stride, groups, OC, OW) is expected
+
+
+def test_numba_tier_falls_back_when_direct_is_off(monkeypatch):
+    x, w, b = _float32_case((2, 16, 12, 12), (16, 16, 3, 3))
+    args = (ONE, ONE, ONE, 1)
+    with_direct = cpu.conv2d_forward(x, w, b, *args)
+    monkeypatch.setattr(cpu_conv, "USE_DIRECT", False)
+    assert_close(cpu.conv2d_forward(x, w, b, *args), with_direct, np.float32)
+
+
+def test_input_gradient_with_padding_beyond_the_kernel_uses_im2col():
+    # padding 2 on a 1x1 kernel: the adjoint would need negative padding, so im2col runs instead
+    x, w, _ = _float32_case((1, 8, 9, 9), (8, 8, 1, 1))
+    args = (ONE, (2, 2), ONE, 1)
+    gy = rand(np.random.default_rng(2), (1, 8, 13, 13), np.float32)
+    expected = ref.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x.shape, *args)
+    assert_close(cpu.conv2d_backward_input(gy, w, x.shape, *args), expected, np.float32)
