@@ -332,11 +332,12 @@ def _depthwise_backward_weight_kernel(gy, x, SH, SW, PH, PW, DH, DW, gw):
 
 
 # --- chunking -------------------------------------------------------------------------------------
-#: Bytes of im2col columns per matrix product. OpenBLAS packs the whole column block for every product;
-#: for the short-M products of a convolution (M = OC, 16..64) that packing pass dominates once the block
-#: no longer stays in L2, e.g. (32, 288) @ (288, 1024) ran at 65 GFLOP/s on one core and the same product
-#: cut into two 512-column halves at 101 (``benchmarks/run.py --only conv`` sweeps this).
-COLUMN_BLOCK_BYTES = 1 << 19
+#: Bytes of im2col columns per matrix product (a chunk of samples, or a band of one sample's output
+#: rows when a sample alone is larger: a 224x224 layer no longer builds 100+ MB of columns). Measured,
+#: batch 128 on 2 workers (benchmarks/README.md, 2026-11-24 session 2): 2 MiB (the L2 of one core)
+#: was best or equal; 256-512 KiB lost 10-30% on simple_cnn's layers although a lone (32, 288) @ (288,
+#: 1024) product ran faster in 512-column halves.
+COLUMN_BLOCK_BYTES = 1 << 21
 #: Columns per matrix product that small planes aim for by grouping samples.
 COLUMNS_PER_PRODUCT = 512
 
