@@ -92,35 +92,47 @@ def _prefer_wide_vectors(typingctx):
 
 
 # --- kernels ----------------------------------------------------------------------------------------
-def _make_tile(VP: int) -> Callable:
-    """The tile kernel for ``VP`` pixels (a compile-time constant, so every loop below unrolls)."""
-    NACC = OCB * VP
+def _make_tile(VP: int, R: int = 1) -> Callable:
+    """The tile kernel for ``R`` groups of ``VP`` pixels (compile-time constants: every loop unrolls)."""
+    NACC = OCB * R * VP
 
     @njit(**_OPTIONS)
-    def tile(xf, x0, offsets, wf, K, oc0, bias, yf, y0, L):
-        """``yf[(oc0+o)*L + y0 + p] = bias[oc0+o] + sum_r wf[(oc0+o)*K + r] * xf[x0 + offsets[r] + p]``."""
+    def tile(xf, x0, xs, offsets, wf, K, oc0, bias, yf, y0, ys, L):
+        """For o < OCB, g < R, p < VP (group g starts ``xs`` further in x and ``ys`` further in y):
+
+        ``yf[(oc0+o)*L + y0 + g*ys + p] = bias[oc0+o] + sum_r wf[(oc0+o)*K + r] * xf[x0 + g*xs + offsets[r] + p]``
+        """
         _prefer_wide_vectors()
-        acc = carray(_stack_buffer(NACC), (NACC,))  # (OCB, VP) sums, in registers
+        acc = carray(_stack_buffer(NACC), (NACC,))  # (OCB, R, VP) sums, in registers
         for i in range(NACC):
             acc[i] = 0.0
         for r in range(K):
-            xa = np.uint64(x0 + offsets[r])
+            xa = x0 + offsets[r]
             for o in range(OCB):
                 weight = wf[np.uint64((oc0 + o) * K + r)]
-                for p in range(VP):
-                    acc[o * VP + p] += weight * xf[xa + np.uint64(p)]
+                for g in range(R):
+                    xg = np.uint64(xa + g * xs)
+                    for p in range(VP):
+                        acc[(o * R + g) * VP + p] += weight * xf[xg + np.uint64(p)]
         for o in range(OCB):
-            ya = np.uint64((oc0 + o) * L + y0)
             shift = bias[oc0 + o]
-            for p in range(VP):
-                yf[ya + np.uint64(p)] = acc[o * VP + p] + shift
+            for g in range(R):
+                ya = np.uint64((oc0 + o) * L + y0 + g * ys)
+                for p in range(VP):
+                    yf[ya + np.uint64(p)] = acc[(o * R + g) * VP + p] + shift
 
     return tile
 
 
+#: Output rows per tile for each tile width: a 16- or 8-pixel row alone needs one input load per
+#: 8 multiply-adds; two rows share each weight and keep 16 accumulators busy, as one 32-pixel row does.
+ROWS = {32: 1, 16: 2, 8: 2}
+
+
 def _make_sample_driver(VP: int) -> Callable:
-    """Convolution of one zero-bordered sample by tiles of ``OCB`` channels x ``VP`` pixels."""
-    tile = _make_tile(VP)
+    """Convolution of one zero-bordered sample by tiles of ``OCB`` channels x ``ROWS[VP]`` rows x ``VP`` pixels."""
+    R = ROWS[VP]
+    tile, row_tile = _make_tile(VP, R), _make_tile(VP, 1)
 
     @njit(**_OPTIONS)
     def conv_sample(xpad, offsets, w2, bias, y):
@@ -129,13 +141,19 @@ def _make_sample_driver(VP: int) -> Callable:
         Wp = xpad.shape[2]
         OC, K = w2.shape
         OH, OW = y.shape[1], y.shape[2]
+        L = OH * OW
         xf, wf, yf = xpad.reshape(-1), w2.reshape(-1), y.reshape(-1)
         for block in range((OC + OCB - 1) // OCB):
             oc0 = min(block * OCB, OC - OCB)  # the last block shifts back: overlapping channels agree
-            for oh in range(OH):
-                for segment in range((OW + VP - 1) // VP):
-                    ow0 = min(segment * VP, OW - VP)
-                    tile(xf, oh * Wp + ow0, offsets, wf, K, oc0, bias, yf, oh * OW + ow0, OH * OW)
+            for segment in range((OW + VP - 1) // VP):
+                ow0 = min(segment * VP, OW - VP)
+                if OH < R:  # too few rows for one tile
+                    for oh in range(OH):
+                        row_tile(xf, oh * Wp + ow0, Wp, offsets, wf, K, oc0, bias, yf, oh * OW + ow0, OW, L)
+                    continue
+                for band in range((OH + R - 1) // R):
+                    oh = min(band * R, OH - R)  # the last band shifts back too
+                    tile(xf, oh * Wp + ow0, Wp, offsets, wf, K, oc0, bias, yf, oh * OW + ow0, OW, L)
 
     return conv_sample
 
@@ -166,7 +184,7 @@ def _make_weight_driver(VP: int) -> Callable:
             for block in range(OCp // OCB):
                 for segment in range((C + VP - 1) // VP):
                     c0 = min(segment * VP, C - VP)  # overlapping channels are written twice, equal
-                    tile(xf, shifts[t] * C + c0, offsets, wf, P, block * OCB, zero_bias, yf, t * C + c0, T * C)
+                    tile(xf, shifts[t] * C + c0, 0, offsets, wf, P, block * OCB, zero_bias, yf, t * C + c0, 0, T * C)
 
     return weight_sample
 
