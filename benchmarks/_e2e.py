@@ -129,10 +129,15 @@ def worker(framework: str, name: str, batch: int) -> None:
 # --- in the parent --------------------------------------------------------------------------------
 class Worker:
     def __init__(self, framework: str, name: str, batch: int, env: dict | None = None) -> None:
+        from nnscratch.cpu import threads
+
         self.framework = framework
+        env = {**os.environ, **(env or {})}
+        if framework != "nnscratch" and not threads.USER_OMP_WAIT_POLICY:
+            env.pop("OMP_WAIT_POLICY", None)  # nnscratch's passive waiting is not PyTorch's default
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "run.py"), "--worker", framework, name, str(batch)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
         )  # fmt: skip
         json.loads(self.proc.stdout.readline())  # ready
 

@@ -28,6 +28,8 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+#: Whether the user chose the OpenMP wait policy (else nnscratch set it, below, for this process only).
+USER_OMP_WAIT_POLICY = "OMP_WAIT_POLICY" in os.environ
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before numba's first parallel launch loads libgomp
 
 import numba  # noqa: E402
