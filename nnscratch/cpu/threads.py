@@ -33,6 +33,7 @@ USER_OMP_WAIT_POLICY = "OMP_WAIT_POLICY" in os.environ
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before numba's first parallel launch loads libgomp
 
 import numba  # noqa: E402
+import numpy as np  # noqa: E402
 
 try:  # limits BLAS to one thread while the worker threads each run a product
     from threadpoolctl import ThreadpoolController
@@ -110,10 +111,33 @@ def over_samples(
         return [first] + [f.result() for f in futures]
 
 
+def parallel_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-D arrays: each worker thread multiplies bands of rows of ``a`` on one BLAS thread.
+
+    OpenBLAS's own threads busy-wait for a long while after each multi-threaded product (its
+    ``THREAD_TIMEOUT``, ~2^28 cycles): after the linear layers' products they kept a core spinning
+    through the first convolutions of the backward pass, which then took 1.5-2x longer (simple_cnn
+    training step 257 ms with 2 BLAS threads, 218 ms with one; profile_step.py). Splitting the product
+    over the conv workers keeps both cores and leaves no BLAS thread spinning.
+
+    Shape:
+        a ``(M, K)``, b ``(K, N)`` -> ``(M, N)``.
+    """
+    M = a.shape[0]
+    out = np.empty((M, b.shape[1]), dtype=np.result_type(a, b))  # (M, N)
+
+    def work(pieces: Iterator[tuple[int, int]]) -> None:
+        for r0, count in pieces:
+            np.matmul(a[r0 : r0 + count], b, out=out[r0 : r0 + count])
+
+    over_samples(work, M, max(1, -(-M // (2 * num_workers()))))  # two bands per worker: some balance
+    return out
+
+
 def describe() -> str:
     """One line stating the arrangement, printed by the benchmarks beside their figures."""
     return (f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, conv: {num_workers()} worker threads "
             f"(the caller is one) x single-threaded BLAS, other kernels: Numba prange")
 
 
-__all__ = ["blas_single_thread", "describe", "num_workers", "over_samples"]
+__all__ = ["blas_single_thread", "describe", "num_workers", "over_samples", "parallel_matmul"]

@@ -210,13 +210,16 @@ class MatMul(Function):
 
     def forward(self, a: Any, b: Any) -> Any:
         xp = get_array_module(a)
-        if xp is np and a.shape[-2] * a.shape[-1] * b.shape[-1] < SMALL_MATMUL_MACS:
-            # Small products on one BLAS thread: waking the others costs more than the product, and
-            # on a busy machine a descheduled BLAS thread stalls the call for milliseconds.
-            from nnscratch.cpu.threads import blas_single_thread
+        if xp is np:
+            from nnscratch.cpu.threads import blas_single_thread, parallel_matmul
 
-            with blas_single_thread():
-                return np.matmul(a, b)
+            if a.shape[-2] * a.shape[-1] * b.shape[-1] < SMALL_MATMUL_MACS:
+                # Small products on one BLAS thread: waking the others costs more than the product, and
+                # on a busy machine a descheduled BLAS thread stalls the call for milliseconds.
+                with blas_single_thread():
+                    return np.matmul(a, b)
+            if a.ndim == 2 and b.ndim == 2:  # large: split over nnscratch's workers, no BLAS threads left spinning
+                return parallel_matmul(a, b)
         return xp.matmul(a, b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
