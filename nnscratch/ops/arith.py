@@ -203,24 +203,29 @@ def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - PyTorch's name
 #: a (1, 4096) @ (4096, 256) product took 0.18 ms on one thread, 0.1 ms median but 2.2 ms mean on two
 #: threads of the loaded 2-core machine).
 SMALL_MATMUL_MACS = 1 << 23
+def matmul_arrays(a: Any, b: Any) -> Any:
+    """``a @ b`` of two arrays, arranged for the CPU's threads (NumPy's rules otherwise)."""
+    xp = get_array_module(a)
+    if xp is np:
+        from nnscratch.cpu.threads import blas_single_thread, parallel_matmul
+
+        if a.shape[-2] * a.shape[-1] * b.shape[-1] < SMALL_MATMUL_MACS:
+            # Small products on one BLAS thread: waking the others costs more than the product, and
+            # on a busy machine a descheduled BLAS thread stalls the call for milliseconds.
+            with blas_single_thread():
+                return np.matmul(a, b)
+        if a.ndim == 2 and b.ndim == 2:  # large: split over nnscratch's workers, no BLAS threads left spinning
+            return parallel_matmul(a, b)
+    return xp.matmul(a, b)
+
+
 class MatMul(Function):
     """``a @ b`` for operands with at least 2 dims; leading (batch) dims broadcast."""
 
     promotes_dtypes = True
 
     def forward(self, a: Any, b: Any) -> Any:
-        xp = get_array_module(a)
-        if xp is np:
-            from nnscratch.cpu.threads import blas_single_thread, parallel_matmul
-
-            if a.shape[-2] * a.shape[-1] * b.shape[-1] < SMALL_MATMUL_MACS:
-                # Small products on one BLAS thread: waking the others costs more than the product, and
-                # on a busy machine a descheduled BLAS thread stalls the call for milliseconds.
-                with blas_single_thread():
-                    return np.matmul(a, b)
-            if a.ndim == 2 and b.ndim == 2:  # large: split over nnscratch's workers, no BLAS threads left spinning
-                return parallel_matmul(a, b)
-        return xp.matmul(a, b)
+        return matmul_arrays(a, b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = self.inputs
