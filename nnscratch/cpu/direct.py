@@ -159,13 +159,17 @@ def _make_sample_driver(VP: int) -> Callable:
     return conv_sample
 
 
-#: Numba signature of the weight-gradient driver: xt (Hp*Wp + slack, C), pixel offsets (P,), gy (OCp, P),
-#: zero bias (OCp,), shifts (KH*KW,) -> gwt (OCp, KH*KW*C).
-_WEIGHT_SIGNATURE = "void(float32[:, ::1], int64[::1], float32[:, ::1], float32[::1], int64[::1], float32[:, ::1])"
+#: Numba signature of the weight-gradient driver: x (N, C, H, W), gy (N, OC, OH, OW), n, PH, PW, then the
+#: worker's scratch xt (Hp + 1, Wp, C) and gyw (OCp, OH, Wp), pixel offsets (P,), zero bias (OCp,),
+#: tap shifts (T,), one sample's gwt (OCp, T*C) and the running total (OCp, T*C).
+_WEIGHT_SIGNATURE = (
+    "void(float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64, int64, float32[:, :, ::1],"
+    " float32[:, :, ::1], int64[::1], float32[::1], int64[::1], float32[:, ::1], float32[:, ::1])"
+)
 
 
 def _make_weight_driver(VP: int) -> Callable:
-    """Weight gradient of one sample by the forward tile, with pixels as the reduction.
+    """Weight gradient of sample ``n``, added to ``total``, by the forward tile with pixels as the reduction.
 
     ``gw[oc, c, kh, kw] = sum over pixels i of gy[oc, i] * x[c, i + shift(kh, kw)]``: per kernel tap this
     is the forward tile with ``gy`` in the role of the weights (one value per output channel and pixel,
@@ -174,18 +178,30 @@ def _make_weight_driver(VP: int) -> Callable:
     tile = _make_tile(VP)
 
     @njit(**_OPTIONS)
-    def weight_sample(xt, offsets, gyw, zero_bias, shifts, gwt):
-        # xt (Hp*Wp + slack, C) channels-last padded sample, offsets (P,) = i*C, gyw (OCp, P) with zeros
-        # at the pixels outside the output, shifts (T,) tap offsets in pixels -> gwt (OCp, T*C)
-        C = xt.shape[1]
-        OCp, P = gyw.shape
+    def weight_sample(x, gy, n, PH, PW, xt, gyw, offsets, zero_bias, shifts, gwt, total):
+        # x (N, C, H, W), gy (N, OC, OH, OW); scratch xt (Hp + 1, Wp, C) with a zero border, gyw (OCp, OH, Wp)
+        # with zeros at the pixels outside the output; offsets (P,) = i*C; shifts (T,) -> total (OCp, T*C) +=
+        C, H, W = x.shape[1], x.shape[2], x.shape[3]
+        OC, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
+        OCp, P = gyw.shape[0], gyw.shape[1] * gyw.shape[2]
         T = shifts.shape[0]
+        for ih in range(H):  # the sample, channels-last: reads whole rows, writes within one (W, C) block
+            for c in range(C):
+                for iw in range(W):
+                    xt[PH + ih, PW + iw, c] = x[n, c, ih, iw]
+        for oc in range(OC):
+            for oh in range(OH):
+                for ow in range(OW):
+                    gyw[oc, oh, ow] = gy[n, oc, oh, ow]
         xf, wf, yf = xt.reshape(-1), gyw.reshape(-1), gwt.reshape(-1)
         for t in range(T):
             for block in range(OCp // OCB):
                 for segment in range((C + VP - 1) // VP):
                     c0 = min(segment * VP, C - VP)  # overlapping channels are written twice, equal
                     tile(xf, shifts[t] * C + c0, 0, offsets, wf, P, block * OCB, zero_bias, yf, t * C + c0, 0, T * C)
+        tf = total.reshape(-1)
+        for i in range(tf.shape[0]):
+            tf[i] += yf[i]
 
     return weight_sample
 
@@ -309,7 +325,7 @@ def conv2d_backward_weight_direct(
     """
     N, C, H, W = x.shape
     OC, _, KH, KW = w_shape
-    OH, OW = gy.shape[2], gy.shape[3]
+    OH = gy.shape[2]
     (PH, PW), (DH, DW) = padding, dilation
     Hp, Wp = H + 2 * PH, W + 2 * PW
     OCp, T = -(-OC // OCB) * OCB, KH * KW
@@ -318,7 +334,7 @@ def conv2d_backward_weight_direct(
     offsets = np.arange(OH * Wp, dtype=np.int64) * C  # (P,): pixel i of the wide output grid, channels-last
     zero_bias = np.zeros(OCp, np.float32)
     driver = _compile("weight", tile_width(C))
-    x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy)
+    x, gy = np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(gy, dtype=np.float32)
 
     def work(pieces: Iterator[tuple[int, int]]) -> np.ndarray:
         xt = np.zeros((Hp + 1, Wp, C), dtype=np.float32)  # (Hp + 1, Wp, C); a spare zero row for the last tap
@@ -327,10 +343,7 @@ def conv2d_backward_weight_direct(
         total = np.zeros((OCp, T * C), dtype=np.float32)
         for n0, count in pieces:
             for n in range(n0, n0 + count):
-                xt[PH : PH + H, PW : PW + W, :] = x[n].transpose(1, 2, 0)
-                gyw[:OC, :, :OW] = gy[n]
-                driver(xt.reshape(-1, C), offsets, gyw.reshape(OCp, -1), zero_bias, shifts, gwt)
-                total += gwt
+                driver(x, gy, n, PH, PW, xt, gyw, offsets, zero_bias, shifts, gwt, total)
         return total
 
     partials = over_samples(work, N, 1, single_thread_blas=False)
