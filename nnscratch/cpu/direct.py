@@ -48,7 +48,7 @@ from numba.core import config as numba_config
 from numba.extending import intrinsic
 
 from nnscratch.config import NUMBA_OPTIONS
-from nnscratch.cpu.threads import over_samples
+from nnscratch.cpu.threads import num_workers, over_samples
 
 Pair = tuple[int, int]
 
@@ -61,7 +61,10 @@ WIDTHS = (32, 16, 8)
 _OPTIONS = {**NUMBA_OPTIONS, "fastmath": {"contract"}}
 
 #: Numba signature of a per-sample driver: xpad (C, Hp, Wp), offsets (K,), w (OC, K), bias (OC,), y (OC, OH, OW).
-_SAMPLE_SIGNATURE = "void(float32[:, :, ::1], int64[::1], float32[:, ::1], float32[::1], float32[:, :, ::1])"
+_SAMPLE_SIGNATURE = (
+    "void(float32[:, :, :, ::1], int64, int64, int64, int64, float32[:, :, ::1], int64[::1], float32[:, ::1],"
+    " float32[::1], float32[:, :, :, ::1])"
+)
 
 
 # --- two LLVM requests ------------------------------------------------------------------------------
@@ -136,6 +139,19 @@ def _make_sample_driver(VP: int) -> Callable:
     tile, row_tile = _make_tile(VP, R), _make_tile(VP, 1)
 
     @njit(**_OPTIONS)
+    def conv_samples(x, n0, count, PH, PW, xpad, offsets, w2, bias, y):
+        # x (N, C, H, W); scratch xpad (C, Hp, Wp) with a zero border; offsets (K,), w2 (OC, K), bias (OC,)
+        # -> y[n0 : n0+count] (N, OC, OH, OW); OC >= OCB, OW >= VP
+        _prefer_wide_vectors()
+        C, H, W = x.shape[1], x.shape[2], x.shape[3]
+        for n in range(n0, n0 + count):
+            for c in range(C):  # the sample into the interior of the zero-bordered scratch
+                for ih in range(H):
+                    for iw in range(W):
+                        xpad[c, PH + ih, PW + iw] = x[n, c, ih, iw]
+            conv_sample(xpad, offsets, w2, bias, y[n])
+
+    @njit(**_OPTIONS)
     def conv_sample(xpad, offsets, w2, bias, y):
         # xpad (C, Hp, Wp), offsets (K,), w2 (OC, K), bias (OC,) -> y (OC, OH, OW), OC >= OCB, OW >= VP
         _prefer_wide_vectors()
@@ -156,7 +172,7 @@ def _make_sample_driver(VP: int) -> Callable:
                     oh = min(band * R, OH - R)  # the last band shifts back too
                     tile(xf, oh * Wp + ow0, Wp, offsets, wf, K, oc0, bias, yf, oh * OW + ow0, OW, L)
 
-    return conv_sample
+    return conv_samples
 
 
 #: Numba signature of the weight-gradient driver: x (N, C, H, W), gy (N, OC, OH, OW), n, PH, PW, then the
@@ -283,18 +299,22 @@ def conv2d_forward_direct(
     offsets = _row_offsets(C, KH, KW, Hp, Wp, DH, DW)  # (K,)
     w2 = np.ascontiguousarray(w, dtype=np.float32).reshape(OC, C * KH * KW)  # (OC, K)
     bias = np.zeros(OC, np.float32) if b is None else np.ascontiguousarray(b, dtype=np.float32)
-    x = np.ascontiguousarray(x)
+    x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.empty((N, OC, OH, OW), dtype=np.float32)  # (N, OC, OH, OW)
 
     def work(pieces: Iterator[tuple[int, int]]) -> None:
         xpad = np.zeros((C, Hp, Wp), dtype=np.float32)  # (C, Hp, Wp); the border stays zero
         for n0, count in pieces:
-            for n in range(n0, n0 + count):
-                xpad[:, PH : PH + H, PW : PW + W] = x[n]
-                driver(xpad, offsets, w2, bias, y[n])
+            driver(x, n0, count, PH, PW, xpad, offsets, w2, bias, y)
 
-    over_samples(work, N, 1, single_thread_blas=False)
+    over_samples(work, N, _samples_per_piece(N), single_thread_blas=False)
     return y
+
+
+def _samples_per_piece(N: int) -> int:
+    """Samples per call of a compiled driver: a few calls per worker (each call costs ~10 us of dispatch),
+    enough of them that a worker slowed by another process leaves the rest to the others."""
+    return max(1, min(4, N // (4 * num_workers())))
 
 
 def conv2d_backward_input_direct(gy: np.ndarray, w: np.ndarray, padding: Pair, dilation: Pair) -> np.ndarray:
