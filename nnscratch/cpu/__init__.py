@@ -1,4 +1,5 @@
-"""Tier "numba": the hot ops of nnscratch as Numba CPU kernels (matrix products go to BLAS).
+"""Tier "numba": the hot ops of nnscratch as Numba CPU kernels (matrix products go to BLAS; float32
+stride-1 convolutions run a register-blocked direct kernel, :mod:`nnscratch.cpu.direct`).
 
 Same names and arguments as :mod:`nnscratch.ref`; each module's docstring lists its design versions.
 Kernels compile on first use and are cached on disk (``cache=True`` in :mod:`nnscratch.config`).
