@@ -45,7 +45,7 @@ import numpy as np
 from numba import carray, njit, types
 from numba.core import cgutils
 from numba.core import config as numba_config
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from nnscratch.config import NUMBA_OPTIONS
 from nnscratch.cpu.threads import num_workers, over_samples
@@ -96,16 +96,39 @@ def _prefer_wide_vectors(typingctx):
 
 
 # --- kernels ----------------------------------------------------------------------------------------
-def _make_tile(VP: int, R: int = 1) -> Callable:
-    """The tile kernel for ``R`` groups of ``VP`` pixels (compile-time constants: every loop unrolls)."""
-    NACC = OCB * R * VP
+def tile(xf, x0, xs, offsets, wf, K, oc0, bias, yf, y0, ys, L, VP, R):
+    """One tile: OCB output channels x R groups of VP pixels (the compiled version is below).
 
-    @njit(**_OPTIONS)
-    def tile(xf, x0, xs, offsets, wf, K, oc0, bias, yf, y0, ys, L):
-        """For o < OCB, g < R, p < VP (group g starts ``xs`` further in x and ``ys`` further in y):
+    For o < OCB, g < R, p < VP (group g starts ``xs`` further in x and ``ys`` further in y)::
 
-        ``yf[(oc0+o)*L + y0 + g*ys + p] = bias[oc0+o] + sum_r wf[(oc0+o)*K + r] * xf[x0 + g*xs + offsets[r] + p]``
-        """
+        yf[(oc0+o)*L + y0 + g*ys + p] = bias[oc0+o] + sum_r wf[(oc0+o)*K + r] * xf[x0 + g*xs + offsets[r] + p]
+
+    This NumPy version states the arithmetic (and runs it, if called from Python); jitted code gets the
+    register-blocked one from :func:`_tile_compiled`, specialised for the literal ``VP`` and ``R``.
+    """
+    o = np.arange(OCB)[:, None, None]  # (OCB, 1, 1)
+    g = np.arange(R)[None, :, None]  # (1, R, 1)
+    p = np.arange(VP)[None, None, :]  # (1, 1, VP)
+    w = wf[(oc0 + o[:, :, 0]) * K + np.arange(K)[None, :]]  # (OCB, K)
+    x = xf[x0 + g * xs + offsets[:, None, None] + p]  # (K, R, VP)
+    sums = np.einsum("ok,kgp->ogp", w, x)  # (OCB, R, VP)
+    yf[(oc0 + o) * L + y0 + g * ys + p] = sums + bias[oc0 + o]
+
+
+@overload(tile, prefer_literal=True, jit_options=_OPTIONS)
+def _tile_compiled(xf, x0, xs, offsets, wf, K, oc0, bias, yf, y0, ys, L, VP, R):
+    """The register-blocked tile for literal ``VP`` and ``R`` (compile-time constants: every loop unrolls).
+
+    Built as an overload rather than a closure per variant: Numba's on-disk cache keys a closure by its
+    pickled free variables, and a captured dispatcher pickles differently in every process (so the
+    drivers recompiled, ~4 s, at every start).
+    """
+    if not (isinstance(VP, types.IntegerLiteral) and isinstance(R, types.IntegerLiteral)):
+        return None
+    vp, groups = VP.literal_value, R.literal_value
+    NACC = OCB * groups * vp
+
+    def impl(xf, x0, xs, offsets, wf, K, oc0, bias, yf, y0, ys, L, VP, R):
         _prefer_wide_vectors()
         acc = carray(_stack_buffer(NACC), (NACC,))  # (OCB, R, VP) sums, in registers
         for i in range(NACC):
@@ -114,18 +137,18 @@ def _make_tile(VP: int, R: int = 1) -> Callable:
             xa = x0 + offsets[r]
             for o in range(OCB):
                 weight = wf[np.uint64((oc0 + o) * K + r)]
-                for g in range(R):
+                for g in range(groups):
                     xg = np.uint64(xa + g * xs)
-                    for p in range(VP):
-                        acc[(o * R + g) * VP + p] += weight * xf[xg + np.uint64(p)]
+                    for p in range(vp):
+                        acc[(o * groups + g) * vp + p] += weight * xf[xg + np.uint64(p)]
         for o in range(OCB):
             shift = bias[oc0 + o]
-            for g in range(R):
+            for g in range(groups):
                 ya = np.uint64((oc0 + o) * L + y0 + g * ys)
-                for p in range(VP):
-                    yf[ya + np.uint64(p)] = acc[(o * R + g) * VP + p] + shift
+                for p in range(vp):
+                    yf[ya + np.uint64(p)] = acc[(o * groups + g) * vp + p] + shift
 
-    return tile
+    return impl
 
 
 #: Output rows per tile for each tile width: a 16- or 8-pixel row alone needs one input load per
@@ -134,9 +157,11 @@ ROWS = {32: 1, 16: 2, 8: 2}
 
 
 def _make_sample_driver(VP: int) -> Callable:
-    """Convolution of one zero-bordered sample by tiles of ``OCB`` channels x ``ROWS[VP]`` rows x ``VP`` pixels."""
+    """Convolution of samples ``n0 .. n0+count`` by tiles of ``OCB`` channels x ``ROWS[VP]`` rows x ``VP`` pixels.
+
+    (It closes over ints only: see :func:`_tile_compiled` on Numba's cache and closures.)
+    """
     R = ROWS[VP]
-    tile, row_tile = _make_tile(VP, R), _make_tile(VP, 1)
 
     @njit(**_OPTIONS)
     def conv_samples(x, n0, count, PH, PW, xpad, offsets, w2, bias, y):
@@ -144,33 +169,28 @@ def _make_sample_driver(VP: int) -> Callable:
         # -> y[n0 : n0+count] (N, OC, OH, OW); OC >= OCB, OW >= VP
         _prefer_wide_vectors()
         C, H, W = x.shape[1], x.shape[2], x.shape[3]
+        Wp = xpad.shape[2]
+        OC, K = w2.shape
+        OH, OW = y.shape[2], y.shape[3]
+        L = OH * OW
+        xf, wf = xpad.reshape(-1), w2.reshape(-1)
         for n in range(n0, n0 + count):
             for c in range(C):  # the sample into the interior of the zero-bordered scratch
                 for ih in range(H):
                     for iw in range(W):
                         xpad[c, PH + ih, PW + iw] = x[n, c, ih, iw]
-            conv_sample(xpad, offsets, w2, bias, y[n])
-
-    @njit(**_OPTIONS)
-    def conv_sample(xpad, offsets, w2, bias, y):
-        # xpad (C, Hp, Wp), offsets (K,), w2 (OC, K), bias (OC,) -> y (OC, OH, OW), OC >= OCB, OW >= VP
-        _prefer_wide_vectors()
-        Wp = xpad.shape[2]
-        OC, K = w2.shape
-        OH, OW = y.shape[1], y.shape[2]
-        L = OH * OW
-        xf, wf, yf = xpad.reshape(-1), w2.reshape(-1), y.reshape(-1)
-        for block in range((OC + OCB - 1) // OCB):
-            oc0 = min(block * OCB, OC - OCB)  # the last block shifts back: overlapping channels agree
-            for segment in range((OW + VP - 1) // VP):
-                ow0 = min(segment * VP, OW - VP)
-                if OH < R:  # too few rows for one tile
-                    for oh in range(OH):
-                        row_tile(xf, oh * Wp + ow0, Wp, offsets, wf, K, oc0, bias, yf, oh * OW + ow0, OW, L)
-                    continue
-                for band in range((OH + R - 1) // R):
-                    oh = min(band * R, OH - R)  # the last band shifts back too
-                    tile(xf, oh * Wp + ow0, Wp, offsets, wf, K, oc0, bias, yf, oh * OW + ow0, OW, L)
+            yf = y[n].reshape(-1)  # (OC*OH*OW,)
+            for block in range((OC + OCB - 1) // OCB):
+                oc0 = min(block * OCB, OC - OCB)  # the last block shifts back: overlapping channels agree
+                for segment in range((OW + VP - 1) // VP):
+                    ow0 = min(segment * VP, OW - VP)
+                    if OH < R:  # too few rows for one tile
+                        for oh in range(OH):
+                            tile(xf, oh * Wp + ow0, Wp, offsets, wf, K, oc0, bias, yf, oh * OW + ow0, OW, L, VP, 1)
+                        continue
+                    for band in range((OH + R - 1) // R):
+                        oh = min(band * R, OH - R)  # the last band shifts back too
+                        tile(xf, oh * Wp + ow0, Wp, offsets, wf, K, oc0, bias, yf, oh * OW + ow0, OW, L, VP, R)
 
     return conv_samples
 
@@ -191,7 +211,6 @@ def _make_weight_driver(VP: int) -> Callable:
     is the forward tile with ``gy`` in the role of the weights (one value per output channel and pixel,
     broadcast) and the sample in channels-last order in the role of the input (VP contiguous channels).
     """
-    tile = _make_tile(VP)
 
     @njit(**_OPTIONS)
     def weight_sample(x, gy, n, PH, PW, xt, gyw, offsets, zero_bias, shifts, gwt, total):
@@ -214,7 +233,22 @@ def _make_weight_driver(VP: int) -> Callable:
             for block in range(OCp // OCB):
                 for segment in range((C + VP - 1) // VP):
                     c0 = min(segment * VP, C - VP)  # overlapping channels are written twice, equal
-                    tile(xf, shifts[t] * C + c0, 0, offsets, wf, P, block * OCB, zero_bias, yf, t * C + c0, 0, T * C)
+                    tile(
+                        xf,
+                        shifts[t] * C + c0,
+                        0,
+                        offsets,
+                        wf,
+                        P,
+                        block * OCB,
+                        zero_bias,
+                        yf,
+                        t * C + c0,
+                        0,
+                        T * C,
+                        VP,
+                        1,
+                    )
         tf = total.reshape(-1)
         for i in range(tf.shape[0]):
             tf[i] += yf[i]

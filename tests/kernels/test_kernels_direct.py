@@ -11,6 +11,10 @@ as the other kernel tests (``RTOL`` in conftest).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -104,3 +108,17 @@ def test_input_gradient_with_padding_beyond_the_kernel_uses_im2col():
     gy = rand(np.random.default_rng(2), (1, 8, 13, 13), np.float32)
     expected = ref.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x.shape, *args)
     assert_close(cpu.conv2d_backward_input(gy, w, x.shape, *args), expected, np.float32)
+
+
+def test_compiled_drivers_load_from_numba_cache_in_a_new_process(tmp_path):
+    # The drivers close over ints only: a closure over a dispatcher pickles differently in every process,
+    # which made Numba's cache miss and recompile the kernels (~4 s) at every start.
+    script = (
+        "from nnscratch.cpu import direct\n"
+        "drivers = [direct._compile(kind, 16) for kind in ('forward', 'weight')]\n"
+        "print(sum(sum(d.stats.cache_hits.values()) for d in drivers))\n"
+    )
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+            for _ in range(2)]  # fmt: skip
+    assert [run.stdout.split()[-1] for run in runs] == ["0", "2"]
