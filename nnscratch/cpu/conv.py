@@ -370,9 +370,7 @@ def im2col(x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, dilati
     check_float_array("x", x, 4)
     KH, KW = check_pair("kernel_size", kernel_size, 1)
     N, C, H, W = x.shape
-    (SH, SW), (PH, PW), (DH, DW), _, OH, OW = check_conv_args(
-        x.shape, (1, C, KH, KW), stride, padding, dilation, 1
-    )
+    (SH, SW), (PH, PW), (DH, DW), _, OH, OW = check_conv_args(x.shape, (1, C, KH, KW), stride, padding, dilation, 1)
     cols = np.empty((C * KH * KW, N, OH, OW), dtype=x.dtype)  # (C*KH*KW, N, OH, OW)
     _im2col_kernel(np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, DH, DW, cols)
     return cols.reshape(C * KH * KW, N * OH * OW)  # (C*KH*KW, N*OH*OW)
@@ -439,11 +437,13 @@ def conv2d_forward(
     dilation: Pair,
     groups: int,
     workspace: dict | None = None,
+    relu: bool = False,
 ) -> np.ndarray:
     """Convolution forward (see :func:`nnscratch.ref.conv.conv2d_forward` for the arguments).
 
     ``workspace`` is accepted for symmetry with the reference tier and left untouched (see the module
-    docstring, v3).
+    docstring, v3). ``relu`` is applied by the direct kernel as it stores each output (no extra pass);
+    the other paths apply it in place afterwards.
 
     Shape:
         x ``(N, C, H, W)``, w ``(OC, C//G, KH, KW)``, b ``(OC,)`` -> ``(N, OC, OH, OW)``.
@@ -451,9 +451,7 @@ def conv2d_forward(
     check_float_array("x", x, 4)
     check_float_array("w", w, 4)
     check_same_dtype("w", w, x.dtype)
-    (SH, SW), (PH, PW), (DH, DW), G, OH, OW = check_conv_args(
-        x.shape, w.shape, stride, padding, dilation, groups
-    )
+    (SH, SW), (PH, PW), (DH, DW), G, OH, OW = check_conv_args(x.shape, w.shape, stride, padding, dilation, groups)
     N, C = x.shape[:2]
     OC, CG, KH, KW = w.shape
     if b is not None:
@@ -463,7 +461,17 @@ def conv2d_forward(
     if N == 0:
         return np.empty((0, OC, OH, OW), dtype=x.dtype)  # (0, OC, OH, OW)
     if USE_DIRECT and direct_applies(x.dtype, (SH, SW), G, OC, OW):
-        return conv2d_forward_direct(x, w, b, (PH, PW), (DH, DW))
+        return conv2d_forward_direct(x, w, b, (PH, PW), (DH, DW), relu)
+    y = _conv2d_forward_other(x, w, b, (SH, SW), (PH, PW), (DH, DW), G, OH, OW)  # (N, OC, OH, OW)
+    return np.maximum(y, 0, out=y) if relu else y
+
+
+def _conv2d_forward_other(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair, padding: Pair,
+                          dilation: Pair, G: int, OH: int, OW: int) -> np.ndarray:  # fmt: skip
+    """Winograd, depthwise or im2col + BLAS: every convolution the direct kernel does not take."""
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    N, C = x.shape[:2]
+    OC, CG, KH, KW = w.shape
     if _winograd_pays(C, OC, w.shape, (SH, SW), (PH, PW), (DH, DW), G, OH, OW, N):
         return conv2d_forward_winograd(x, w, b, (PH, PW))
     x = np.ascontiguousarray(x)
@@ -520,9 +528,7 @@ def conv2d_backward_input(
     """
     check_float_array("w", w, 4)
     x_shape = check_x_shape("x_shape", x_shape)
-    (SH, SW), (PH, PW), (DH, DW), G, OH, OW = check_conv_args(
-        x_shape, w.shape, stride, padding, dilation, groups
-    )
+    (SH, SW), (PH, PW), (DH, DW), G, OH, OW = check_conv_args(x_shape, w.shape, stride, padding, dilation, groups)
     N, C, H, W = x_shape
     OC, CG, KH, KW = w.shape
     check_float_array("gy", gy, 4)
@@ -587,9 +593,7 @@ def conv2d_backward_weight(
     if not (isinstance(w_shape, (tuple, list)) and len(w_shape) == 4):
         raise ValueError(f"w_shape: expected a 4-tuple (OC, C // groups, KH, KW), got {w_shape!r}")
     w_shape = tuple(int(s) for s in w_shape)
-    (SH, SW), (PH, PW), (DH, DW), G, OH, OW = check_conv_args(
-        x.shape, w_shape, stride, padding, dilation, groups
-    )
+    (SH, SW), (PH, PW), (DH, DW), G, OH, OW = check_conv_args(x.shape, w_shape, stride, padding, dilation, groups)
     N, C = x.shape[:2]
     OC, CG, KH, KW = w_shape
     check_float_array("gy", gy, 4)

@@ -63,7 +63,7 @@ _OPTIONS = {**NUMBA_OPTIONS, "fastmath": {"contract"}}
 #: Numba signature of a per-sample driver: xpad (C, Hp, Wp), offsets (K,), w (OC, K), bias (OC,), y (OC, OH, OW).
 _SAMPLE_SIGNATURE = (
     "void(float32[:, :, :, ::1], int64, int64, int64, int64, float32[:, :, ::1], int64[::1], float32[:, ::1],"
-    " float32[::1], float32[:, :, :, ::1])"
+    " float32[::1], float32, float32[:, :, :, ::1])"
 )
 
 
@@ -96,12 +96,15 @@ def _prefer_wide_vectors(typingctx):
 
 
 # --- kernels ----------------------------------------------------------------------------------------
-def tile(xf, x0, xs, offsets, wf, K, oc0, bias, yf, y0, ys, L, VP, R):
+def tile(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, VP, R):
     """One tile: OCB output channels x R groups of VP pixels (the compiled version is below).
 
     For o < OCB, g < R, p < VP (group g starts ``xs`` further in x and ``ys`` further in y)::
 
-        yf[(oc0+o)*L + y0 + g*ys + p] = bias[oc0+o] + sum_r wf[(oc0+o)*K + r] * xf[x0 + g*xs + offsets[r] + p]
+        s = bias[oc0+o] + sum_r wf[(oc0+o)*K + r] * xf[x0 + g*xs + offsets[r] + p]
+        yf[(oc0+o)*L + y0 + g*ys + p] = max(floor, s)
+
+    ``floor`` is 0 for a fused ReLU, -inf otherwise (NaN stays NaN either way).
 
     This NumPy version states the arithmetic (and runs it, if called from Python); jitted code gets the
     register-blocked one from :func:`_tile_compiled`, specialised for the literal ``VP`` and ``R``.
@@ -112,11 +115,12 @@ def tile(xf, x0, xs, offsets, wf, K, oc0, bias, yf, y0, ys, L, VP, R):
     w = wf[(oc0 + o[:, :, 0]) * K + np.arange(K)[None, :]]  # (OCB, K)
     x = xf[x0 + g * xs + offsets[:, None, None] + p]  # (K, R, VP)
     sums = np.einsum("ok,kgp->ogp", w, x)  # (OCB, R, VP)
-    yf[(oc0 + o) * L + y0 + g * ys + p] = sums + bias[oc0 + o]
+    out = sums + bias[oc0 + o]  # (OCB, R, VP)
+    yf[(oc0 + o) * L + y0 + g * ys + p] = np.where(out < floor, floor, out)
 
 
 @overload(tile, prefer_literal=True, jit_options=_OPTIONS)
-def _tile_compiled(xf, x0, xs, offsets, wf, K, oc0, bias, yf, y0, ys, L, VP, R):
+def _tile_compiled(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, VP, R):
     """The register-blocked tile for literal ``VP`` and ``R`` (compile-time constants: every loop unrolls).
 
     Built as an overload rather than a closure per variant: Numba's on-disk cache keys a closure by its
@@ -128,7 +132,7 @@ def _tile_compiled(xf, x0, xs, offsets, wf, K, oc0, bias, yf, y0, ys, L, VP, R):
     vp, groups = VP.literal_value, R.literal_value
     NACC = OCB * groups * vp
 
-    def impl(xf, x0, xs, offsets, wf, K, oc0, bias, yf, y0, ys, L, VP, R):
+    def impl(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, VP, R):
         _prefer_wide_vectors()
         acc = carray(_stack_buffer(NACC), (NACC,))  # (OCB, R, VP) sums, in registers
         for i in range(NACC):
@@ -146,7 +150,8 @@ def _tile_compiled(xf, x0, xs, offsets, wf, K, oc0, bias, yf, y0, ys, L, VP, R):
             for g in range(groups):
                 ya = np.uint64((oc0 + o) * L + y0 + g * ys)
                 for p in range(vp):
-                    yf[ya + np.uint64(p)] = acc[(o * groups + g) * vp + p] + shift
+                    value = acc[(o * groups + g) * vp + p] + shift
+                    yf[ya + np.uint64(p)] = floor if value < floor else value  # a fused ReLU if floor = 0
 
     return impl
 
@@ -164,8 +169,9 @@ def _make_sample_driver(VP: int) -> Callable:
     R = ROWS[VP]
 
     @njit(**_OPTIONS)
-    def conv_samples(x, n0, count, PH, PW, xpad, offsets, w2, bias, y):
-        # x (N, C, H, W); scratch xpad (C, Hp, Wp) with a zero border; offsets (K,), w2 (OC, K), bias (OC,)
+    def conv_samples(x, n0, count, PH, PW, xpad, offsets, w2, bias, floor, y):
+        # x (N, C, H, W); scratch xpad (C, Hp, Wp) with a zero border; offsets (K,), w2 (OC, K), bias (OC,),
+        # floor (0: fused ReLU, -inf: none)
         # -> y[n0 : n0+count] (N, OC, OH, OW); OC >= OCB, OW >= VP
         _prefer_wide_vectors()
         C, H, W = x.shape[1], x.shape[2], x.shape[3]
@@ -186,11 +192,13 @@ def _make_sample_driver(VP: int) -> Callable:
                     ow0 = min(segment * VP, OW - VP)
                     if OH < R:  # too few rows for one tile
                         for oh in range(OH):
-                            tile(xf, oh * Wp + ow0, Wp, offsets, wf, K, oc0, bias, yf, oh * OW + ow0, OW, L, VP, 1)
+                            tile(
+                                xf, oh * Wp + ow0, Wp, offsets, wf, K, oc0, bias, floor, yf, oh * OW + ow0, OW, L, VP, 1
+                            )
                         continue
                     for band in range((OH + R - 1) // R):
                         oh = min(band * R, OH - R)  # the last band shifts back too
-                        tile(xf, oh * Wp + ow0, Wp, offsets, wf, K, oc0, bias, yf, oh * OW + ow0, OW, L, VP, R)
+                        tile(xf, oh * Wp + ow0, Wp, offsets, wf, K, oc0, bias, floor, yf, oh * OW + ow0, OW, L, VP, R)
 
     return conv_samples
 
@@ -229,26 +237,13 @@ def _make_weight_driver(VP: int) -> Callable:
                 for ow in range(OW):
                     gyw[oc, oh, ow] = gy[n, oc, oh, ow]
         xf, wf, yf = xt.reshape(-1), gyw.reshape(-1), gwt.reshape(-1)
+        no_floor = np.float32(-np.inf)
         for t in range(T):
             for block in range(OCp // OCB):
                 for segment in range((C + VP - 1) // VP):
                     c0 = min(segment * VP, C - VP)  # overlapping channels are written twice, equal
-                    tile(
-                        xf,
-                        shifts[t] * C + c0,
-                        0,
-                        offsets,
-                        wf,
-                        P,
-                        block * OCB,
-                        zero_bias,
-                        yf,
-                        t * C + c0,
-                        0,
-                        T * C,
-                        VP,
-                        1,
-                    )
+                    x0, y0 = shifts[t] * C + c0, t * C + c0
+                    tile(xf, x0, 0, offsets, wf, P, block * OCB, zero_bias, no_floor, yf, y0, 0, T * C, VP, 1)
         tf = total.reshape(-1)
         for i in range(tf.shape[0]):
             tf[i] += yf[i]
@@ -317,9 +312,11 @@ def _row_offsets(C: int, KH: int, KW: int, Hp: int, Wp: int, DH: int, DW: int) -
 
 
 def conv2d_forward_direct(
-    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair, dilation: Pair
+    x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair, dilation: Pair, relu: bool = False
 ) -> np.ndarray:
     """Stride-1, ungrouped float32 convolution (checked by the caller: :func:`direct_applies`).
+
+    ``relu=True`` stores ``max(y, 0)``: the ReLU of a fused Conv2d + ReLU costs no pass of its own.
 
     Shape:
         x ``(N, C, H, W)``, w ``(OC, C, KH, KW)``, b ``(OC,)`` -> ``(N, OC, OH, OW)``.
@@ -335,11 +332,12 @@ def conv2d_forward_direct(
     bias = np.zeros(OC, np.float32) if b is None else np.ascontiguousarray(b, dtype=np.float32)
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.empty((N, OC, OH, OW), dtype=np.float32)  # (N, OC, OH, OW)
+    floor = np.float32(0.0 if relu else -np.inf)
 
     def work(pieces: Iterator[tuple[int, int]]) -> None:
         xpad = np.zeros((C, Hp, Wp), dtype=np.float32)  # (C, Hp, Wp); the border stays zero
         for n0, count in pieces:
-            driver(x, n0, count, PH, PW, xpad, offsets, w2, bias, y)
+            driver(x, n0, count, PH, PW, xpad, offsets, w2, bias, floor, y)
 
     over_samples(work, N, _samples_per_piece(N), single_thread_blas=False)
     return y

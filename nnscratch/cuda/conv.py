@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from nnscratch.cuda.activation import relu_forward
 from nnscratch.cuda.tier import check_index_range, contiguous, get_kernel, grid_size, host_view, optional, xp_of
 from nnscratch.ref.checks import (
     check_conv_args,
@@ -117,12 +118,14 @@ def conv2d_forward(
     dilation: Pair,
     groups: int,
     workspace: dict | None = None,
+    relu: bool = False,
 ) -> Any:
     """Cross-correlate ``x`` with ``w``, plus a channel bias.
 
     Args:
         workspace: optional dict kept by the caller; the forward stores its columns there so that
             :func:`conv2d_backward_weight` does not rebuild them.
+        relu: return ``max(y, 0)`` (the ReLU kernel of this tier, applied to the output).
 
     Shape:
         x ``(N, C, H, W)``, w ``(OC, C//G, KH, KW)``, b ``(OC,)`` -> ``(N, OC, OH, OW)``.
@@ -144,7 +147,8 @@ def conv2d_forward(
     w_g = contiguous(w).reshape(G, OC // G, CG * KH * KW)  # (G, OCG, CG*KH*KW)
     y_cm = _matmul_per_group(w_g, cols_g)  # (G, OCG, N*OH*OW) = (OC, N, OH*OW) channel-major
     y = _swap_leading_axes(y_cm, (OC, N, OH * OW), b)  # (N, OC, OH*OW), bias added
-    return y.reshape(N, OC, OH, OW)
+    y = y.reshape(N, OC, OH, OW)
+    return relu_forward(y) if relu else y
 
 
 def _gy_by_channel(gy: Any, G: int) -> Any:

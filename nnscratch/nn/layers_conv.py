@@ -12,7 +12,7 @@ from nnscratch.nn import functional as F
 from nnscratch.nn import init
 from nnscratch.nn.layers_basic import _empty, build_like, check_input_dtype
 from nnscratch.nn.module import Module
-from nnscratch.ops.conv import _pair
+from nnscratch.ops.conv import _pair, conv2d_relu
 from nnscratch.tensor import Tensor
 
 
@@ -122,6 +122,13 @@ class Conv2d(_ConvNd):
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, self.impl)
+
+    def forward_relu(self, x: Tensor) -> Tensor:
+        """``relu(self(x))`` as one op (:func:`nnscratch.ops.conv.conv2d_relu`): the ReLU is applied as
+        each output is stored. ``nn.Sequential`` calls it for a Conv2d followed by a ReLU; hooks of this
+        layer do not run (Sequential fuses only layers without hooks)."""
+        self._check_input(x)
+        return conv2d_relu(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, self.impl)
 
 
 class ConvTranspose2d(_ConvNd):

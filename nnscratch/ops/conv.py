@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from nnscratch.ops._dispatch import kernels
+from nnscratch.ops.math import ReLUGrad
 from nnscratch.ops.shape import pad as pad_op
 from nnscratch.tensor import Function, Tensor
 
@@ -46,15 +47,23 @@ class _ConvParams:
 
 
 class Conv2dFn(Function):
-    def __init__(self, p: _ConvParams) -> None:
-        self.p = p
+    """y = conv(x, w) + b, or ``max(y, 0)`` with ``relu=True`` (a Conv2d and the ReLU after it, fused)."""
+
+    def __init__(self, p: _ConvParams, relu: bool = False) -> None:
+        self.p, self.relu = p, relu
+        self.saves_outputs = relu  # the fused ReLU's gradient needs the output's sign
 
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
         self.k = kernels("conv", self.p.impl, self.device)
         self.workspace: dict = {}
-        return self.k.conv2d_forward(x, w, b, *self.p.args(), workspace=self.workspace)  # (N, OC, OH, OW)
+        args = self.p.args()
+        if self.relu:
+            return self.k.conv2d_forward(x, w, b, *args, workspace=self.workspace, relu=True)  # (N, OC, OH, OW)
+        return self.k.conv2d_forward(x, w, b, *args, workspace=self.workspace)  # (N, OC, OH, OW)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        if self.relu:
+            gy = ReLUGrad()(gy, self.output())  # through the ReLU first
         x, w = self.inputs[0], self.inputs[1]
         gx = Conv2dGradInput(self.p, x.shape)(gy, w) if x.requires_grad else None
         gw = Conv2dGradWeight(self.p, w.shape, self.workspace)(gy, x) if w.requires_grad else None
@@ -126,6 +135,24 @@ def _check_conv_inputs(input: Tensor, weight: Tensor, bias: Tensor | None, group
         raise ValueError(f"bias: expected shape ({weight.shape[0]},), got {bias.shape}")
 
 
+def conv2d_relu(
+    input: Tensor,  # noqa: A002 - PyTorch's name
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | Pair = 1,
+    padding: int | Pair | str = 0,
+    dilation: int | Pair = 1,
+    groups: int = 1,
+    impl: str | None = None,
+) -> Tensor:
+    """``relu(conv2d(...))`` as one op: the Numba tier applies the ReLU as it stores each output, saving
+    a pass over the activations (``nn.Sequential`` uses it for a Conv2d followed by a ReLU).
+
+    Same arguments, checks and result as :func:`conv2d` followed by :func:`nnscratch.relu`.
+    """
+    return conv2d(input, weight, bias, stride, padding, dilation, groups, impl, _relu=True)
+
+
 def conv2d(
     input: Tensor,  # noqa: A002 - PyTorch's name
     weight: Tensor,
@@ -135,6 +162,7 @@ def conv2d(
     dilation: int | Pair = 1,
     groups: int = 1,
     impl: str | None = None,
+    _relu: bool = False,
 ) -> Tensor:
     """2-D convolution (cross-correlation, as every framework computes it).
 
@@ -186,7 +214,7 @@ def conv2d(
             )
     params = _ConvParams(stride_p, padding_p, dilation_p, groups, impl)
     args = (input, weight) if bias is None else (input, weight, bias)
-    return Conv2dFn(params)(*args)
+    return Conv2dFn(params, relu=_relu)(*args)
 
 
 def _transpose_uncropped(input: Tensor, weight: Tensor, p: _ConvParams, OC: int, out_hw: Pair) -> Tensor:  # noqa: A002

@@ -115,6 +115,7 @@ def conv2d_forward(
     dilation: Pair,
     groups: int,
     workspace: dict | None = None,
+    relu: bool = False,
 ) -> np.ndarray:
     """Cross-correlate ``x`` with ``w`` (what deep learning calls convolution), plus a channel bias.
 
@@ -123,6 +124,8 @@ def conv2d_forward(
         stride, padding, dilation: int pairs. groups: split channels into this many independent convs.
         workspace: optional dict kept by the caller between forward and backward; the forward stores its
             columns there so that :func:`conv2d_backward_weight` does not rebuild them.
+        relu: return ``max(y, 0)`` instead of ``y`` (a Conv2d followed by a ReLU in ``nn.Sequential``;
+            the Numba tier applies it as it stores each output, saving a pass over memory).
 
     Shape:
         x ``(N, C, H, W)``, w ``(OC, C//G, KH, KW)``, b ``(OC,)`` -> ``(N, OC, OH, OW)``.
@@ -146,6 +149,8 @@ def conv2d_forward(
     y = y.reshape(OC, N, OH, OW).transpose(1, 0, 2, 3)  # (N, OC, OH, OW)
     if b is not None:
         y = y + b.reshape(1, OC, 1, 1)
+    if relu:
+        y = np.maximum(y, 0)  # NaN stays NaN, as in ReLU
     return np.ascontiguousarray(y)
 
 
