@@ -137,8 +137,9 @@ def memory_bound(lab: Lab, N: int) -> None:
             print("optimizer: skipped (nnscratch.optim is not on this branch)")
 
 
-def end_to_end(lab: Lab, quick: bool, results: dict) -> None:
-    rounds, steps = (3, 1) if quick else (9, 1)
+def end_to_end(lab: Lab, quick: bool, results: dict, rounds: int | None = None, steps: int | None = None) -> None:
+    rounds = rounds or (3 if quick else 9)
+    steps = steps or 1
     for model in ("simple_cnn", "resnet20"):
         if lab.only not in (None, "e2e", model):
             continue
@@ -172,6 +173,9 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="keep the rows whose name contains this")
     parser.add_argument("--json", default=None, help="write every figure here")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=None, help="end-to-end rounds (default 9, --quick 3)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps per framework per round (default 1; the round's median counts)")
     opts = parser.parse_args()
     repeats = opts.repeats or (3 if opts.quick else 7)
     N = 32 if opts.quick else 128
@@ -184,7 +188,7 @@ def main() -> None:
     conv_layers(lab, N)
     memory_bound(lab, N)
     results["kernels"] = lab.rows
-    end_to_end(lab, opts.quick, results)
+    end_to_end(lab, opts.quick, results, opts.rounds, opts.steps)
     if opts.json:
         with open(opts.json, "w") as f:
             json.dump(results, f, indent=1)
