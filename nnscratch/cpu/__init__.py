@@ -4,10 +4,12 @@ stride-1 convolutions run a register-blocked direct kernel, :mod:`nnscratch.cpu.
 Same names and arguments as :mod:`nnscratch.ref`; each module's docstring lists its design versions.
 Kernels compile on first use and are cached on disk (``cache=True`` in :mod:`nnscratch.config`).
 
-:mod:`nnscratch.cpu.threads` (imported first) says how the kernels share the cores.
+:mod:`nnscratch.cpu.threads` (imported first) says how the kernels share the cores;
+:mod:`nnscratch.cpu.malloc` why freed arrays stay in the process.
 """
 
 from nnscratch.cpu import threads  # noqa: F401, I001 - first: sets the OpenMP wait policy before any kernel runs
+from nnscratch.cpu import malloc  # noqa: F401, I001 - freed activations stay in the process (see its docstring)
 from nnscratch.cpu.activation import (
     bias_leaky_relu_forward,
     bias_relu_forward,
