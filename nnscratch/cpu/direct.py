@@ -1,13 +1,13 @@
 """Direct convolution on the CPU: a register-blocked Numba kernel, no im2col and no BLAS.
 
-The numba tier's :func:`nnscratch.cpu.conv.conv2d_forward` and ``conv2d_backward_input`` run here for
-float32 stride-1 ungrouped convolutions (the 3x3 layers of simple_cnn and resnet20); everything else
-keeps the im2col + BLAS path. The arithmetic is the textbook sum of :func:`nnscratch.ref.conv.conv2d_forward`::
+The numba tier's :func:`nnscratch.cpu.conv.conv2d_forward`, ``conv2d_backward_input`` and
+``conv2d_backward_weight`` run here for float32 stride-1 ungrouped convolutions (the 3x3 layers of
+simple_cnn and resnet20); everything else keeps the im2col + BLAS path. The arithmetic is the textbook sum of :func:`nnscratch.ref.conv.conv2d_forward`::
 
     y[n, oc, oh, ow] = b[oc] + sum over (c, kh, kw) of w[oc, c, kh, kw] * xpad[n, c, oh + kh*DH, ow + kw*DW]
 
 How it is fast. One *tile* is 8 output channels x VP neighbouring pixels of one output row (VP = 32, 16
-or 8, the widest that fits the row). Its 8*VP sums live in CPU registers (16 AVX-512 registers for
+or 8, the widest that fits the row; 16- and 8-pixel tiles take two rows, ``ROWS``). Its 8*VP sums live in CPU registers (16 AVX-512 registers for
 VP = 32) for the whole reduction over the K = C*KH*KW rows ``(c, kh, kw)``; per row the kernel loads VP
 contiguous input values once and one weight per channel, and does 8*VP multiply-adds. Over a 32x32
 plane that is 2 loads per 16-wide multiply-add where im2col + BLAS writes and rereads a whole column
@@ -25,7 +25,10 @@ Two LLVM settings make the difference (each measured, kernel alone, one core):
   attribute is ignored and the kernel uses the widest vectors it has.
 
 Input gradient: ``gx`` is the convolution of ``gy`` with the kernels flipped and transposed, padded by
-``DH*(KH-1) - PH`` (the adjoint of a stride-1 convolution), so the same kernel computes it.
+``DH*(KH-1) - PH`` (the adjoint of a stride-1 convolution), so the same kernel computes it. Weight
+gradient: per kernel tap, the same tile again with ``gy`` as the broadcast operand, the input
+channels-last as the vector lanes and the pixels as the reduction (:func:`_make_weight_driver`).
+A fused ReLU (``relu=True``, from ``nn.Sequential``) is a floor of 0 on every stored output.
 
 Example:
     >>> x = np.random.rand(2, 3, 8, 8).astype(np.float32)
