@@ -2,18 +2,19 @@
 
 The numba tier's :func:`nnscratch.cpu.conv.conv2d_forward`, ``conv2d_backward_input`` and
 ``conv2d_backward_weight`` run here for float32 stride-1 ungrouped convolutions (the 3x3 layers of
-simple_cnn and resnet20); everything else keeps the im2col + BLAS path. The arithmetic is the textbook sum of :func:`nnscratch.ref.conv.conv2d_forward`::
+simple_cnn and resnet20); everything else keeps the im2col + BLAS path. The arithmetic is the textbook
+sum of :func:`nnscratch.ref.conv.conv2d_forward`::
 
     y[n, oc, oh, ow] = b[oc] + sum over (c, kh, kw) of w[oc, c, kh, kw] * xpad[n, c, oh + kh*DH, ow + kw*DW]
 
 How it is fast. One *tile* is 8 output channels x VP neighbouring pixels of one output row (VP = 32, 16
-or 8, the widest that fits the row; 16- and 8-pixel tiles take two rows, ``ROWS``). Its 8*VP sums live in CPU registers (16 AVX-512 registers for
-VP = 32) for the whole reduction over the K = C*KH*KW rows ``(c, kh, kw)``; per row the kernel loads VP
-contiguous input values once and one weight per channel, and does 8*VP multiply-adds. Over a 32x32
-plane that is 2 loads per 16-wide multiply-add where im2col + BLAS writes and rereads a whole column
-matrix, and BLAS's packing is amortised over only OC = 16..64 rows. Measured on one core of the
-2-core machine (Emerald Rapids), 32 -> 32 channels at 32x32: 170 GFLOP/s here, 65-95 for OpenBLAS's
-product alone on the same shape.
+or 8, the widest that fits the row; 16- and 8-pixel tiles take two rows, ``ROWS``). Its 8*VP sums live
+in CPU registers (16 AVX-512 registers for VP = 32) for the whole reduction over the K = C*KH*KW rows
+``(c, kh, kw)``; per row the kernel loads VP contiguous input values once and one weight per channel,
+and does 8*VP multiply-adds. Over a 32x32 plane that is 2 loads per 16-wide multiply-add where im2col +
+BLAS writes and rereads a whole column matrix, and BLAS's packing is amortised over only OC = 16..64
+rows. Measured on one core of the 2-core machine (Emerald Rapids), 32 -> 32 channels at 32x32: 170
+GFLOP/s here, 65-95 for OpenBLAS's product alone on the same shape.
 
 Two LLVM settings make the difference (each measured, kernel alone, one core):
 
