@@ -122,3 +122,23 @@ def test_compiled_drivers_load_from_numba_cache_in_a_new_process(tmp_path):
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
             for _ in range(2)]  # fmt: skip
     assert [run.stdout.split()[-1] for run in runs] == ["0", "2"]
+
+
+@pytest.mark.parametrize("VP, R", [(8, 1), (8, 2), (16, 2)])
+def test_numpy_tile_states_the_compiled_arithmetic(VP, R):
+    # The Python body of direct.tile (what a reader reads) computes one tile of the forward pass.
+    rng = np.random.default_rng(4)
+    C, OC, H, W = 3, 10, 6, 20
+    x, w, b = _float32_case((1, C, H, W), (OC, C, 3, 3))
+    Hp, Wp = H + 2, W + 2
+    xpad = np.zeros((C, Hp, Wp), np.float32)
+    xpad[:, 1:-1, 1:-1] = x[0]
+    offsets = direct._row_offsets(C, 3, 3, Hp, Wp, 1, 1)
+    y = rng.standard_normal((OC, H, W)).astype(np.float32)  # the tile overwrites its part only
+    oc0, oh, ow0 = 2, 1, 3
+    direct.tile(xpad.reshape(-1), oh * Wp + ow0, Wp, offsets, w.reshape(OC, -1).reshape(-1), C * 9, oc0, b,
+                np.float32(-np.inf), y.reshape(-1), oh * W + ow0, W, H * W, VP, R)  # fmt: skip
+    expected = ref.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), ONE, ONE, ONE, 1)
+    block = y[oc0 : oc0 + direct.OCB, oh : oh + R, ow0 : ow0 + VP]
+    np.testing.assert_allclose(block, expected[0, oc0 : oc0 + direct.OCB, oh : oh + R, ow0 : ow0 + VP], rtol=1e-5,
+                               atol=1e-5)  # fmt: skip
