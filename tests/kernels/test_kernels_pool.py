@@ -24,6 +24,15 @@ def pool_cases(draw):
     return shape, (KH, KW), (SH, SW), (PH, PW), draw(st.booleans()), draw(st.booleans())
 
 
+
+def _assert_adjoint(y, gy, x, gx) -> None:
+    """<y, gy> == <x, gx>, summed in float64, to 1e-5 of the sum of |terms| (float32 inputs round to
+    ~1e-7 each; the two sums can cancel to far less than their terms, so a relative test on the sums
+    alone fails by chance: hypothesis found -0.00099629 vs -0.00099611 from terms of order 1)."""
+    lhs, rhs = y.astype(np.float64) * gy, x.astype(np.float64) * gx
+    scale = max(float(np.abs(lhs).sum()), float(np.abs(rhs).sum()), 1e-30)
+    assert abs(float(lhs.sum()) - float(rhs.sum())) <= 1e-5 * scale
+
 @settings(max_examples=40, deadline=None)
 @given(case=pool_cases(), dtype=st.sampled_from([np.float64, np.float32]))
 def test_tiers_agree_and_match_loops(case, dtype):
@@ -46,8 +55,8 @@ def test_tiers_agree_and_match_loops(case, dtype):
         gx_avg = tier.avg_pool2d_backward(gy, shape, kernel, stride, padding, ceil_mode, count_include_pad)
         grads[name] = gx_max, gx_avg
         # adjoint identities (max pool is linear once the indices are fixed)
-        assert np.isclose(float((y * gy).sum()), float((x * gx_max).sum()), rtol=1e-4)
-        assert np.isclose(float((a * gy).sum()), float((x * gx_avg).sum()), rtol=1e-4)
+        _assert_adjoint(y, gy, x, gx_max)
+        _assert_adjoint(a, gy, x, gx_avg)
     for r, c in zip(grads["reference"], grads["numba"]):
         assert_close(c, r, dtype)
 
@@ -69,7 +78,7 @@ def test_adaptive_avg_pool(shape, out, dtype):
         assert y.dtype == dtype
         assert_close(y, y_loop, dtype)
         gx = tier.adaptive_avg_pool2d_backward(gy, shape)
-        assert np.isclose(float((y * gy).sum()), float((x * gx).sum()), rtol=1e-4)
+        _assert_adjoint(y, gy, x, gx)
         results.append(gx)
     assert_close(results[1], results[0], dtype)
 
