@@ -53,6 +53,7 @@ from nnscratch.cpu.direct import (
     conv2d_backward_weight_direct,
     conv2d_forward_direct,
     direct_applies,
+    weight_segments,
 )
 from nnscratch.cpu.threads import over_samples
 from nnscratch.cpu.winograd import conv2d_backward_input_winograd, conv2d_forward_winograd
@@ -599,7 +600,8 @@ def conv2d_backward_weight(
     check_float_array("gy", gy, 4)
     check_shape("gy", gy, (N, OC, OH, OW))
     check_same_dtype("gy", gy, x.dtype)
-    if USE_DIRECT and direct_applies(x.dtype, (SH, SW), G, 8, C) and N > 0:  # channels are the tile's pixels
+    if (USE_DIRECT and direct_applies(x.dtype, (SH, SW), G, 8, 8) and N > 0
+            and weight_segments(C, KH, KW, x.shape[3] + 2 * PW, DH, DW)[0] is not None):  # fmt: skip
         return conv2d_backward_weight_direct(gy, x, w_shape, (PH, PW), (DH, DW))
     x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy)
     if _is_depthwise(C, w_shape, G):

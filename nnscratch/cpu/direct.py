@@ -208,30 +208,34 @@ def _make_sample_driver(VP: int) -> Callable:
 
 
 #: Numba signature of the weight-gradient driver: x (N, C, H, W), gy (N, OC, OH, OW), n, PH, PW, then the
-#: worker's scratch xt (Hp + 1, Wp, C) and gyw (OCp, OH, Wp), pixel offsets (P,), zero bias (OCp,),
-#: tap shifts (T,), one sample's gwt (OCp, T*C) and the running total (OCp, T*C).
+#: worker's scratch xt (Hp + 1, Wp, C) and gyw (OCp, OH, Wp), pixel offsets (P,), zero bias (OCp,), the
+#: segments' input and output starts (S,) (S,), one sample's gwt (OCp, T*C) and the running total.
 _WEIGHT_SIGNATURE = (
     "void(float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64, int64, float32[:, :, ::1],"
-    " float32[:, :, ::1], int64[::1], float32[::1], int64[::1], float32[:, ::1], float32[:, ::1])"
+    " float32[:, :, ::1], int64[::1], float32[::1], int64[::1], int64[::1], float32[:, ::1], float32[:, ::1])"
 )
 
 
 def _make_weight_driver(VP: int) -> Callable:
     """Weight gradient of sample ``n``, added to ``total``, by the forward tile with pixels as the reduction.
 
-    ``gw[oc, c, kh, kw] = sum over pixels i of gy[oc, i] * x[c, i + shift(kh, kw)]``: per kernel tap this
-    is the forward tile with ``gy`` in the role of the weights (one value per output channel and pixel,
-    broadcast) and the sample in channels-last order in the role of the input (VP contiguous channels).
+    ``gw[oc, c, kh, kw] = sum over pixels i of gy[oc, i] * x[c, i + shift(kh, kw)]``: the forward tile
+    with ``gy`` in the role of the weights (one value per output channel and pixel, broadcast) and the
+    sample in channels-last order in the role of the input. Its VP lanes are one *segment* of
+    contiguous ``(kw, c)`` values: with no horizontal dilation, the taps ``kw`` and ``kw + 1`` of one
+    pixel sit next to each other channels-last, so a 16-channel layer fills 32 lanes with two taps, and
+    a 3-channel first layer 8 lanes with three taps (``weight_segments``).
     """
 
     @njit(**_OPTIONS)
-    def weight_sample(x, gy, n, PH, PW, xt, gyw, offsets, zero_bias, shifts, gwt, total):
+    def weight_sample(x, gy, n, PH, PW, xt, gyw, offsets, zero_bias, seg_x, seg_y, gwt, total):
         # x (N, C, H, W), gy (N, OC, OH, OW); scratch xt (Hp + 1, Wp, C) with a zero border, gyw (OCp, OH, Wp)
-        # with zeros at the pixels outside the output; offsets (P,) = i*C; shifts (T,) -> total (OCp, T*C) +=
+        # with zeros at the pixels outside the output; offsets (P,) = i*C; segments seg_x, seg_y (S,)
+        # -> total (OCp, T*C) +=
         C, H, W = x.shape[1], x.shape[2], x.shape[3]
         OC, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
         OCp, P = gyw.shape[0], gyw.shape[1] * gyw.shape[2]
-        T = shifts.shape[0]
+        TC = gwt.shape[1]
         for ih in range(H):  # the sample, channels-last: reads whole rows, writes within one (W, C) block
             for c in range(C):
                 for iw in range(W):
@@ -242,12 +246,9 @@ def _make_weight_driver(VP: int) -> Callable:
                     gyw[oc, oh, ow] = gy[n, oc, oh, ow]
         xf, wf, yf = xt.reshape(-1), gyw.reshape(-1), gwt.reshape(-1)
         no_floor = np.float32(-np.inf)
-        for t in range(T):
+        for s in range(seg_x.shape[0]):  # overlapping segments write equal values twice
             for block in range(OCp // OCB):
-                for segment in range((C + VP - 1) // VP):
-                    c0 = min(segment * VP, C - VP)  # overlapping channels are written twice, equal
-                    x0, y0 = shifts[t] * C + c0, t * C + c0
-                    tile(xf, x0, 0, offsets, wf, P, block * OCB, zero_bias, no_floor, yf, y0, 0, T * C, VP, 1)
+                tile(xf, seg_x[s], 0, offsets, wf, P, block * OCB, zero_bias, no_floor, yf, seg_y[s], 0, TC, VP, 1)
         tf = total.reshape(-1)
         for i in range(tf.shape[0]):
             tf[i] += yf[i]
@@ -367,14 +368,39 @@ def conv2d_backward_input_direct(gy: np.ndarray, w: np.ndarray, padding: Pair, d
     return conv2d_forward_direct(gy, w_flipped, None, (DH * (KH - 1) - PH, DW * (KW - 1) - PW), dilation)
 
 
+def weight_segments(
+    C: int, KH: int, KW: int, Wp: int, DH: int, DW: int
+) -> tuple[int, np.ndarray, np.ndarray] | tuple[None, None, None]:
+    """The weight gradient's lanes: ``(VP, seg_x, seg_y)``, or Nones when no tile width fits.
+
+    Without horizontal dilation each kernel row's ``(kw, c)`` values are contiguous channels-last
+    (``KW*C`` of them), so segments run along that row; with it, along the channels of each tap.
+    ``seg_x`` is where a segment starts in the channels-last sample, ``seg_y`` in the ``(OC, KH*KW*C)``
+    gradient; the last segment of a run shifts back to end at the run's end.
+    """
+    run = KW * C if DW == 1 else C  # contiguous lanes
+    VP = tile_width(run)
+    if VP is None:
+        return None, None, None
+    starts = [min(s, run - VP) for s in range(0, run, VP)]
+    seg_x, seg_y = [], []
+    for kh in range(KH):
+        for kw in range(1 if DW == 1 else KW):
+            base_x = (kh * DH * Wp + kw * DW) * C  # the tap (kh, kw)'s first value, channels-last
+            base_y = (kh * KW + kw) * C
+            seg_x += [base_x + s for s in starts]
+            seg_y += [base_y + s for s in starts]
+    return VP, np.array(seg_x, dtype=np.int64), np.array(seg_y, dtype=np.int64)
+
+
 def conv2d_backward_weight_direct(
     gy: np.ndarray, x: np.ndarray, w_shape: tuple[int, int, int, int], padding: Pair, dilation: Pair
 ) -> np.ndarray:
-    """Kernel gradient of a stride-1, ungrouped float32 convolution with at least 8 input channels.
+    """Kernel gradient of a stride-1, ungrouped float32 convolution (where :func:`weight_segments` fits).
 
     Per sample: ``gy`` is laid out on the padded input's row width (``Wp``) with zeros in the extra
     columns and in the output channels up to a multiple of ``OCB``; the input is copied channels-last
-    into a zero-bordered buffer. Then every tap ``(kh, kw)`` is one pass of the forward tile.
+    into a zero-bordered buffer. Then every segment of ``(kw, c)`` lanes is one pass of the forward tile.
 
     Shape:
         gy ``(N, OC, OH, OW)``, x ``(N, C, H, W)`` -> gw ``(OC, C, KH, KW)``.
@@ -385,11 +411,10 @@ def conv2d_backward_weight_direct(
     (PH, PW), (DH, DW) = padding, dilation
     Hp, Wp = H + 2 * PH, W + 2 * PW
     OCp, T = -(-OC // OCB) * OCB, KH * KW
-    kh, kw = np.meshgrid(np.arange(KH), np.arange(KW), indexing="ij")
-    shifts = (kh * DH * Wp + kw * DW).reshape(-1).astype(np.int64)  # (T,), in pixels of the padded plane
+    VP, seg_x, seg_y = weight_segments(C, KH, KW, Wp, DH, DW)  # lanes; segments' starts in xt and gwt
     offsets = np.arange(OH * Wp, dtype=np.int64) * C  # (P,): pixel i of the wide output grid, channels-last
     zero_bias = np.zeros(OCp, np.float32)
-    driver = _compile("weight", tile_width(C))
+    driver = _compile("weight", VP)
     x, gy = np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(gy, dtype=np.float32)
 
     def work(pieces: Iterator[tuple[int, int]]) -> np.ndarray:
@@ -399,7 +424,7 @@ def conv2d_backward_weight_direct(
         total = np.zeros((OCp, T * C), dtype=np.float32)
         for n0, count in pieces:
             for n in range(n0, n0 + count):
-                driver(x, gy, n, PH, PW, xt, gyw, offsets, zero_bias, shifts, gwt, total)
+                driver(x, gy, n, PH, PW, xt, gyw, offsets, zero_bias, seg_x, seg_y, gwt, total)
         return total
 
     partials = over_samples(work, N, 1, single_thread_blas=False)
@@ -408,6 +433,7 @@ def conv2d_backward_weight_direct(
 
 
 __all__ = [
+    "weight_segments",
     "conv2d_backward_input_direct",
     "conv2d_backward_weight_direct",
     "conv2d_forward_direct",

@@ -63,7 +63,8 @@ def test_direct_forward_and_input_gradient_match_reference(case):
     assert_close(y, y_ref, np.float32)
     assert_close(cpu.conv2d_forward(x, w, b, *args), y_ref, np.float32)  # the numba tier's own choice
     gy = rand(np.random.default_rng(1), y_ref.shape, np.float32)
-    if x_shape[1] >= min(direct.WIDTHS):  # the weight gradient's tiles run along the input channels
+    C, KH, KW, Wp = x_shape[1], w_shape[2], w_shape[3], x_shape[3] + 2 * padding[1]
+    if direct.weight_segments(C, KH, KW, Wp, *dilation)[0] is not None:  # lanes along (kw, c) or c
         gw_ref = ref.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, *args)
         assert_close(direct.conv2d_backward_weight_direct(gy, x, w_shape, padding, dilation), gw_ref, np.float32)
         assert_close(cpu.conv2d_backward_weight(gy, x, w_shape, *args), gw_ref, np.float32)
@@ -76,6 +77,18 @@ def test_direct_forward_and_input_gradient_match_reference(case):
 @pytest.mark.parametrize("OW, VP", [(7, None), (8, 8), (15, 8), (16, 16), (31, 16), (32, 32), (100, 32)])
 def test_tile_width_is_the_widest_that_fits(OW, VP):
     assert direct.tile_width(OW) == VP
+
+
+def test_weight_segments_run_along_kw_and_c_without_horizontal_dilation():
+    VP, seg_x, seg_y = direct.weight_segments(16, 3, 3, 34, 1, 1)  # 48 contiguous (kw, c) lanes per row
+    assert VP == 32
+    assert seg_y.tolist() == [0, 16, 48, 64, 96, 112]  # two segments per kernel row, the second shifted back
+    assert seg_x.tolist() == [0, 16, 34 * 16, 34 * 16 + 16, 68 * 16, 68 * 16 + 16]
+    VP, _, seg_y = direct.weight_segments(3, 3, 3, 34, 1, 1)  # the RGB first layer: 9 lanes per row
+    assert VP == 8 and seg_y.tolist() == [0, 1, 9, 10, 18, 19]
+    VP, _, seg_y = direct.weight_segments(16, 3, 3, 34, 1, 2)  # dilated: per tap, along c
+    assert VP == 16 and len(seg_y) == 9
+    assert direct.weight_segments(3, 3, 3, 34, 1, 2) == (None, None, None)  # 3 lanes: im2col
 
 
 @pytest.mark.parametrize(
