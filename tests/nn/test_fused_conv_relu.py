@@ -82,3 +82,10 @@ def test_fused_relu_gradient_checks_in_float64():
     w = ns.tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
     b = ns.tensor(rng.standard_normal(3), requires_grad=True)
     assert ns.gradcheck(lambda x, w, b: conv2d_relu(x, w, b, padding=1), (x, w, b))
+
+
+def test_fused_relu_second_derivatives_check_in_float64():
+    rng = np.random.default_rng(3)
+    x = ns.tensor(rng.standard_normal((1, 2, 4, 4)) + 0.5, requires_grad=True)
+    w = ns.tensor(rng.standard_normal((2, 2, 3, 3)), requires_grad=True)
+    assert ns.gradgradcheck(lambda x, w: conv2d_relu(x, w, padding=1), (x, w))
