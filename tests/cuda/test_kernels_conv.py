@@ -57,6 +57,19 @@ def test_random_geometries_match_reference(geometry, dtype):
                      ref_conv.conv2d_backward_weight(gy, x, w_shape, *params), rtol, atol, "backward weight")
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_fused_relu_matches_reference(dtype):
+    # conv2d_forward(..., relu=True): nn.Sequential's fused Conv2d + ReLU, on the emulator
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((2, 3, 6, 6)).astype(dtype), rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    params = ((1, 1), (1, 1), (1, 1), 1)
+    y = cuda_conv.conv2d_forward(x, w, b, *params, relu=True)
+    rtol, atol = TOLERANCE[dtype]
+    assert_all_close(y, ref_conv.conv2d_forward(x, w, b, *params, relu=True), rtol, atol, "forward + relu")
+    assert float(np.min(y)) >= 0.0
+
+
 def test_workspace_keeps_the_forward_columns():
     x, w = np.ones((1, 2, 4, 4), np.float32), np.ones((3, 2, 3, 3), np.float32)
     workspace: dict = {}
