@@ -18,7 +18,7 @@ Versions of the design (each measured by ``benchmarks/bench_kernels.py``; the la
   order directly (no transpose). The weight gradient is computed as ``cols @ gy.T`` (the faster side for
   OpenBLAS on these shapes), summed over chunks and workers.
 - v4 depthwise convolutions (``groups == C``) run direct Numba kernels, one ``(n, c)`` plane per
-  parallel iteration, instead of ``C`` tiny matrix products.
+  parallel iteration, instead of ``C`` tiny matrix products (:mod:`nnscratch.cpu.depthwise`).
 - v5 3x3 stride-1 convolutions with many channels run by Winograd F(2x2, 3x3) (forward and input
   gradient; :mod:`nnscratch.cpu.winograd`), chosen by a measured rule (``USE_WINOGRAD``).
 - v6 float32 stride-1 ungrouped convolutions (every 3x3 layer of simple_cnn and resnet20) run by a
@@ -48,13 +48,20 @@ import numpy as np
 from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
+from nnscratch.cpu.depthwise import (
+    _depthwise_backward_input_kernel,
+    _depthwise_backward_weight_kernel,
+    _depthwise_forward_kernel,
+    _is_depthwise,
+)
 from nnscratch.cpu.direct import (
     conv2d_backward_input_direct,
     conv2d_backward_weight_direct,
     conv2d_forward_direct,
     direct_applies,
-    weight_segments,
+    direct_weight_applies,
 )
+from nnscratch.cpu.taps import _add_tap, _copy_tap
 from nnscratch.cpu.threads import over_samples
 from nnscratch.cpu.winograd import conv2d_backward_input_winograd, conv2d_forward_winograd
 from nnscratch.ref.checks import (
@@ -88,95 +95,6 @@ WINOGRAD_MIN_BATCH = 8
 
 
 # --- inner kernels ---------------------------------------------------------------------------------
-# The hot loops index flat views with unsigned (np.uint64) offsets: Numba cannot then suspect a negative
-# index (Python's wrap-around), so LLVM vectorises the copies. This is 2-3x faster than 2-D indexing.
-@njit(**NUMBA_OPTIONS)
-def _valid_range(out_len, in_len, stride, offset):
-    """Output positions ``o`` in ``[lo, hi)`` whose input position ``o*stride + offset`` is in range."""
-    lo = 0
-    if offset < 0:
-        lo = (-offset + stride - 1) // stride
-    hi = 0
-    if in_len - 1 - offset >= 0:
-        hi = (in_len - 1 - offset) // stride + 1
-    hi = min(hi, out_len)
-    lo = min(lo, hi)
-    return lo, hi
-
-
-@njit(**NUMBA_OPTIONS)
-def _copy_tap(src, src_base, H, W, dst, dst_base, OH, OW, row_offset, col_offset, SH, SW):
-    """One kernel tap of one plane: ``dst[oh, ow] = src[oh*SH + row_offset, ow*SW + col_offset]``.
-
-    ``src`` is a flat (H, W) plane starting at ``src_base``, ``dst`` a flat (OH, OW) block starting at
-    ``dst_base``; positions that fall in the zero padding get 0.
-    """
-    lo, hi = _valid_range(OW, W, SW, col_offset)
-    for oh in range(OH):
-        ih = oh * SH + row_offset
-        out = np.uint64(dst_base + oh * OW)
-        if 0 <= ih < H:
-            start = np.uint64(src_base + ih * W + lo * SW + col_offset)
-            for ow in range(lo):
-                dst[out + np.uint64(ow)] = 0.0
-            if SW == 1:  # unit stride: a contiguous, vectorised copy
-                for k in range(hi - lo):
-                    dst[out + np.uint64(lo + k)] = src[start + np.uint64(k)]
-            else:
-                for k in range(hi - lo):
-                    dst[out + np.uint64(lo + k)] = src[start + np.uint64(k * SW)]
-            for ow in range(hi, OW):
-                dst[out + np.uint64(ow)] = 0.0
-        else:
-            for ow in range(OW):
-                dst[out + np.uint64(ow)] = 0.0
-
-
-@njit(**NUMBA_OPTIONS)
-def _add_tap(src, src_base, OH, OW, dst, dst_base, H, W, row_offset, col_offset, SH, SW, scale):
-    """Adjoint of :func:`_copy_tap`: ``dst[oh*SH + row_offset, ow*SW + col_offset] += scale*src[oh, ow]``."""
-    lo, hi = _valid_range(OW, W, SW, col_offset)
-    for oh in range(OH):
-        ih = oh * SH + row_offset
-        if 0 <= ih < H:
-            start = np.uint64(dst_base + ih * W + lo * SW + col_offset)
-            tap = np.uint64(src_base + oh * OW + lo)
-            if SW == 1:
-                for k in range(hi - lo):
-                    dst[start + np.uint64(k)] += scale * src[tap + np.uint64(k)]
-            else:
-                for k in range(hi - lo):
-                    dst[start + np.uint64(k * SW)] += scale * src[tap + np.uint64(k)]
-
-
-@njit(**NUMBA_OPTIONS)
-def _gather_tap(src, src_base, H, W, dst, dst_base, OH, OW, row_offset, col_offset, SH, SW, scale):
-    """``dst[oh, ow] += scale * src[oh*SH + row_offset, ow*SW + col_offset]`` where inside the plane."""
-    lo, hi = _valid_range(OW, W, SW, col_offset)
-    for oh in range(OH):
-        ih = oh * SH + row_offset
-        if 0 <= ih < H:
-            start = np.uint64(src_base + ih * W + lo * SW + col_offset)
-            out = np.uint64(dst_base + oh * OW + lo)
-            for k in range(hi - lo):
-                dst[out + np.uint64(k)] += scale * src[start + np.uint64(k * SW)]
-
-
-@njit(**NUMBA_OPTIONS)
-def _tap_dot(src, src_base, H, W, taps, taps_base, OH, OW, row_offset, col_offset, SH, SW):
-    """``sum(taps[oh, ow] * src[oh*SH + row_offset, ow*SW + col_offset])`` over positions inside."""
-    lo, hi = _valid_range(OW, W, SW, col_offset)
-    total = 0.0
-    for oh in range(OH):
-        ih = oh * SH + row_offset
-        if 0 <= ih < H:
-            start = np.uint64(src_base + ih * W + lo * SW + col_offset)
-            tap = np.uint64(taps_base + oh * OW + lo)
-            for k in range(hi - lo):
-                total += taps[tap + np.uint64(k)] * src[start + np.uint64(k * SW)]
-    return total
-
-
 @njit(**NUMBA_OPTIONS)
 def _im2col_block(x, n0, count, KH, KW, SH, SW, PH, PW, DH, DW, cols, j0):
     """Columns of samples ``n0 .. n0+count`` into slots ``j0 .. j0+count`` of ``cols``.
@@ -275,68 +193,6 @@ def _col2im_kernel(cols, KH, KW, SH, SW, PH, PW, DH, DW, gx):
         _col2im_block(cols, n, 1, KH, KW, SH, SW, PH, PW, DH, DW, gx, n)
 
 
-@njit(**NUMBA_PARALLEL_OPTIONS)
-def _depthwise_forward_kernel(x, w, bias, SH, SW, PH, PW, DH, DW, y):
-    # x (N, C, H, W), w (OC, 1, KH, KW) with OC = M*C, y (N, OC, OH, OW); one (n, oc) plane per iteration
-    N, C, H, W = x.shape
-    OC, _, KH, KW = w.shape
-    M = OC // C
-    OH, OW = y.shape[2], y.shape[3]
-    xf, yf = x.reshape(-1), y.reshape(-1)
-    for r in prange(N * OC):
-        n = r // OC
-        oc = r % OC
-        yf[r * OH * OW : (r + 1) * OH * OW] = bias[oc]
-        for kh in range(KH):
-            for kw in range(KW):
-                _gather_tap(
-                    xf, (n * C + oc // M) * H * W, H, W, yf, r * OH * OW, OH, OW,
-                    kh * DH - PH, kw * DW - PW, SH, SW, w[oc, 0, kh, kw],
-                )  # fmt: skip
-
-
-@njit(**NUMBA_PARALLEL_OPTIONS)
-def _depthwise_backward_input_kernel(gy, w, SH, SW, PH, PW, DH, DW, gx):
-    # gy (N, OC, OH, OW), w (OC, 1, KH, KW) -> gx (N, C, H, W); a thread owns whole (n, c) planes
-    N, C, H, W = gx.shape
-    OC, _, KH, KW = w.shape
-    M = OC // C
-    OH, OW = gy.shape[2], gy.shape[3]
-    gyf, gxf = gy.reshape(-1), gx.reshape(-1)
-    for r in prange(N * C):
-        n = r // C
-        c = r % C
-        gxf[r * H * W : (r + 1) * H * W] = 0.0
-        for m in range(M):
-            oc = c * M + m
-            for kh in range(KH):
-                for kw in range(KW):
-                    _add_tap(
-                        gyf, (n * OC + oc) * OH * OW, OH, OW, gxf, r * H * W, H, W,
-                        kh * DH - PH, kw * DW - PW, SH, SW, w[oc, 0, kh, kw],
-                    )  # fmt: skip
-
-
-@njit(**NUMBA_PARALLEL_OPTIONS)
-def _depthwise_backward_weight_kernel(gy, x, SH, SW, PH, PW, DH, DW, gw):
-    # gy (N, OC, OH, OW), x (N, C, H, W) -> gw (OC, 1, KH, KW); one output channel per iteration
-    N, C, H, W = x.shape
-    OC, _, KH, KW = gw.shape
-    M = OC // C
-    OH, OW = gy.shape[2], gy.shape[3]
-    gyf, xf = gy.reshape(-1), x.reshape(-1)
-    for oc in prange(OC):
-        for kh in range(KH):
-            for kw in range(KW):
-                total = 0.0
-                for n in range(N):
-                    total += _tap_dot(
-                        xf, (n * C + oc // M) * H * W, H, W, gyf, (n * OC + oc) * OH * OW, OH, OW,
-                        kh * DH - PH, kw * DW - PW, SH, SW,
-                    )  # fmt: skip
-                gw[oc, 0, kh, kw] = total
-
-
 # --- chunking -------------------------------------------------------------------------------------
 #: Bytes of im2col columns per matrix product (a chunk of samples, or a band of one sample's output
 #: rows when a sample alone is larger: a 224x224 layer no longer builds 100+ MB of columns). Measured,
@@ -354,6 +210,16 @@ def _chunk_size(N: int, rows: int, L: int, itemsize: int) -> int:
     while chunk > 1 and rows * chunk * L * itemsize > COLUMN_BLOCK_BYTES:
         chunk //= 2
     return min(chunk, N)
+
+
+def _row_bands(
+    cols_buf: np.ndarray, rows: int, OH: int, OW: int, band: int
+) -> Iterator[tuple[int, int, int, np.ndarray]]:
+    """Bands of ``band`` output rows of one sample: ``(oh0, i0, i1, cols)``, the band's first row, its
+    pixels ``[i0, i1)`` and a ``(rows, 1, band rows, OW)`` view of ``cols_buf`` for its columns."""
+    for oh0 in range(0, OH, band):
+        i0, i1 = oh0 * OW, min(OH, oh0 + band) * OW
+        yield oh0, i0, i1, cols_buf[: rows * (i1 - i0)].reshape(rows, 1, (i1 - i0) // OW, OW)
 
 
 def _band_rows(rows: int, OH: int, OW: int, itemsize: int) -> int:
@@ -407,10 +273,6 @@ def _matmul_per_group(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """``out[g] = a[g] @ b[g]`` as 2-D BLAS calls (NumPy's stacked matmul is slower on these shapes)."""
     for g in range(a.shape[0]):
         np.matmul(a[g], b[g], out=out[g])
-
-
-def _is_depthwise(C: int, w_shape: tuple[int, ...], groups: int) -> bool:
-    return groups > 1 and groups == C and w_shape[1] == 1
 
 
 def _winograd_pays(C: int, OC: int, w_shape: tuple[int, ...], stride: Pair, padding: Pair, dilation: Pair,
@@ -493,9 +355,7 @@ def _conv2d_forward_other(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, st
         out_buf = np.empty(OC * chunk * L, dtype=x.dtype)
         for n0, count in pieces:
             if count == 1:  # bands of output rows; each product lands in NCHW order directly
-                for oh0 in range(0, OH, band):
-                    i0, i1 = oh0 * OW, min(OH, oh0 + band) * OW
-                    cols = cols_buf[: rows * (i1 - i0)].reshape(rows, 1, (i1 - i0) // OW, OW)
+                for oh0, i0, i1, cols in _row_bands(cols_buf, rows, OH, OW, band):
                     _im2col_block(x, n0, 1, KH, KW, SH, SW, PH - oh0 * SH, PW, DH, DW, cols, 0)
                     y_band = y3[n0, :, i0:i1].reshape(G, OC // G, i1 - i0)  # (G, OCG, band*OW), a view
                     _matmul_per_group(w_g, cols.reshape(G, K, i1 - i0), y_band)
@@ -558,9 +418,7 @@ def conv2d_backward_input(
         for n0, count in pieces:
             if count == 1:  # bands of output rows, all folded onto sample n0 by this worker
                 gx[n0] = 0.0
-                for oh0 in range(0, OH, band):
-                    i0, i1 = oh0 * OW, min(OH, oh0 + band) * OW
-                    cols = cols_buf[: rows * (i1 - i0)].reshape(rows, 1, (i1 - i0) // OW, OW)
+                for oh0, i0, i1, cols in _row_bands(cols_buf, rows, OH, OW, band):
                     gy_band = gy3[n0, :, i0:i1].reshape(G, OC // G, i1 - i0)  # (G, OCG, band*OW), a view
                     _matmul_per_group(w_t, gy_band, cols.reshape(G, K, i1 - i0))
                     _col2im_add_block(cols, 0, 1, KH, KW, SH, SW, PH - oh0 * SH, PW, DH, DW, gx, n0)
@@ -600,8 +458,7 @@ def conv2d_backward_weight(
     check_float_array("gy", gy, 4)
     check_shape("gy", gy, (N, OC, OH, OW))
     check_same_dtype("gy", gy, x.dtype)
-    if (USE_DIRECT and direct_applies(x.dtype, (SH, SW), G, 8, 8) and N > 0
-            and weight_segments(C, KH, KW, x.shape[3] + 2 * PW, DH, DW)[0] is not None):  # fmt: skip
+    if USE_DIRECT and N > 0 and direct_weight_applies(x.dtype, (SH, SW), G, C, KW, DW):
         return conv2d_backward_weight_direct(gy, x, w_shape, (PH, PW), (DH, DW))
     x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy)
     if _is_depthwise(C, w_shape, G):
@@ -621,9 +478,7 @@ def conv2d_backward_weight(
         part = np.empty_like(total)
         for n0, count in pieces:
             if count == 1:  # bands of output rows
-                for oh0 in range(0, OH, band):
-                    i0, i1 = oh0 * OW, min(OH, oh0 + band) * OW
-                    cols = cols_buf[: rows * (i1 - i0)].reshape(rows, 1, (i1 - i0) // OW, OW)
+                for oh0, i0, i1, cols in _row_bands(cols_buf, rows, OH, OW, band):
                     _im2col_block(x, n0, 1, KH, KW, SH, SW, PH - oh0 * SH, PW, DH, DW, cols, 0)
                     gy_t = gy3[n0, :, i0:i1].reshape(G, OC // G, i1 - i0).transpose(0, 2, 1)  # (G, cols, OCG)
                     _matmul_per_group(cols.reshape(G, K, i1 - i0), gy_t, part)

@@ -368,6 +368,21 @@ def conv2d_backward_input_direct(gy: np.ndarray, w: np.ndarray, padding: Pair, d
     return conv2d_forward_direct(gy, w_flipped, None, (DH * (KH - 1) - PH, DW * (KW - 1) - PW), dilation)
 
 
+def _weight_run(C: int, KW: int, DW: int) -> int:
+    """Contiguous channels-last lanes of the weight gradient: a kernel row's (kw, c), or one tap's c."""
+    return KW * C if DW == 1 else C
+
+
+def direct_weight_applies(dtype: np.dtype, stride: Pair, groups: int, C: int, KW: int, DW: int) -> bool:
+    """Whether :func:`conv2d_backward_weight_direct` can run this convolution's kernel gradient."""
+    return (
+        np.dtype(dtype) == np.float32
+        and tuple(stride) == (1, 1)
+        and groups == 1
+        and tile_width(_weight_run(C, KW, DW)) is not None
+    )
+
+
 def weight_segments(
     C: int, KH: int, KW: int, Wp: int, DH: int, DW: int
 ) -> tuple[int, np.ndarray, np.ndarray] | tuple[None, None, None]:
@@ -378,7 +393,7 @@ def weight_segments(
     ``seg_x`` is where a segment starts in the channels-last sample, ``seg_y`` in the ``(OC, KH*KW*C)``
     gradient; the last segment of a run shifts back to end at the run's end.
     """
-    run = KW * C if DW == 1 else C  # contiguous lanes
+    run = _weight_run(C, KW, DW)
     VP = tile_width(run)
     if VP is None:
         return None, None, None
@@ -433,6 +448,7 @@ def conv2d_backward_weight_direct(
 
 
 __all__ = [
+    "direct_weight_applies",
     "weight_segments",
     "conv2d_backward_input_direct",
     "conv2d_backward_weight_direct",

@@ -56,10 +56,7 @@ class Conv2dFn(Function):
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
         self.k = kernels("conv", self.p.impl, self.device)
         self.workspace: dict = {}
-        args = self.p.args()
-        if self.relu:
-            return self.k.conv2d_forward(x, w, b, *args, workspace=self.workspace, relu=True)  # (N, OC, OH, OW)
-        return self.k.conv2d_forward(x, w, b, *args, workspace=self.workspace)  # (N, OC, OH, OW)
+        return self.k.conv2d_forward(x, w, b, *self.p.args(), workspace=self.workspace, relu=self.relu)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
         if self.relu:
@@ -150,7 +147,7 @@ def conv2d_relu(
 
     Same arguments, checks and result as :func:`conv2d` followed by :func:`nnscratch.relu`.
     """
-    return conv2d(input, weight, bias, stride, padding, dilation, groups, impl, _relu=True)
+    return _conv2d(input, weight, bias, stride, padding, dilation, groups, impl, relu=True)
 
 
 def conv2d(
@@ -162,7 +159,6 @@ def conv2d(
     dilation: int | Pair = 1,
     groups: int = 1,
     impl: str | None = None,
-    _relu: bool = False,
 ) -> Tensor:
     """2-D convolution (cross-correlation, as every framework computes it).
 
@@ -187,6 +183,12 @@ def conv2d(
         >>> ns.nn.functional.conv2d(x, w, padding=1).shape
         (2, 16, 8, 8)
     """
+    return _conv2d(input, weight, bias, stride, padding, dilation, groups, impl, relu=False)
+
+
+def _conv2d(input: Tensor, weight: Tensor, bias: Tensor | None, stride: int | Pair, padding: int | Pair | str,  # noqa: A002
+            dilation: int | Pair, groups: int, impl: str | None, relu: bool) -> Tensor:  # fmt: skip
+    """:func:`conv2d`, checked and normalised, then one :class:`Conv2dFn` (with the ReLU fused if ``relu``)."""
     _check_conv_inputs(input, weight, bias, groups, "conv2d")
     C, OC = input.shape[1], weight.shape[0]
     if C % groups or OC % groups:
@@ -214,7 +216,7 @@ def conv2d(
             )
     params = _ConvParams(stride_p, padding_p, dilation_p, groups, impl)
     args = (input, weight) if bias is None else (input, weight, bias)
-    return Conv2dFn(params, relu=_relu)(*args)
+    return Conv2dFn(params, relu=relu)(*args)
 
 
 def _transpose_uncropped(input: Tensor, weight: Tensor, p: _ConvParams, OC: int, out_hw: Pair) -> Tensor:  # noqa: A002
