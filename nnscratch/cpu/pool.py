@@ -205,9 +205,7 @@ def max_pool2d_forward(
     return y, indices
 
 
-def max_pool2d_backward(
-    gy: np.ndarray, indices: np.ndarray, x_shape: tuple[int, int, int, int]
-) -> np.ndarray:
+def max_pool2d_backward(gy: np.ndarray, indices: np.ndarray, x_shape: tuple[int, int, int, int]) -> np.ndarray:
     """Max pooling backward (see :func:`nnscratch.ref.pool.max_pool2d_backward`).
 
     Shape:
@@ -218,8 +216,11 @@ def max_pool2d_backward(
     check_pool_indices(indices, gy, N, C, H * W)
     gx = np.empty((N * C, H * W), dtype=gy.dtype)  # (N*C, H*W)
     _run(
-        _max_pool_backward_kernel, gx.size,
-        np.ascontiguousarray(gy).reshape(N * C, -1), np.ascontiguousarray(indices).reshape(N * C, -1), gx,
+        _max_pool_backward_kernel,
+        gx.size,
+        np.ascontiguousarray(gy).reshape(N * C, -1),
+        np.ascontiguousarray(indices).reshape(N * C, -1),
+        gx,
     )
     return gx.reshape(N, C, H, W)
 
@@ -258,8 +259,19 @@ def avg_pool2d_backward(
     (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x_shape, kernel_size, stride, padding, ceil_mode)
     check_shape("gy", gy, (N, C, OH, OW))
     gx = np.empty((N, C, H, W), dtype=gy.dtype)
-    _run(_avg_pool_backward_kernel, gx.size, np.ascontiguousarray(gy), KH, KW, SH, SW, PH, PW,
-         bool(count_include_pad), gx)
+    _run(
+        _avg_pool_backward_kernel,
+        gx.size,
+        np.ascontiguousarray(gy),
+        KH,
+        KW,
+        SH,
+        SW,
+        PH,
+        PW,
+        bool(count_include_pad),
+        gx,
+    )
     return gx
 
 

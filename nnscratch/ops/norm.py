@@ -38,8 +38,16 @@ def _batch_norm_composed(x: Tensor, weight: Tensor | None, bias: Tensor | None, 
 
 
 class BatchNormFn(Function):
-    def __init__(self, running_mean: Any, running_var: Any, momentum: float, eps: float, has_weight: bool,
-                 has_bias: bool, impl: str | None) -> None:
+    def __init__(
+        self,
+        running_mean: Any,
+        running_var: Any,
+        momentum: float,
+        eps: float,
+        has_weight: bool,
+        has_bias: bool,
+        impl: str | None,
+    ) -> None:
         self.running_mean, self.running_var = running_mean, running_var
         self.momentum, self.eps, self.impl = momentum, eps, impl
         self.has_weight, self.has_bias = has_weight, has_bias
@@ -120,7 +128,11 @@ def batch_norm(
         fn = BatchNormFn(
             None if running_mean is None else running_mean.data,
             None if running_var is None else running_var.data,
-            momentum, eps, weight is not None, bias is not None, impl,
+            momentum,
+            eps,
+            weight is not None,
+            bias is not None,
+            impl,
         )
         args = [input] + [t for t in (weight, bias) if t is not None]
         y = fn(*args)
