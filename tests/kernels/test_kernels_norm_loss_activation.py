@@ -44,6 +44,27 @@ def test_batch_norm_tiers_agree(shape, affine, dtype):
         assert_close(c, r, dtype)
 
 
+@pytest.mark.parametrize("offset, scale", [(0.0, 1.0), (1e4, 0.01), (-3.0, 100.0)])
+def test_batch_norm_float32_statistics_are_float64_accurate(offset, scale):
+    # the numba tier sums float32 blocks of 2048 values (vectorised) and the blocks in float64: with rows
+    # longer than a block (48*48) and a large common offset, its statistics and gradient sums must still
+    # be those of float64 NumPy (the reference tier, which sums in x's dtype, is not held to this)
+    tier = cpu
+    rng = np.random.default_rng(3)
+    x = (offset + scale * rng.standard_normal((6, 3, 48, 48))).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    _, mean, invstd = tier.batch_norm_forward(x, None, None, None, None, True, 0.1, 1e-5)
+    x64 = x.astype(np.float64)
+    std = np.sqrt(x64.var(axis=(0, 2, 3)) + 1e-5)
+    np.testing.assert_allclose(mean, x64.mean(axis=(0, 2, 3)), rtol=1e-6, atol=1e-6 * std.max())
+    np.testing.assert_allclose(invstd * std, 1.0, rtol=1e-5)
+    _, gw, gb = tier.batch_norm_backward(gy, x, None, mean, invstd)
+    gy64 = gy.astype(np.float64)
+    np.testing.assert_allclose(gb, gy64.sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-3)
+    xhat = (x64 - mean[:, None, None].astype(np.float64)) * invstd[:, None, None]
+    np.testing.assert_allclose(gw, (gy64 * xhat).sum(axis=(0, 2, 3)), rtol=1e-5, atol=1e-3)
+
+
 def test_batch_norm_gradient_central_differences(tier):
     rng = np.random.default_rng(1)
     x, w, b = rand(rng, (3, 2, 2, 2)), rand(rng, (2,)), rand(rng, (2,))
@@ -157,13 +178,9 @@ def test_cross_entropy_gradient_central_differences(tier):
 
 def test_cross_entropy_errors(tier):
     logits = np.zeros((2, 3))
-    with pytest.raises(
-        ValueError, match=r"target: expected class indices in \[0, 3\) or ignore_index=-100, got 3"
-    ):
+    with pytest.raises(ValueError, match=r"target: expected class indices in \[0, 3\) or ignore_index=-100, got 3"):
         tier.softmax_cross_entropy_forward(logits, np.array([0, 3]), None, 0.0, -100)
-    with pytest.raises(
-        TypeError, match="target: expected an int64 numpy.ndarray of class indices, got float64"
-    ):
+    with pytest.raises(TypeError, match="target: expected an int64 numpy.ndarray of class indices, got float64"):
         tier.softmax_cross_entropy_forward(logits, np.array([0.0, 1.0]), None, 0.0, -100)
     with pytest.raises(ValueError, match=r"weight: expected shape \(3,\), got \(2,\)"):
         tier.softmax_cross_entropy_forward(logits, np.array([0, 1]), np.ones(2), 0.0, -100)
@@ -201,9 +218,7 @@ def test_activations_match_torch(tier):
     torch = pytest.importorskip("torch")
     x = rand(np.random.default_rng(7), (3, 4, 5))
     assert_close(tier.relu_forward(x), torch.relu(torch.tensor(x)).numpy())
-    assert_close(
-        tier.leaky_relu_forward(x, 0.1), torch.nn.functional.leaky_relu(torch.tensor(x), 0.1).numpy()
-    )
+    assert_close(tier.leaky_relu_forward(x, 0.1), torch.nn.functional.leaky_relu(torch.tensor(x), 0.1).numpy())
 
 
 def test_activation_errors(tier):
@@ -234,5 +249,7 @@ def test_activation_and_loss_serial_and_parallel_paths_agree_with_reference(size
     glosses = rng.standard_normal(size // 8)
     np.testing.assert_allclose(
         cpu.softmax_cross_entropy_backward(glosses, log_probs, target, None, 0.1, -100),
-        ref.softmax_cross_entropy_backward(glosses, expected_lp, target, None, 0.1, -100), rtol=1e-9, atol=1e-12,
+        ref.softmax_cross_entropy_backward(glosses, expected_lp, target, None, 0.1, -100),
+        rtol=1e-9,
+        atol=1e-12,
     )
