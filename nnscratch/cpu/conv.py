@@ -323,8 +323,8 @@ def conv2d_forward(
         check_shape("b", b, (OC,))
     if N == 0:
         return np.empty((0, OC, OH, OW), dtype=x.dtype)  # (0, OC, OH, OW)
-    if USE_DIRECT and direct_applies(x.dtype, (SH, SW), G, OC, OW):
-        return conv2d_forward_direct(x, w, b, (PH, PW), (DH, DW), relu)
+    if USE_DIRECT and direct_applies(x.dtype, G, OC, OW, (KH, KW)):
+        return conv2d_forward_direct(x, w, b, (SH, SW), (PH, PW), (DH, DW), relu)
     y = _conv2d_forward_other(x, w, b, (SH, SW), (PH, PW), (DH, DW), G, OH, OW)  # (N, OC, OH, OW)
     return np.maximum(y, 0, out=y) if relu else y
 
@@ -395,7 +395,7 @@ def conv2d_backward_input(
     check_float_array("gy", gy, 4)
     check_shape("gy", gy, (N, OC, OH, OW))
     check_same_dtype("w", w, gy.dtype)
-    if (USE_DIRECT and direct_applies(gy.dtype, (SH, SW), G, C, W)
+    if (USE_DIRECT and (SH, SW) == (1, 1) and direct_applies(gy.dtype, G, C, W, (KH, KW))
             and PH <= DH * (KH - 1) and PW <= DW * (KW - 1)):  # fmt: skip
         return conv2d_backward_input_direct(gy, w, (PH, PW), (DH, DW))
     if _winograd_pays(C, OC, w.shape, (SH, SW), (PH, PW), (DH, DW), G, OH, OW, N):

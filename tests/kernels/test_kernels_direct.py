@@ -45,6 +45,36 @@ def direct_cases(draw):
     return (N, C, H, W), (OC, C, KH, KW), (PH, PW), (DH, DW)
 
 
+@st.composite
+def strided_cases(draw):
+    # the forward pass with strides 1-3 per axis (the input split into stride phases)
+    SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    KH, KW = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    assume(KH * KW > 1)
+    DH, DW = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    PH, PW = draw(st.integers(0, KH // 2 + 1)), draw(st.integers(0, KW // 2 + 1))
+    OH, OW = draw(st.integers(1, 6)), draw(st.sampled_from([8, 9, 16, 17, 33]))
+    H = (OH - 1) * SH + DH * (KH - 1) + 1 - 2 * PH + draw(st.integers(0, SH - 1))
+    W = (OW - 1) * SW + DW * (KW - 1) + 1 - 2 * PW + draw(st.integers(0, SW - 1))
+    assume(H >= 1 and W >= 1)
+    C, OC, N = draw(st.integers(1, 24)), draw(st.integers(8, 20)), draw(st.integers(1, 3))
+    return (N, C, H, W), (OC, C, KH, KW), (SH, SW), (PH, PW), (DH, DW)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=strided_cases())
+def test_direct_strided_forward_matches_reference(case):
+    x_shape, w_shape, stride, padding, dilation = case
+    x, w, b = _float32_case(x_shape, w_shape)
+    args = (stride, padding, dilation, 1)
+    y_ref = ref.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), *args)
+    assume(y_ref.shape[3] >= min(direct.WIDTHS))  # the last row of a stride phase may not fit one more pixel
+    assert direct.direct_applies(np.float32, 1, w_shape[0], y_ref.shape[3], w_shape[2:])
+    y = direct.conv2d_forward_direct(x, w, b, stride, padding, dilation, relu=True)
+    assert_close(y, np.maximum(y_ref, 0), np.float32)
+    assert_close(cpu.conv2d_forward(x, w, b, *args), y_ref, np.float32)
+
+
 def _float32_case(x_shape, w_shape, seed=0):
     rng = np.random.default_rng(seed)
     return rand(rng, x_shape, np.float32), rand(rng, w_shape, np.float32), rand(rng, w_shape[:1], np.float32)
@@ -57,8 +87,8 @@ def test_direct_forward_and_input_gradient_match_reference(case):
     x, w, b = _float32_case(x_shape, w_shape)
     args = (ONE, padding, dilation, 1)
     y_ref = ref.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), *args)
-    assert direct.direct_applies(np.float32, ONE, 1, w_shape[0], y_ref.shape[3])
-    y = direct.conv2d_forward_direct(x, w, b, padding, dilation)
+    assert direct.direct_applies(np.float32, 1, w_shape[0], y_ref.shape[3], w_shape[2:]) is (w_shape[2:] != ONE)
+    y = direct.conv2d_forward_direct(x, w, b, ONE, padding, dilation)
     assert y.dtype == np.float32
     assert_close(y, y_ref, np.float32)
     assert_close(cpu.conv2d_forward(x, w, b, *args), y_ref, np.float32)  # the numba tier's own choice
@@ -92,18 +122,19 @@ def test_weight_segments_run_along_kw_and_c_without_horizontal_dilation():
 
 
 @pytest.mark.parametrize(
-    "dtype, stride, groups, OC, OW, expected",
+    "dtype, groups, OC, OW, kernel, expected",
     [
-        (np.float32, ONE, 1, 8, 8, True),
-        (np.float64, ONE, 1, 32, 32, False),  # float64 (gradient checks) keeps im2col
-        (np.float32, (2, 2), 1, 32, 32, False),
-        (np.float32, ONE, 2, 32, 32, False),
-        (np.float32, ONE, 1, 7, 32, False),  # fewer channels than one tile
-        (np.float32, ONE, 1, 32, 7, False),  # a row narrower than the narrowest tile
+        (np.float32, 1, 8, 8, (3, 3), True),
+        (np.float32, 1, 8, 8, (1, 3), True),
+        (np.float64, 1, 32, 32, (3, 3), False),  # float64 (gradient checks) keeps im2col
+        (np.float32, 2, 32, 32, (3, 3), False),
+        (np.float32, 1, 7, 32, (3, 3), False),  # fewer channels than one tile
+        (np.float32, 1, 32, 7, (3, 3), False),  # a row narrower than the narrowest tile
+        (np.float32, 1, 32, 32, (1, 1), False),  # 1x1: a plain product, BLAS's
     ],
 )
-def test_direct_applies_only_where_it_can_run(dtype, stride, groups, OC, OW, expected):
-    assert direct.direct_applies(dtype, stride, groups, OC, OW) is expected
+def test_direct_applies_only_where_it_can_run(dtype, groups, OC, OW, kernel, expected):
+    assert direct.direct_applies(dtype, groups, OC, OW, kernel) is expected
 
 
 def test_numba_tier_falls_back_when_direct_is_off(monkeypatch):
@@ -146,7 +177,7 @@ def test_numpy_tile_states_the_compiled_arithmetic(VP, R):
     Hp, Wp = H + 2, W + 2
     xpad = np.zeros((C, Hp, Wp), np.float32)
     xpad[:, 1:-1, 1:-1] = x[0]
-    offsets = direct._row_offsets(C, 3, 3, Hp, Wp, 1, 1)
+    offsets = direct._row_offsets(C, 3, 3, Hp, Wp, 1, 1, 1, 1)
     y = rng.standard_normal((OC, H, W)).astype(np.float32)  # the tile overwrites its part only
     oc0, oh, ow0 = 2, 1, 3
     direct.tile(xpad.reshape(-1), oh * Wp + ow0, Wp, offsets, w.reshape(OC, -1).reshape(-1), C * 9, oc0, b,
