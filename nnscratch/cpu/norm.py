@@ -67,37 +67,41 @@ def _shifted_sums(xf, start, L, shift):
 
 
 @njit(**_SUM_OPTIONS)
-def _block_grad_sums(gf, xf, start, stop, m):
-    # ``sum(g)`` and ``sum(g * (x - m))`` over ``[start, stop)``, in the arrays' dtype (m of that dtype)
+def _block_grad_sums(gf, yf, masked, xf, start, stop, m):
+    # ``sum(g)`` and ``sum(g * (x - m))`` over ``[start, stop)``, in the arrays' dtype (m of that dtype);
+    # g = gy, or with ``masked`` (a fused ReLU) gy where the output yf > 0 and 0 elsewhere
     s = m - m
     p = m - m
     for i in range(np.uint64(start), np.uint64(stop)):
         g = gf[i]
+        if masked and not yf[i] > 0:
+            g = m - m
         s += g
         p += g * (xf[i] - m)
     return s, p
 
 
 @njit(**NUMBA_OPTIONS)
-def _grad_sums(gf, xf, start, L, m):
-    """``sum(g)`` and ``sum(g * (x - m))`` over ``[start, start + L)`` (``m`` in x's dtype), float64.
+def _grad_sums(gf, yf, masked, xf, start, L, m):
+    """``sum(g)`` and ``sum(g * (x - m))`` over ``[start, start + L)`` (``m`` in x's dtype), float64;
+    ``g`` is ``gy``, masked by ``yf > 0`` when ``masked``.
 
     Vectorised sums per block of :data:`BLOCK` values, as :func:`_shifted_sums`.
     """
     s = 0.0
     p = 0.0
     for b0 in range(start, start + L, BLOCK):
-        bs, bp = _block_grad_sums(gf, xf, b0, min(b0 + BLOCK, start + L), m)
+        bs, bp = _block_grad_sums(gf, yf, masked, xf, b0, min(b0 + BLOCK, start + L), m)
         s += np.float64(bs)
         p += np.float64(bp)
     return s, p
 
 
 @njit(**NUMBA_PARALLEL_OPTIONS)
-def _forward_kernel(x3, training, weight, bias, eps, mean, var, y3):
+def _forward_kernel(x3, training, weight, bias, eps, relu, mean, var, y3):
     # x3, y3 (N, C, L); weight, bias (C,) in x's dtype; mean, var (C,) float64: computed here when
     # training (biased var), given otherwise. One channel per iteration: its statistics, then its output
-    # while the channel's values are still in cache.
+    # while the channel's values are still in cache; relu: store max(y, 0) (NaN stays NaN).
     N, C, L = x3.shape
     xf, yf = x3.reshape(-1), y3.reshape(-1)
     for c in prange(C):
@@ -113,23 +117,26 @@ def _forward_kernel(x3, training, weight, bias, eps, mean, var, y3):
             mean[c] = np.float64(shift) + centred
             var[c] = max(squares / (N * L) - centred * centred, 0.0)
         invstd = 1.0 / np.sqrt(var[c] + eps)
-        consts = np.empty_like(xf[:2])  # the two per-channel constants in x's dtype
+        consts = np.empty_like(xf[:3])  # the per-channel constants in x's dtype
         consts[0] = invstd * weight[c]
         consts[1] = bias[c] - mean[c] * invstd * weight[c]
-        scale, offset = consts[0], consts[1]
+        consts[2] = 0.0 if relu else -np.inf
+        scale, offset, floor = consts[0], consts[1], consts[2]
         for n in range(N):
             row = np.uint64((n * C + c) * L)
             for i in range(L):
-                yf[row + np.uint64(i)] = xf[row + np.uint64(i)] * scale + offset
+                v = xf[row + np.uint64(i)] * scale + offset
+                yf[row + np.uint64(i)] = floor if v < floor else v
 
 
 @njit(**NUMBA_PARALLEL_OPTIONS)
-def _backward_kernel(gy3, x3, mean, invstd, weight, gweight, gbias, gx3):
+def _backward_kernel(gy3, y3, masked, x3, mean, invstd, weight, gweight, gbias, gx3):
     # gy3, x3, gx3 (N, C, L); mean, invstd (C,) float64; weight (C,). One channel per iteration:
-    # gbias = sum(gy), gweight = sum(gy * xhat), then gx = w * invstd * (gy - gbias/M - xhat * gweight/M).
+    # gbias = sum(g), gweight = sum(g * xhat), then gx = w * invstd * (g - gbias/M - xhat * gweight/M),
+    # where g = gy, or with ``masked`` (a fused ReLU) gy where the forward's output y3 > 0, else 0.
     N, C, L = x3.shape
     M = N * L
-    gf, xf, gxf = gy3.reshape(-1), x3.reshape(-1), gx3.reshape(-1)
+    gf, yf, xf, gxf = gy3.reshape(-1), y3.reshape(-1), x3.reshape(-1), gx3.reshape(-1)
     for c in prange(C):
         m, s = mean[c], invstd[c]
         m_x = xf[:1].copy()  # the mean in x's dtype (it came from x's dtype: exact)
@@ -137,7 +144,7 @@ def _backward_kernel(gy3, x3, mean, invstd, weight, gweight, gbias, gx3):
         sum_gy = 0.0
         sum_gy_xc = 0.0
         for n in range(N):
-            a, b = _grad_sums(gf, xf, (n * C + c) * L, L, m_x[0])
+            a, b = _grad_sums(gf, yf, masked, xf, (n * C + c) * L, L, m_x[0])
             sum_gy += a
             sum_gy_xc += b
         gbias[c] = sum_gy
@@ -152,7 +159,10 @@ def _backward_kernel(gy3, x3, mean, invstd, weight, gweight, gbias, gx3):
         for n in range(N):
             row = np.uint64((n * C + c) * L)
             for i in range(L):
-                gxf[row + np.uint64(i)] = af * gf[row + np.uint64(i)] + bf * (xf[row + np.uint64(i)] - mf) + df
+                g = gf[row + np.uint64(i)]
+                if masked and not yf[row + np.uint64(i)] > 0:
+                    g = mf - mf
+                gxf[row + np.uint64(i)] = af * g + bf * (xf[row + np.uint64(i)] - mf) + df
 
 
 def batch_norm_forward(
@@ -164,8 +174,10 @@ def batch_norm_forward(
     training: bool,
     momentum: float,
     eps: float,
+    relu: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Batch norm forward (see :func:`nnscratch.ref.norm.batch_norm_forward`).
+    """Batch norm forward (see :func:`nnscratch.ref.norm.batch_norm_forward`); ``relu=True`` stores
+    ``max(y, 0)`` in the same pass.
 
     Shape:
         x ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)`` -> y same; statistics ``(C,)``.
@@ -181,7 +193,7 @@ def batch_norm_forward(
     gain = np.ones(C, dtype=x.dtype) if weight is None else np.ascontiguousarray(weight)  # (C,)
     shift = np.zeros(C, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)  # (C,)
     y3 = np.empty_like(x3)  # (N, C, L)
-    _forward_kernel(x3, bool(training), gain, shift, float(eps), mean, var, y3)
+    _forward_kernel(x3, bool(training), gain, shift, float(eps), bool(relu), mean, var, y3)
     if training:
         if running_mean is not None:
             running_mean *= 1.0 - momentum
@@ -199,13 +211,15 @@ def batch_norm_backward(
     weight: np.ndarray | None,
     save_mean: np.ndarray,
     save_invstd: np.ndarray,
+    relu_output: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Batch norm backward in training mode (see :func:`nnscratch.ref.norm.batch_norm_backward`).
+    """Batch norm backward in training mode (see :func:`nnscratch.ref.norm.batch_norm_backward`); with
+    ``relu_output`` the ReLU's mask is applied as ``gy`` is read, no pass of its own.
 
     Shape:
         gy, x ``(N, C, ...)`` -> gx same; gweight, gbias ``(C,)``.
     """
-    check_batch_norm_backward_args(gy, x, weight, save_mean, save_invstd)
+    check_batch_norm_backward_args(gy, x, weight, save_mean, save_invstd, relu_output)
     N, C = x.shape[:2]
     x3 = np.ascontiguousarray(x).reshape(N, C, -1)  # (N, C, L)
     gy3 = np.ascontiguousarray(gy).reshape(N, C, -1)  # (N, C, L)
@@ -214,7 +228,9 @@ def batch_norm_backward(
     gain = np.ones(C) if weight is None else weight.astype(np.float64)  # (C,)
     gweight, gbias = np.empty(C), np.empty(C)  # (C,) float64, filled by the kernel
     gx3 = np.empty_like(x3)  # (N, C, L)
-    _backward_kernel(gy3, x3, mean, invstd, gain, gweight, gbias, gx3)
+    masked = relu_output is not None
+    y3 = np.ascontiguousarray(relu_output).reshape(N, C, -1) if masked else x3  # (N, C, L); unread if not masked
+    _backward_kernel(gy3, y3, masked, x3, mean, invstd, gain, gweight, gbias, gx3)
     return gx3.reshape(x.shape), gweight.astype(x.dtype), gbias.astype(x.dtype)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from nnscratch.cuda.activation import relu_backward, relu_forward
 from nnscratch.cuda.tier import check_index_range, contiguous, get_kernel, grid_size, host_view, optional, scalar, xp_of
 from nnscratch.ref.norm import check_batch_norm_args, check_batch_norm_backward_args
 
@@ -47,8 +48,10 @@ def batch_norm_forward(
     training: bool,
     momentum: float,
     eps: float,
+    relu: bool = False,
 ) -> tuple[Any, Any, Any]:
-    """Normalise every channel, then scale by ``weight`` and shift by ``bias``.
+    """Normalise every channel, then scale by ``weight`` and shift by ``bias`` (``relu=True``: then the
+    ReLU kernel of this tier on the output).
 
     Running statistics (when given and ``training``) are updated IN PLACE; they must be contiguous.
 
@@ -109,17 +112,22 @@ def batch_norm_forward(
         np.int32(has_bias),
     )
     get_kernel(FILE, "batch_norm_apply", x)(grid_size(x.size, BLOCK), BLOCK, args)
-    return y, mean, invstd
+    return (relu_forward(y) if relu else y), mean, invstd
 
 
-def batch_norm_backward(gy: Any, x: Any, weight: Any | None, save_mean: Any, save_invstd: Any) -> tuple[Any, Any, Any]:
-    """Gradients of the training-mode batch norm: ``(gx, gweight, gbias)``.
+def batch_norm_backward(
+    gy: Any, x: Any, weight: Any | None, save_mean: Any, save_invstd: Any, relu_output: Any | None = None
+) -> tuple[Any, Any, Any]:
+    """Gradients of the training-mode batch norm: ``(gx, gweight, gbias)``; with ``relu_output`` (the
+    output of a ``relu=True`` forward) ``gy`` goes back through the ReLU kernel of this tier first.
 
     Shape:
         gy, x ``(N, C, ...)`` -> gx same; gweight, gbias ``(C,)``.
     """
-    views = [host_view(a) for a in (gy, x, weight, save_mean, save_invstd)]
+    views = [host_view(a) for a in (gy, x, weight, save_mean, save_invstd, relu_output)]
     check_batch_norm_backward_args(*views)
+    if relu_output is not None:
+        gy = relu_backward(gy, relu_output)
     N, C, L = _shape3(x)
     check_index_range("x", x.size)
     gy, x = contiguous(gy), contiguous(x)

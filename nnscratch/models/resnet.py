@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from nnscratch import nn
 from nnscratch.models.base import ZooModel, check_positive_int
+from nnscratch.nn.container import relu_after
 from nnscratch.tensor import Tensor
 
 
@@ -44,7 +45,7 @@ class BasicBlock(nn.Module):
             self.shortcut = nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
-        out = self.bn1(self.conv1(x)).relu()  # (N, OC, H / s, W / s)
+        out = relu_after(self.bn1, self.conv1(x))  # (N, OC, H / s, W / s); BN and ReLU as one op
         out = self.bn2(self.conv2(out))
         return (out + self.shortcut(x)).relu()
 

@@ -14,17 +14,33 @@ from nnscratch.nn.module import Module
 from nnscratch.train.keras import KerasMixin
 
 
-def _fusable_conv_relu(first: Module, second: Module) -> bool:
+def _fuses_relu(layer: Module) -> bool:
+    """Whether ``relu(layer(x))`` may run as ``layer.forward_relu(x)``: an exact Conv2d or BatchNorm
+    (subclasses may change ``forward``) without hooks (hooks must see the layer's own output)."""
+    from nnscratch.nn.layers_conv import BatchNorm1d, BatchNorm2d, Conv2d
+
+    return type(layer) in (Conv2d, BatchNorm1d, BatchNorm2d) and not (layer._forward_hooks or layer._forward_pre_hooks)
+
+
+def _fusable_relu(first: Module, second: Module) -> bool:
     """Whether ``second(first(x))`` may run as ``first.forward_relu(x)``."""
     from nnscratch.nn.layers_basic import ReLU
-    from nnscratch.nn.layers_conv import Conv2d
 
-    return (
-        type(first) is Conv2d
-        and type(second) is ReLU
-        and not (first._forward_hooks or first._forward_pre_hooks)
-        and not (second._forward_hooks or second._forward_pre_hooks)
-    )
+    return _fuses_relu(first) and type(second) is ReLU and not (second._forward_hooks or second._forward_pre_hooks)
+
+
+def relu_after(layer: Module, x: Any) -> Any:
+    """``layer(x).relu()``, as one fused op where ``layer`` allows it (:func:`_fuses_relu`).
+
+    Example:
+        >>> import nnscratch as ns
+        >>> from nnscratch import nn
+        >>> bn = nn.BatchNorm2d(3)
+        >>> y = relu_after(bn, ns.randn(4, 3, 5, 5))
+        >>> float(y.min())
+        0.0
+    """
+    return layer.forward_relu(x) if _fuses_relu(layer) else layer(x).relu()
 
 
 class Sequential(KerasMixin, Module):
@@ -53,19 +69,19 @@ class Sequential(KerasMixin, Module):
                     raise TypeError(f"Sequential: layer {i} must be a Module, got {type(layer).__name__}")
                 self.add_module(str(i), layer)
 
-    #: Run each Conv2d directly followed by a ReLU as one op (``Conv2d.forward_relu``): the same values
-    #: and gradients, with no ReLU pass and no ReLU output array of its own (simple_cnn: the four ReLU
-    #: passes took 14 ms per step; the next layer then pays the first read of each activation, so the
-    #: measured step time moved within noise, but memory does not hold the extra arrays). Only exact
-    #: ``Conv2d`` and ``ReLU`` layers without hooks are fused, so hooks (``summary``, Grad-CAM) see
-    #: every layer.
+    #: Run each Conv2d or BatchNorm directly followed by a ReLU as one op (``forward_relu``): the same
+    #: values and gradients, with no ReLU pass and no ReLU output array of its own (simple_cnn: the four
+    #: ReLU passes took 14 ms per step; the next layer then pays the first read of each activation, so
+    #: the measured step time moved within noise, but memory does not hold the extra arrays). Only exact
+    #: ``Conv2d``, ``BatchNorm1d``/``2d`` and ``ReLU`` layers without hooks are fused, so hooks
+    #: (``summary``, Grad-CAM) see every layer.
     fuse_conv_relu: bool = True
 
     def forward(self, x: Any) -> Any:
         layers = list(self._modules.values())
         i = 0
         while i < len(layers):
-            if self.fuse_conv_relu and i + 1 < len(layers) and _fusable_conv_relu(layers[i], layers[i + 1]):
+            if self.fuse_conv_relu and i + 1 < len(layers) and _fusable_relu(layers[i], layers[i + 1]):
                 x = layers[i].forward_relu(x)
                 i += 2
             else:

@@ -13,6 +13,7 @@ from nnscratch.nn import init
 from nnscratch.nn.layers_basic import _empty, build_like, check_input_dtype
 from nnscratch.nn.module import Module
 from nnscratch.ops.conv import _pair, conv2d_relu
+from nnscratch.ops.norm import batch_norm_relu
 from nnscratch.tensor import Tensor
 
 
@@ -318,6 +319,16 @@ class _BatchNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        return self._normalise(x, relu=False)
+
+    def forward_relu(self, x: Tensor) -> Tensor:
+        """``relu(self(x))`` as one op (:func:`nnscratch.ops.norm.batch_norm_relu`): the ReLU is applied
+        as each output is stored, and its mask as the gradient is read. ``nn.Sequential`` and the model
+        zoo's residual blocks call it for a BatchNorm followed by a ReLU (:func:`nnscratch.nn.container.relu_after`);
+        hooks of this layer do not run then."""
+        return self._normalise(x, relu=True)
+
+    def _normalise(self, x: Tensor, relu: bool) -> Tensor:
         name = f"{type(self).__name__}({self.num_features})"
         if x.ndim not in self.expected_ndim:
             raise ValueError(
@@ -332,7 +343,8 @@ class _BatchNorm(Module):
         use_batch_stats = self.training or not self.track_running_stats
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data[...] += 1
-        return F.batch_norm(
+        normalise = batch_norm_relu if relu else F.batch_norm
+        return normalise(
             x,
             self.running_mean,
             self.running_var,

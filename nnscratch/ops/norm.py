@@ -15,6 +15,7 @@ from typing import Any
 
 from nnscratch import autograd
 from nnscratch.ops._dispatch import kernels
+from nnscratch.ops.math import ReLUGrad
 from nnscratch.tensor import Function, Tensor
 
 
@@ -47,10 +48,13 @@ class BatchNormFn(Function):
         has_weight: bool,
         has_bias: bool,
         impl: str | None,
+        relu: bool = False,
     ) -> None:
         self.running_mean, self.running_var = running_mean, running_var
         self.momentum, self.eps, self.impl = momentum, eps, impl
         self.has_weight, self.has_bias = has_weight, has_bias
+        self.relu = relu
+        self.saves_outputs = relu  # the fused ReLU's gradient needs the output's sign
 
     def _split(self, items: list[Any]) -> tuple[Any, Any, Any]:
         x, rest = items[0], list(items[1:])
@@ -62,19 +66,26 @@ class BatchNormFn(Function):
         x, weight, bias = self._split(list(arrays))
         self.k = kernels("norm", self.impl, self.device)
         y, self.save_mean, self.save_invstd = self.k.batch_norm_forward(
-            x, weight, bias, self.running_mean, self.running_var, True, self.momentum, self.eps
+            x, weight, bias, self.running_mean, self.running_var, True, self.momentum, self.eps, relu=self.relu
         )
         return y
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
         x, weight, bias = self._split(self.inputs)
         if autograd.is_grad_enabled():  # create_graph: differentiate the composed definition
+            if self.relu:
+                gy = ReLUGrad()(gy, self.output())  # through the ReLU first
             wanted = [t for t in self.inputs if t.requires_grad]
             y = _batch_norm_composed(x, weight, bias, self.eps)
             grads = iter(autograd.grad(y, wanted, gy, create_graph=True, allow_unused=True))
             return tuple(next(grads) if t.requires_grad else None for t in self.inputs)
         gx, gw, gb = self.k.batch_norm_backward(
-            gy.data, x.data, None if weight is None else weight.data, self.save_mean, self.save_invstd
+            gy.data,
+            x.data,
+            None if weight is None else weight.data,
+            self.save_mean,
+            self.save_invstd,
+            relu_output=self.output().data if self.relu else None,  # the ReLU's mask, applied as gy is read
         )
         out = [Tensor._wrap(gx, x.device)]
         if self.has_weight:
@@ -113,6 +124,40 @@ def batch_norm(
         >>> abs(float(y.mean())) < 1e-5
         True
     """
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, impl, relu=False)
+
+
+def batch_norm_relu(
+    input: Tensor,  # noqa: A002
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    impl: str | None = None,
+) -> Tensor:
+    """``relu(batch_norm(...))`` as one op: the Numba tier stores ``max(y, 0)`` in its output pass and
+    masks the gradient as it reads it, so the ReLU costs no pass (and no array) of its own.
+
+    Same arguments, checks and result as :func:`batch_norm` followed by :func:`nnscratch.relu`.
+
+    Example:
+        >>> import nnscratch as ns
+        >>> from nnscratch.ops.norm import batch_norm_relu
+        >>> y = batch_norm_relu(ns.randn(16, 4, 5, 5), None, None, training=True)
+        >>> float(y.min())
+        0.0
+    """
+    return _batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps, impl, relu=True)
+
+
+def _batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,  # noqa: A002
+                weight: Tensor | None, bias: Tensor | None, training: bool, momentum: float, eps: float,
+                impl: str | None, relu: bool) -> Tensor:  # fmt: skip
+    """:func:`batch_norm`, checked, then one :class:`BatchNormFn` in training mode (the ReLU fused if
+    ``relu``); in evaluation mode one kernel pass when no gradient is wanted, tensor ops otherwise."""
     if input.ndim not in (2, 3, 4):
         raise ValueError(f"batch_norm: expected a 2-d, 3-d or 4-d input (N, C, ...), got shape {input.shape}")
     C = input.shape[1]
@@ -133,6 +178,7 @@ def batch_norm(
             weight is not None,
             bias is not None,
             impl,
+            relu,
         )
         args = [input] + [t for t in (weight, bias) if t is not None]
         y = fn(*args)
@@ -142,10 +188,18 @@ def batch_norm(
         return y
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: evaluation mode (training=False) needs running_mean and running_var")
+    params = [t for t in (input, weight, bias) if t is not None]
+    same_dtype = all(t.dtype == input.dtype for t in params + [running_mean, running_var])
+    if same_dtype and not (autograd.is_grad_enabled() and any(t.requires_grad for t in params)):  # inference
+        k = kernels("norm", impl, input.device)
+        arrays = [None if t is None else t.data for t in (input, weight, bias, running_mean, running_var)]
+        y, _, _ = k.batch_norm_forward(*arrays, False, momentum, eps, relu=relu)
+        return Tensor._wrap(y, input.device)
     scale = (running_var.detach() + eps) ** -0.5  # (C,)
     if weight is not None:
         scale = scale * weight
     shift = -running_mean.detach() * scale
     if bias is not None:
         shift = shift + bias
-    return input * _channel_view(scale, input.ndim) + _channel_view(shift, input.ndim)
+    y = input * _channel_view(scale, input.ndim) + _channel_view(shift, input.ndim)
+    return y.relu() if relu else y

@@ -45,12 +45,16 @@ def check_batch_norm_args(x, weight, bias, running_mean, running_var, training, 
         raise ValueError("running_mean: expected running statistics in eval mode (training=False), got None")
 
 
-def check_batch_norm_backward_args(gy, x, weight, save_mean, save_invstd) -> None:
+def check_batch_norm_backward_args(gy, x, weight, save_mean, save_invstd, relu_output=None) -> None:
     """Validate the arguments of ``batch_norm_backward`` (shared by both tiers)."""
     check_float_array("x", x, (2, 3, 4))
     check_float_array("gy", gy)
     check_shape("gy", gy, x.shape)
     check_same_dtype("gy", gy, x.dtype)
+    if relu_output is not None:
+        check_float_array("relu_output", relu_output)
+        check_shape("relu_output", relu_output, x.shape)
+        check_same_dtype("relu_output", relu_output, x.dtype)
     C = x.shape[1]
     for name, array in (("weight", weight), ("save_mean", save_mean), ("save_invstd", save_invstd)):
         if array is not None:
@@ -69,8 +73,10 @@ def batch_norm_forward(
     training: bool,
     momentum: float,
     eps: float,
+    relu: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Normalise every channel, then scale by ``weight`` and shift by ``bias``.
+    """Normalise every channel, then scale by ``weight`` and shift by ``bias`` (then ``max(., 0)`` with
+    ``relu=True``: a BatchNorm and the ReLU after it, fused).
 
     Args:
         x: input. weight, bias: per-channel affine parameters, or None (1 and 0).
@@ -108,6 +114,8 @@ def batch_norm_forward(
     scale = invstd if weight is None else invstd * weight  # (C,)
     shift = -mean * scale if bias is None else bias - mean * scale  # (C,)
     y = x3 * scale[None, :, None] + shift[None, :, None]  # (N, C, L)
+    if relu:
+        y = np.where(y < 0, 0, y)  # NaN stays NaN
     return y.reshape(x.shape).astype(x.dtype), mean.astype(x.dtype), invstd.astype(x.dtype)
 
 
@@ -117,8 +125,12 @@ def batch_norm_backward(
     weight: np.ndarray | None,
     save_mean: np.ndarray,
     save_invstd: np.ndarray,
+    relu_output: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of the training-mode batch norm.
+
+    ``relu_output``: the output ``y`` of a ``relu=True`` forward; the gradient then first goes back
+    through the ReLU (``gy`` where ``y > 0``, 0 elsewhere).
 
     With ``xhat = (x - mean) * invstd``, ``gbias = sum(gy)`` and ``gweight = sum(gy * xhat)`` per channel,
     the input gradient is ``weight * invstd * (gy - gbias / M - xhat * gweight / M)``: the last two terms
@@ -130,7 +142,9 @@ def batch_norm_backward(
     Shape:
         gy, x ``(N, C, ...)`` -> gx same; gweight, gbias ``(C,)``.
     """
-    check_batch_norm_backward_args(gy, x, weight, save_mean, save_invstd)
+    check_batch_norm_backward_args(gy, x, weight, save_mean, save_invstd, relu_output)
+    if relu_output is not None:
+        gy = np.where(relu_output > 0, gy, 0).astype(gy.dtype)  # through the ReLU first
     N, C = x.shape[:2]
     x3 = x.reshape(N, C, -1)  # (N, C, L)
     gy3 = gy.reshape(N, C, -1)  # (N, C, L)

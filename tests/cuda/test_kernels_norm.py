@@ -8,6 +8,7 @@ import pytest
 
 import nnscratch as ns
 import nnscratch.cuda.norm as cuda_norm
+from nnscratch import ref
 
 from .cuda_cases import DTYPES, norm_cases, run_case
 
@@ -58,3 +59,25 @@ def test_gradcheck_on_cudasim(affine):
         return ns.nn.functional.batch_norm(t, None, None, *wb, training=True)
 
     assert ns.gradcheck(bn, [x, *params])
+
+
+def test_fused_relu_forward_and_masked_backward_match_the_reference():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 3, 5)).astype(np.float32)
+    w, b = rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    y, mean, invstd = cuda_norm.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5, relu=True)
+    y_ref, mean_ref, invstd_ref = ref.batch_norm_forward(x, w, b, None, None, True, 0.1, 1e-5, relu=True)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
+    got = cuda_norm.batch_norm_backward(gy, x, w, mean, invstd, relu_output=y)
+    expected = ref.batch_norm_backward(gy, x, w, mean_ref, invstd_ref, relu_output=y_ref)
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5)
+
+
+def test_batch_norm_relu_gradcheck_on_cudasim():
+    from nnscratch.ops.norm import batch_norm_relu
+
+    rng = np.random.default_rng(4)
+    x = ns.tensor(rng.standard_normal((3, 2, 3, 2)), device="cudasim", requires_grad=True)
+    assert ns.gradcheck(lambda t: batch_norm_relu(t, None, None, training=True), [x])
