@@ -11,6 +11,7 @@ Kernels compile on first use and are cached on disk (``cache=True`` in :mod:`nns
 from nnscratch.cpu import threads  # noqa: F401, I001 - first: sets the OpenMP wait policy before any kernel runs
 from nnscratch.cpu import malloc  # noqa: F401, I001 - freed activations stay in the process (see its docstring)
 from nnscratch.cpu.activation import (
+    add_relu_forward,
     bias_leaky_relu_forward,
     bias_relu_forward,
     leaky_relu_backward,
@@ -58,6 +59,7 @@ __all__ = [
     "softmax_cross_entropy_backward",
     "relu_forward",
     "relu_backward",
+    "add_relu_forward",
     "bias_relu_forward",
     "leaky_relu_forward",
     "leaky_relu_backward",

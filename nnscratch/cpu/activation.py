@@ -14,6 +14,7 @@ import numpy as np
 from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
+from nnscratch.cpu.elementwise import add
 from nnscratch.ref.activation import check_channel_bias, check_pair_of_arrays, check_slope
 from nnscratch.ref.checks import check_float_array
 
@@ -91,6 +92,12 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
     return _apply(x, None, 0.0)
 
 
+def add_relu_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``max(a + b, 0)`` in one pass over the cores (:func:`nnscratch.cpu.elementwise.add`). Shape: same."""
+    check_pair_of_arrays("a", a, "b", b)
+    return add(a, b, relu=True)
+
+
 def relu_backward(gy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``gy`` where the output ``y`` is positive, else 0. Shape: same."""
     check_pair_of_arrays("gy", gy, "y", y)
@@ -122,6 +129,7 @@ def bias_leaky_relu_forward(x: np.ndarray, b: np.ndarray, negative_slope: float)
 
 
 __all__ = [
+    "add_relu_forward",
     "relu_forward",
     "relu_backward",
     "bias_relu_forward",

@@ -45,6 +45,12 @@ def relu_forward(x: Any) -> Any:
     return y
 
 
+def add_relu_forward(a: Any, b: Any) -> Any:
+    """``max(a + b, 0)``: the array library's sum, then this tier's ReLU kernel. Shape: same."""
+    check_pair_of_arrays("a", host_view(a), "b", host_view(b))
+    return relu_forward(contiguous(a) + contiguous(b))
+
+
 def relu_backward(gy: Any, y: Any) -> Any:
     """``gy`` where the output ``y`` is positive, else 0. Shape: same."""
     check_pair_of_arrays("gy", host_view(gy), "y", host_view(y))
@@ -118,6 +124,7 @@ def dropout_mask(like: Any, p: float, seed: int) -> Any:
 
 
 __all__ = [
+    "add_relu_forward",
     "relu_forward",
     "relu_backward",
     "bias_relu_forward",

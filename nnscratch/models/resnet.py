@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from nnscratch import nn
 from nnscratch.models.base import ZooModel, check_positive_int
 from nnscratch.nn.container import relu_after
+from nnscratch.ops.math import add_relu
 from nnscratch.tensor import Tensor
 
 
@@ -47,7 +48,7 @@ class BasicBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out = relu_after(self.bn1, self.conv1(x))  # (N, OC, H / s, W / s); BN and ReLU as one op
         out = self.bn2(self.conv2(out))
-        return (out + self.shortcut(x)).relu()
+        return add_relu(out, self.shortcut(x))  # relu(out + shortcut) in one pass
 
 
 class CifarResNet(ZooModel):

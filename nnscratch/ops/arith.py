@@ -74,10 +74,31 @@ class Add(Function):
 
     def forward(self, a: Any, b: Any) -> Any:
         self.shapes = a.shape, b.shape
-        return a + b
+        return add_arrays(a, b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
         return sum_to(gy, self.shapes[0]), sum_to(gy, self.shapes[1])
+
+
+#: Same-shape float NumPy sums with at least this many values run over the cores (NumPy's runs on one).
+PARALLEL_ADD_MIN = 1 << 18
+
+
+def add_arrays(a: Any, b: Any) -> Any:
+    """``a + b`` of two arrays; large same-shape float NumPy arrays over the CPU's cores
+    (:func:`nnscratch.cpu.elementwise.add`: autograd's gradient sums, residual additions)."""
+    if (
+        type(a) is np.ndarray
+        and type(b) is np.ndarray
+        and a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.dtype.kind == "f"
+        and a.size >= PARALLEL_ADD_MIN
+    ):
+        from nnscratch.cpu.elementwise import add
+
+        return add(a, b)
+    return a + b
 
 
 class Sub(Function):

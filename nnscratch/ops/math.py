@@ -112,6 +112,25 @@ class ReLU(Function):
         return ReLUGrad()(gy, self.output())
 
 
+class AddReLU(Function):
+    """``max(a + b, 0)``: a residual sum and the ReLU after it in one pass (one array, no temporary)."""
+
+    promotes_dtypes = True
+    saves_inputs = False
+    saves_outputs = True
+
+    def forward(self, a: Any, b: Any) -> Any:
+        self.shapes = a.shape, b.shape
+        k = _activation_kernels(self.device, a, b)
+        if k is not None and a.shape == b.shape:
+            return k.add_relu_forward(a, b)
+        return get_array_module(a).maximum(a + b, 0)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
+        g = ReLUGrad()(gy, self.output())  # through the ReLU; the sum passes it to both sides
+        return sum_to(g, self.shapes[0]), sum_to(g, self.shapes[1])
+
+
 class ReLUGrad(Function):
     """gx = gy where y > 0, else 0: linear in gy (its own backward), a constant mask in y."""
 
@@ -226,6 +245,17 @@ def sigmoid(x: Tensor) -> Tensor:
 def relu(x: Tensor) -> Tensor:
     """Elementwise max(x, 0); the gradient at 0 is 0, as in PyTorch."""
     return ReLU()(x)
+
+
+def add_relu(a: Tensor, b: Tensor) -> Tensor:
+    """``relu(a + b)`` as one op (a ResNet block's end): one pass over the cores, no sum array.
+
+    Example:
+        >>> import nnscratch as ns
+        >>> add_relu(ns.tensor([1.0, -3.0]), ns.tensor([1.0, 1.0])).tolist()
+        [2.0, 0.0]
+    """
+    return AddReLU()(a, b)
 
 
 def clip(x: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002 - PyTorch's names

@@ -5,6 +5,7 @@ later, in the CUDA tier. Start with :mod:`nnscratch.ref.conv` (im2col, step by s
 """
 
 from nnscratch.ref.activation import (
+    add_relu_forward,
     bias_leaky_relu_forward,
     bias_relu_forward,
     leaky_relu_backward,
@@ -52,6 +53,7 @@ __all__ = [
     "softmax_cross_entropy_backward",
     "relu_forward",
     "relu_backward",
+    "add_relu_forward",
     "bias_relu_forward",
     "leaky_relu_forward",
     "leaky_relu_backward",

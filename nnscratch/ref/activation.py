@@ -51,6 +51,12 @@ def relu_forward(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0)
 
 
+def add_relu_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``max(a + b, 0)``: a residual sum and the ReLU after it. Shape: a, b the same -> same."""
+    check_pair_of_arrays("a", a, "b", b)
+    return np.maximum(a + b, 0)
+
+
 def relu_backward(gy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``gy`` where the output ``y`` is positive, else 0 (PyTorch's convention at 0). Shape: same."""
     check_pair_of_arrays("gy", gy, "y", y)
@@ -86,6 +92,7 @@ def bias_leaky_relu_forward(x: np.ndarray, b: np.ndarray, negative_slope: float)
 
 
 __all__ = [
+    "add_relu_forward",
     "relu_forward",
     "relu_backward",
     "bias_relu_forward",
