@@ -459,7 +459,7 @@ def conv2d_backward_weight(
     check_shape("gy", gy, (N, OC, OH, OW))
     check_same_dtype("gy", gy, x.dtype)
     if USE_DIRECT and N > 0 and direct_weight_applies(x.dtype, (SH, SW), G, C, KW, DW):
-        return conv2d_backward_weight_direct(gy, x, w_shape, (PH, PW), (DH, DW))
+        return conv2d_backward_weight_direct(gy, x, w_shape, (SH, SW), (PH, PW), (DH, DW))
     x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy)
     if _is_depthwise(C, w_shape, G):
         gw = np.empty(w_shape, dtype=x.dtype)  # (OC, 1, KH, KW)

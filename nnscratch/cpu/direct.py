@@ -1,9 +1,9 @@
 """Direct convolution on the CPU: a register-blocked Numba kernel, no im2col and no BLAS.
 
 The numba tier's :func:`nnscratch.cpu.conv.conv2d_forward` runs here for float32 ungrouped convolutions
-with kernels larger than 1x1 (any stride), ``conv2d_backward_input`` and ``conv2d_backward_weight`` for
-the stride-1 ones (the 3x3 layers of simple_cnn and resnet20); everything else keeps the im2col + BLAS
-path. The arithmetic is the textbook sum of :func:`nnscratch.ref.conv.conv2d_forward`::
+with kernels larger than 1x1, ``conv2d_backward_weight`` for all float32 ungrouped ones (any stride),
+``conv2d_backward_input`` for the stride-1 ones (the 3x3 layers of simple_cnn and resnet20); everything
+else keeps the im2col + BLAS path. The arithmetic is the textbook sum of :func:`nnscratch.ref.conv.conv2d_forward`::
 
     y[n, oc, oh, ow] = b[oc] + sum over (c, kh, kw) of w[oc, c, kh, kw] * xpad[n, c, oh*SH + kh*DH, ow*SW + kw*DW]
 
@@ -223,11 +223,11 @@ def _make_sample_driver(VP: int) -> Callable:
     return conv_samples
 
 
-#: Numba signature of the weight-gradient driver: x (N, C, H, W), gy (N, OC, OH, OW), n, PH, PW, then the
-#: worker's scratch xt (Hp + 1, Wp, C) and gyw (OCp, OH, Wp), pixel offsets (P,), zero bias (OCp,), the
-#: segments' input and output starts (S,) (S,), one sample's gwt (OCp, T*C) and the running total.
+#: Numba signature of the weight-gradient driver: x (N, C, H, W), gy (N, OC, OH, OW), n, PH, PW, SH, SW,
+#: then the worker's scratch xt (SH*SW*Hq + 1, Wq, C) and gyw (OCp, OH, Wq), pixel offsets (P,), zero bias
+#: (OCp,), the segments' input and output starts (S,) (S,), one sample's gwt (OCp, T*C) and the running total.
 _WEIGHT_SIGNATURE = (
-    "void(float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64, int64, float32[:, :, ::1],"
+    "void(float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64, int64, int64, int64, float32[:, :, ::1],"
     " float32[:, :, ::1], int64[::1], float32[::1], int64[::1], int64[::1], float32[:, ::1], float32[:, ::1])"
 )
 
@@ -238,24 +238,33 @@ def _make_weight_driver(VP: int) -> Callable:
     ``gw[oc, c, kh, kw] = sum over pixels i of gy[oc, i] * x[c, i + shift(kh, kw)]``: the forward tile
     with ``gy`` in the role of the weights (one value per output channel and pixel, broadcast) and the
     sample in channels-last order in the role of the input. Its VP lanes are one *segment* of
-    contiguous ``(kw, c)`` values: with no horizontal dilation, the taps ``kw`` and ``kw + 1`` of one
-    pixel sit next to each other channels-last, so a 16-channel layer fills 32 lanes with two taps, and
-    a 3-channel first layer 8 lanes with three taps (``weight_segments``).
+    contiguous ``(kw, c)`` values: with no horizontal dilation or stride, the taps ``kw`` and ``kw + 1``
+    of one pixel sit next to each other channels-last, so a 16-channel layer fills 32 lanes with two
+    taps, and a 3-channel first layer 8 lanes with three taps (``weight_segments``). A strided
+    convolution's sample is split into stride phases first (as in the forward pass): each tap then
+    reads a contiguous run of its phase, one segment along the channels.
     """
 
     @njit(**_OPTIONS)
-    def weight_sample(x, gy, n, PH, PW, xt, gyw, offsets, zero_bias, seg_x, seg_y, gwt, total):
-        # x (N, C, H, W), gy (N, OC, OH, OW); scratch xt (Hp + 1, Wp, C) with a zero border, gyw (OCp, OH, Wp)
-        # with zeros at the pixels outside the output; offsets (P,) = i*C; segments seg_x, seg_y (S,)
-        # -> total (OCp, T*C) +=
+    def weight_sample(x, gy, n, PH, PW, SH, SW, xt, gyw, offsets, zero_bias, seg_x, seg_y, gwt, total):
+        # x (N, C, H, W), gy (N, OC, OH, OW); scratch xt (SH*SW*Hq + 1, Wq, C) with a zero border (phase
+        # (a, b) in rows (a*SW + b)*Hq ..), gyw (OCp, OH, Wq) with zeros at the pixels outside the output;
+        # offsets (P,) = i*C; segments seg_x, seg_y (S,) -> total (OCp, T*C) +=
         C, H, W = x.shape[1], x.shape[2], x.shape[3]
         OC, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
-        OCp, P = gyw.shape[0], gyw.shape[1] * gyw.shape[2]
+        OCp = gyw.shape[0]
+        P = gyw.shape[1] * gyw.shape[2]
+        Hq = (xt.shape[0] - 1) // (SH * SW)
         TC = gwt.shape[1]
-        for ih in range(H):  # the sample, channels-last: reads whole rows, writes within one (W, C) block
-            for c in range(C):
-                for iw in range(W):
-                    xt[PH + ih, PW + iw, c] = x[n, c, ih, iw]
+        for ih in range(H):  # the sample, channels-last: reads rows, writes within one (Wq, C) block per phase
+            hp = PH + ih
+            row = (hp % SH) * SW * Hq + hp // SH
+            for phase in range(SW):  # columns wp = j*SW + phase: strided reads, no division per value
+                j0 = max(0, -(-(PW - phase) // SW))  # the first j with wp >= PW
+                iw0 = j0 * SW + phase - PW
+                for c in range(C):
+                    for k in range(max(0, -(-(W - iw0) // SW))):
+                        xt[row + phase * Hq, j0 + k, c] = x[n, c, ih, iw0 + k * SW]
         for oc in range(OC):
             for oh in range(OH):
                 for ow in range(OW):
@@ -401,40 +410,37 @@ def conv2d_backward_input_direct(gy: np.ndarray, w: np.ndarray, padding: Pair, d
     return conv2d_forward_direct(gy, w_flipped, None, (1, 1), (DH * (KH - 1) - PH, DW * (KW - 1) - PW), dilation)
 
 
-def _weight_run(C: int, KW: int, DW: int) -> int:
+def _weight_run(C: int, KW: int, DW: int, SW: int = 1) -> int:
     """Contiguous channels-last lanes of the weight gradient: a kernel row's (kw, c), or one tap's c."""
-    return KW * C if DW == 1 else C
+    return KW * C if DW == 1 and SW == 1 else C
 
 
 def direct_weight_applies(dtype: np.dtype, stride: Pair, groups: int, C: int, KW: int, DW: int) -> bool:
-    """Whether :func:`conv2d_backward_weight_direct` can run this convolution's kernel gradient."""
-    return (
-        np.dtype(dtype) == np.float32
-        and tuple(stride) == (1, 1)
-        and groups == 1
-        and tile_width(_weight_run(C, KW, DW)) is not None
-    )
+    """Whether :func:`conv2d_backward_weight_direct` can run this convolution's kernel gradient (any stride)."""
+    return np.dtype(dtype) == np.float32 and groups == 1 and tile_width(_weight_run(C, KW, DW, stride[1])) is not None
 
 
 def weight_segments(
-    C: int, KH: int, KW: int, Wp: int, DH: int, DW: int
+    C: int, KH: int, KW: int, Hq: int, Wq: int, DH: int, DW: int, SH: int = 1, SW: int = 1
 ) -> tuple[int, np.ndarray, np.ndarray] | tuple[None, None, None]:
     """The weight gradient's lanes: ``(VP, seg_x, seg_y)``, or Nones when no tile width fits.
 
-    Without horizontal dilation each kernel row's ``(kw, c)`` values are contiguous channels-last
-    (``KW*C`` of them), so segments run along that row; with it, along the channels of each tap.
-    ``seg_x`` is where a segment starts in the channels-last sample, ``seg_y`` in the ``(OC, KH*KW*C)``
-    gradient; the last segment of a run shifts back to end at the run's end.
+    The channels-last sample is split into ``SH*SW`` stride phases of ``(Hq, Wq, C)`` (one phase when
+    the stride is 1). Without horizontal dilation or stride each kernel row's ``(kw, c)`` values are
+    contiguous (``KW*C`` of them), so segments run along that row; otherwise along the channels of
+    each tap. ``seg_x`` is where a segment starts in the channels-last sample, ``seg_y`` in the
+    ``(OC, KH*KW*C)`` gradient; the last segment of a run shifts back to end at the run's end.
     """
-    run = _weight_run(C, KW, DW)
+    run = _weight_run(C, KW, DW, SW)
     VP = tile_width(run)
     if VP is None:
         return None, None, None
     starts = [min(s, run - VP) for s in range(0, run, VP)]
     seg_x, seg_y = [], []
     for kh in range(KH):
-        for kw in range(1 if DW == 1 else KW):
-            base_x = (kh * DH * Wp + kw * DW) * C  # the tap (kh, kw)'s first value, channels-last
+        for kw in range(1 if run == KW * C else KW):
+            a, b = kh * DH % SH, kw * DW % SW  # the tap's stride phase, and its place in the phase
+            base_x = ((((a * SW + b) * Hq) + kh * DH // SH) * Wq + kw * DW // SW) * C
             base_y = (kh * KW + kw) * C
             seg_x += [base_x + s for s in starts]
             seg_y += [base_y + s for s in starts]
@@ -442,13 +448,19 @@ def weight_segments(
 
 
 def conv2d_backward_weight_direct(
-    gy: np.ndarray, x: np.ndarray, w_shape: tuple[int, int, int, int], padding: Pair, dilation: Pair
+    gy: np.ndarray,
+    x: np.ndarray,
+    w_shape: tuple[int, int, int, int],
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
 ) -> np.ndarray:
-    """Kernel gradient of a stride-1, ungrouped float32 convolution (where :func:`weight_segments` fits).
+    """Kernel gradient of an ungrouped float32 convolution (where :func:`weight_segments` fits).
 
-    Per sample: ``gy`` is laid out on the padded input's row width (``Wp``) with zeros in the extra
-    columns and in the output channels up to a multiple of ``OCB``; the input is copied channels-last
-    into a zero-bordered buffer. Then every segment of ``(kw, c)`` lanes is one pass of the forward tile.
+    Per sample: ``gy`` is laid out on the phase rows' width (``Wq``) with zeros in the extra columns and
+    in the output channels up to a multiple of ``OCB``; the input is copied channels-last (split into
+    stride phases) into a zero-bordered buffer. Then every segment of lanes is one pass of the forward
+    tile.
 
     Shape:
         gy ``(N, OC, OH, OW)``, x ``(N, C, H, W)`` -> gw ``(OC, C, KH, KW)``.
@@ -456,23 +468,23 @@ def conv2d_backward_weight_direct(
     N, C, H, W = x.shape
     OC, _, KH, KW = w_shape
     OH = gy.shape[2]
-    (PH, PW), (DH, DW) = padding, dilation
-    Hp, Wp = H + 2 * PH, W + 2 * PW
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    Hq, Wq = -(-(H + 2 * PH) // SH), -(-(W + 2 * PW) // SW)
     OCp, T = -(-OC // OCB) * OCB, KH * KW
-    VP, seg_x, seg_y = weight_segments(C, KH, KW, Wp, DH, DW)  # lanes; segments' starts in xt and gwt
-    offsets = np.arange(OH * Wp, dtype=np.int64) * C  # (P,): pixel i of the wide output grid, channels-last
+    VP, seg_x, seg_y = weight_segments(C, KH, KW, Hq, Wq, DH, DW, SH, SW)  # lanes; segments' starts
+    offsets = np.arange(OH * Wq, dtype=np.int64) * C  # (P,): pixel i of the wide output grid, channels-last
     zero_bias = np.zeros(OCp, np.float32)
     driver = _compile("weight", VP)
     x, gy = np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(gy, dtype=np.float32)
 
     def work(pieces: Iterator[tuple[int, int]]) -> np.ndarray:
-        xt = np.zeros((Hp + 1, Wp, C), dtype=np.float32)  # (Hp + 1, Wp, C); a spare zero row for the last tap
-        gyw = np.zeros((OCp, OH, Wp), dtype=np.float32)  # (OCp, OH, Wp): columns >= OW stay zero
+        xt = np.zeros((SH * SW * Hq + 1, Wq, C), dtype=np.float32)  # phases, and a spare zero row for the last tap
+        gyw = np.zeros((OCp, OH, Wq), dtype=np.float32)  # (OCp, OH, Wq): columns >= OW stay zero
         gwt = np.empty((OCp, T * C), dtype=np.float32)  # (OCp, T*C), one sample's gradient
         total = np.zeros((OCp, T * C), dtype=np.float32)
         for n0, count in pieces:
             for n in range(n0, n0 + count):
-                driver(x, gy, n, PH, PW, xt, gyw, offsets, zero_bias, seg_x, seg_y, gwt, total)
+                driver(x, gy, n, PH, PW, SH, SW, xt, gyw, offsets, zero_bias, seg_x, seg_y, gwt, total)
         return total
 
     partials = over_samples(work, N, 1, single_thread_blas=False)

@@ -47,7 +47,7 @@ def direct_cases(draw):
 
 @st.composite
 def strided_cases(draw):
-    # the forward pass with strides 1-3 per axis (the input split into stride phases)
+    # the forward pass and the weight gradient with strides 1-3 per axis (the input split into stride phases)
     SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     KH, KW = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     assume(KH * KW > 1)
@@ -57,13 +57,13 @@ def strided_cases(draw):
     H = (OH - 1) * SH + DH * (KH - 1) + 1 - 2 * PH + draw(st.integers(0, SH - 1))
     W = (OW - 1) * SW + DW * (KW - 1) + 1 - 2 * PW + draw(st.integers(0, SW - 1))
     assume(H >= 1 and W >= 1)
-    C, OC, N = draw(st.integers(1, 24)), draw(st.integers(8, 20)), draw(st.integers(1, 3))
+    C, OC, N = draw(st.sampled_from([1, 3, 8, 9, 16, 24])), draw(st.integers(8, 20)), draw(st.integers(1, 3))
     return (N, C, H, W), (OC, C, KH, KW), (SH, SW), (PH, PW), (DH, DW)
 
 
 @settings(max_examples=40, deadline=None)
 @given(case=strided_cases())
-def test_direct_strided_forward_matches_reference(case):
+def test_direct_strided_forward_and_weight_gradient_match_reference(case):
     x_shape, w_shape, stride, padding, dilation = case
     x, w, b = _float32_case(x_shape, w_shape)
     args = (stride, padding, dilation, 1)
@@ -73,6 +73,12 @@ def test_direct_strided_forward_matches_reference(case):
     y = direct.conv2d_forward_direct(x, w, b, stride, padding, dilation, relu=True)
     assert_close(y, np.maximum(y_ref, 0), np.float32)
     assert_close(cpu.conv2d_forward(x, w, b, *args), y_ref, np.float32)
+    gy = rand(np.random.default_rng(1), y_ref.shape, np.float32)
+    if direct.direct_weight_applies(np.float32, stride, 1, x_shape[1], w_shape[3], dilation[1]):
+        gw_ref = ref.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, *args)
+        got = direct.conv2d_backward_weight_direct(gy, x, w_shape, stride, padding, dilation)
+        assert_close(got, gw_ref, np.float32)
+        assert_close(cpu.conv2d_backward_weight(gy, x, w_shape, *args), gw_ref, np.float32)
 
 
 def _float32_case(x_shape, w_shape, seed=0):
@@ -94,9 +100,9 @@ def test_direct_forward_and_input_gradient_match_reference(case):
     assert_close(cpu.conv2d_forward(x, w, b, *args), y_ref, np.float32)  # the numba tier's own choice
     gy = rand(np.random.default_rng(1), y_ref.shape, np.float32)
     C, KH, KW, Wp = x_shape[1], w_shape[2], w_shape[3], x_shape[3] + 2 * padding[1]
-    if direct.weight_segments(C, KH, KW, Wp, *dilation)[0] is not None:  # lanes along (kw, c) or c
+    if direct.weight_segments(C, KH, KW, x_shape[2] + 2 * padding[0], Wp, *dilation)[0] is not None:  # (kw, c) or c
         gw_ref = ref.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, *args)
-        assert_close(direct.conv2d_backward_weight_direct(gy, x, w_shape, padding, dilation), gw_ref, np.float32)
+        assert_close(direct.conv2d_backward_weight_direct(gy, x, w_shape, ONE, padding, dilation), gw_ref, np.float32)
         assert_close(cpu.conv2d_backward_weight(gy, x, w_shape, *args), gw_ref, np.float32)
     if x_shape[1] >= direct.OCB and x_shape[3] >= min(direct.WIDTHS):  # gx has C channels, W pixels
         gx_ref = ref.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, *args)
@@ -110,15 +116,15 @@ def test_tile_width_is_the_widest_that_fits(OW, VP):
 
 
 def test_weight_segments_run_along_kw_and_c_without_horizontal_dilation():
-    VP, seg_x, seg_y = direct.weight_segments(16, 3, 3, 34, 1, 1)  # 48 contiguous (kw, c) lanes per row
+    VP, seg_x, seg_y = direct.weight_segments(16, 3, 3, 34, 34, 1, 1)  # 48 contiguous (kw, c) lanes per row
     assert VP == 32
     assert seg_y.tolist() == [0, 16, 48, 64, 96, 112]  # two segments per kernel row, the second shifted back
     assert seg_x.tolist() == [0, 16, 34 * 16, 34 * 16 + 16, 68 * 16, 68 * 16 + 16]
-    VP, _, seg_y = direct.weight_segments(3, 3, 3, 34, 1, 1)  # the RGB first layer: 9 lanes per row
+    VP, _, seg_y = direct.weight_segments(3, 3, 3, 34, 34, 1, 1)  # the RGB first layer: 9 lanes per row
     assert VP == 8 and seg_y.tolist() == [0, 1, 9, 10, 18, 19]
-    VP, _, seg_y = direct.weight_segments(16, 3, 3, 34, 1, 2)  # dilated: per tap, along c
+    VP, _, seg_y = direct.weight_segments(16, 3, 3, 34, 34, 1, 2)  # dilated: per tap, along c
     assert VP == 16 and len(seg_y) == 9
-    assert direct.weight_segments(3, 3, 3, 34, 1, 2) == (None, None, None)  # 3 lanes: im2col
+    assert direct.weight_segments(3, 3, 3, 34, 34, 1, 2) == (None, None, None)  # 3 lanes: im2col
 
 
 @pytest.mark.parametrize(
@@ -186,3 +192,12 @@ def test_numpy_tile_states_the_compiled_arithmetic(VP, R):
     block = y[oc0 : oc0 + direct.OCB, oh : oh + R, ow0 : ow0 + VP]
     np.testing.assert_allclose(block, expected[0, oc0 : oc0 + direct.OCB, oh : oh + R, ow0 : ow0 + VP], rtol=1e-5,
                                atol=1e-5)  # fmt: skip
+
+
+def test_weight_segments_of_a_strided_convolution_run_along_each_taps_channels():
+    # stride 2, 16 channels, a 34x34 padded input: 4 phases of 17x17; tap (kh, kw) in phase (kh%2, kw%2)
+    VP, seg_x, seg_y = direct.weight_segments(16, 3, 3, 17, 17, 1, 1, 2, 2)
+    assert VP == 16 and len(seg_x) == 9
+    assert seg_y.tolist() == [16 * t for t in range(9)]
+    tap_1_2 = ((1 * 2 + 0) * 17 + 0) * 17 + 1  # (kh, kw) = (1, 2): phase (1, 0), row 0, column 1
+    assert seg_x[5] == tap_1_2 * 16
