@@ -178,6 +178,10 @@ def _copy_phases(x, n, PH, PW, SH, SW, xq):
         for ih in range(H):
             hp = PH + ih
             plane, i = (c * SH + hp % SH) * SW, hp // SH
+            if SW == 1:  # one phase: a contiguous row (the common case; this loop vectorises)
+                for iw in range(W):
+                    xq[plane, i, PW + iw] = x[n, c, ih, iw]
+                continue
             for phase in range(SW):  # columns wp = j*SW + phase: a strided read, no division per value
                 j0 = max(0, -(-(PW - phase) // SW))  # the first j with wp >= PW
                 iw0 = j0 * SW + phase - PW
@@ -259,6 +263,11 @@ def _make_weight_driver(VP: int) -> Callable:
         for ih in range(H):  # the sample, channels-last: reads rows, writes within one (Wq, C) block per phase
             hp = PH + ih
             row = (hp % SH) * SW * Hq + hp // SH
+            if SW == 1:  # one phase (the common case): contiguous reads along each row
+                for c in range(C):
+                    for iw in range(W):
+                        xt[row, PW + iw, c] = x[n, c, ih, iw]
+                continue
             for phase in range(SW):  # columns wp = j*SW + phase: strided reads, no division per value
                 j0 = max(0, -(-(PW - phase) // SW))  # the first j with wp >= PW
                 iw0 = j0 * SW + phase - PW
