@@ -232,11 +232,12 @@ def _make_sample_driver(VP: int) -> Callable:
 #: (OCp,), the segments' input and output starts (S,) (S,), one sample's gwt (OCp, T*C) and the running total.
 _WEIGHT_SIGNATURE = (
     "void(float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64, int64, int64, int64, float32[:, :, ::1],"
-    " float32[:, :, ::1], int64[::1], float32[::1], int64[::1], int64[::1], float32[:, ::1], float32[:, ::1])"
+    " float32[:, :, ::1], int64[::1], float32[::1], int64[::1], int64[::1], int64, int64, float32[:, ::1],"
+    " float32[:, ::1])"
 )
 
 
-def _make_weight_driver(VP: int) -> Callable:
+def _make_weight_driver(VP: int, R: int = 1) -> Callable:
     """Weight gradient of sample ``n``, added to ``total``, by the forward tile with pixels as the reduction.
 
     ``gw[oc, c, kh, kw] = sum over pixels i of gy[oc, i] * x[c, i + shift(kh, kw)]``: the forward tile
@@ -246,14 +247,17 @@ def _make_weight_driver(VP: int) -> Callable:
     of one pixel sit next to each other channels-last, so a 16-channel layer fills 32 lanes with two
     taps, and a 3-channel first layer 8 lanes with three taps (``weight_segments``). A strided
     convolution's sample is split into stride phases first (as in the forward pass): each tap then
-    reads a contiguous run of its phase, one segment along the channels.
+    reads a contiguous run of its phase, one segment along the channels. With ``R > 1`` one tile covers
+    the same segment in ``R`` kernel rows (``xs`` apart in the sample, ``ys`` in the gradient): a
+    16-channel layer's 48 lanes per kernel row as 3 segments of 16 x 3 rows, 24 vector sums, where
+    32-lane segments would compute 64 lanes for 48 (``weight_segments``).
     """
 
     @njit(**_OPTIONS)
-    def weight_sample(x, gy, n, PH, PW, SH, SW, xt, gyw, offsets, zero_bias, seg_x, seg_y, gwt, total):
+    def weight_sample(x, gy, n, PH, PW, SH, SW, xt, gyw, offsets, zero_bias, seg_x, seg_y, xs, ys, gwt, total):
         # x (N, C, H, W), gy (N, OC, OH, OW); scratch xt (SH*SW*Hq + 1, Wq, C) with a zero border (phase
         # (a, b) in rows (a*SW + b)*Hq ..), gyw (OCp, OH, Wq) with zeros at the pixels outside the output;
-        # offsets (P,) = i*C; segments seg_x, seg_y (S,) -> total (OCp, T*C) +=
+        # offsets (P,) = i*C; segments seg_x, seg_y (S,), R kernel rows xs, ys apart -> total (OCp, T*C) +=
         C, H, W = x.shape[1], x.shape[2], x.shape[3]
         OC, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
         OCp = gyw.shape[0]
@@ -282,7 +286,7 @@ def _make_weight_driver(VP: int) -> Callable:
         no_floor = np.float32(-np.inf)
         for s in range(seg_x.shape[0]):  # overlapping segments write equal values twice
             for block in range(OCp // OCB):
-                tile(xf, seg_x[s], 0, offsets, wf, P, block * OCB, zero_bias, no_floor, yf, seg_y[s], 0, TC, VP, 1)
+                tile(xf, seg_x[s], xs, offsets, wf, P, block * OCB, zero_bias, no_floor, yf, seg_y[s], ys, TC, VP, R)
         tf = total.reshape(-1)
         for i in range(tf.shape[0]):
             tf[i] += yf[i]
@@ -290,7 +294,7 @@ def _make_weight_driver(VP: int) -> Callable:
     return weight_sample
 
 
-_drivers: dict[tuple[str, int], Callable] = {}
+_drivers: dict[tuple[str, int, int], Callable] = {}
 _compile_lock = threading.Lock()
 
 
@@ -305,20 +309,19 @@ def _slp_vectorizer() -> Iterator[None]:
         numba_config.SLP_VECTORIZE = previous
 
 
-def _compile(kind: str, VP: int) -> Callable:
-    """The per-sample driver ``kind`` ("forward" or "weight") for ``VP``, compiled (or loaded from
-    Numba's cache) on first use."""
+def _compile(kind: str, VP: int, R: int = 1) -> Callable:
+    """The per-sample driver ``kind`` ("forward" or "weight", the latter with ``R`` kernel rows per tile)
+    for ``VP``, compiled (or loaded from Numba's cache) on first use."""
     with _compile_lock:
-        if (kind, VP) not in _drivers:
-            make, signature = {
-                "forward": (_make_sample_driver, _SAMPLE_SIGNATURE),
-                "weight": (_make_weight_driver, _WEIGHT_SIGNATURE),
-            }[kind]
-            driver = make(VP)
+        if (kind, VP, R) not in _drivers:
+            if kind == "forward":
+                driver, signature = _make_sample_driver(VP), _SAMPLE_SIGNATURE
+            else:
+                driver, signature = _make_weight_driver(VP, R), _WEIGHT_SIGNATURE
             with _slp_vectorizer():
                 driver.compile(signature)
-            _drivers[kind, VP] = driver
-        return _drivers[kind, VP]
+            _drivers[kind, VP, R] = driver
+        return _drivers[kind, VP, R]
 
 
 # --- public ---------------------------------------------------------------------------------------
@@ -439,14 +442,17 @@ def weight_segments(
     contiguous (``KW*C`` of them), so segments run along that row; otherwise along the channels of
     each tap. ``seg_x`` is where a segment starts in the channels-last sample, ``seg_y`` in the
     ``(OC, KH*KW*C)`` gradient; the last segment of a run shifts back to end at the run's end.
+    With :func:`weight_rows` ``R > 1`` the segments are those of the first kernel row only (each tile
+    covers all ``R``) and run 16 lanes wide.
     """
     run = _weight_run(C, KW, DW, SW)
-    VP = tile_width(run)
+    R = weight_rows(C, KH, KW, DW, SH, SW)
+    VP = 16 if R > 1 else tile_width(run)
     if VP is None:
         return None, None, None
     starts = [min(s, run - VP) for s in range(0, run, VP)]
     seg_x, seg_y = [], []
-    for kh in range(KH):
+    for kh in range(0, KH, R):
         for kw in range(1 if run == KW * C else KW):
             a, b = kh * DH % SH, kw * DW % SW  # the tap's stride phase, and its place in the phase
             base_x = ((((a * SW + b) * Hq) + kh * DH // SH) * Wq + kw * DW // SW) * C
@@ -454,6 +460,14 @@ def weight_segments(
             seg_x += [base_x + s for s in starts]
             seg_y += [base_y + s for s in starts]
     return VP, np.array(seg_x, dtype=np.int64), np.array(seg_y, dtype=np.int64)
+
+
+def weight_rows(C: int, KH: int, KW: int, DW: int, SH: int = 1, SW: int = 1) -> int:
+    """Kernel rows per weight-gradient tile: all ``KH`` (2 or 3) when a kernel row's lanes are an odd
+    multiple of 16 (16-lane segments then fit exactly, and ``KH`` rows of them keep 16-24 vector sums
+    busy), else 1. Rows must lie in one stride phase (``SH == 1``)."""
+    run = _weight_run(C, KW, DW, SW)
+    return KH if SH == 1 and 2 <= KH <= 3 and run % 32 == 16 else 1
 
 
 def conv2d_backward_weight_direct(
@@ -481,9 +495,10 @@ def conv2d_backward_weight_direct(
     Hq, Wq = -(-(H + 2 * PH) // SH), -(-(W + 2 * PW) // SW)
     OCp, T = -(-OC // OCB) * OCB, KH * KW
     VP, seg_x, seg_y = weight_segments(C, KH, KW, Hq, Wq, DH, DW, SH, SW)  # lanes; segments' starts
+    R = weight_rows(C, KH, KW, DW, SH, SW)  # kernel rows per tile, DH*Wq*C apart in xt, KW*C in gwt
     offsets = np.arange(OH * Wq, dtype=np.int64) * C  # (P,): pixel i of the wide output grid, channels-last
     zero_bias = np.zeros(OCp, np.float32)
-    driver = _compile("weight", VP)
+    driver = _compile("weight", VP, R)
     x, gy = np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(gy, dtype=np.float32)
 
     def work(pieces: Iterator[tuple[int, int]]) -> np.ndarray:
@@ -493,7 +508,8 @@ def conv2d_backward_weight_direct(
         total = np.zeros((OCp, T * C), dtype=np.float32)
         for n0, count in pieces:
             for n in range(n0, n0 + count):
-                driver(x, gy, n, PH, PW, SH, SW, xt, gyw, offsets, zero_bias, seg_x, seg_y, gwt, total)
+                driver(x, gy, n, PH, PW, SH, SW, xt, gyw, offsets, zero_bias, seg_x, seg_y, DH * Wq * C, KW * C, gwt,
+                       total)  # fmt: skip
         return total
 
     partials = over_samples(work, N, 1, single_thread_blas=False)
@@ -503,6 +519,7 @@ def conv2d_backward_weight_direct(
 
 __all__ = [
     "direct_weight_applies",
+    "weight_rows",
     "weight_segments",
     "conv2d_backward_input_direct",
     "conv2d_backward_weight_direct",

@@ -116,14 +116,22 @@ def test_tile_width_is_the_widest_that_fits(OW, VP):
 
 
 def test_weight_segments_run_along_kw_and_c_without_horizontal_dilation():
-    VP, seg_x, seg_y = direct.weight_segments(16, 3, 3, 34, 34, 1, 1)  # 48 contiguous (kw, c) lanes per row
-    assert VP == 32
-    assert seg_y.tolist() == [0, 16, 48, 64, 96, 112]  # two segments per kernel row, the second shifted back
-    assert seg_x.tolist() == [0, 16, 34 * 16, 34 * 16 + 16, 68 * 16, 68 * 16 + 16]
+    VP, seg_x, seg_y = direct.weight_segments(32, 3, 3, 34, 34, 1, 1)  # 96 contiguous (kw, c) lanes per row
+    assert VP == 32 and direct.weight_rows(32, 3, 3, 1) == 1
+    assert seg_y.tolist() == [0, 32, 64, 96, 128, 160, 192, 224, 256]  # three segments per kernel row
+    assert seg_x.tolist()[:4] == [0, 32, 64, 34 * 32]
+    VP, seg_x, seg_y = direct.weight_segments(20, 2, 2, 34, 34, 1, 1)  # 40 lanes: the second segment shifted back
+    assert VP == 32 and seg_y.tolist() == [0, 8, 40, 48] and seg_x.tolist() == [0, 8, 34 * 20, 34 * 20 + 8]
+    # 16 channels: 48 lanes = 3 segments of 16, each tile covering the 3 kernel rows (34*16 apart)
+    VP, seg_x, seg_y = direct.weight_segments(16, 3, 3, 34, 34, 1, 1)
+    assert VP == 16 and direct.weight_rows(16, 3, 3, 1) == 3
+    assert seg_y.tolist() == [0, 16, 32] and seg_x.tolist() == [0, 16, 32]
     VP, _, seg_y = direct.weight_segments(3, 3, 3, 34, 34, 1, 1)  # the RGB first layer: 9 lanes per row
     assert VP == 8 and seg_y.tolist() == [0, 1, 9, 10, 18, 19]
-    VP, _, seg_y = direct.weight_segments(16, 3, 3, 34, 34, 1, 2)  # dilated: per tap, along c
-    assert VP == 16 and len(seg_y) == 9
+    VP, _, seg_y = direct.weight_segments(16, 3, 3, 34, 34, 1, 2)  # dilated: per tap, along c (3 rows per tile)
+    assert VP == 16 and seg_y.tolist() == [0, 16, 32]
+    VP, _, seg_y = direct.weight_segments(8, 3, 3, 34, 34, 1, 2)  # 8 channels: 8-lane taps, one row per tile
+    assert VP == 8 and len(seg_y) == 9
     assert direct.weight_segments(3, 3, 3, 34, 34, 1, 2) == (None, None, None)  # 3 lanes: im2col
 
 
@@ -201,3 +209,22 @@ def test_weight_segments_of_a_strided_convolution_run_along_each_taps_channels()
     assert seg_y.tolist() == [16 * t for t in range(9)]
     tap_1_2 = ((1 * 2 + 0) * 17 + 0) * 17 + 1  # (kh, kw) = (1, 2): phase (1, 0), row 0, column 1
     assert seg_x[5] == tap_1_2 * 16
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, padding, dilation",
+    [
+        ((3, 16, 12, 12), (16, 16, 3, 3), (1, 1), (1, 1)),  # resnet20's 16-channel layers: 3 rows of 16 lanes
+        ((2, 8, 10, 11), (12, 8, 2, 2), (1, 0), (1, 1)),  # 2 rows of 16 lanes
+        ((2, 16, 13, 12), (8, 16, 3, 3), (2, 1), (2, 1)),  # rows 2 apart
+        ((2, 48, 9, 9), (8, 48, 3, 1), (1, 0), (1, 1)),  # 48 lanes of one tap
+    ],
+)
+def test_weight_gradient_with_kernel_rows_per_tile_matches_reference(x_shape, w_shape, padding, dilation):
+    C, KH, KW = x_shape[1], w_shape[2], w_shape[3]
+    assert direct.weight_rows(C, KH, KW, dilation[1]) == KH
+    x, w, _ = _float32_case(x_shape, w_shape)
+    args = (ONE, padding, dilation, 1)
+    gy = rand(np.random.default_rng(6), ref.conv2d_forward(x, w, None, *args).shape, np.float32)
+    expected = ref.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, *args)
+    assert_close(direct.conv2d_backward_weight_direct(gy, x, w_shape, ONE, padding, dilation), expected, np.float32)
