@@ -443,11 +443,11 @@ def weight_segments(
     each tap. ``seg_x`` is where a segment starts in the channels-last sample, ``seg_y`` in the
     ``(OC, KH*KW*C)`` gradient; the last segment of a run shifts back to end at the run's end.
     With :func:`weight_rows` ``R > 1`` the segments are those of the first kernel row only (each tile
-    covers all ``R``) and run 16 lanes wide.
+    covers all ``R``) and run 16 (or 8) lanes wide.
     """
     run = _weight_run(C, KW, DW, SW)
     R = weight_rows(C, KH, KW, DW, SH, SW)
-    VP = 16 if R > 1 else tile_width(run)
+    VP = min(16, tile_width(run)) if R > 1 else tile_width(run)
     if VP is None:
         return None, None, None
     starts = [min(s, run - VP) for s in range(0, run, VP)]
@@ -464,10 +464,11 @@ def weight_segments(
 
 def weight_rows(C: int, KH: int, KW: int, DW: int, SH: int = 1, SW: int = 1) -> int:
     """Kernel rows per weight-gradient tile: all ``KH`` (2 or 3) when a kernel row's lanes are an odd
-    multiple of 16 (16-lane segments then fit exactly, and ``KH`` rows of them keep 16-24 vector sums
-    busy), else 1. Rows must lie in one stride phase (``SH == 1``)."""
+    multiple of 16 (16-lane segments then fit exactly) or fewer than 16 (8-lane segments: the RGB first
+    layer's 9), so that ``KH`` rows of them keep 16-24 vector sums busy; else 1. Rows must lie in one
+    stride phase (``SH == 1``)."""
     run = _weight_run(C, KW, DW, SW)
-    return KH if SH == 1 and 2 <= KH <= 3 and run % 32 == 16 else 1
+    return KH if SH == 1 and 2 <= KH <= 3 and (run % 32 == 16 or 8 <= run < 16) else 1
 
 
 def conv2d_backward_weight_direct(

@@ -127,11 +127,11 @@ def test_weight_segments_run_along_kw_and_c_without_horizontal_dilation():
     assert VP == 16 and direct.weight_rows(16, 3, 3, 1) == 3
     assert seg_y.tolist() == [0, 16, 32] and seg_x.tolist() == [0, 16, 32]
     VP, _, seg_y = direct.weight_segments(3, 3, 3, 34, 34, 1, 1)  # the RGB first layer: 9 lanes per row
-    assert VP == 8 and seg_y.tolist() == [0, 1, 9, 10, 18, 19]
+    assert VP == 8 and seg_y.tolist() == [0, 1] and direct.weight_rows(3, 3, 3, 1) == 3  # 3 rows per tile
     VP, _, seg_y = direct.weight_segments(16, 3, 3, 34, 34, 1, 2)  # dilated: per tap, along c (3 rows per tile)
     assert VP == 16 and seg_y.tolist() == [0, 16, 32]
-    VP, _, seg_y = direct.weight_segments(8, 3, 3, 34, 34, 1, 2)  # 8 channels: 8-lane taps, one row per tile
-    assert VP == 8 and len(seg_y) == 9
+    VP, _, seg_y = direct.weight_segments(8, 4, 3, 34, 34, 1, 2)  # 8 channels, 4 rows: 8-lane taps, one row a tile
+    assert VP == 8 and len(seg_y) == 12 and direct.weight_rows(8, 4, 3, 2) == 1
     assert direct.weight_segments(3, 3, 3, 34, 34, 1, 2) == (None, None, None)  # 3 lanes: im2col
 
 
@@ -218,6 +218,7 @@ def test_weight_segments_of_a_strided_convolution_run_along_each_taps_channels()
         ((2, 8, 10, 11), (12, 8, 2, 2), (1, 0), (1, 1)),  # 2 rows of 16 lanes
         ((2, 16, 13, 12), (8, 16, 3, 3), (2, 1), (2, 1)),  # rows 2 apart
         ((2, 48, 9, 9), (8, 48, 3, 1), (1, 0), (1, 1)),  # 48 lanes of one tap
+        ((2, 3, 12, 12), (32, 3, 3, 3), (1, 1), (1, 1)),  # the RGB first layer: 9 lanes, 8-lane segments
     ],
 )
 def test_weight_gradient_with_kernel_rows_per_tile_matches_reference(x_shape, w_shape, padding, dilation):
