@@ -174,14 +174,16 @@ def _copy_phases(x, n, PH, PW, SH, SW, xq):
     # sample n of x (N, C, H, W) into the interior of the zero-bordered scratch xq (C*SH*SW, Hq, Wq),
     # split into stride phases: padded x[c, hp, wp] -> xq[(c*SH + hp % SH)*SW + wp % SW, hp // SH, wp // SW]
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    if SH == 1 and SW == 1:  # the common case: no division at all (one per row cost 8x8 planes 10-20%)
+        for c in range(C):
+            for ih in range(H):
+                for iw in range(W):
+                    xq[c, PH + ih, PW + iw] = x[n, c, ih, iw]
+        return
     for c in range(C):
         for ih in range(H):
             hp = PH + ih
             plane, i = (c * SH + hp % SH) * SW, hp // SH
-            if SW == 1:  # one phase: a contiguous row (the common case; this loop vectorises)
-                for iw in range(W):
-                    xq[plane, i, PW + iw] = x[n, c, ih, iw]
-                continue
             for phase in range(SW):  # columns wp = j*SW + phase: a strided read, no division per value
                 j0 = max(0, -(-(PW - phase) // SW))  # the first j with wp >= PW
                 iw0 = j0 * SW + phase - PW
