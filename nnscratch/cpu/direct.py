@@ -191,18 +191,19 @@ def _copy_phases(x, n, PH, PW, SH, SW, xq):
                     xq[plane + phase, i, j0 + k] = x[n, c, ih, iw0 + k * SW]
 
 
-def _make_sample_driver(VP: int) -> Callable:
-    """Convolution of samples ``n0 .. n0+count`` by tiles of ``OCB`` channels x ``ROWS[VP]`` rows x ``VP`` pixels.
+def _make_sample_driver(VP: int, R: int) -> Callable:
+    """Convolution of samples ``n0 .. n0+count`` by tiles of ``OCB`` channels x ``R`` rows x ``VP`` pixels
+    (``R = ROWS[VP]``, or 1 for outputs of fewer rows: one tile shape per driver, as a second one in
+    the same loop cost the 8-pixel tiles 9%).
 
     The tiles store straight into ``y``'s rows. (The driver closes over ints only: see
     :func:`_tile_compiled` on Numba's cache and closures.)
     """
-    R = ROWS[VP]
 
     @njit(**_OPTIONS)
     def conv_samples(x, n0, count, PH, PW, SH, SW, xq, offsets, w2, bias, floor, y):
         # x (N, C, H, W); scratch xq (C*SH*SW, Hq, Wq) with a zero border; offsets (K,), w2 (OC, K), bias (OC,),
-        # floor (0: fused ReLU, -inf: none) -> y[n0 : n0+count] (N, OC, OH, OW); OC >= OCB, OW >= VP
+        # floor (0: fused ReLU, -inf: none) -> y[n0 : n0+count] (N, OC, OH, OW); OC >= OCB, OW >= VP, OH >= R
         _prefer_wide_vectors()
         Wq = xq.shape[2]
         OC, K = w2.shape
@@ -216,12 +217,6 @@ def _make_sample_driver(VP: int) -> Callable:
                 oc0 = min(block * OCB, OC - OCB)  # the last block shifts back: overlapping channels agree
                 for segment in range((OW + VP - 1) // VP):
                     ow0 = min(segment * VP, OW - VP)
-                    if OH < R:  # too few rows for one tile
-                        for oh in range(OH):
-                            tile(
-                                xf, oh * Wq + ow0, Wq, offsets, wf, K, oc0, bias, floor, yf, oh * OW + ow0, OW, L, VP, 1
-                            )
-                        continue
                     for band in range((OH + R - 1) // R):
                         oh = min(band * R, OH - R)  # the last band shifts back too
                         tile(xf, oh * Wq + ow0, Wq, offsets, wf, K, oc0, bias, floor, yf, oh * OW + ow0, OW, L, VP, R)
@@ -312,12 +307,12 @@ def _slp_vectorizer() -> Iterator[None]:
 
 
 def _compile(kind: str, VP: int, R: int = 1) -> Callable:
-    """The per-sample driver ``kind`` ("forward" or "weight", the latter with ``R`` kernel rows per tile)
-    for ``VP``, compiled (or loaded from Numba's cache) on first use."""
+    """The per-sample driver ``kind`` ("forward" or "weight") for tiles of ``VP`` lanes x ``R`` rows (output
+    rows, or kernel rows of the weight gradient), compiled (or loaded from Numba's cache) on first use."""
     with _compile_lock:
         if (kind, VP, R) not in _drivers:
             if kind == "forward":
-                driver, signature = _make_sample_driver(VP), _SAMPLE_SIGNATURE
+                driver, signature = _make_sample_driver(VP, R), _SAMPLE_SIGNATURE
             else:
                 driver, signature = _make_weight_driver(VP, R), _WEIGHT_SIGNATURE
             with _slp_vectorizer():
@@ -387,7 +382,8 @@ def conv2d_forward_direct(
     Hp, Wp = H + 2 * PH, W + 2 * PW
     OH, OW = (Hp - DH * (KH - 1) - 1) // SH + 1, (Wp - DW * (KW - 1) - 1) // SW + 1
     Hq, Wq = -(-Hp // SH), -(-Wp // SW)
-    driver = _compile("forward", tile_width(OW))
+    VP = tile_width(OW)
+    driver = _compile("forward", VP, ROWS[VP] if OH >= ROWS[VP] else 1)
     offsets = _row_offsets(C, KH, KW, Hq, Wq, DH, DW, SH, SW)  # (K,)
     w2 = np.ascontiguousarray(w, dtype=np.float32).reshape(OC, C * KH * KW)  # (OC, K)
     bias = np.zeros(OC, np.float32) if b is None else np.ascontiguousarray(b, dtype=np.float32)

@@ -173,7 +173,7 @@ def test_compiled_drivers_load_from_numba_cache_in_a_new_process(tmp_path):
     # which made Numba's cache miss and recompile the kernels (~4 s) at every start.
     script = (
         "from nnscratch.cpu import direct\n"
-        "drivers = [direct._compile(kind, 16) for kind in ('forward', 'weight')]\n"
+        "drivers = [direct._compile('forward', 16, 2), direct._compile('weight', 16, 1)]\n"
         "print(sum(sum(d.stats.cache_hits.values()) for d in drivers))\n"
     )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
