@@ -49,14 +49,43 @@ def gemm_gflops(repeats: int, size: int = 2048) -> float:
     return 2 * size**3 / ms / 1e6
 
 
-def gemm_shape_gflops(m: int, k: int, n: int, repeats: int) -> float:
-    """NumPy's float32 GEMM rate for one ``(m, k) @ (k, n)`` product, as BLAS is configured now."""
+def warm_median_ms(fn: Callable[[], object], repeats: int, warm_s: float = 0.25) -> float:
+    """Median wall time (ms) of ``repeats`` calls of ``fn``, after calling it for ``warm_s`` seconds.
+
+    The warm-up outlasts OpenBLAS's threads, which busy-wait ~0.1 s after each multi-threaded product
+    (a kernel timed right after a NumPy product ran up to 2x slower: they held both cores), and lets
+    the cores' clocks rise again after an idle moment.
+    """
+    end = time.perf_counter() + warm_s
+    fn()
+    while time.perf_counter() < end:
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def alternating_ms(fns: list[Callable[[], object]], repeats: int, blocks: int = 3) -> list[float]:
+    """Median time (ms) of each of ``fns`` over ``blocks`` alternating blocks (``f0 x repeats, f1 x
+    repeats, f0 ...``, each block warmed up by :func:`warm_median_ms`): a slow minute of the shared
+    machine lands on both, so their ratio holds."""
+    medians: list[list[float]] = [[] for _ in fns]
+    for _ in range(blocks):
+        for fn, own in zip(fns, medians):
+            own.append(warm_median_ms(fn, repeats))
+    return [statistics.median(own) for own in medians]
+
+
+def gemm_product(m: int, k: int, n: int) -> Callable[[], object]:
+    """A float32 ``(m, k) @ (k, n)`` product into a preallocated output (NumPy's BLAS, as configured)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k), dtype=np.float32)
     b = rng.standard_normal((k, n), dtype=np.float32)
     out = np.empty((m, n), dtype=np.float32)
-    ms = median_ms(lambda: np.matmul(a, b, out=out), repeats)
-    return 2.0 * m * k * n / ms / 1e6
+    return lambda: np.matmul(a, b, out=out)
 
 
 def machine() -> dict:
@@ -70,9 +99,15 @@ def machine() -> dict:
         pass
     import numba
 
-    return {"cpu_model": model, "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M"),
-            "numpy": np.__version__, "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
-            "python": platform.python_version()}
+    return {
+        "cpu_model": model,
+        "cpus": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "numba_threads": numba.get_num_threads(),
+        "python": platform.python_version(),
+    }
 
 
 def thread_settings() -> str:

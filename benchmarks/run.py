@@ -2,12 +2,14 @@
 
 For every op (conv2d forward / input gradient / weight gradient at the conv shapes of simple_cnn and
 resnet20, max and average pooling, batch norm, softmax cross-entropy) and every CPU tier (reference
-NumPy, numba), the lab first checks the tier's output against the reference, then times it (one
-warm-up, median of ``--repeats``) and prints ms, GFLOP/s (convolutions) or GB/s (memory-bound ops,
+NumPy, numba), the lab first checks the tier's output against the reference, then times it (0.25 s of
+warm-up calls, median of ``--repeats``) and prints ms, GFLOP/s (convolutions) or GB/s (memory-bound ops,
 bytes read + written once), and the rate as a % of the machine's float32 GEMM rate measured in the same
 run with NumPy's BLAS. Each convolution is also compared with NumPy's BLAS on the SAME GEMM shape
 (forward ``(OC, K) @ (K, N*L)``, input gradient ``(K, OC) @ (OC, N*L)``, weight gradient
-``(OC, N*L) @ (N*L, K)``, K = C*KH*KW, L = OH*OW): the "% gemm" column is the figure to hold >= 80%.
+``(OC, N*L) @ (N*L, K)``, K = C*KH*KW, L = OH*OW), the two timed in alternating blocks, each warmed
+up for 0.25 s (OpenBLAS's threads busy-wait ~0.1 s after a product and would slow the next kernel; a
+slow minute of the shared machine lands on both): the "% gemm" column is the figure to hold >= 80%.
 
 End to end (``benchmarks/_e2e.py``): training-step img/s at batch 128 and inference (batch-1 latency,
 batch-256 img/s) of simple_cnn and resnet20, nnscratch and PyTorch (NCHW and channels_last) each in its
@@ -32,7 +34,7 @@ import sys
 import _common
 import _e2e
 import numpy as np
-from _common import check, gemm_gflops, gemm_shape_gflops, median_ms
+from _common import alternating_ms, check, gemm_gflops, gemm_product, warm_median_ms
 from bench_kernels import RESNET20, SIMPLE_CNN
 
 from nnscratch import cpu, ref
@@ -84,10 +86,13 @@ def conv_layer(lab: Lab, name: str, C: int, OC: int, H: int, S: int, N: int, rng
     }
     for op, (fn, gemm_shape) in ops.items():
         check(f"{name} {op}", fn(cpu), fn(ref))
-        same = gemm_shape_gflops(*gemm_shape, lab.repeats)
-        for tier_name, tier in TIERS.items():
-            lab.add(f"conv {name} {op}", tier_name, median_ms(lambda t=tier, f=fn: f(t), lab.repeats),
-                    flops, "GF/s", same)  # fmt: skip
+        m, k, n = gemm_shape
+        # the numba kernel and the same-shape product in alternating warmed-up blocks: the "% gemm" column
+        numba_ms, gemm_ms = alternating_ms([lambda f=fn: f(cpu), gemm_product(m, k, n)], lab.repeats)
+        same = 2.0 * m * k * n / gemm_ms / 1e6
+        reference_ms = warm_median_ms(lambda f=fn: f(ref), lab.repeats)
+        lab.add(f"conv {name} {op}", "reference", reference_ms, flops, "GF/s", same)
+        lab.add(f"conv {name} {op}", "numba", numba_ms, flops, "GF/s", same)
 
 
 def memory_bound(lab: Lab, N: int) -> None:
@@ -131,7 +136,7 @@ def memory_bound(lab: Lab, N: int) -> None:
             got, expected = got[part], expected[part]
         check(name, got, expected)
         for tier_name, tier in TIERS.items():
-            lab.add(name, tier_name, median_ms(lambda t=tier, f=fn: f(t), lab.repeats), nbytes, "GB/s")
+            lab.add(name, tier_name, warm_median_ms(lambda t=tier, f=fn: f(t), lab.repeats), nbytes, "GB/s")
     if lab.wants("optimizer"):
         if importlib.util.find_spec("nnscratch.optim") is None:
             print("optimizer: skipped (nnscratch.optim is not on this branch)")
@@ -150,18 +155,22 @@ def end_to_end(lab: Lab, quick: bool, results: dict, rounds: int | None = None, 
             print(f", torch NCHW {r['torch_nchw_img_s']:.0f}, channels_last {r['torch_cl_img_s']:.0f}; "
                   f"ratio vs NCHW {r['ratio_nchw']:.2f}, vs the faster layout {r['ratio_best']:.2f} "
                   f"(median of {rounds} per-round ratios)")  # fmt: skip
-        print(f"  inference batch 1: {r['nnscratch_infer_b1_ms']:.2f} ms"
-              + (f" (torch NCHW {r['torch_nchw_infer_b1_ms']:.2f} ms)" if "ratio_nchw" in r else "")
-              + f"; batch 256: {r['nnscratch_infer_b256_img_s']:.0f} img/s"
-              + (f" (torch NCHW {r['torch_nchw_infer_b256_img_s']:.0f})" if "ratio_nchw" in r else ""))
+        print(
+            f"  inference batch 1: {r['nnscratch_infer_b1_ms']:.2f} ms"
+            + (f" (torch NCHW {r['torch_nchw_infer_b1_ms']:.2f} ms)" if "ratio_nchw" in r else "")
+            + f"; batch 256: {r['nnscratch_infer_b256_img_s']:.0f} img/s"
+            + (f" (torch NCHW {r['torch_nchw_infer_b256_img_s']:.0f})" if "ratio_nchw" in r else "")
+        )
         print(f"  peak RSS while training: nnscratch {r['nnscratch_rss_mib']:.0f} MiB"
               + (f", torch NCHW {r['torch_nchw_rss_mib']:.0f} MiB (ratio {r['rss_ratio']:.2f})"
                  if "ratio_nchw" in r else ""))  # fmt: skip
     if not quick and lab.only in (None, "compile"):
         c = _e2e.compile_times("simple_cnn", 128)
         results["compile"] = c
-        print(f"\nNumba compile, simple_cnn first training step: cold cache {c['cold_first_step_s']:.1f} s, "
-              f"warm cache {c['warm_first_step_s']:.1f} s (a steady step: {c['warm_steady_step_s']:.2f} s)")
+        print(
+            f"\nNumba compile, simple_cnn first training step: cold cache {c['cold_first_step_s']:.1f} s, "
+            f"warm cache {c['warm_first_step_s']:.1f} s (a steady step: {c['warm_steady_step_s']:.2f} s)"
+        )
 
 
 def main() -> None:
@@ -174,8 +183,12 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write every figure here")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None, help="end-to-end rounds (default 9, --quick 3)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="training steps per framework per round (default 1; the round's median counts)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps per framework per round (default 1; the round's median counts)",
+    )
     opts = parser.parse_args()
     repeats = opts.repeats or (3 if opts.quick else 7)
     N = 32 if opts.quick else 128
