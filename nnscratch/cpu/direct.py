@@ -170,6 +170,18 @@ ROWS = {32: 1, 16: 2, 8: 2}
 
 
 @njit(**_OPTIONS)
+def _phase_columns(W, PW, SW):
+    # per column phase b < SW of a padded row: the first phase column j0 with j0*SW + b >= PW, the input
+    # column iw0 = j0*SW + b - PW it takes, and how many input columns fall in that phase
+    j0s, iw0s, counts = np.empty(SW, np.int64), np.empty(SW, np.int64), np.empty(SW, np.int64)
+    for phase in range(SW):
+        j0 = max(0, -(-(PW - phase) // SW))
+        j0s[phase], iw0s[phase] = j0, j0 * SW + phase - PW
+        counts[phase] = max(0, -(-(W - iw0s[phase]) // SW))
+    return j0s, iw0s, counts
+
+
+@njit(**_OPTIONS)
 def _copy_phases(x, n, PH, PW, SH, SW, xq):
     # sample n of x (N, C, H, W) into the interior of the zero-bordered scratch xq (C*SH*SW, Hq, Wq),
     # split into stride phases: padded x[c, hp, wp] -> xq[(c*SH + hp % SH)*SW + wp % SW, hp // SH, wp // SW]
@@ -180,14 +192,24 @@ def _copy_phases(x, n, PH, PW, SH, SW, xq):
                 for iw in range(W):
                     xq[c, PH + ih, PW + iw] = x[n, c, ih, iw]
         return
-    for c in range(C):
-        for ih in range(H):
-            hp = PH + ih
-            plane, i = (c * SH + hp % SH) * SW, hp // SH
-            for phase in range(SW):  # columns wp = j*SW + phase: a strided read, no division per value
-                j0 = max(0, -(-(PW - phase) // SW))  # the first j with wp >= PW
-                iw0 = j0 * SW + phase - PW
-                for k in range(max(0, -(-(W - iw0) // SW))):
+    j0s, iw0s, counts = _phase_columns(W, PW, SW)
+    for ih in range(H):  # divisions once per row and per phase, none per value (they cost more than the tiles)
+        hp = PH + ih
+        a, i = hp % SH, hp // SH
+        for c in range(C):
+            plane = (c * SH + a) * SW
+            if SW == 2:  # both phases from one pass over the row (pairs of values: LLVM vectorises it)
+                even, odd = plane + PW % 2, plane + 1 - PW % 2  # the phases of columns iw = 2k and 2k + 1
+                je, jo = PW // 2, (PW + 1) // 2
+                for k in range(W // 2):
+                    xq[even, i, je + k] = x[n, c, ih, 2 * k]
+                    xq[odd, i, jo + k] = x[n, c, ih, 2 * k + 1]
+                if W % 2:
+                    xq[even, i, je + W // 2] = x[n, c, ih, W - 1]
+                continue
+            for phase in range(SW):  # columns wp = j*SW + phase: a strided read
+                j0, iw0 = j0s[phase], iw0s[phase]
+                for k in range(counts[phase]):
                     xq[plane + phase, i, j0 + k] = x[n, c, ih, iw0 + k * SW]
 
 
@@ -261,6 +283,7 @@ def _make_weight_driver(VP: int, R: int = 1) -> Callable:
         P = gyw.shape[1] * gyw.shape[2]
         Hq = (xt.shape[0] - 1) // (SH * SW)
         TC = gwt.shape[1]
+        j0s, iw0s, counts = _phase_columns(W, PW, SW)
         for ih in range(H):  # the sample, channels-last: reads rows, writes within one (Wq, C) block per phase
             hp = PH + ih
             row = (hp % SH) * SW * Hq + hp // SH
@@ -269,11 +292,10 @@ def _make_weight_driver(VP: int, R: int = 1) -> Callable:
                     for iw in range(W):
                         xt[row, PW + iw, c] = x[n, c, ih, iw]
                 continue
-            for phase in range(SW):  # columns wp = j*SW + phase: strided reads, no division per value
-                j0 = max(0, -(-(PW - phase) // SW))  # the first j with wp >= PW
-                iw0 = j0 * SW + phase - PW
+            for phase in range(SW):  # columns wp = j*SW + phase: strided reads
+                j0, iw0 = j0s[phase], iw0s[phase]
                 for c in range(C):
-                    for k in range(max(0, -(-(W - iw0) // SW))):
+                    for k in range(counts[phase]):
                         xt[row + phase * Hq, j0 + k, c] = x[n, c, ih, iw0 + k * SW]
         for oc in range(OC):
             for oh in range(OH):
