@@ -11,7 +11,7 @@ A strided convolution reads its input split into stride phases (:func:`_copy_pha
 kernel tap reads consecutive values for consecutive output pixels, as in a stride-1 convolution.
 
 How it is fast. One *tile* is 8 output channels x VP neighbouring pixels of one output row (VP = 32, 16
-or 8, the widest that fits the row; 16- and 8-pixel tiles take two rows, ``ROWS``). Its 8*VP sums live
+or 8, the widest that fits the row; 16- and 8-pixel tiles take two and four rows, ``ROWS``). Its 8*VP sums live
 in CPU registers (16 AVX-512 registers for VP = 32) for the whole reduction over the K = C*KH*KW rows
 ``(c, kh, kw)``; per row the kernel loads VP contiguous input values once and one weight per channel,
 and does 8*VP multiply-adds. Over a 32x32 plane that is 2 loads per 16-wide multiply-add where im2col +
@@ -166,7 +166,10 @@ def _tile_compiled(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, 
 
 #: Output rows per tile for each tile width: a 16-pixel row alone needs one input load per 8
 #: multiply-adds; two rows share each weight and keep 16 accumulators busy, as one 32-pixel row does.
-ROWS = {32: 1, 16: 2, 8: 2}
+#: 8-pixel rows fill only 256-bit vectors: four of them (32 such sums) beat two by 20-25% (64 -> 64
+#: channels at 8x8, one core: 1.45 -> 1.19 ms; three rows: 1.57-1.79), while 16-pixel rows are best
+#: in pairs (16x16: 1.12 for two rows, 1.26 three, 1.69 four).
+ROWS = {32: 1, 16: 2, 8: 4}
 
 
 @njit(**_OPTIONS)
