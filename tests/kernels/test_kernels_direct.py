@@ -116,12 +116,13 @@ def test_tile_width_is_the_widest_that_fits(OW, VP):
 
 
 def test_weight_segments_run_along_kw_and_c_without_horizontal_dilation():
-    VP, seg_x, seg_y = direct.weight_segments(32, 3, 3, 34, 34, 1, 1)  # 96 contiguous (kw, c) lanes per row
-    assert VP == 32 and direct.weight_rows(32, 3, 3, 1) == 1
-    assert seg_y.tolist() == [0, 32, 64, 96, 128, 160, 192, 224, 256]  # three segments per kernel row
-    assert seg_x.tolist()[:4] == [0, 32, 64, 34 * 32]
-    VP, seg_x, seg_y = direct.weight_segments(20, 2, 2, 34, 34, 1, 1)  # 40 lanes: the second segment shifted back
-    assert VP == 32 and seg_y.tolist() == [0, 8, 40, 48] and seg_x.tolist() == [0, 8, 34 * 20, 34 * 20 + 8]
+    VP, seg_x, seg_y = direct.weight_segments(32, 1, 3, 34, 34, 1, 1)  # one kernel row: 96 (kw, c) lanes
+    assert VP == 32 and direct.weight_rows(32, 1, 3, 1) == 1
+    assert seg_y.tolist() == [0, 32, 64] and seg_x.tolist() == [0, 32, 64]
+    VP, seg_x, seg_y = direct.weight_segments(20, 4, 2, 34, 34, 1, 1)  # 4 rows of 40 lanes, one row per tile
+    assert VP == 32 and seg_y.tolist()[:2] == [0, 8] and seg_x.tolist()[:4] == [0, 8, 34 * 20, 34 * 20 + 8]
+    VP, seg_x, seg_y = direct.weight_segments(32, 3, 3, 34, 34, 1, 1)  # 3 rows: 16-lane segments of row 0
+    assert VP == 16 and direct.weight_rows(32, 3, 3, 1) == 3 and seg_y.tolist() == [0, 16, 32, 48, 64, 80]
     # 16 channels: 48 lanes = 3 segments of 16, each tile covering the 3 kernel rows (34*16 apart)
     VP, seg_x, seg_y = direct.weight_segments(16, 3, 3, 34, 34, 1, 1)
     assert VP == 16 and direct.weight_rows(16, 3, 3, 1) == 3
