@@ -88,6 +88,22 @@ def _torch_net(name: str):
     )  # fmt: skip
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB: ``VmHWM`` of ``/proc/self/status``.
+
+    Not ``getrusage``'s ``ru_maxrss``: Linux keeps that across ``exec``, so a worker started by a parent
+    holding 600 MiB (the kernel lab's arrays) reported 600 MiB whatever it used itself.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB -> MiB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB (Linux)
+
+
 def worker(framework: str, name: str, batch: int) -> None:
     """Serve timing requests on stdin/stdout (see the module docstring)."""
     sys.path.insert(0, str(HERE))
@@ -122,7 +138,7 @@ def worker(framework: str, name: str, batch: int) -> None:
                 times.append(time.perf_counter() - t0)
             reply = times
         else:  # rss
-            reply = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB on Linux
+            reply = peak_rss_mib()
         print(json.dumps(reply), flush=True)
 
 
