@@ -95,6 +95,49 @@ def _max_pool_backward_kernel(gy, indices, gx):
 
 
 @njit(**NUMBA_PARALLEL_OPTIONS)
+def _avg_pool_2x2_kernel(x, y):
+    # The common case (2x2 windows, stride 2, no padding, whole windows), as max pooling's: the general
+    # kernel recomputes each window's bounds and divisor per output (measured (128, 32, 32, 32) float32,
+    # 2 threads: 18.6 ms general, about 1 ms here). Every window has 4 values; sums in x's dtype.
+    # x (N, C, H, W) -> y (N, C, OH, OW)
+    N, C, H, W = x.shape
+    OH, OW = y.shape[2], y.shape[3]
+    xf, yf = x.reshape(-1), y.reshape(-1)
+    for r in prange(N * C):
+        src = np.uint64(r * H * W)
+        dst = np.uint64(r * OH * OW)
+        for oh in range(OH):
+            top = src + np.uint64(2 * oh * W)
+            for ow in range(OW):
+                i = top + np.uint64(2 * ow)
+                total = (xf[i] + xf[i + np.uint64(1)]) + (xf[i + np.uint64(W)] + xf[i + np.uint64(W + 1)])
+                yf[dst + np.uint64(oh * OW + ow)] = total * 0.25
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _avg_pool_2x2_backward_kernel(gy, gx):
+    # gy (N, C, OH, OW) -> gx (N, C, H, W): a quarter of each gradient to each value of its window;
+    # rows and columns past the last whole window (odd H or W) get 0
+    N, C, H, W = gx.shape
+    OH, OW = gy.shape[2], gy.shape[3]
+    gyf, gxf = gy.reshape(-1), gx.reshape(-1)
+    for r in prange(N * C):
+        if 2 * OH < H or 2 * OW < W:
+            gx[r // C, r % C] = 0.0
+        src = np.uint64(r * OH * OW)
+        dst = np.uint64(r * H * W)
+        for oh in range(OH):
+            top = dst + np.uint64(2 * oh * W)
+            for ow in range(OW):
+                share = gyf[src + np.uint64(oh * OW + ow)] * 0.25
+                i = top + np.uint64(2 * ow)
+                gxf[i] = share
+                gxf[i + np.uint64(1)] = share
+                gxf[i + np.uint64(W)] = share
+                gxf[i + np.uint64(W + 1)] = share
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
 def _avg_pool_forward_kernel(x, KH, KW, SH, SW, PH, PW, count_include_pad, y):
     N, C, H, W = x.shape
     OH, OW = y.shape[2], y.shape[3]
@@ -198,7 +241,7 @@ def max_pool2d_forward(
     N, C = x.shape[:2]
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     indices = np.empty((N, C, OH, OW), dtype=np.int64)
-    if (KH, KW, SH, SW, PH, PW) == (2, 2, 2, 2, 0, 0) and 2 * OH <= x.shape[2] and 2 * OW <= x.shape[3]:
+    if _whole_2x2_windows(x.shape, KH, KW, SH, SW, PH, PW, OH, OW):
         _run(_max_pool_2x2_kernel, x.size, np.ascontiguousarray(x), y, indices)
     else:
         _run(_max_pool_forward_kernel, x.size, np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, y, indices)
@@ -236,8 +279,17 @@ def avg_pool2d_forward(
     check_float_array("x", x, 4)
     (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x.shape, kernel_size, stride, padding, ceil_mode)
     y = np.empty(x.shape[:2] + (OH, OW), dtype=x.dtype)
+    if _whole_2x2_windows(x.shape, KH, KW, SH, SW, PH, PW, OH, OW):
+        _run(_avg_pool_2x2_kernel, x.size, np.ascontiguousarray(x), y)
+        return y
     _run(_avg_pool_forward_kernel, x.size, np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, bool(count_include_pad), y)
     return y
+
+
+def _whole_2x2_windows(x_shape: tuple[int, ...], KH: int, KW: int, SH: int, SW: int, PH: int, PW: int, OH: int,
+                       OW: int) -> bool:  # fmt: skip
+    """2x2 windows, stride 2, no padding, and every window inside the input (no ceil-mode partial one)."""
+    return (KH, KW, SH, SW, PH, PW) == (2, 2, 2, 2, 0, 0) and 2 * OH <= x_shape[2] and 2 * OW <= x_shape[3]
 
 
 def avg_pool2d_backward(
@@ -259,6 +311,9 @@ def avg_pool2d_backward(
     (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x_shape, kernel_size, stride, padding, ceil_mode)
     check_shape("gy", gy, (N, C, OH, OW))
     gx = np.empty((N, C, H, W), dtype=gy.dtype)
+    if _whole_2x2_windows(x_shape, KH, KW, SH, SW, PH, PW, OH, OW):
+        _run(_avg_pool_2x2_backward_kernel, gx.size, np.ascontiguousarray(gy), gx)
+        return gx
     _run(
         _avg_pool_backward_kernel,
         gx.size,

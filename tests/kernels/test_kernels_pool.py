@@ -177,3 +177,20 @@ def test_max_pool_2x2_fast_path_matches_reference(shape, ceil_mode):
     y_ref, idx_ref = ref.max_pool2d_forward(x, *args)
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(idx, idx_ref)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 8, 8), (1, 2, 7, 9), (3, 1, 2, 2), (1, 1, 5, 4)])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_avg_pool_2x2_fast_path_matches_reference(shape, ceil_mode, dtype):
+    """The numba tier's 2x2/stride-2 average kernels: odd sizes (floor: the last row/column gets no
+    gradient; ceil: a partial window, the general kernel) against the reference, forward and backward."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape).astype(dtype)
+    args = ((2, 2), (2, 2), (0, 0), ceil_mode, True)
+    y = cpu.avg_pool2d_forward(x, *args)
+    y_ref = ref.avg_pool2d_forward(x, *args)
+    assert y.dtype == dtype
+    assert_close(y, y_ref, dtype)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    assert_close(cpu.avg_pool2d_backward(gy, shape, *args), ref.avg_pool2d_backward(gy, shape, *args), dtype)
