@@ -59,6 +59,7 @@ from nnscratch.cpu.direct import (
     conv2d_backward_weight_direct,
     conv2d_forward_direct,
     direct_applies,
+    direct_input_applies,
     direct_weight_applies,
 )
 from nnscratch.cpu.taps import _add_tap, _copy_tap
@@ -395,9 +396,8 @@ def conv2d_backward_input(
     check_float_array("gy", gy, 4)
     check_shape("gy", gy, (N, OC, OH, OW))
     check_same_dtype("w", w, gy.dtype)
-    if (USE_DIRECT and (SH, SW) == (1, 1) and direct_applies(gy.dtype, G, C, W, (KH, KW))
-            and PH <= DH * (KH - 1) and PW <= DW * (KW - 1)):  # fmt: skip
-        return conv2d_backward_input_direct(gy, w, (PH, PW), (DH, DW))
+    if USE_DIRECT and direct_input_applies(gy.dtype, (SH, SW), G, x_shape, (KH, KW), (PH, PW), (DH, DW)):
+        return conv2d_backward_input_direct(gy, w, x_shape, (SH, SW), (PH, PW), (DH, DW))
     if _winograd_pays(C, OC, w.shape, (SH, SW), (PH, PW), (DH, DW), G, OH, OW, N):
         return conv2d_backward_input_winograd(gy, w, x_shape, (PH, PW))
     gy = np.ascontiguousarray(gy)

@@ -1,9 +1,9 @@
 """Direct convolution on the CPU: a register-blocked Numba kernel, no im2col and no BLAS.
 
-The numba tier's :func:`nnscratch.cpu.conv.conv2d_forward` runs here for float32 ungrouped convolutions
-with kernels larger than 1x1, ``conv2d_backward_weight`` for all float32 ungrouped ones (any stride),
-``conv2d_backward_input`` for the stride-1 ones (the 3x3 layers of simple_cnn and resnet20); everything
-else keeps the im2col + BLAS path. The arithmetic is the textbook sum of :func:`nnscratch.ref.conv.conv2d_forward`::
+The numba tier's :func:`nnscratch.cpu.conv.conv2d_forward` and ``conv2d_backward_input`` run here for
+float32 ungrouped convolutions with kernels larger than 1x1 (any stride; strided input gradients
+without dilation), ``conv2d_backward_weight`` for all float32 ungrouped ones: every layer of simple_cnn
+and resnet20 but the 1x1 shortcuts. Everything else keeps the im2col + BLAS path. The arithmetic is the textbook sum of :func:`nnscratch.ref.conv.conv2d_forward`::
 
     y[n, oc, oh, ow] = b[oc] + sum over (c, kh, kw) of w[oc, c, kh, kw] * xpad[n, c, oh*SH + kh*DH, ow*SW + kw*DW]
 
@@ -316,6 +316,63 @@ def _make_weight_driver(VP: int, R: int = 1) -> Callable:
     return weight_sample
 
 
+#: Numba signature of the strided input-gradient driver: gy (N, OC, OH, OW), n0, count, the border T, L
+#: of the scratch gyp (OC, OHp, OWp), the phases' plan (P, 9), their offsets and weights back to back,
+#: a zero bias (C,), the scratch out, SH, SW, PH, PW, gx (N, C, H, W).
+_PHASE_INPUT_SIGNATURE = (
+    "void(float32[:, :, :, ::1], int64, int64, int64, int64, float32[:, :, ::1], int64[:, ::1], int64[::1],"
+    " float32[::1], float32[::1], float32[::1], int64, int64, int64, int64, float32[:, :, :, ::1])"
+)
+
+
+def _make_phase_input_driver(VP: int, R: int) -> Callable:
+    """Input gradient of a strided convolution for samples ``n0 .. n0+count``, one stride phase at a time.
+
+    The input positions of phase ``(a, b)`` (padded rows ``i*SH + a``, columns ``j*SW + b``) receive only
+    the taps ``kh = a + SH*m``, ``kw = b + SW*q``, each from ``gy[i - m, j - q]``: per phase, the forward
+    tile on ``gy`` (copied once per sample into a zero-bordered scratch) with that phase's taps as the
+    reduction, into the scratch ``out`` (C, rows, cols), whose values then go to every SH-th row and
+    SW-th column of ``gx``. No zeros are multiplied (a zero-upsampled ``gy`` would have SH*SW - 1 per
+    value) and nothing is scattered additively (col2im's adds).
+    """
+
+    @njit(**_OPTIONS)
+    def phase_input(gy, n0, count, T, Lc, gyp, plan, offs_all, w_all, zero_bias, out, SH, SW, PH, PW, gx):
+        # plan rows: a, b, K, offsets start, weights start, i0, rows, j0, cols (the phase's first row and
+        # column inside x, and how many); gyp (OC, OHp, OWp) holds gy[n] at (T, Lc) with a zero border
+        _prefer_wide_vectors()
+        OC, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
+        C = gx.shape[1]
+        OWp = gyp.shape[2]
+        gf, of = gyp.reshape(-1), out.reshape(-1)
+        no_floor = np.float32(-np.inf)
+        for n in range(n0, n0 + count):
+            for oc in range(OC):
+                for r in range(OH):
+                    for s in range(OW):
+                        gyp[oc, T + r, Lc + s] = gy[n, oc, r, s]
+            for p in range(plan.shape[0]):
+                a, b, K, o0, w0 = plan[p, 0], plan[p, 1], plan[p, 2], plan[p, 3], plan[p, 4]
+                i0, rows, j0, cols = plan[p, 5], plan[p, 6], plan[p, 7], plan[p, 8]
+                offsets, wf = offs_all[o0 : o0 + K], w_all[w0 : w0 + C * K]  # (K,) and (C, K) flat
+                L = rows * cols
+                for block in range((C + OCB - 1) // OCB):
+                    c0 = min(block * OCB, C - OCB)
+                    for segment in range((cols + VP - 1) // VP):
+                        jj = min(segment * VP, cols - VP)
+                        for band in range((rows + R - 1) // R):
+                            ii = min(band * R, rows - R)
+                            x0, y0 = (T + i0 + ii) * OWp + Lc + j0 + jj, ii * cols + jj
+                            tile(gf, x0, OWp, offsets, wf, K, c0, zero_bias, no_floor, of, y0, cols, L, VP, R)
+                h0, w0_ = i0 * SH + a - PH, j0 * SW + b - PW  # where the phase's first value lands in x
+                for c in range(C):
+                    for i in range(rows):
+                        for j in range(cols):
+                            gx[n, c, h0 + i * SH, w0_ + j * SW] = of[(c * rows + i) * cols + j]
+
+    return phase_input
+
+
 _drivers: dict[tuple[str, int, int], Callable] = {}
 _compile_lock = threading.Lock()
 
@@ -332,12 +389,15 @@ def _slp_vectorizer() -> Iterator[None]:
 
 
 def _compile(kind: str, VP: int, R: int = 1) -> Callable:
-    """The per-sample driver ``kind`` ("forward" or "weight") for tiles of ``VP`` lanes x ``R`` rows (output
-    rows, or kernel rows of the weight gradient), compiled (or loaded from Numba's cache) on first use."""
+    """The per-sample driver ``kind`` ("forward", "phase_input" or "weight") for tiles of ``VP`` lanes x
+    ``R`` rows (output rows, or kernel rows of the weight gradient), compiled (or loaded from Numba's
+    cache) on first use."""
     with _compile_lock:
         if (kind, VP, R) not in _drivers:
             if kind == "forward":
                 driver, signature = _make_sample_driver(VP, R), _SAMPLE_SIGNATURE
+            elif kind == "phase_input":
+                driver, signature = _make_phase_input_driver(VP, R), _PHASE_INPUT_SIGNATURE
             else:
                 driver, signature = _make_weight_driver(VP, R), _WEIGHT_SIGNATURE
             with _slp_vectorizer():
@@ -431,18 +491,93 @@ def _samples_per_piece(N: int) -> int:
     return max(1, min(4, N // (4 * num_workers())))
 
 
-def conv2d_backward_input_direct(gy: np.ndarray, w: np.ndarray, padding: Pair, dilation: Pair) -> np.ndarray:
-    """Input gradient of a stride-1 ungrouped convolution: ``gy`` convolved with the flipped kernels.
+def _input_phases(
+    x_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair, padding: Pair
+) -> list[tuple[int, int, int, int, int, int, int, int]]:
+    """Per stride phase ``(a, b)`` reached by a tap: ``(a, b, M, Q, i0, rows, j0, cols)``, the phase's taps
+    ``kh = a + SH*m`` (m < M), ``kw = b + SW*q`` (q < Q) and its rows ``i0 ..`` and columns ``j0 ..``
+    inside x (padded row ``i*SH + a`` in ``[PH, PH + H)``)."""
+    _, _, H, W = x_shape
+    (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
+    phases = []
+    for a in range(min(SH, KH)):
+        for b in range(min(SW, KW)):
+            i0, j0 = max(0, -(-(PH - a) // SH)), max(0, -(-(PW - b) // SW))
+            rows, cols = max(0, -(-(PH + H - a) // SH) - i0), max(0, -(-(PW + W - b) // SW) - j0)
+            phases.append((a, b, -(-(KH - a) // SH), -(-(KW - b) // SW), i0, rows, j0, cols))
+    return phases
 
-    Needs ``padding <= dilation * (kernel - 1)`` (checked by the caller).
+
+def direct_input_applies(
+    dtype: np.dtype, stride: Pair, groups: int, x_shape: tuple[int, int, int, int], kernel: Pair, padding: Pair,
+    dilation: Pair,
+) -> bool:  # fmt: skip
+    """Whether :func:`conv2d_backward_input_direct` can run this convolution's input gradient.
+
+    Stride 1: the forward kernel on ``gy`` (rows of ``W`` pixels), with ``padding <= dilation *
+    (kernel - 1)``. Larger strides, without dilation: one pass per stride phase, whose rows must hold a
+    tile. Not 1x1 kernels (a product, BLAS's) nor fewer than 8 input channels.
+    """
+    C, W = x_shape[1], x_shape[3]
+    if not (np.dtype(dtype) == np.float32 and groups == 1 and C >= OCB and kernel[0] * kernel[1] > 1):
+        return False
+    (PH, PW), (DH, DW), (KH, KW) = padding, dilation, kernel
+    if tuple(stride) == (1, 1):
+        return tile_width(W) is not None and PH <= DH * (KH - 1) and PW <= DW * (KW - 1)
+    phases = _input_phases(x_shape, kernel, stride, padding)
+    return (DH, DW) == (1, 1) and min(p[5] for p in phases) >= 1 and tile_width(min(p[7] for p in phases)) is not None
+
+
+def conv2d_backward_input_direct(
+    gy: np.ndarray, w: np.ndarray, x_shape: tuple[int, int, int, int], stride: Pair, padding: Pair, dilation: Pair
+) -> np.ndarray:
+    """Input gradient of an ungrouped float32 convolution (checked by the caller: :func:`direct_input_applies`).
+
+    Stride 1: ``gy`` convolved with the kernels flipped and transposed, padded by ``DH*(KH-1) - PH`` (the
+    adjoint of a stride-1 convolution), by the forward kernel. Larger strides: one tile pass per stride
+    phase (:func:`_make_phase_input_driver`).
 
     Shape:
-        gy ``(N, OC, OH, OW)``, w ``(OC, C, KH, KW)`` -> gx ``(N, C, H, W)``.
+        gy ``(N, OC, OH, OW)``, w ``(OC, C, KH, KW)`` -> gx ``x_shape`` = ``(N, C, H, W)``.
     """
-    _, _, KH, KW = w.shape
-    (PH, PW), (DH, DW) = padding, dilation
-    w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, OC, KH, KW)
-    return conv2d_forward_direct(gy, w_flipped, None, (1, 1), (DH * (KH - 1) - PH, DW * (KW - 1) - PW), dilation)
+    OC, C, KH, KW = w.shape
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    if (SH, SW) == (1, 1):
+        w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, OC, KH, KW)
+        return conv2d_forward_direct(gy, w_flipped, None, (1, 1), (DH * (KH - 1) - PH, DW * (KW - 1) - PW), dilation)
+    N, OH, OW = gy.shape[0], gy.shape[2], gy.shape[3]
+    phases = _input_phases(x_shape, (KH, KW), (SH, SW), (PH, PW))
+    T, Lc = max(p[2] for p in phases) - 1, max(p[3] for p in phases) - 1  # gy's border: the farthest tap back
+    OHp = T + max(OH, max(p[4] + p[5] for p in phases)) + 1
+    OWp = Lc + max(OW, max(p[6] + p[7] for p in phases)) + 1
+    plan, offsets, weights, o0, w0 = [], [], [], 0, 0
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    for a, b, M, Q, i0, rows, j0, cols in phases:
+        oc, m, q = np.meshgrid(np.arange(OC), np.arange(M), np.arange(Q), indexing="ij")
+        offsets.append((oc * OHp * OWp - m * OWp - q).reshape(-1))  # (OC*M*Q,): gy[oc, i - m, j - q]
+        weights.append(w[:, :, a::SH, b::SW].transpose(1, 0, 2, 3).reshape(-1))  # (C, OC*M*Q) flat
+        plan.append((a, b, OC * M * Q, o0, w0, i0, rows, j0, cols))
+        o0, w0 = o0 + OC * M * Q, w0 + C * OC * M * Q
+    VP = tile_width(min(p[7] for p in phases))
+    R = ROWS[VP] if min(p[5] for p in phases) >= ROWS[VP] else 1
+    driver = _compile("phase_input", VP, R)
+    plan_a = np.array(plan, dtype=np.int64)  # (P, 9)
+    offs_all = np.concatenate(offsets).astype(np.int64)
+    w_all = np.concatenate(weights).astype(np.float32)
+    zero_bias = np.zeros(C, np.float32)
+    gy = np.ascontiguousarray(gy, dtype=np.float32)
+    covered = SH <= KH and SW <= KW  # every position of x is in a phase some tap reaches
+    gx = (np.empty if covered else np.zeros)(x_shape, dtype=np.float32)  # (N, C, H, W)
+    out_size = C * max(p[5] * p[7] for p in phases)
+
+    def work(pieces: Iterator[tuple[int, int]]) -> None:
+        gyp = np.zeros((OC, OHp, OWp), dtype=np.float32)  # (OC, OHp, OWp); the border stays zero
+        out = np.empty(out_size, dtype=np.float32)  # one phase's (C, rows, cols)
+        for n0, count in pieces:
+            driver(gy, n0, count, T, Lc, gyp, plan_a, offs_all, w_all, zero_bias, out, SH, SW, PH, PW, gx)
+
+    over_samples(work, N, _samples_per_piece(N), single_thread_blas=False)
+    return gx
 
 
 def _weight_run(C: int, KW: int, DW: int, SW: int = 1) -> int:
@@ -553,5 +688,6 @@ __all__ = [
     "conv2d_backward_weight_direct",
     "conv2d_forward_direct",
     "direct_applies",
+    "direct_input_applies",
     "tile_width",
 ]

@@ -47,11 +47,12 @@ def direct_cases(draw):
 
 @st.composite
 def strided_cases(draw):
-    # the forward pass and the weight gradient with strides 1-3 per axis (the input split into stride phases)
+    # the forward pass and both gradients with strides 1-3 per axis (the input split into stride phases;
+    # the input gradient one tile pass per phase)
     SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     KH, KW = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     assume(KH * KW > 1)
-    DH, DW = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    DH, DW = draw(st.sampled_from([1, 1, 2])), draw(st.sampled_from([1, 1, 2]))
     PH, PW = draw(st.integers(0, KH // 2 + 1)), draw(st.integers(0, KW // 2 + 1))
     OH, OW = draw(st.integers(1, 6)), draw(st.sampled_from([8, 9, 16, 17, 33]))
     H = (OH - 1) * SH + DH * (KH - 1) + 1 - 2 * PH + draw(st.integers(0, SH - 1))
@@ -63,7 +64,7 @@ def strided_cases(draw):
 
 @settings(max_examples=40, deadline=None)
 @given(case=strided_cases())
-def test_direct_strided_forward_and_weight_gradient_match_reference(case):
+def test_direct_strided_forward_and_gradients_match_reference(case):
     x_shape, w_shape, stride, padding, dilation = case
     x, w, b = _float32_case(x_shape, w_shape)
     args = (stride, padding, dilation, 1)
@@ -74,6 +75,10 @@ def test_direct_strided_forward_and_weight_gradient_match_reference(case):
     assert_close(y, np.maximum(y_ref, 0), np.float32)
     assert_close(cpu.conv2d_forward(x, w, b, *args), y_ref, np.float32)
     gy = rand(np.random.default_rng(1), y_ref.shape, np.float32)
+    if direct.direct_input_applies(np.float32, stride, 1, x_shape, w_shape[2:], padding, dilation):
+        gx_ref = ref.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, *args)
+        assert_close(direct.conv2d_backward_input_direct(gy, w, x_shape, stride, padding, dilation), gx_ref, np.float32)
+        assert_close(cpu.conv2d_backward_input(gy, w, x_shape, *args), gx_ref, np.float32)
     if direct.direct_weight_applies(np.float32, stride, 1, x_shape[1], w_shape[3], dilation[1]):
         gw_ref = ref.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, *args)
         got = direct.conv2d_backward_weight_direct(gy, x, w_shape, stride, padding, dilation)
@@ -106,7 +111,7 @@ def test_direct_forward_and_input_gradient_match_reference(case):
         assert_close(cpu.conv2d_backward_weight(gy, x, w_shape, *args), gw_ref, np.float32)
     if x_shape[1] >= direct.OCB and x_shape[3] >= min(direct.WIDTHS):  # gx has C channels, W pixels
         gx_ref = ref.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, *args)
-        assert_close(direct.conv2d_backward_input_direct(gy, w, padding, dilation), gx_ref, np.float32)
+        assert_close(direct.conv2d_backward_input_direct(gy, w, x_shape, ONE, padding, dilation), gx_ref, np.float32)
         assert_close(cpu.conv2d_backward_input(gy, w, x_shape, *args), gx_ref, np.float32)
 
 
@@ -230,3 +235,23 @@ def test_weight_gradient_with_kernel_rows_per_tile_matches_reference(x_shape, w_
     gy = rand(np.random.default_rng(6), ref.conv2d_forward(x, w, None, *args).shape, np.float32)
     expected = ref.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, *args)
     assert_close(direct.conv2d_backward_weight_direct(gy, x, w_shape, ONE, padding, dilation), expected, np.float32)
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, stride, padding",
+    [
+        ((2, 16, 32, 32), (32, 16, 3, 3), (2, 2), (1, 1)),  # resnet20's 16 -> 32/s2
+        ((2, 32, 16, 16), (64, 32, 3, 3), (2, 2), (1, 1)),  # 32 -> 64/s2: 8-pixel phase rows
+        ((1, 8, 19, 21), (8, 8, 3, 3), (2, 2), (0, 0)),  # odd sizes
+        ((1, 9, 26, 28), (8, 9, 2, 2), (3, 3), (0, 0)),  # stride > kernel: phases no tap reaches stay 0
+        ((1, 8, 20, 40), (10, 8, 5, 5), (2, 3), (2, 1)),
+    ],
+)
+def test_strided_input_gradient_by_phases_matches_reference(x_shape, w_shape, stride, padding):
+    x, w, _ = _float32_case(x_shape, w_shape)
+    args = (stride, padding, ONE, 1)
+    gy_shape = ref.conv2d_forward(x, w, None, *args).shape
+    assert direct.direct_input_applies(np.float32, stride, 1, x_shape, w_shape[2:], padding, ONE)
+    gy = rand(np.random.default_rng(5), gy_shape, np.float32)
+    expected = ref.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, *args)
+    assert_close(direct.conv2d_backward_input_direct(gy, w, x_shape, stride, padding, ONE), expected, np.float32)
