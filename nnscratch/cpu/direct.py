@@ -3,7 +3,8 @@
 The numba tier's :func:`nnscratch.cpu.conv.conv2d_forward` and ``conv2d_backward_input`` run here for
 float32 ungrouped convolutions with kernels larger than 1x1 (any stride; strided input gradients
 without dilation), ``conv2d_backward_weight`` for all float32 ungrouped ones: every layer of simple_cnn
-and resnet20 but the 1x1 shortcuts. Everything else keeps the im2col + BLAS path. The arithmetic is the textbook sum of :func:`nnscratch.ref.conv.conv2d_forward`::
+and resnet20 but the 1x1 shortcuts. Everything else keeps the im2col + BLAS path. The arithmetic is
+the textbook sum of :func:`nnscratch.ref.conv.conv2d_forward`::
 
     y[n, oc, oh, ow] = b[oc] + sum over (c, kh, kw) of w[oc, c, kh, kw] * xpad[n, c, oh*SH + kh*DH, ow*SW + kw*DW]
 

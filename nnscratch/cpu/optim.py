@@ -55,7 +55,8 @@ def _check_buffers(param: np.ndarray, **buffers: tuple[np.ndarray, bool]) -> Non
             raise ValueError(f"{name}: expected a flat NumPy array, got {type(array).__name__}")
         if expected is not None and (array.size != expected or not array.flags.c_contiguous):
             raise ValueError(
-                f"{name}: expected a C-contiguous array of {expected} elements (as param), got {array.size} elements"
+                f"{name}: expected a C-contiguous array of {expected} elements (as param), "
+                f"got {array.size} elements"
             )
         if used and name != "grad" and array.dtype != param.dtype:
             raise TypeError(f"{name}: expected dtype {param.dtype} (as param), got {array.dtype}")
@@ -139,7 +140,9 @@ def sgd_step(
     """
     _check_buffers(param, grad=(grad, True), momentum_buf=(momentum_buf, momentum != 0))
     kernel = _sgd_parallel if param.size >= PARALLEL_MIN_SIZE else _sgd_kernel
-    lr, momentum, one_minus_dampening, weight_decay = _as_dtype(param, lr, momentum, 1 - dampening, weight_decay)
+    lr, momentum, one_minus_dampening, weight_decay = _as_dtype(
+        param, lr, momentum, 1 - dampening, weight_decay
+    )
     kernel(
         param,
         grad,
@@ -406,7 +409,9 @@ def _adagrad_kernel(param, grad, state_sum, clr, eps, weight_decay, maximize):
 @njit(**NUMBA_PARALLEL_OPTIONS)
 def _adagrad_parallel(param, grad, state_sum, clr, eps, weight_decay, maximize):
     for c in prange(_n_chunks(param)):
-        _adagrad_kernel(_part(param, c), _part(grad, c), _part(state_sum, c), clr, eps, weight_decay, maximize)
+        _adagrad_kernel(
+            _part(param, c), _part(grad, c), _part(state_sum, c), clr, eps, weight_decay, maximize
+        )
 
 
 def adagrad_step(

@@ -50,7 +50,8 @@ def _geometry(x_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pai
     """``(N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)``, the kernels' geometry arguments."""
     N, C, H, W = x_shape
     KH, KW = kernel
-    (SH, SW), (PH, PW), (DH, DW), _, OH, OW = check_conv_args(x_shape, (1, C, KH, KW), stride, padding, dilation, 1)
+    (SH, SW), (PH, PW), (DH, DW), _, OH, OW = check_conv_args(x_shape, (1, C, KH, KW), stride, padding,
+                                                              dilation, 1)
     return N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW
 
 

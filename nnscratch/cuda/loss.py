@@ -55,18 +55,8 @@ def softmax_cross_entropy_forward(
     xp = xp_of(logits)
     losses = xp.empty(N, dtype=logits.dtype)  # (N,)
     log_probs = xp.empty_like(logits)  # (N, K)
-    args = (
-        logits,
-        target,
-        w,
-        losses,
-        log_probs,
-        np.int32(N),
-        np.int32(K),
-        np.int32(has_weight),
-        scalar(label_smoothing, logits),
-        np.int64(ignore_index),
-    )
+    args = (logits, target, w, losses, log_probs, np.int32(N), np.int32(K), np.int32(has_weight),
+            scalar(label_smoothing, logits), np.int64(ignore_index))
     _launch("softmax_cross_entropy_forward", logits, N, args)
     return losses, log_probs
 
@@ -79,7 +69,8 @@ def softmax_cross_entropy_backward(
     Shape:
         glosses ``(N,)``, log_probs ``(N, K)``, target ``(N,)`` -> glogits ``(N, K)``.
     """
-    check_cross_entropy_args(host_view(log_probs), host_view(target), host_view(weight), label_smoothing, ignore_index)
+    check_cross_entropy_args(host_view(log_probs), host_view(target), host_view(weight), label_smoothing,
+                             ignore_index)
     N, K = log_probs.shape
     check_float_array("glosses", host_view(glosses), 1)
     check_shape("glosses", glosses, (N,))
@@ -88,18 +79,8 @@ def softmax_cross_entropy_backward(
     log_probs, target = contiguous(log_probs), contiguous(target)
     w, has_weight = optional(weight, log_probs)
     glogits = xp_of(log_probs).empty_like(log_probs)  # (N, K)
-    args = (
-        glosses,
-        log_probs,
-        target,
-        w,
-        glogits,
-        np.int32(N),
-        np.int32(K),
-        np.int32(has_weight),
-        scalar(label_smoothing, log_probs),
-        np.int64(ignore_index),
-    )
+    args = (glosses, log_probs, target, w, glogits, np.int32(N), np.int32(K), np.int32(has_weight),
+            scalar(label_smoothing, log_probs), np.int64(ignore_index))
     _launch("softmax_cross_entropy_backward", log_probs, N, args)
     return glogits
 

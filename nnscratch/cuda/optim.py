@@ -31,10 +31,8 @@ def _check(param: Any, grad: Any, **buffers: tuple[Any, bool]) -> Any:
     """Check the flat contiguous ``param`` and each used buffer; return ``grad`` in param's dtype."""
     host = host_view(param)
     if not isinstance(host, np.ndarray) or host.ndim != 1 or not param.flags.c_contiguous:
-        raise ValueError(
-            f"param: expected a flat C-contiguous array, got {type(param).__name__} of shape "
-            f"{getattr(param, 'shape', None)}"
-        )
+        raise ValueError(f"param: expected a flat C-contiguous array, got {type(param).__name__} of shape "
+                         f"{getattr(param, 'shape', None)}")
     if param.dtype not in (np.float32, np.float64):
         raise TypeError(f"param: expected a float32 or float64 array, got dtype {param.dtype}")
     if getattr(grad, "shape", None) != param.shape:
@@ -43,9 +41,8 @@ def _check(param: Any, grad: Any, **buffers: tuple[Any, bool]) -> Any:
         if not used:
             continue
         if array.shape != param.shape or not array.flags.c_contiguous:
-            raise ValueError(
-                f"{name}: expected a C-contiguous array of {param.size} elements (as param), got shape {array.shape}"
-            )
+            raise ValueError(f"{name}: expected a C-contiguous array of {param.size} elements (as param), got "
+                             f"shape {array.shape}")
         if array.dtype != param.dtype:
             raise TypeError(f"{name}: expected dtype {param.dtype} (as param), got {array.dtype}")
     check_index_range("param", param.size)
@@ -81,19 +78,8 @@ def sgd_step(
     use_momentum = momentum != 0
     grad = _check(param, grad, momentum_buf=(momentum_buf, use_momentum))
     T = param.dtype.type
-    args = (
-        param,
-        grad,
-        _unused_or(momentum_buf, use_momentum, param),
-        T(lr),
-        T(momentum),
-        T(1 - dampening),
-        np.int32(nesterov),
-        T(weight_decay),
-        np.int32(maximize),
-        np.int32(first_step),
-        np.int32(use_momentum),
-    )
+    args = (param, grad, _unused_or(momentum_buf, use_momentum, param), T(lr), T(momentum), T(1 - dampening),
+            np.int32(nesterov), T(weight_decay), np.int32(maximize), np.int32(first_step), np.int32(use_momentum))
     _launch("sgd_step", param, args)
 
 
@@ -122,28 +108,12 @@ def adam_step(
     Shape:
         param, grad, exp_avg, exp_avg_sq: ``(P,)``; max_exp_avg_sq: ``(P,)``, or ``(0,)`` without amsgrad.
     """
-    grad = _check(
-        param, grad, exp_avg=(exp_avg, True), exp_avg_sq=(exp_avg_sq, True), max_exp_avg_sq=(max_exp_avg_sq, amsgrad)
-    )
+    grad = _check(param, grad, exp_avg=(exp_avg, True), exp_avg_sq=(exp_avg_sq, True),
+                  max_exp_avg_sq=(max_exp_avg_sq, amsgrad))
     T = param.dtype.type
-    args = (
-        param,
-        grad,
-        exp_avg,
-        exp_avg_sq,
-        _unused_or(max_exp_avg_sq, amsgrad, param),
-        T(1 - beta1),
-        T(beta2),
-        T(1 - beta2),
-        T(eps),
-        T(weight_decay),
-        T(1 - lr * weight_decay),
-        T(step_size),
-        T(bias_correction2_sqrt),
-        np.int32(amsgrad),
-        np.int32(decoupled_weight_decay),
-        np.int32(maximize),
-    )
+    args = (param, grad, exp_avg, exp_avg_sq, _unused_or(max_exp_avg_sq, amsgrad, param), T(1 - beta1), T(beta2),
+            T(1 - beta2), T(eps), T(weight_decay), T(1 - lr * weight_decay), T(step_size),
+            T(bias_correction2_sqrt), np.int32(amsgrad), np.int32(decoupled_weight_decay), np.int32(maximize))
     _launch("adam_step", param, args)
 
 
@@ -168,30 +138,12 @@ def rmsprop_step(
         momentum_buf: ``(P,)`` if ``momentum > 0`` else ``(0,)``.
     """
     use_momentum = momentum > 0
-    grad = _check(
-        param,
-        grad,
-        square_avg=(square_avg, True),
-        grad_avg=(grad_avg, centered),
-        momentum_buf=(momentum_buf, use_momentum),
-    )
+    grad = _check(param, grad, square_avg=(square_avg, True), grad_avg=(grad_avg, centered),
+                  momentum_buf=(momentum_buf, use_momentum))
     T = param.dtype.type
-    args = (
-        param,
-        grad,
-        square_avg,
-        _unused_or(grad_avg, centered, param),
-        _unused_or(momentum_buf, use_momentum, param),
-        T(lr),
-        T(alpha),
-        T(1 - alpha),
-        T(eps),
-        T(weight_decay),
-        T(momentum),
-        np.int32(centered),
-        np.int32(use_momentum),
-        np.int32(maximize),
-    )
+    args = (param, grad, square_avg, _unused_or(grad_avg, centered, param),
+            _unused_or(momentum_buf, use_momentum, param), T(lr), T(alpha), T(1 - alpha), T(eps), T(weight_decay),
+            T(momentum), np.int32(centered), np.int32(use_momentum), np.int32(maximize))
     _launch("rmsprop_step", param, args)
 
 

@@ -97,16 +97,5 @@ def logsumexp(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
     return out if keepdim else out.squeeze(dim)
 
 
-__all__ = [
-    "elu",
-    "gelu",
-    "hardtanh",
-    "leaky_relu",
-    "log_softmax",
-    "logsumexp",
-    "relu",
-    "relu6",
-    "silu",
-    "softmax",
-    "softplus",
-]
+__all__ = ["elu", "gelu", "hardtanh", "leaky_relu", "log_softmax", "logsumexp", "relu", "relu6", "silu",
+           "softmax", "softplus"]

@@ -62,7 +62,9 @@ def im2col(x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, dilati
     check_float_array("x", x, 4)
     KH, KW = check_pair("kernel_size", kernel_size, 1)
     N, C, H, W = x.shape
-    (SH, SW), (PH, PW), (DH, DW), _, OH, OW = check_conv_args(x.shape, (1, C, KH, KW), stride, padding, dilation, 1)
+    (SH, SW), (PH, PW), (DH, DW), _, OH, OW = check_conv_args(
+        x.shape, (1, C, KH, KW), stride, padding, dilation, 1
+    )
     x_pad = np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))  # (N, C, H+2PH, W+2PW)
     # Every window of the dilated kernel's extent, then keep every SH-th start and every DH-th tap.
     span = (DH * (KH - 1) + 1, DW * (KW - 1) + 1)

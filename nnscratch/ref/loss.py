@@ -43,7 +43,9 @@ def check_cross_entropy_args(logits, target, weight, label_smoothing, ignore_ind
     used = target[target != ignore_index]
     if used.size and (used.min() < 0 or used.max() >= K):
         bad = used[(used < 0) | (used >= K)][0]
-        raise ValueError(f"target: expected class indices in [0, {K}) or ignore_index={ignore_index}, got {bad}")
+        raise ValueError(
+            f"target: expected class indices in [0, {K}) or ignore_index={ignore_index}, got {bad}"
+        )
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

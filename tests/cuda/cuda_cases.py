@@ -79,34 +79,18 @@ def activation_cases() -> list[Case]:
         label = "x".join(map(str, shape))
         cases += [
             Case("activation", "relu_forward", lambda r, d, s=shape: (_normal(r, s, d),), label),
-            Case(
-                "activation",
-                "relu_backward",
-                lambda r, d, s=shape: (_normal(r, s, d), np.maximum(_normal(r, s, d), 0)),
-                label,
-            ),
+            Case("activation", "relu_backward",
+                 lambda r, d, s=shape: (_normal(r, s, d), np.maximum(_normal(r, s, d), 0)), label),
             Case("activation", "leaky_relu_forward", lambda r, d, s=shape: (_normal(r, s, d), 0.1), label),
-            Case(
-                "activation",
-                "leaky_relu_backward",
-                lambda r, d, s=shape: (_normal(r, s, d), _normal(r, s, d), 0.2),
-                label,
-            ),
+            Case("activation", "leaky_relu_backward",
+                 lambda r, d, s=shape: (_normal(r, s, d), _normal(r, s, d), 0.2), label),
         ]
         if len(shape) >= 2:
             cases += [
-                Case(
-                    "activation",
-                    "bias_relu_forward",
-                    lambda r, d, s=shape: (_normal(r, s, d), _normal(r, (s[1],), d)),
-                    label,
-                ),
-                Case(
-                    "activation",
-                    "bias_leaky_relu_forward",
-                    lambda r, d, s=shape: (_normal(r, s, d), _normal(r, (s[1],), d), 0.05),
-                    label,
-                ),
+                Case("activation", "bias_relu_forward",
+                     lambda r, d, s=shape: (_normal(r, s, d), _normal(r, (s[1],), d)), label),
+                Case("activation", "bias_leaky_relu_forward",
+                     lambda r, d, s=shape: (_normal(r, s, d), _normal(r, (s[1],), d), 0.05), label),
             ]
     return cases
 
@@ -141,40 +125,23 @@ def pool_cases() -> list[Case]:
         label = f"{'x'.join(map(str, shape))}-k{k}-s{s}-p{p}-{'ceil' if cm else 'floor'}-{int(cip)}"
         out = _pool_out(shape, k, s, p, cm)
         cases += [
-            Case(
-                "pool", "max_pool2d_forward", lambda r, d, a=(shape, k, s, p, cm): (_normal(r, a[0], d), *a[1:]), label
-            ),
-            Case(
-                "pool",
-                "max_pool2d_backward",
-                lambda r, d, a=(shape, k, s, p, cm): _max_pool_backward_args(r, d, *a),
-                label,
-            ),
-            Case(
-                "pool",
-                "avg_pool2d_forward",
-                lambda r, d, a=(shape, k, s, p, cm, cip): (_normal(r, a[0], d), *a[1:]),
-                label,
-            ),
-            Case(
-                "pool",
-                "avg_pool2d_backward",
-                lambda r, d, a=(shape, k, s, p, cm, cip), o=out: (_normal(r, o, d), *a),
-                label,
-            ),
+            Case("pool", "max_pool2d_forward", lambda r, d, a=(shape, k, s, p, cm): (_normal(r, a[0], d), *a[1:]),
+                 label),
+            Case("pool", "max_pool2d_backward",
+                 lambda r, d, a=(shape, k, s, p, cm): _max_pool_backward_args(r, d, *a), label),
+            Case("pool", "avg_pool2d_forward",
+                 lambda r, d, a=(shape, k, s, p, cm, cip): (_normal(r, a[0], d), *a[1:]), label),
+            Case("pool", "avg_pool2d_backward",
+                 lambda r, d, a=(shape, k, s, p, cm, cip), o=out: (_normal(r, o, d), *a), label),
         ]
-    for shape, size in [((2, 3, 7, 6), (3, 4)), ((1, 2, 5, 5), (5, 5)), ((2, 2, 4, 9), (1, 2)), ((1, 3, 3, 4), (5, 6))]:
+    for shape, size in [((2, 3, 7, 6), (3, 4)), ((1, 2, 5, 5), (5, 5)), ((2, 2, 4, 9), (1, 2)),
+                        ((1, 3, 3, 4), (5, 6))]:
         label = f"{'x'.join(map(str, shape))}-to{size}"
         cases += [
-            Case(
-                "pool", "adaptive_avg_pool2d_forward", lambda r, d, a=(shape, size): (_normal(r, a[0], d), a[1]), label
-            ),
-            Case(
-                "pool",
-                "adaptive_avg_pool2d_backward",
-                lambda r, d, a=(shape, size): (_normal(r, a[0][:2] + a[1], d), a[0]),
-                label,
-            ),
+            Case("pool", "adaptive_avg_pool2d_forward", lambda r, d, a=(shape, size): (_normal(r, a[0], d), a[1]),
+                 label),
+            Case("pool", "adaptive_avg_pool2d_backward",
+                 lambda r, d, a=(shape, size): (_normal(r, a[0][:2] + a[1], d), a[0]), label),
         ]
     return cases
 
@@ -202,30 +169,14 @@ def norm_cases() -> list[Case]:
     cases = []
     for shape in [(4, 3, 5, 7), (37, 5), (3, 2, 40)]:
         label = "x".join(map(str, shape))
-        for affine, running, training in [
-            (True, True, True),
-            (False, False, True),
-            (True, True, False),
-            (False, True, True),
-        ]:
+        for affine, running, training in [(True, True, True), (False, False, True), (True, True, False),
+                                          (False, True, True)]:
             flags = f"{label}-affine{int(affine)}-running{int(running)}-train{int(training)}"
-            cases.append(
-                Case(
-                    "norm",
-                    "batch_norm_forward",
-                    lambda r, d, a=(shape, affine, running, training): _bn_forward_args(r, d, *a),
-                    flags,
-                )
-            )
+            cases.append(Case("norm", "batch_norm_forward",
+                              lambda r, d, a=(shape, affine, running, training): _bn_forward_args(r, d, *a), flags))
         for affine in (True, False):
-            cases.append(
-                Case(
-                    "norm",
-                    "batch_norm_backward",
-                    lambda r, d, a=(shape, affine): _bn_backward_args(r, d, *a),
-                    f"{label}-affine{affine}",
-                )
-            )
+            cases.append(Case("norm", "batch_norm_backward",
+                              lambda r, d, a=(shape, affine): _bn_backward_args(r, d, *a), f"{label}-affine{affine}"))
     return cases
 
 
@@ -281,38 +232,18 @@ def conv_cases() -> list[Case]:
         geometry = (s, p, dl, g)
         cases += [
             Case("conv", "im2col", lambda r, d, a=(xs, (KH, KW), s, p, dl): (_normal(r, a[0], d), *a[1:]), label),
-            Case(
-                "conv", "col2im", lambda r, d, a=(xs, (KH, KW), s, p, dl), c=cols_shape: (_normal(r, c, d), *a), label
-            ),
-            Case(
-                "conv",
-                "conv2d_forward",
-                lambda r, d, a=(xs, ws, geometry): (
-                    _normal(r, a[0], d),
-                    _normal(r, a[1], d),
-                    _normal(r, (a[1][0],), d),
-                    *a[2],
-                ),
-                label,
-            ),
-            Case(
-                "conv",
-                "conv2d_forward",
-                lambda r, d, a=(xs, ws, geometry): (_normal(r, a[0], d), _normal(r, a[1], d), None, *a[2]),
-                label + "-nobias",
-            ),
-            Case(
-                "conv",
-                "conv2d_backward_input",
-                lambda r, d, a=(xs, ws, geometry), y=ys: (_normal(r, y, d), _normal(r, a[1], d), a[0], *a[2]),
-                label,
-            ),
-            Case(
-                "conv",
-                "conv2d_backward_weight",
-                lambda r, d, a=(xs, ws, geometry), y=ys: (_normal(r, y, d), _normal(r, a[0], d), a[1], *a[2]),
-                label,
-            ),
+            Case("conv", "col2im", lambda r, d, a=(xs, (KH, KW), s, p, dl), c=cols_shape: (_normal(r, c, d), *a),
+                 label),
+            Case("conv", "conv2d_forward",
+                 lambda r, d, a=(xs, ws, geometry): (_normal(r, a[0], d), _normal(r, a[1], d),
+                                                     _normal(r, (a[1][0],), d), *a[2]), label),
+            Case("conv", "conv2d_forward",
+                 lambda r, d, a=(xs, ws, geometry): (_normal(r, a[0], d), _normal(r, a[1], d), None, *a[2]),
+                 label + "-nobias"),
+            Case("conv", "conv2d_backward_input",
+                 lambda r, d, a=(xs, ws, geometry), y=ys: (_normal(r, y, d), _normal(r, a[1], d), a[0], *a[2]), label),
+            Case("conv", "conv2d_backward_weight",
+                 lambda r, d, a=(xs, ws, geometry), y=ys: (_normal(r, y, d), _normal(r, a[0], d), a[1], *a[2]), label),
         ]
     return cases
 

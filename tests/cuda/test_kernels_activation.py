@@ -33,11 +33,9 @@ def test_negative_infinity_through_bias_relu_is_zero_not_nan():
 
 def test_errors_match_the_reference_tier():
     x = np.zeros((2, 3), np.float32)
-    for fn, args in [
-        ("bias_relu_forward", (x, np.zeros(4, np.float32))),
-        ("leaky_relu_forward", (x, float("nan"))),
-        ("relu_backward", (x, np.zeros((2, 3), np.float64))),
-    ]:
+    for fn, args in [("bias_relu_forward", (x, np.zeros(4, np.float32))),
+                     ("leaky_relu_forward", (x, float("nan"))),
+                     ("relu_backward", (x, np.zeros((2, 3), np.float64)))]:
         with pytest.raises((ValueError, TypeError)) as expected:
             getattr(ref_activation, fn)(*args)
         with pytest.raises(type(expected.value), match=re.escape(str(expected.value))):

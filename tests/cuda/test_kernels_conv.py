@@ -51,20 +51,10 @@ def test_random_geometries_match_reference(geometry, dtype):
     y = cuda_conv.conv2d_forward(x, w, b, *params, workspace=workspace)
     assert_all_close(y, ref_conv.conv2d_forward(x, w, b, *params), rtol, atol, "forward")
     gy = rng.standard_normal(y.shape).astype(dtype)
-    assert_all_close(
-        cuda_conv.conv2d_backward_input(gy, w, x_shape, *params),
-        ref_conv.conv2d_backward_input(gy, w, x_shape, *params),
-        rtol,
-        atol,
-        "backward input",
-    )
-    assert_all_close(
-        cuda_conv.conv2d_backward_weight(gy, x, w_shape, *params, workspace=workspace),
-        ref_conv.conv2d_backward_weight(gy, x, w_shape, *params),
-        rtol,
-        atol,
-        "backward weight",
-    )
+    assert_all_close(cuda_conv.conv2d_backward_input(gy, w, x_shape, *params),
+                     ref_conv.conv2d_backward_input(gy, w, x_shape, *params), rtol, atol, "backward input")
+    assert_all_close(cuda_conv.conv2d_backward_weight(gy, x, w_shape, *params, workspace=workspace),
+                     ref_conv.conv2d_backward_weight(gy, x, w_shape, *params), rtol, atol, "backward weight")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)

@@ -44,9 +44,8 @@ def test_invalid_class_index_raises_on_the_emulator():
         cuda_loss.softmax_cross_entropy_forward(np.zeros((2, 3)), np.array([0, 7]), None, 0.0, -100)
 
 
-@pytest.mark.parametrize(
-    "options", [{}, {"label_smoothing": 0.2}, {"ignore_index": 1}], ids=["plain", "smooth", "ignore"]
-)
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.2}, {"ignore_index": 1}], ids=["plain", "smooth",
+                                                                                             "ignore"])
 def test_gradcheck_on_cudasim(options):
     rng = np.random.default_rng(3)
     logits = ns.tensor(rng.standard_normal((5, 4)), device="cudasim", requires_grad=True)

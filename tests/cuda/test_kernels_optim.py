@@ -56,37 +56,22 @@ def _run_steps(step_ref, step_cuda, arrays, make_scalars, dtype, steps=3, to_dev
 
 # --- tests ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
-@pytest.mark.parametrize(
-    "momentum, dampening, nesterov, weight_decay, maximize",
-    [
-        (0.0, 0.0, False, 0.0, False),
-        (0.9, 0.0, False, 1e-2, False),
-        (0.9, 0.1, False, 0.0, True),
-        (0.8, 0.0, True, 5e-3, False),
-    ],
-)
+@pytest.mark.parametrize("momentum, dampening, nesterov, weight_decay, maximize", [
+    (0.0, 0.0, False, 0.0, False), (0.9, 0.0, False, 1e-2, False), (0.9, 0.1, False, 0.0, True),
+    (0.8, 0.0, True, 5e-3, False),
+])
 def test_sgd_step(dtype, momentum, dampening, nesterov, weight_decay, maximize, each_order):
     rng = np.random.default_rng(0)
     param, grad, buf = _state(rng, dtype, [True, True, momentum != 0])
-    _run_steps(
-        ref_sgd,
-        cuda_optim.sgd_step,
-        [param, grad, buf],
-        lambda t: (0.1, momentum, dampening, nesterov, weight_decay, maximize, t == 1),
-        dtype,
-    )
+    _run_steps(ref_sgd, cuda_optim.sgd_step, [param, grad, buf],
+               lambda t: (0.1, momentum, dampening, nesterov, weight_decay, maximize, t == 1), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
-@pytest.mark.parametrize(
-    "amsgrad, decoupled, weight_decay, maximize",
-    [
-        (a, d, wd, m)
-        for a, d, wd, m in itertools.product([False, True], [False, True], [0.0, 0.01], [False])
-        if wd or not d
-    ]
-    + [(False, False, 0.0, True)],
-)
+@pytest.mark.parametrize("amsgrad, decoupled, weight_decay, maximize",
+                         [(a, d, wd, m) for a, d, wd, m in itertools.product([False, True], [False, True], [0.0, 0.01],
+                                                                             [False]) if wd or not d]
+                         + [(False, False, 0.0, True)])
 def test_adam_step(dtype, amsgrad, decoupled, weight_decay, maximize, each_order):
     rng = np.random.default_rng(0)
     param, grad = _state(rng, dtype, [True, True])
@@ -94,40 +79,24 @@ def test_adam_step(dtype, amsgrad, decoupled, weight_decay, maximize, each_order
     lr, beta1, beta2 = 1e-2, 0.9, 0.999
 
     def scalars(t):
-        return (
-            lr,
-            beta1,
-            beta2,
-            1e-8,
-            weight_decay,
-            lr / (1 - beta1**t),
-            np.sqrt(1 - beta2**t),
-            amsgrad,
-            decoupled,
-            maximize,
-        )
+        return (lr, beta1, beta2, 1e-8, weight_decay, lr / (1 - beta1**t), np.sqrt(1 - beta2**t), amsgrad, decoupled,
+                maximize)
 
     _run_steps(ref_adam, cuda_optim.adam_step, [param, grad, m, v, vmax], scalars, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
-@pytest.mark.parametrize(
-    "centered, momentum, weight_decay, maximize",
-    [(False, 0.0, 0.0, False), (True, 0.0, 0.01, False), (False, 0.9, 0.0, True), (True, 0.5, 0.0, False)],
-)
+@pytest.mark.parametrize("centered, momentum, weight_decay, maximize",
+                         [(False, 0.0, 0.0, False), (True, 0.0, 0.01, False), (False, 0.9, 0.0, True),
+                          (True, 0.5, 0.0, False)])
 def test_rmsprop_step(dtype, centered, momentum, weight_decay, maximize, each_order):
     rng = np.random.default_rng(0)
     param, grad = _state(rng, dtype, [True, True])
     square_avg, grad_avg, buf = _state(rng, dtype, [True, centered, momentum > 0], positive=True)
     if centered:
         square_avg += 1  # keep s - gavg**2 positive, as it is for real running averages
-    _run_steps(
-        ref_rmsprop,
-        cuda_optim.rmsprop_step,
-        [param, grad, square_avg, grad_avg, buf],
-        lambda t: (1e-2, 0.99, 1e-8, weight_decay, momentum, centered, maximize),
-        dtype,
-    )
+    _run_steps(ref_rmsprop, cuda_optim.rmsprop_step, [param, grad, square_avg, grad_avg, buf],
+               lambda t: (1e-2, 0.99, 1e-8, weight_decay, momentum, centered, maximize), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
@@ -136,13 +105,8 @@ def test_adagrad_step(dtype, weight_decay, maximize, each_order):
     rng = np.random.default_rng(0)
     param, grad = _state(rng, dtype, [True, True])
     (state_sum,) = _state(rng, dtype, [True], positive=True)
-    _run_steps(
-        ref_adagrad,
-        cuda_optim.adagrad_step,
-        [param, grad, state_sum],
-        lambda t: (0.1 / (1 + (t - 1) * 0.01), 1e-10, weight_decay, maximize),
-        dtype,
-    )
+    _run_steps(ref_adagrad, cuda_optim.adagrad_step, [param, grad, state_sum],
+               lambda t: (0.1 / (1 + (t - 1) * 0.01), 1e-10, weight_decay, maximize), dtype)
 
 
 def test_grad_of_another_dtype_is_cast():
@@ -168,37 +132,14 @@ def test_every_rule_on_gpu(dtype):
     to_gpu = backend.cupy_module().asarray
     rng = np.random.default_rng(0)
     param, grad, buf = _state(rng, dtype, [True, True, True])
-    _run_steps(
-        ref_sgd,
-        cuda_optim.sgd_step,
-        [param, grad, buf],
-        lambda t: (0.1, 0.9, 0.0, True, 1e-3, False, t == 1),
-        dtype,
-        to_device=to_gpu,
-    )
+    _run_steps(ref_sgd, cuda_optim.sgd_step, [param, grad, buf],
+               lambda t: (0.1, 0.9, 0.0, True, 1e-3, False, t == 1), dtype, to_device=to_gpu)
     m, v, vmax = _state(rng, dtype, [True, True, True], positive=True)
-    _run_steps(
-        ref_adam,
-        cuda_optim.adam_step,
-        [param, grad, m, v, vmax],
-        lambda t: (1e-2, 0.9, 0.999, 1e-8, 1e-2, 1e-2 / (1 - 0.9**t), np.sqrt(1 - 0.999**t), True, True, False),
-        dtype,
-        to_device=to_gpu,
-    )
+    _run_steps(ref_adam, cuda_optim.adam_step, [param, grad, m, v, vmax],
+               lambda t: (1e-2, 0.9, 0.999, 1e-8, 1e-2, 1e-2 / (1 - 0.9**t), np.sqrt(1 - 0.999**t), True, True,
+                          False), dtype, to_device=to_gpu)
     s, gavg = _state(rng, dtype, [True, True], positive=True)
-    _run_steps(
-        ref_rmsprop,
-        cuda_optim.rmsprop_step,
-        [param, grad, s + 1, gavg, buf],
-        lambda t: (1e-2, 0.99, 1e-8, 0.0, 0.9, True, False),
-        dtype,
-        to_device=to_gpu,
-    )
-    _run_steps(
-        ref_adagrad,
-        cuda_optim.adagrad_step,
-        [param, grad, s],
-        lambda t: (0.1, 1e-10, 0.0, False),
-        dtype,
-        to_device=to_gpu,
-    )
+    _run_steps(ref_rmsprop, cuda_optim.rmsprop_step, [param, grad, s + 1, gavg, buf],
+               lambda t: (1e-2, 0.99, 1e-8, 0.0, 0.9, True, False), dtype, to_device=to_gpu)
+    _run_steps(ref_adagrad, cuda_optim.adagrad_step, [param, grad, s],
+               lambda t: (0.1, 1e-10, 0.0, False), dtype, to_device=to_gpu)

@@ -45,44 +45,22 @@ def test_random_geometries_match_reference(geometry, count_include_pad, dtype):
     x = rng.standard_normal(shape).astype(dtype)
     rtol, atol = TOLERANCE[dtype]
     y, indices = cuda_pool.max_pool2d_forward(x, kernel, stride, padding, ceil_mode)
-    assert_all_close(
-        (y, indices), ref_pool.max_pool2d_forward(x, kernel, stride, padding, ceil_mode), rtol, atol, "max forward"
-    )
+    assert_all_close((y, indices), ref_pool.max_pool2d_forward(x, kernel, stride, padding, ceil_mode), rtol, atol,
+                     "max forward")
     gy = rng.standard_normal(y.shape).astype(dtype)
-    assert_all_close(
-        cuda_pool.max_pool2d_backward(gy, indices, shape),
-        ref_pool.max_pool2d_backward(gy, indices, shape),
-        rtol,
-        atol,
-        "max backward",
-    )
+    assert_all_close(cuda_pool.max_pool2d_backward(gy, indices, shape),
+                     ref_pool.max_pool2d_backward(gy, indices, shape), rtol, atol, "max backward")
     args = (kernel, stride, padding, ceil_mode, count_include_pad)
-    assert_all_close(
-        cuda_pool.avg_pool2d_forward(x, *args), ref_pool.avg_pool2d_forward(x, *args), rtol, atol, "avg forward"
-    )
-    assert_all_close(
-        cuda_pool.avg_pool2d_backward(gy, shape, *args),
-        ref_pool.avg_pool2d_backward(gy, shape, *args),
-        rtol,
-        atol,
-        "avg backward",
-    )
+    assert_all_close(cuda_pool.avg_pool2d_forward(x, *args), ref_pool.avg_pool2d_forward(x, *args), rtol, atol,
+                     "avg forward")
+    assert_all_close(cuda_pool.avg_pool2d_backward(gy, shape, *args), ref_pool.avg_pool2d_backward(gy, shape, *args),
+                     rtol, atol, "avg backward")
     out = (max(1, (shape[2] + 1) // 2), shape[3] + kernel[1])  # fewer rows, more columns than the input
-    assert_all_close(
-        cuda_pool.adaptive_avg_pool2d_forward(x, out),
-        ref_pool.adaptive_avg_pool2d_forward(x, out),
-        rtol,
-        atol,
-        "adaptive forward",
-    )
+    assert_all_close(cuda_pool.adaptive_avg_pool2d_forward(x, out), ref_pool.adaptive_avg_pool2d_forward(x, out),
+                     rtol, atol, "adaptive forward")
     g_out = rng.standard_normal(shape[:2] + out).astype(dtype)
-    assert_all_close(
-        cuda_pool.adaptive_avg_pool2d_backward(g_out, shape),
-        ref_pool.adaptive_avg_pool2d_backward(g_out, shape),
-        rtol,
-        atol,
-        "adaptive backward",
-    )
+    assert_all_close(cuda_pool.adaptive_avg_pool2d_backward(g_out, shape),
+                     ref_pool.adaptive_avg_pool2d_backward(g_out, shape), rtol, atol, "adaptive backward")
 
 
 def test_nan_wins_the_window_as_in_the_reference():
@@ -96,26 +74,17 @@ def test_argument_errors_match_the_reference_tier():
     with pytest.raises(ValueError, match=r"padding: expected at most half of kernel_size \(2, 2\), got \(2, 0\)"):
         cuda_pool.max_pool2d_forward(x, (2, 2), (2, 2), (2, 0), False)
     with pytest.raises(TypeError, match="indices: expected an int64 numpy.ndarray, got int32"):
-        cuda_pool.max_pool2d_backward(
-            np.zeros((1, 1, 2, 2), np.float32), np.zeros((1, 1, 2, 2), np.int32), (1, 1, 4, 4)
-        )
+        cuda_pool.max_pool2d_backward(np.zeros((1, 1, 2, 2), np.float32), np.zeros((1, 1, 2, 2), np.int32),
+                                      (1, 1, 4, 4))
 
 
-@pytest.mark.parametrize(
-    "pool",
-    [
-        lambda t: ns.nn.functional.max_pool2d(t, 2),
-        lambda t: ns.nn.functional.max_pool2d(t, 3, 2, 1, ceil_mode=True),
-        lambda t: ns.nn.functional.avg_pool2d(t, 3, 2, 1, count_include_pad=False),
-        lambda t: ns.nn.functional.adaptive_avg_pool2d(t, (4, 3)),
-    ],
-    ids=["max", "max-overlap-ceil", "avg", "adaptive"],
-)
+@pytest.mark.parametrize("pool", [
+    lambda t: ns.nn.functional.max_pool2d(t, 2),
+    lambda t: ns.nn.functional.max_pool2d(t, 3, 2, 1, ceil_mode=True),
+    lambda t: ns.nn.functional.avg_pool2d(t, 3, 2, 1, count_include_pad=False),
+    lambda t: ns.nn.functional.adaptive_avg_pool2d(t, (4, 3)),
+], ids=["max", "max-overlap-ceil", "avg", "adaptive"])
 def test_gradcheck_on_cudasim(pool):
-    x = ns.tensor(
-        np.random.default_rng(1).permutation(72).reshape(2, 3, 4, 3) / 7.0,
-        dtype=ns.float64,
-        device="cudasim",
-        requires_grad=True,
-    )  # distinct values: max is differentiable
+    x = ns.tensor(np.random.default_rng(1).permutation(72).reshape(2, 3, 4, 3) / 7.0, dtype=ns.float64,
+                  device="cudasim", requires_grad=True)  # distinct values: max is differentiable
     assert ns.gradcheck(pool, [x])

@@ -98,8 +98,12 @@ def test_backward_kernels_are_adjoints(
         gy = rand(np.random.default_rng(3), y.shape)
         # <conv(x, w), gy> = <x, gx> = <w, gw>: the conv is bilinear
         inner = float((y * gy).sum())
-        assert np.isclose(inner, float((x * tier.conv2d_backward_input(gy, w, x_shape, *args)).sum()), rtol=1e-10)
-        assert np.isclose(inner, float((w * tier.conv2d_backward_weight(gy, x, w_shape, *args)).sum()), rtol=1e-10)
+        assert np.isclose(
+            inner, float((x * tier.conv2d_backward_input(gy, w, x_shape, *args)).sum()), rtol=1e-10
+        )
+        assert np.isclose(
+            inner, float((w * tier.conv2d_backward_weight(gy, x, w_shape, *args)).sum()), rtol=1e-10
+        )
         cols = tier.im2col(x, w_shape[2:], stride, padding, dilation)
         gcols = rand(np.random.default_rng(4), cols.shape)
         back = tier.col2im(gcols, x_shape, w_shape[2:], stride, padding, dilation)

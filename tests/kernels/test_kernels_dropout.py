@@ -14,9 +14,8 @@ from nnscratch.ref import dropout as ref_dropout
 @pytest.mark.parametrize("size", [1, 7, 70_001])  # serial and parallel paths of the Numba kernel
 def test_numba_mask_equals_reference(dtype, size):
     like = np.zeros((size,), dtype)
-    np.testing.assert_array_equal(
-        cpu_dropout.dropout_mask(like, 0.3, 2**63 + 5), ref_dropout.dropout_mask(like, 0.3, 2**63 + 5)
-    )
+    np.testing.assert_array_equal(cpu_dropout.dropout_mask(like, 0.3, 2**63 + 5),
+                                  ref_dropout.dropout_mask(like, 0.3, 2**63 + 5))
 
 
 def test_mask_statistics_and_scaling():
@@ -41,14 +40,11 @@ def test_extreme_probabilities():
     assert (cpu_dropout.dropout_mask(like, 1.0, 3) == 0).all()
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        ((np.zeros(3, np.int64), 0.5, 1), "like: expected a float32 or float64 array, got int64"),
-        ((np.zeros(3, np.float32), 1.5, 1), "p: expected a float in [0, 1], got 1.5"),
-        ((np.zeros(3, np.float32), 0.5, -1), "seed: expected an int in [0, 2**64), got -1"),
-    ],
-)
+@pytest.mark.parametrize("args, message", [
+    ((np.zeros(3, np.int64), 0.5, 1), "like: expected a float32 or float64 array, got int64"),
+    ((np.zeros(3, np.float32), 1.5, 1), "p: expected a float in [0, 1], got 1.5"),
+    ((np.zeros(3, np.float32), 0.5, -1), "seed: expected an int in [0, 2**64), got -1"),
+])
 def test_errors_name_the_argument(args, message):
     import re
 

@@ -68,20 +68,15 @@ def test_conv_transpose2d_tiers_agree(cfg, dtype):
     arrays = _arrays(cfg["seed"], dtype, x_shape, w_shape, (cfg["OC"],) if cfg["bias"] else None)
 
     def fn(x, w, b, impl):
-        return F.conv_transpose2d(
-            x, w, b, cfg["stride"], cfg["padding"], cfg["output_padding"], cfg["groups"], cfg["dilation"], impl=impl
-        )
+        return F.conv_transpose2d(x, w, b, cfg["stride"], cfg["padding"], cfg["output_padding"], cfg["groups"],
+                                  cfg["dilation"], impl=impl)
 
     assert_tiers_agree(fn, arrays, cfg["seed"])
 
 
 @TIER_SETTINGS
-@given(
-    cfg=pool_configs(),
-    dtype=DTYPES,
-    count_include_pad=st.booleans(),
-    out=st.tuples(st.integers(1, 5), st.integers(1, 5)),
-)
+@given(cfg=pool_configs(), dtype=DTYPES, count_include_pad=st.booleans(), out=st.tuples(st.integers(1, 5),
+                                                                                        st.integers(1, 5)))
 def test_pooling_tiers_agree(cfg, dtype, count_include_pad, out):
     arrays = _arrays(cfg["seed"], dtype, cfg["shape"])
     args = (cfg["kernel"], cfg["stride"], cfg["padding"], cfg["ceil_mode"])
@@ -91,12 +86,8 @@ def test_pooling_tiers_agree(cfg, dtype, count_include_pad, out):
 
 
 @TIER_SETTINGS
-@given(
-    shape=st.sampled_from([(5, 3), (3, 4, 6), (2, 3, 4, 5), (4, 1, 3, 3)]),
-    affine=st.booleans(),
-    dtype=DTYPES,
-    seed=st.integers(0, 2**16),
-)
+@given(shape=st.sampled_from([(5, 3), (3, 4, 6), (2, 3, 4, 5), (4, 1, 3, 3)]), affine=st.booleans(),
+       dtype=DTYPES, seed=st.integers(0, 2**16))
 def test_batch_norm_tiers_agree(shape, affine, dtype, seed):
     C = shape[1]
     arrays = _arrays(seed, dtype, shape, C if affine else None, C if affine else None)
@@ -111,16 +102,9 @@ def test_batch_norm_tiers_agree(shape, affine, dtype, seed):
 
 
 @TIER_SETTINGS
-@given(
-    N=st.integers(1, 6),
-    K=st.integers(2, 7),
-    extra=st.sampled_from([(), (3,)]),
-    weighted=st.booleans(),
-    smoothing=st.sampled_from([0.0, 0.2]),
-    reduction=st.sampled_from(["mean", "sum", "none"]),
-    dtype=DTYPES,
-    seed=st.integers(0, 2**16),
-)
+@given(N=st.integers(1, 6), K=st.integers(2, 7), extra=st.sampled_from([(), (3,)]), weighted=st.booleans(),
+       smoothing=st.sampled_from([0.0, 0.2]), reduction=st.sampled_from(["mean", "sum", "none"]), dtype=DTYPES,
+       seed=st.integers(0, 2**16))
 def test_cross_entropy_tiers_agree(N, K, extra, weighted, smoothing, reduction, dtype, seed):
     rng = np.random.default_rng(seed)
     logits = (rng.standard_normal((N, K, *extra)) * 4).astype(dtype)
@@ -128,9 +112,8 @@ def test_cross_entropy_tiers_agree(N, K, extra, weighted, smoothing, reduction, 
     weight = ns.tensor(rng.uniform(0.5, 2, K).astype(dtype)) if weighted else None
 
     def fn(x, impl):
-        y = F.cross_entropy(
-            x, target, weight, ignore_index=-1, reduction=reduction, label_smoothing=smoothing, impl=impl
-        )
+        y = F.cross_entropy(x, target, weight, ignore_index=-1, reduction=reduction, label_smoothing=smoothing,
+                            impl=impl)
         return y.reshape(1) if y.ndim == 0 else y
 
     assert_tiers_agree(fn, [logits], seed)
