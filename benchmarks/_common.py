@@ -22,16 +22,21 @@ if str(ROOT) not in sys.path:  # run from anywhere without installing the packag
     sys.path.insert(0, str(ROOT))
 
 
-def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Median wall time of ``fn()`` in milliseconds over ``repeats`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
+def _median_of_calls_ms(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` calls of ``fn()``, in milliseconds."""
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
     return 1e3 * statistics.median(times)
+
+
+def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in milliseconds over ``repeats`` calls after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    return _median_of_calls_ms(fn, repeats)
 
 
 def check(name: str, got: np.ndarray, expected: np.ndarray, rtol: float = 1e-3) -> None:
@@ -60,12 +65,7 @@ def warm_median_ms(fn: Callable[[], object], repeats: int, warm_s: float = 0.25)
     fn()
     while time.perf_counter() < end:
         fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return _median_of_calls_ms(fn, repeats)
 
 
 def alternating_ms(fns: list[Callable[[], object]], repeats: int, blocks: int = 3) -> list[float]:
@@ -99,15 +99,9 @@ def machine() -> dict:
         pass
     import numba
 
-    return {
-        "cpu_model": model,
-        "cpus": os.cpu_count(),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "numpy": np.__version__,
-        "numba": numba.__version__,
-        "numba_threads": numba.get_num_threads(),
-        "python": platform.python_version(),
-    }
+    return {"cpu_model": model, "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M"),
+            "numpy": np.__version__, "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
+            "python": platform.python_version()}
 
 
 def thread_settings() -> str:

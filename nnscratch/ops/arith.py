@@ -224,8 +224,6 @@ def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - PyTorch's name
 #: a (1, 4096) @ (4096, 256) product took 0.18 ms on one thread, 0.1 ms median but 2.2 ms mean on two
 #: threads of the loaded 2-core machine).
 SMALL_MATMUL_MACS = 1 << 23
-
-
 def matmul_arrays(a: Any, b: Any) -> Any:
     """``a @ b`` of two arrays, arranged for the CPU's threads (NumPy's rules otherwise)."""
     xp = get_array_module(a)
@@ -269,7 +267,9 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         (4, 2, 5)
     """
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        raise TypeError(f"matmul: expected two Tensors, got {type(a).__name__} and {type(b).__name__}")
+        raise TypeError(
+            f"matmul: expected two Tensors, got {type(a).__name__} and {type(b).__name__}"
+        )
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:

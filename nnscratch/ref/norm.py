@@ -40,7 +40,9 @@ def check_batch_norm_args(x, weight, bias, running_mean, running_var, training, 
     if training:
         M = x.size // C
         if M < 2:
-            raise ValueError(f"x: expected more than 1 value per channel when training, got input shape {x.shape}")
+            raise ValueError(
+                f"x: expected more than 1 value per channel when training, got input shape {x.shape}"
+            )
     elif running_mean is None or running_var is None:
         raise ValueError("running_mean: expected running statistics in eval mode (training=False), got None")
 

@@ -50,10 +50,8 @@ def test_gradcheck_on_cudasim(affine):
     x = ns.tensor(rng.standard_normal((3, 2, 3, 2)), device="cudasim", requires_grad=True)
     params = []
     if affine:
-        params = [
-            ns.tensor(rng.random(2) + 0.5, device="cudasim", requires_grad=True),
-            ns.tensor(rng.standard_normal(2), device="cudasim", requires_grad=True),
-        ]
+        params = [ns.tensor(rng.random(2) + 0.5, device="cudasim", requires_grad=True),
+                  ns.tensor(rng.standard_normal(2), device="cudasim", requires_grad=True)]
 
     def bn(t, *wb):
         return ns.nn.functional.batch_norm(t, None, None, *wb, training=True)

@@ -178,9 +178,13 @@ def test_cross_entropy_gradient_central_differences(tier):
 
 def test_cross_entropy_errors(tier):
     logits = np.zeros((2, 3))
-    with pytest.raises(ValueError, match=r"target: expected class indices in \[0, 3\) or ignore_index=-100, got 3"):
+    with pytest.raises(
+        ValueError, match=r"target: expected class indices in \[0, 3\) or ignore_index=-100, got 3"
+    ):
         tier.softmax_cross_entropy_forward(logits, np.array([0, 3]), None, 0.0, -100)
-    with pytest.raises(TypeError, match="target: expected an int64 numpy.ndarray of class indices, got float64"):
+    with pytest.raises(
+        TypeError, match="target: expected an int64 numpy.ndarray of class indices, got float64"
+    ):
         tier.softmax_cross_entropy_forward(logits, np.array([0.0, 1.0]), None, 0.0, -100)
     with pytest.raises(ValueError, match=r"weight: expected shape \(3,\), got \(2,\)"):
         tier.softmax_cross_entropy_forward(logits, np.array([0, 1]), np.ones(2), 0.0, -100)
@@ -218,7 +222,9 @@ def test_activations_match_torch(tier):
     torch = pytest.importorskip("torch")
     x = rand(np.random.default_rng(7), (3, 4, 5))
     assert_close(tier.relu_forward(x), torch.relu(torch.tensor(x)).numpy())
-    assert_close(tier.leaky_relu_forward(x, 0.1), torch.nn.functional.leaky_relu(torch.tensor(x), 0.1).numpy())
+    assert_close(
+        tier.leaky_relu_forward(x, 0.1), torch.nn.functional.leaky_relu(torch.tensor(x), 0.1).numpy()
+    )
 
 
 def test_activation_errors(tier):
@@ -249,7 +255,5 @@ def test_activation_and_loss_serial_and_parallel_paths_agree_with_reference(size
     glosses = rng.standard_normal(size // 8)
     np.testing.assert_allclose(
         cpu.softmax_cross_entropy_backward(glosses, log_probs, target, None, 0.1, -100),
-        ref.softmax_cross_entropy_backward(glosses, expected_lp, target, None, 0.1, -100),
-        rtol=1e-9,
-        atol=1e-12,
+        ref.softmax_cross_entropy_backward(glosses, expected_lp, target, None, 0.1, -100), rtol=1e-9, atol=1e-12,
     )

@@ -24,6 +24,7 @@ def pool_cases(draw):
     return shape, (KH, KW), (SH, SW), (PH, PW), draw(st.booleans()), draw(st.booleans())
 
 
+
 def _assert_adjoint(y, gy, x, gx) -> None:
     """<y, gy> == <x, gx>, summed in float64, to 1e-5 of the sum of |terms| (float32 inputs round to
     ~1e-7 each; the two sums can cancel to far less than their terms, so a relative test on the sums
@@ -31,7 +32,6 @@ def _assert_adjoint(y, gy, x, gx) -> None:
     lhs, rhs = y.astype(np.float64) * gy, x.astype(np.float64) * gx
     scale = max(float(np.abs(lhs).sum()), float(np.abs(rhs).sum()), 1e-30)
     assert abs(float(lhs.sum()) - float(rhs.sum())) <= 1e-5 * scale
-
 
 @settings(max_examples=40, deadline=None)
 @given(case=pool_cases(), dtype=st.sampled_from([np.float64, np.float32]))
@@ -123,7 +123,9 @@ def test_matches_torch(tier, shape, kernel, stride, padding, ceil_mode, count_in
     np.testing.assert_array_equal(y, yt.detach().numpy())
     np.testing.assert_array_equal(idx, it.numpy())
     assert_close(tier.max_pool2d_backward(gy, idx, shape), gmax.numpy())
-    assert_close(tier.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad), at.detach().numpy())
+    assert_close(
+        tier.avg_pool2d_forward(x, kernel, stride, padding, ceil_mode, count_include_pad), at.detach().numpy()
+    )
     gx = tier.avg_pool2d_backward(gy, shape, kernel, stride, padding, ceil_mode, count_include_pad)
     assert_close(gx, gavg.numpy())
     for out in [(3, 4), (1, 1), (5, 2)]:
@@ -153,7 +155,9 @@ def test_errors_name_the_argument(tier):
     x = np.zeros((1, 1, 4, 4))
     with pytest.raises(ValueError, match=r"kernel_size: expected a pair of positive ints, got \(0, 2\)"):
         tier.max_pool2d_forward(x, (0, 2), (1, 1), (0, 0), False)
-    with pytest.raises(ValueError, match=r"padding: expected at most half of kernel_size \(2, 2\), got \(2, 0\)"):
+    with pytest.raises(
+        ValueError, match=r"padding: expected at most half of kernel_size \(2, 2\), got \(2, 0\)"
+    ):
         tier.avg_pool2d_forward(x, (2, 2), (1, 1), (2, 0), False, True)
     with pytest.raises(ValueError, match=r"giving output \(OH, OW\) = \(0, 0\)"):
         tier.max_pool2d_forward(x, (5, 5), (1, 1), (0, 0), False)
@@ -171,7 +175,7 @@ def test_max_pool_2x2_fast_path_matches_reference(shape, ceil_mode):
     """The numba tier's 2x2/stride-2 kernel: ties keep the first position, NaN wins, odd sizes fall back."""
     rng = np.random.default_rng(3)
     x = np.round(rng.standard_normal(shape) * 2).astype(np.float32)  # many ties
-    x.flat[::7] = np.nan
+    x.flat[:: 7] = np.nan
     args = ((2, 2), (2, 2), (0, 0), ceil_mode)
     y, idx = cpu.max_pool2d_forward(x, *args)
     y_ref, idx_ref = ref.max_pool2d_forward(x, *args)
