@@ -56,12 +56,11 @@ from nnscratch.cpu.depthwise import (
 )
 from nnscratch.cpu.direct import (
     conv2d_backward_input_direct,
-    conv2d_backward_weight_direct,
     conv2d_forward_direct,
     direct_applies,
     direct_input_applies,
-    direct_weight_applies,
 )
+from nnscratch.cpu.direct_weight import conv2d_backward_weight_direct, direct_weight_applies
 from nnscratch.cpu.taps import _add_tap, _copy_tap
 from nnscratch.cpu.threads import over_samples
 from nnscratch.cpu.winograd import conv2d_backward_input_winograd, conv2d_forward_winograd

@@ -30,15 +30,16 @@ Two LLVM settings make the difference (each measured, kernel alone, one core):
   attribute is ignored and the kernel uses the widest vectors it has.
 
 Input gradient: ``gx`` is the convolution of ``gy`` with the kernels flipped and transposed, padded by
-``DH*(KH-1) - PH`` (the adjoint of a stride-1 convolution), so the same kernel computes it. Weight
-gradient: per kernel tap, the same tile again with ``gy`` as the broadcast operand, the input
-channels-last as the vector lanes and the pixels as the reduction (:func:`_make_weight_driver`).
-A fused ReLU (``relu=True``, from ``nn.Sequential``) is a floor of 0 on every stored output.
+``DH*(KH-1) - PH`` (the adjoint of a stride-1 convolution), so the same kernel computes it; a strided
+convolution's, one tile pass per stride phase (:func:`_make_phase_input_driver`). Weight gradient: the
+same tile again with ``gy`` as the broadcast operand, the input channels-last as the vector lanes and
+the pixels as the reduction (:mod:`nnscratch.cpu.direct_weight`). A fused ReLU (``relu=True``, from
+``nn.Sequential``) is a floor of 0 on every stored output.
 
 Example:
     >>> x = np.random.rand(2, 3, 8, 8).astype(np.float32)
     >>> w = np.random.rand(8, 3, 3, 3).astype(np.float32)
-    >>> conv2d_forward_direct(x, w, None, (1, 1), (1, 1)).shape
+    >>> conv2d_forward_direct(x, w, None, (1, 1), (1, 1), (1, 1)).shape
     (2, 8, 8, 8)
 """
 
@@ -250,73 +251,6 @@ def _make_sample_driver(VP: int, R: int) -> Callable:
     return conv_samples
 
 
-#: Numba signature of the weight-gradient driver: x (N, C, H, W), gy (N, OC, OH, OW), n, PH, PW, SH, SW,
-#: then the worker's scratch xt (SH*SW*Hq + 1, Wq, C) and gyw (OCp, OH, Wq), pixel offsets (P,), zero bias
-#: (OCp,), the segments' input and output starts (S,) (S,), one sample's gwt (OCp, T*C) and the running total.
-_WEIGHT_SIGNATURE = (
-    "void(float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64, int64, int64, int64, float32[:, :, ::1],"
-    " float32[:, :, ::1], int64[::1], float32[::1], int64[::1], int64[::1], int64, int64, float32[:, ::1],"
-    " float32[:, ::1])"
-)
-
-
-def _make_weight_driver(VP: int, R: int = 1) -> Callable:
-    """Weight gradient of sample ``n``, added to ``total``, by the forward tile with pixels as the reduction.
-
-    ``gw[oc, c, kh, kw] = sum over pixels i of gy[oc, i] * x[c, i + shift(kh, kw)]``: the forward tile
-    with ``gy`` in the role of the weights (one value per output channel and pixel, broadcast) and the
-    sample in channels-last order in the role of the input. Its VP lanes are one *segment* of
-    contiguous ``(kw, c)`` values: with no horizontal dilation or stride, the taps ``kw`` and ``kw + 1``
-    of one pixel sit next to each other channels-last, so a 16-channel layer fills 32 lanes with two
-    taps, and a 3-channel first layer 8 lanes with three taps (``weight_segments``). A strided
-    convolution's sample is split into stride phases first (as in the forward pass): each tap then
-    reads a contiguous run of its phase, one segment along the channels. With ``R > 1`` one tile covers
-    the same segment in ``R`` kernel rows (``xs`` apart in the sample, ``ys`` in the gradient): a
-    16-channel layer's 48 lanes per kernel row as 3 segments of 16 x 3 rows, 24 vector sums, where
-    32-lane segments would compute 64 lanes for 48 (``weight_segments``).
-    """
-
-    @njit(**_OPTIONS)
-    def weight_sample(x, gy, n, PH, PW, SH, SW, xt, gyw, offsets, zero_bias, seg_x, seg_y, xs, ys, gwt, total):
-        # x (N, C, H, W), gy (N, OC, OH, OW); scratch xt (SH*SW*Hq + 1, Wq, C) with a zero border (phase
-        # (a, b) in rows (a*SW + b)*Hq ..), gyw (OCp, OH, Wq) with zeros at the pixels outside the output;
-        # offsets (P,) = i*C; segments seg_x, seg_y (S,), R kernel rows xs, ys apart -> total (OCp, T*C) +=
-        C, H, W = x.shape[1], x.shape[2], x.shape[3]
-        OC, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
-        OCp = gyw.shape[0]
-        P = gyw.shape[1] * gyw.shape[2]
-        Hq = (xt.shape[0] - 1) // (SH * SW)
-        TC = gwt.shape[1]
-        j0s, iw0s, counts = _phase_columns(W, PW, SW)
-        for ih in range(H):  # the sample, channels-last: reads rows, writes within one (Wq, C) block per phase
-            hp = PH + ih
-            row = (hp % SH) * SW * Hq + hp // SH
-            if SW == 1:  # one phase (the common case): contiguous reads along each row
-                for c in range(C):
-                    for iw in range(W):
-                        xt[row, PW + iw, c] = x[n, c, ih, iw]
-                continue
-            for phase in range(SW):  # columns wp = j*SW + phase: strided reads
-                j0, iw0 = j0s[phase], iw0s[phase]
-                for c in range(C):
-                    for k in range(counts[phase]):
-                        xt[row + phase * Hq, j0 + k, c] = x[n, c, ih, iw0 + k * SW]
-        for oc in range(OC):
-            for oh in range(OH):
-                for ow in range(OW):
-                    gyw[oc, oh, ow] = gy[n, oc, oh, ow]
-        xf, wf, yf = xt.reshape(-1), gyw.reshape(-1), gwt.reshape(-1)
-        no_floor = np.float32(-np.inf)
-        for s in range(seg_x.shape[0]):  # overlapping segments write equal values twice
-            for block in range(OCp // OCB):
-                tile(xf, seg_x[s], xs, offsets, wf, P, block * OCB, zero_bias, no_floor, yf, seg_y[s], ys, TC, VP, R)
-        tf = total.reshape(-1)
-        for i in range(tf.shape[0]):
-            tf[i] += yf[i]
-
-    return weight_sample
-
-
 #: Numba signature of the strided input-gradient driver: gy (N, OC, OH, OW), n0, count, the border T, L
 #: of the scratch gyp (OC, OHp, OWp), the phases' plan (P, 9), their offsets and weights back to back,
 #: a zero bias (C,), the scratch out, SH, SW, PH, PW, gx (N, C, H, W).
@@ -374,7 +308,7 @@ def _make_phase_input_driver(VP: int, R: int) -> Callable:
     return phase_input
 
 
-_drivers: dict[tuple[str, int, int], Callable] = {}
+_drivers: dict[tuple[Callable, int, int], Callable] = {}
 _compile_lock = threading.Lock()
 
 
@@ -389,22 +323,16 @@ def _slp_vectorizer() -> Iterator[None]:
         numba_config.SLP_VECTORIZE = previous
 
 
-def _compile(kind: str, VP: int, R: int = 1) -> Callable:
-    """The per-sample driver ``kind`` ("forward", "phase_input" or "weight") for tiles of ``VP`` lanes x
-    ``R`` rows (output rows, or kernel rows of the weight gradient), compiled (or loaded from Numba's
-    cache) on first use."""
+def _compile(make: Callable[[int, int], Callable], signature: str, VP: int, R: int) -> Callable:
+    """The driver ``make(VP, R)`` for tiles of ``VP`` lanes x ``R`` rows (output rows, or kernel rows of the
+    weight gradient), compiled for ``signature`` (or loaded from Numba's cache) on first use."""
     with _compile_lock:
-        if (kind, VP, R) not in _drivers:
-            if kind == "forward":
-                driver, signature = _make_sample_driver(VP, R), _SAMPLE_SIGNATURE
-            elif kind == "phase_input":
-                driver, signature = _make_phase_input_driver(VP, R), _PHASE_INPUT_SIGNATURE
-            else:
-                driver, signature = _make_weight_driver(VP, R), _WEIGHT_SIGNATURE
+        if (make, VP, R) not in _drivers:
+            driver = make(VP, R)
             with _slp_vectorizer():
                 driver.compile(signature)
-            _drivers[kind, VP, R] = driver
-        return _drivers[kind, VP, R]
+            _drivers[make, VP, R] = driver
+        return _drivers[make, VP, R]
 
 
 # --- public ---------------------------------------------------------------------------------------
@@ -469,7 +397,7 @@ def conv2d_forward_direct(
     OH, OW = (Hp - DH * (KH - 1) - 1) // SH + 1, (Wp - DW * (KW - 1) - 1) // SW + 1
     Hq, Wq = -(-Hp // SH), -(-Wp // SW)
     VP = tile_width(OW)
-    driver = _compile("forward", VP, ROWS[VP] if OH >= ROWS[VP] else 1)
+    driver = _compile(_make_sample_driver, _SAMPLE_SIGNATURE, VP, ROWS[VP] if OH >= ROWS[VP] else 1)
     offsets = _row_offsets(C, KH, KW, Hq, Wq, DH, DW, SH, SW)  # (K,)
     w2 = np.ascontiguousarray(w, dtype=np.float32).reshape(OC, C * KH * KW)  # (OC, K)
     bias = np.zeros(OC, np.float32) if b is None else np.ascontiguousarray(b, dtype=np.float32)
@@ -492,12 +420,13 @@ def _samples_per_piece(N: int) -> int:
     return max(1, min(4, N // (4 * num_workers())))
 
 
+@functools.lru_cache(maxsize=256)
 def _input_phases(
     x_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair, padding: Pair
-) -> list[tuple[int, int, int, int, int, int, int, int]]:
+) -> tuple[tuple[int, int, int, int, int, int, int, int], ...]:
     """Per stride phase ``(a, b)`` reached by a tap: ``(a, b, M, Q, i0, rows, j0, cols)``, the phase's taps
     ``kh = a + SH*m`` (m < M), ``kw = b + SW*q`` (q < Q) and its rows ``i0 ..`` and columns ``j0 ..``
-    inside x (padded row ``i*SH + a`` in ``[PH, PH + H)``)."""
+    inside x (padded row ``i*SH + a`` in ``[PH, PH + H)``). Cached per shape, as :func:`_row_offsets`."""
     _, _, H, W = x_shape
     (KH, KW), (SH, SW), (PH, PW) = kernel, stride, padding
     phases = []
@@ -506,7 +435,28 @@ def _input_phases(
             i0, j0 = max(0, -(-(PH - a) // SH)), max(0, -(-(PW - b) // SW))
             rows, cols = max(0, -(-(PH + H - a) // SH) - i0), max(0, -(-(PW + W - b) // SW) - j0)
             phases.append((a, b, -(-(KH - a) // SH), -(-(KW - b) // SW), i0, rows, j0, cols))
-    return phases
+    return tuple(phases)
+
+
+@functools.lru_cache(maxsize=256)
+def _input_phase_plan(
+    x_shape: tuple[int, int, int, int], OC: int, OH: int, OW: int, kernel: Pair, stride: Pair, padding: Pair
+) -> tuple[np.ndarray, np.ndarray, int, int, int, int]:
+    """What the strided input gradient needs beyond the weights, cached per shape (callers must not modify
+    the arrays): ``(plan, offsets, T, Lc, OHp, OWp)``, the phases' rows for the driver (P, 9), their taps'
+    offsets in the scratch ``gyp`` (OC, OHp, OWp) back to back, and ``gy``'s place ``(T, Lc)`` in it."""
+    phases = _input_phases(x_shape, kernel, stride, padding)
+    T, Lc = max(p[2] for p in phases) - 1, max(p[3] for p in phases) - 1  # gy's border: the farthest tap back
+    OHp = T + max(OH, max(p[4] + p[5] for p in phases)) + 1
+    OWp = Lc + max(OW, max(p[6] + p[7] for p in phases)) + 1
+    C = x_shape[1]
+    plan, offsets, o0, w0 = [], [], 0, 0
+    for a, b, M, Q, i0, rows, j0, cols in phases:
+        oc, m, q = np.meshgrid(np.arange(OC), np.arange(M), np.arange(Q), indexing="ij")
+        offsets.append((oc * OHp * OWp - m * OWp - q).reshape(-1))  # (OC*M*Q,): gy[oc, i - m, j - q]
+        plan.append((a, b, OC * M * Q, o0, w0, i0, rows, j0, cols))
+        o0, w0 = o0 + OC * M * Q, w0 + C * OC * M * Q
+    return np.array(plan, dtype=np.int64), np.concatenate(offsets).astype(np.int64), T, Lc, OHp, OWp
 
 
 def direct_input_applies(
@@ -525,7 +475,7 @@ def direct_input_applies(
     (PH, PW), (DH, DW), (KH, KW) = padding, dilation, kernel
     if tuple(stride) == (1, 1):
         return tile_width(W) is not None and PH <= DH * (KH - 1) and PW <= DW * (KW - 1)
-    phases = _input_phases(x_shape, kernel, stride, padding)
+    phases = _input_phases(tuple(x_shape), tuple(kernel), tuple(stride), tuple(padding))
     return (DH, DW) == (1, 1) and min(p[5] for p in phases) >= 1 and tile_width(min(p[7] for p in phases)) is not None
 
 
@@ -547,24 +497,14 @@ def conv2d_backward_input_direct(
         w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, OC, KH, KW)
         return conv2d_forward_direct(gy, w_flipped, None, (1, 1), (DH * (KH - 1) - PH, DW * (KW - 1) - PW), dilation)
     N, OH, OW = gy.shape[0], gy.shape[2], gy.shape[3]
-    phases = _input_phases(x_shape, (KH, KW), (SH, SW), (PH, PW))
-    T, Lc = max(p[2] for p in phases) - 1, max(p[3] for p in phases) - 1  # gy's border: the farthest tap back
-    OHp = T + max(OH, max(p[4] + p[5] for p in phases)) + 1
-    OWp = Lc + max(OW, max(p[6] + p[7] for p in phases)) + 1
-    plan, offsets, weights, o0, w0 = [], [], [], 0, 0
+    phases = _input_phases(tuple(x_shape), (KH, KW), (SH, SW), (PH, PW))
+    plan, offs_all, T, Lc, OHp, OWp = _input_phase_plan(tuple(x_shape), OC, OH, OW, (KH, KW), (SH, SW), (PH, PW))
     w = np.ascontiguousarray(w, dtype=np.float32)
-    for a, b, M, Q, i0, rows, j0, cols in phases:
-        oc, m, q = np.meshgrid(np.arange(OC), np.arange(M), np.arange(Q), indexing="ij")
-        offsets.append((oc * OHp * OWp - m * OWp - q).reshape(-1))  # (OC*M*Q,): gy[oc, i - m, j - q]
-        weights.append(w[:, :, a::SH, b::SW].transpose(1, 0, 2, 3).reshape(-1))  # (C, OC*M*Q) flat
-        plan.append((a, b, OC * M * Q, o0, w0, i0, rows, j0, cols))
-        o0, w0 = o0 + OC * M * Q, w0 + C * OC * M * Q
+    # each phase's taps as a (C, OC*M*Q) matrix, back to back in the phases' order
+    w_all = np.concatenate([w[:, :, a::SH, b::SW].transpose(1, 0, 2, 3).reshape(-1) for a, b, *_ in phases])
     VP = tile_width(min(p[7] for p in phases))
     R = ROWS[VP] if min(p[5] for p in phases) >= ROWS[VP] else 1
-    driver = _compile("phase_input", VP, R)
-    plan_a = np.array(plan, dtype=np.int64)  # (P, 9)
-    offs_all = np.concatenate(offsets).astype(np.int64)
-    w_all = np.concatenate(weights).astype(np.float32)
+    driver = _compile(_make_phase_input_driver, _PHASE_INPUT_SIGNATURE, VP, R)
     zero_bias = np.zeros(C, np.float32)
     gy = np.ascontiguousarray(gy, dtype=np.float32)
     covered = SH <= KH and SW <= KW  # every position of x is in a phase some tap reaches
@@ -575,118 +515,14 @@ def conv2d_backward_input_direct(
         gyp = np.zeros((OC, OHp, OWp), dtype=np.float32)  # (OC, OHp, OWp); the border stays zero
         out = np.empty(out_size, dtype=np.float32)  # one phase's (C, rows, cols)
         for n0, count in pieces:
-            driver(gy, n0, count, T, Lc, gyp, plan_a, offs_all, w_all, zero_bias, out, SH, SW, PH, PW, gx)
+            driver(gy, n0, count, T, Lc, gyp, plan, offs_all, w_all, zero_bias, out, SH, SW, PH, PW, gx)
 
     over_samples(work, N, _samples_per_piece(N), single_thread_blas=False)
     return gx
 
 
-def _weight_run(C: int, KW: int, DW: int, SW: int = 1) -> int:
-    """Contiguous channels-last lanes of the weight gradient: a kernel row's (kw, c), or one tap's c."""
-    return KW * C if DW == 1 and SW == 1 else C
-
-
-def direct_weight_applies(dtype: np.dtype, stride: Pair, groups: int, C: int, KW: int, DW: int) -> bool:
-    """Whether :func:`conv2d_backward_weight_direct` can run this convolution's kernel gradient (any stride)."""
-    return np.dtype(dtype) == np.float32 and groups == 1 and tile_width(_weight_run(C, KW, DW, stride[1])) is not None
-
-
-def weight_segments(
-    C: int, KH: int, KW: int, Hq: int, Wq: int, DH: int, DW: int, SH: int = 1, SW: int = 1
-) -> tuple[int, np.ndarray, np.ndarray] | tuple[None, None, None]:
-    """The weight gradient's lanes: ``(VP, seg_x, seg_y)``, or Nones when no tile width fits.
-
-    The channels-last sample is split into ``SH*SW`` stride phases of ``(Hq, Wq, C)`` (one phase when
-    the stride is 1). Without horizontal dilation or stride each kernel row's ``(kw, c)`` values are
-    contiguous (``KW*C`` of them), so segments run along that row; otherwise along the channels of
-    each tap. ``seg_x`` is where a segment starts in the channels-last sample, ``seg_y`` in the
-    ``(OC, KH*KW*C)`` gradient; the last segment of a run shifts back to end at the run's end.
-    With :func:`weight_rows` ``R > 1`` the segments are those of the first kernel row only (each tile
-    covers all ``R``) and run 16 (or 8) lanes wide.
-    """
-    run = _weight_run(C, KW, DW, SW)
-    R = weight_rows(C, KH, KW, DW, SH, SW)
-    VP = min(16, tile_width(run)) if R > 1 else tile_width(run)
-    if VP is None:
-        return None, None, None
-    starts = [min(s, run - VP) for s in range(0, run, VP)]
-    seg_x, seg_y = [], []
-    for kh in range(0, KH, R):
-        for kw in range(1 if run == KW * C else KW):
-            a, b = kh * DH % SH, kw * DW % SW  # the tap's stride phase, and its place in the phase
-            base_x = ((((a * SW + b) * Hq) + kh * DH // SH) * Wq + kw * DW // SW) * C
-            base_y = (kh * KW + kw) * C
-            seg_x += [base_x + s for s in starts]
-            seg_y += [base_y + s for s in starts]
-    return VP, np.array(seg_x, dtype=np.int64), np.array(seg_y, dtype=np.int64)
-
-
-def weight_rows(C: int, KH: int, KW: int, DW: int, SH: int = 1, SW: int = 1) -> int:
-    """Kernel rows per weight-gradient tile: all ``KH`` when it is 2 or 3 (segments of 16 lanes, or 8
-    for rows of fewer than 16, times ``KH`` rows: 16-24 vector sums, 3 input loads per 24 multiply-adds),
-    else 1 (segments of up to 32 lanes). Rows must lie in one stride phase (``SH == 1``).
-
-    Measured, one core, batch 32, 3 rows x 16 lanes against 1 row x 32 lanes: 16 channels at 32x32
-    1.47 vs 1.76 ms (48 lanes fill 16-lane segments exactly), 32 at 32x32 4.85-8.4 vs 4.94-9.4, 32 at
-    16x16 1.39-1.94 vs 1.44-2.14, 64 at 16x16 5.05-8.4 vs 5.9-9.4, 64 at 8x8 even; the RGB first layer
-    (9 lanes, 8-lane segments) 1.26 vs 1.75 ms.
-    """
-    return KH if SH == 1 and 2 <= KH <= 3 and _weight_run(C, KW, DW, SW) >= 8 else 1
-
-
-def conv2d_backward_weight_direct(
-    gy: np.ndarray,
-    x: np.ndarray,
-    w_shape: tuple[int, int, int, int],
-    stride: Pair,
-    padding: Pair,
-    dilation: Pair,
-) -> np.ndarray:
-    """Kernel gradient of an ungrouped float32 convolution (where :func:`weight_segments` fits).
-
-    Per sample: ``gy`` is laid out on the phase rows' width (``Wq``) with zeros in the extra columns and
-    in the output channels up to a multiple of ``OCB``; the input is copied channels-last (split into
-    stride phases) into a zero-bordered buffer. Then every segment of lanes is one pass of the forward
-    tile.
-
-    Shape:
-        gy ``(N, OC, OH, OW)``, x ``(N, C, H, W)`` -> gw ``(OC, C, KH, KW)``.
-    """
-    N, C, H, W = x.shape
-    OC, _, KH, KW = w_shape
-    OH = gy.shape[2]
-    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
-    Hq, Wq = -(-(H + 2 * PH) // SH), -(-(W + 2 * PW) // SW)
-    OCp, T = -(-OC // OCB) * OCB, KH * KW
-    VP, seg_x, seg_y = weight_segments(C, KH, KW, Hq, Wq, DH, DW, SH, SW)  # lanes; segments' starts
-    R = weight_rows(C, KH, KW, DW, SH, SW)  # kernel rows per tile, DH*Wq*C apart in xt, KW*C in gwt
-    offsets = np.arange(OH * Wq, dtype=np.int64) * C  # (P,): pixel i of the wide output grid, channels-last
-    zero_bias = np.zeros(OCp, np.float32)
-    driver = _compile("weight", VP, R)
-    x, gy = np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(gy, dtype=np.float32)
-
-    def work(pieces: Iterator[tuple[int, int]]) -> np.ndarray:
-        xt = np.zeros((SH * SW * Hq + 1, Wq, C), dtype=np.float32)  # phases, and a spare zero row for the last tap
-        gyw = np.zeros((OCp, OH, Wq), dtype=np.float32)  # (OCp, OH, Wq): columns >= OW stay zero
-        gwt = np.empty((OCp, T * C), dtype=np.float32)  # (OCp, T*C), one sample's gradient
-        total = np.zeros((OCp, T * C), dtype=np.float32)
-        for n0, count in pieces:
-            for n in range(n0, n0 + count):
-                driver(x, gy, n, PH, PW, SH, SW, xt, gyw, offsets, zero_bias, seg_x, seg_y, DH * Wq * C, KW * C, gwt,
-                       total)  # fmt: skip
-        return total
-
-    partials = over_samples(work, N, 1, single_thread_blas=False)
-    total = sum(partials[1:], partials[0])  # (OCp, T*C)
-    return np.ascontiguousarray(total[:OC].reshape(OC, KH, KW, C).transpose(0, 3, 1, 2))  # (OC, C, KH, KW)
-
-
 __all__ = [
-    "direct_weight_applies",
-    "weight_rows",
-    "weight_segments",
     "conv2d_backward_input_direct",
-    "conv2d_backward_weight_direct",
     "conv2d_forward_direct",
     "direct_applies",
     "direct_input_applies",

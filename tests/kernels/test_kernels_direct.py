@@ -23,6 +23,12 @@ from hypothesis import strategies as st
 from nnscratch import cpu, ref
 from nnscratch.cpu import conv as cpu_conv
 from nnscratch.cpu import direct
+from nnscratch.cpu.direct_weight import (
+    conv2d_backward_weight_direct,
+    direct_weight_applies,
+    weight_rows,
+    weight_segments,
+)
 
 from .conftest import assert_close, rand
 
@@ -79,9 +85,9 @@ def test_direct_strided_forward_and_gradients_match_reference(case):
         gx_ref = ref.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, *args)
         assert_close(direct.conv2d_backward_input_direct(gy, w, x_shape, stride, padding, dilation), gx_ref, np.float32)
         assert_close(cpu.conv2d_backward_input(gy, w, x_shape, *args), gx_ref, np.float32)
-    if direct.direct_weight_applies(np.float32, stride, 1, x_shape[1], w_shape[3], dilation[1]):
+    if direct_weight_applies(np.float32, stride, 1, x_shape[1], w_shape[3], dilation[1]):
         gw_ref = ref.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, *args)
-        got = direct.conv2d_backward_weight_direct(gy, x, w_shape, stride, padding, dilation)
+        got = conv2d_backward_weight_direct(gy, x, w_shape, stride, padding, dilation)
         assert_close(got, gw_ref, np.float32)
         assert_close(cpu.conv2d_backward_weight(gy, x, w_shape, *args), gw_ref, np.float32)
 
@@ -105,9 +111,9 @@ def test_direct_forward_and_input_gradient_match_reference(case):
     assert_close(cpu.conv2d_forward(x, w, b, *args), y_ref, np.float32)  # the numba tier's own choice
     gy = rand(np.random.default_rng(1), y_ref.shape, np.float32)
     C, KH, KW, Wp = x_shape[1], w_shape[2], w_shape[3], x_shape[3] + 2 * padding[1]
-    if direct.weight_segments(C, KH, KW, x_shape[2] + 2 * padding[0], Wp, *dilation)[0] is not None:  # (kw, c) or c
+    if weight_segments(C, KH, KW, x_shape[2] + 2 * padding[0], Wp, *dilation)[0] is not None:  # (kw, c) or c
         gw_ref = ref.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, *args)
-        assert_close(direct.conv2d_backward_weight_direct(gy, x, w_shape, ONE, padding, dilation), gw_ref, np.float32)
+        assert_close(conv2d_backward_weight_direct(gy, x, w_shape, ONE, padding, dilation), gw_ref, np.float32)
         assert_close(cpu.conv2d_backward_weight(gy, x, w_shape, *args), gw_ref, np.float32)
     if x_shape[1] >= direct.OCB and x_shape[3] >= min(direct.WIDTHS):  # gx has C channels, W pixels
         gx_ref = ref.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, *args)
@@ -121,24 +127,24 @@ def test_tile_width_is_the_widest_that_fits(OW, VP):
 
 
 def test_weight_segments_run_along_kw_and_c_without_horizontal_dilation():
-    VP, seg_x, seg_y = direct.weight_segments(32, 1, 3, 34, 34, 1, 1)  # one kernel row: 96 (kw, c) lanes
-    assert VP == 32 and direct.weight_rows(32, 1, 3, 1) == 1
+    VP, seg_x, seg_y = weight_segments(32, 1, 3, 34, 34, 1, 1)  # one kernel row: 96 (kw, c) lanes
+    assert VP == 32 and weight_rows(32, 1, 3, 1) == 1
     assert seg_y.tolist() == [0, 32, 64] and seg_x.tolist() == [0, 32, 64]
-    VP, seg_x, seg_y = direct.weight_segments(20, 4, 2, 34, 34, 1, 1)  # 4 rows of 40 lanes, one row per tile
+    VP, seg_x, seg_y = weight_segments(20, 4, 2, 34, 34, 1, 1)  # 4 rows of 40 lanes, one row per tile
     assert VP == 32 and seg_y.tolist()[:2] == [0, 8] and seg_x.tolist()[:4] == [0, 8, 34 * 20, 34 * 20 + 8]
-    VP, seg_x, seg_y = direct.weight_segments(32, 3, 3, 34, 34, 1, 1)  # 3 rows: 16-lane segments of row 0
-    assert VP == 16 and direct.weight_rows(32, 3, 3, 1) == 3 and seg_y.tolist() == [0, 16, 32, 48, 64, 80]
+    VP, seg_x, seg_y = weight_segments(32, 3, 3, 34, 34, 1, 1)  # 3 rows: 16-lane segments of row 0
+    assert VP == 16 and weight_rows(32, 3, 3, 1) == 3 and seg_y.tolist() == [0, 16, 32, 48, 64, 80]
     # 16 channels: 48 lanes = 3 segments of 16, each tile covering the 3 kernel rows (34*16 apart)
-    VP, seg_x, seg_y = direct.weight_segments(16, 3, 3, 34, 34, 1, 1)
-    assert VP == 16 and direct.weight_rows(16, 3, 3, 1) == 3
+    VP, seg_x, seg_y = weight_segments(16, 3, 3, 34, 34, 1, 1)
+    assert VP == 16 and weight_rows(16, 3, 3, 1) == 3
     assert seg_y.tolist() == [0, 16, 32] and seg_x.tolist() == [0, 16, 32]
-    VP, _, seg_y = direct.weight_segments(3, 3, 3, 34, 34, 1, 1)  # the RGB first layer: 9 lanes per row
-    assert VP == 8 and seg_y.tolist() == [0, 1] and direct.weight_rows(3, 3, 3, 1) == 3  # 3 rows per tile
-    VP, _, seg_y = direct.weight_segments(16, 3, 3, 34, 34, 1, 2)  # dilated: per tap, along c (3 rows per tile)
+    VP, _, seg_y = weight_segments(3, 3, 3, 34, 34, 1, 1)  # the RGB first layer: 9 lanes per row
+    assert VP == 8 and seg_y.tolist() == [0, 1] and weight_rows(3, 3, 3, 1) == 3  # 3 rows per tile
+    VP, _, seg_y = weight_segments(16, 3, 3, 34, 34, 1, 2)  # dilated: per tap, along c (3 rows per tile)
     assert VP == 16 and seg_y.tolist() == [0, 16, 32]
-    VP, _, seg_y = direct.weight_segments(8, 4, 3, 34, 34, 1, 2)  # 8 channels, 4 rows: 8-lane taps, one row a tile
-    assert VP == 8 and len(seg_y) == 12 and direct.weight_rows(8, 4, 3, 2) == 1
-    assert direct.weight_segments(3, 3, 3, 34, 34, 1, 2) == (None, None, None)  # 3 lanes: im2col
+    VP, _, seg_y = weight_segments(8, 4, 3, 34, 34, 1, 2)  # 8 channels, 4 rows: 8-lane taps, one row a tile
+    assert VP == 8 and len(seg_y) == 12 and weight_rows(8, 4, 3, 2) == 1
+    assert weight_segments(3, 3, 3, 34, 34, 1, 2) == (None, None, None)  # 3 lanes: im2col
 
 
 @pytest.mark.parametrize(
@@ -179,7 +185,9 @@ def test_compiled_drivers_load_from_numba_cache_in_a_new_process(tmp_path):
     # which made Numba's cache miss and recompile the kernels (~4 s) at every start.
     script = (
         "from nnscratch.cpu import direct\n"
-        "drivers = [direct._compile('forward', 16, 2), direct._compile('weight', 16, 1)]\n"
+        "from nnscratch.cpu import direct_weight\n"
+        "drivers = [direct._compile(direct._make_sample_driver, direct._SAMPLE_SIGNATURE, 16, 2),\n"
+        "           direct._compile(direct_weight._make_weight_driver, direct_weight._WEIGHT_SIGNATURE, 16, 1)]\n"
         "print(sum(sum(d.stats.cache_hits.values()) for d in drivers))\n"
     )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
@@ -210,7 +218,7 @@ def test_numpy_tile_states_the_compiled_arithmetic(VP, R):
 
 def test_weight_segments_of_a_strided_convolution_run_along_each_taps_channels():
     # stride 2, 16 channels, a 34x34 padded input: 4 phases of 17x17; tap (kh, kw) in phase (kh%2, kw%2)
-    VP, seg_x, seg_y = direct.weight_segments(16, 3, 3, 17, 17, 1, 1, 2, 2)
+    VP, seg_x, seg_y = weight_segments(16, 3, 3, 17, 17, 1, 1, 2, 2)
     assert VP == 16 and len(seg_x) == 9
     assert seg_y.tolist() == [16 * t for t in range(9)]
     tap_1_2 = ((1 * 2 + 0) * 17 + 0) * 17 + 1  # (kh, kw) = (1, 2): phase (1, 0), row 0, column 1
@@ -229,12 +237,12 @@ def test_weight_segments_of_a_strided_convolution_run_along_each_taps_channels()
 )
 def test_weight_gradient_with_kernel_rows_per_tile_matches_reference(x_shape, w_shape, padding, dilation):
     C, KH, KW = x_shape[1], w_shape[2], w_shape[3]
-    assert direct.weight_rows(C, KH, KW, dilation[1]) == KH
+    assert weight_rows(C, KH, KW, dilation[1]) == KH
     x, w, _ = _float32_case(x_shape, w_shape)
     args = (ONE, padding, dilation, 1)
     gy = rand(np.random.default_rng(6), ref.conv2d_forward(x, w, None, *args).shape, np.float32)
     expected = ref.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, *args)
-    assert_close(direct.conv2d_backward_weight_direct(gy, x, w_shape, ONE, padding, dilation), expected, np.float32)
+    assert_close(conv2d_backward_weight_direct(gy, x, w_shape, ONE, padding, dilation), expected, np.float32)
 
 
 @pytest.mark.parametrize(
