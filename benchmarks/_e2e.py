@@ -145,12 +145,8 @@ def worker(framework: str, name: str, batch: int) -> None:
 # --- in the parent --------------------------------------------------------------------------------
 class Worker:
     def __init__(self, framework: str, name: str, batch: int, env: dict | None = None) -> None:
-        from nnscratch.cpu import threads
-
         self.framework = framework
-        env = {**os.environ, **(env or {})}
-        if framework != "nnscratch" and not threads.USER_OMP_WAIT_POLICY:
-            env.pop("OMP_WAIT_POLICY", None)  # nnscratch's passive waiting is not PyTorch's default
+        env = {**os.environ, **(env or {})}  # run.py's main tunes the process first, in every worker alike
         self.proc = subprocess.Popen(
             [sys.executable, str(HERE / "run.py"), "--worker", framework, name, str(batch)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
@@ -216,6 +212,7 @@ def compile_times(name: str, batch: int) -> dict:
 
     code = (
         f"import sys, time; sys.path.insert(0, {str(HERE)!r}); import _common; t0 = time.perf_counter();"
+        "from nnscratch.cpu import tune_process; tune_process();"  # as fit() does, before the first kernel
         f"from bench_train_step import nnscratch_step; step = nnscratch_step({name!r}, {batch}, None);"
         "t1 = time.perf_counter(); step(); t2 = time.perf_counter(); step(); t3 = time.perf_counter();"
         "print(t1 - t0, t2 - t1, t3 - t2)"

@@ -29,8 +29,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
 import nnscratch as ns  # noqa: E402
-from nnscratch import backend, ref  # noqa: E402
+from nnscratch import backend  # noqa: E402
+from nnscratch.registry import all_kernels  # noqa: E402
+
+ref = all_kernels("reference")  # the NumPy reference of every kernel, checked
 from nnscratch import cuda as _cuda  # noqa: E402, F401 - registers the cudasim device
+from nnscratch.cpu import tune_process  # noqa: E402
 from nnscratch.cuda import activation, conv, loss, norm, pool  # noqa: E402
 
 
@@ -248,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench_gpu: skipped, no CUDA device (CuPy is not installed or sees no GPU)")
         return 0
 
+    tune_process()  # as the other benchmarks do (the host side of training); the GPU kernels do not depend on it
     cp = backend.cupy_module()
     failures = validate(layer_inputs(cp, N=4, C=8, HW=16, K=10))
     if failures:

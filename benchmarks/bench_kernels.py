@@ -26,7 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import check, gemm_gflops, median_ms  # noqa: E402  (also puts the repository on sys.path)
 
-from nnscratch import cpu, ref  # noqa: E402
+from nnscratch import cpu  # noqa: E402
+from nnscratch.registry import all_kernels  # noqa: E402
+
+ref, fast = all_kernels("reference"), all_kernels("numba")  # the checked kernels, as the ops get them
 
 try:
     import torch
@@ -81,10 +84,10 @@ def bench_conv_layer(table, name, C, OC, H, S, N, repeats, tiers, totals) -> Non
     gy = rng.standard_normal(y_ref.shape, dtype=np.float32)
     OHW = y_ref.shape[2] * y_ref.shape[3]
     flops = 2.0 * N * OC * C * 9 * OHW
-    check(f"{name} forward", cpu.conv2d_forward(x, w, b, *args), y_ref)
-    check(f"{name} backward_input", cpu.conv2d_backward_input(gy, w, x.shape, *args),
+    check(f"{name} forward", fast.conv2d_forward(x, w, b, *args), y_ref)
+    check(f"{name} backward_input", fast.conv2d_backward_input(gy, w, x.shape, *args),
           ref.conv2d_backward_input(gy, w, x.shape, *args))  # fmt: skip
-    check(f"{name} backward_weight", cpu.conv2d_backward_weight(gy, x, w.shape, *args),
+    check(f"{name} backward_weight", fast.conv2d_backward_weight(gy, x, w.shape, *args),
           ref.conv2d_backward_weight(gy, x, w.shape, *args))  # fmt: skip
     torch_ms = {"forward": None, "backward_input": None, "backward_weight": None}
     if torch is not None:
@@ -118,14 +121,14 @@ def bench_memory_bound(table: Table, N: int, repeats: int, tiers: dict) -> None:
     x = rng.standard_normal((N, 32, 32, 32), dtype=np.float32)
     b = rng.standard_normal(32, dtype=np.float32)
     nbytes = x.nbytes
-    y_pool, idx = cpu.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False)
+    y_pool, idx = fast.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False)
     check("max_pool2d", y_pool, ref.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False)[0])
     gy_pool = rng.standard_normal(y_pool.shape, dtype=np.float32)
-    check("bias_relu", cpu.bias_relu_forward(x, b), ref.bias_relu_forward(x, b))
+    check("bias_relu", fast.bias_relu_forward(x, b), ref.bias_relu_forward(x, b))
     xbn = rng.standard_normal((N, 16, 32, 32), dtype=np.float32)
     pool_args = ((2, 2), (2, 2), (0, 0), False)
     bn_args = (None, None, None, None, True, 0.1, 1e-5)
-    check("batch_norm", cpu.batch_norm_forward(xbn, *bn_args)[0], ref.batch_norm_forward(xbn, *bn_args)[0])
+    check("batch_norm", fast.batch_norm_forward(xbn, *bn_args)[0], ref.batch_norm_forward(xbn, *bn_args)[0])
     ops = [
         ("max_pool2d 2x2 forward (N,32,32,32)", lambda t: t.max_pool2d_forward(x, *pool_args),
          nbytes * 1.5, lambda: F.max_pool2d(xt, 2)),
@@ -151,6 +154,7 @@ def bench_memory_bound(table: Table, N: int, repeats: int, tiers: dict) -> None:
 
 
 def main() -> None:
+    cpu.tune_process()  # as fit() does, before the first kernel (see nnscratch.cpu.tuning)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -159,7 +163,7 @@ def main() -> None:
     parser.add_argument("--skip-reference", action="store_true", help="time only the Numba tier")
     parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     opts = parser.parse_args()
-    tiers = {"numba": cpu} if opts.skip_reference else {"reference": ref, "numba": cpu}
+    tiers = {"numba": fast} if opts.skip_reference else {"reference": ref, "numba": fast}
     print(f"numpy {np.__version__}, numba {numba.__version__} ({numba.get_num_threads()} threads), "
           f"torch {torch.__version__ if torch else 'not installed'}"
           f"{f' ({torch.get_num_threads()} threads)' if torch else ''}")  # fmt: skip

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runs from a chec
 import nnscratch as ns  # noqa: E402
 from nnscratch import optim  # noqa: E402
 from nnscratch.cpu import optim as fused  # noqa: E402
+from nnscratch.cpu import tune_process  # noqa: E402
 
 # name: (nnscratch class, options, torch class name, bytes moved per element for float32, has torch fused)
 OPTIMIZERS: dict[str, tuple[Any, dict, str, int, bool]] = {
@@ -92,6 +93,7 @@ def validate(name: str, cls: Any, options: dict, p0: np.ndarray, g: np.ndarray, 
 
 
 def main() -> None:
+    tune_process()  # as fit() does, before the first kernel (see nnscratch.cpu.tuning)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

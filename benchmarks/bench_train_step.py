@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 
 import nnscratch as ns
+from nnscratch.cpu import tune_process
 
 
 def time_steps(step: Callable[[], None], steps: int, warmup: int = 2) -> float:
@@ -128,6 +129,9 @@ def main() -> None:
     except ImportError:
         torch = None
         threads = os.cpu_count()
+    # As fit() does, before nnscratch's first kernel; after `import torch`, whose own OpenMP runtime has read
+    # its settings by now and keeps PyTorch's default wait policy.
+    tune_process()
     results = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                "torch_threads": threads, "batch": args.batch, "date": time.strftime("%Y-%m-%d"), "models": {}}
     print(f"batch {args.batch}, {args.steps} timed steps (median), {os.cpu_count()} cpus, torch threads {threads}")

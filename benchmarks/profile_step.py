@@ -1,8 +1,8 @@
 """Where a training step's time goes: every numba-tier kernel call of one step, timed and summed.
 
-Each public function of ``nnscratch.cpu.{conv, pool, norm, loss, activation}`` is wrapped with a
-timer (the ops look their tier's functions up at every call, so the wrappers see every call); the
-rest of the step (autograd, linear layers, the SGD update written out in NumPy) is "other".
+Each kernel of the numba tier's checked kernels (``nnscratch.registry.bound(family, "numba")``, the
+objects every op gets from ``resolve``) is wrapped with a timer, so the wrappers see every call; the rest
+of the step (autograd, the Python around the kernels) is "other".
 
 Usage:
     python benchmarks/profile_step.py [--model simple_cnn] [--batch 128] [--steps 5]
@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import argparse
 import collections
-import importlib
 import time
 from collections.abc import Callable
 
 import _common  # noqa: F401 - puts the repository on sys.path
 from bench_train_step import nnscratch_step
 
-FAMILIES = ("conv", "pool", "norm", "loss", "activation")
+from nnscratch import registry
+from nnscratch.cpu import tune_process
+
+FAMILIES = ("conv", "pool", "norm", "loss", "activation", "elementwise", "optim")
 totals: dict[str, float] = collections.defaultdict(float)
 calls: dict[str, int] = collections.defaultdict(int)
 
@@ -39,13 +41,13 @@ def _timed(label: str, fn: Callable) -> Callable:
 def instrument(split_conv_by_shape: bool) -> None:
     """Wrap every public kernel of the numba tier (conv calls labelled by their input shape)."""
     for family in FAMILIES:
-        module = importlib.import_module(f"nnscratch.cpu.{family}")
-        for name in module.__all__:
-            fn = getattr(module, name)
+        kernels = registry.bound(family, "numba")  # the object resolve() hands to the ops
+        for name in registry.contracts()[family].kernels:
+            fn = getattr(kernels, name)
             if family == "conv" and split_conv_by_shape and name.startswith("conv2d_"):
-                setattr(module, name, _by_shape(name, fn))
+                setattr(kernels, name, _by_shape(name, fn))
             else:
-                setattr(module, name, _timed(name, fn))
+                setattr(kernels, name, _timed(name, fn))
 
 
 def _by_shape(name: str, fn: Callable) -> Callable:
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=5)
     opts = parser.parse_args()
+    tune_process()  # as fit() does, before the first kernel (see nnscratch.cpu.tuning)
     instrument(split_conv_by_shape=True)
     step = nnscratch_step(opts.model, opts.batch, "numba")
     for _ in range(2):  # compile, first touch

@@ -20,14 +20,12 @@ Usage:
     python benchmarks/run.py [--quick] [--only NAME] [--json out.json]
 
 ``--only`` keeps the rows whose name contains NAME (``conv``, ``simple_cnn.conv3``, ``batch_norm``,
-``pool``, ``cross_entropy``, ``e2e``, ``compile``). The optimizer row needs ``nnscratch.optim`` and is
-skipped with a note when the package is absent.
+``pool``, ``cross_entropy``, ``_step`` (the optimizer updates), ``e2e``, ``compile``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 
@@ -37,9 +35,12 @@ import numpy as np
 from _common import alternating_ms, check, gemm_gflops, gemm_product, warm_median_ms
 from bench_kernels import RESNET20, SIMPLE_CNN
 
-from nnscratch import cpu, ref
+from nnscratch import cpu
+from nnscratch.registry import all_kernels
 
-TIERS = {"reference": ref, "numba": cpu}
+#: Each CPU tier's checked kernels (the registry's, as the ops get them): ``t.conv2d_forward(...)``.
+ref, numba = all_kernels("reference"), all_kernels("numba")
+TIERS = {"reference": ref, "numba": numba}
 
 
 class Lab:
@@ -85,10 +86,10 @@ def conv_layer(lab: Lab, name: str, C: int, OC: int, H: int, S: int, N: int, rng
         "backward_weight": (lambda t: t.conv2d_backward_weight(gy, x, w.shape, *args), (OC, NL, K)),
     }
     for op, (fn, gemm_shape) in ops.items():
-        check(f"{name} {op}", fn(cpu), fn(ref))
+        check(f"{name} {op}", fn(numba), fn(ref))
         m, k, n = gemm_shape
         # the numba kernel and the same-shape product in alternating warmed-up blocks: the "% gemm" column
-        numba_ms, gemm_ms = alternating_ms([lambda f=fn: f(cpu), gemm_product(m, k, n)], lab.repeats)
+        numba_ms, gemm_ms = alternating_ms([lambda f=fn: f(numba), gemm_product(m, k, n)], lab.repeats)
         same = 2.0 * m * k * n / gemm_ms / 1e6
         reference_ms = warm_median_ms(lambda f=fn: f(ref), lab.repeats)
         lab.add(f"conv {name} {op}", "reference", reference_ms, flops, "GF/s", same)
@@ -131,15 +132,46 @@ def memory_bound(lab: Lab, N: int) -> None:
     for name, fn, nbytes, part in ops:
         if not lab.wants(name):
             continue
-        got, expected = fn(cpu), fn(ref)
+        got, expected = fn(numba), fn(ref)
         if part is not None:
             got, expected = got[part], expected[part]
         check(name, got, expected)
         for tier_name, tier in TIERS.items():
             lab.add(name, tier_name, warm_median_ms(lambda t=tier, f=fn: f(t), lab.repeats), nbytes, "GB/s")
-    if lab.wants("optimizer"):
-        if importlib.util.find_spec("nnscratch.optim") is None:
-            print("optimizer: skipped (nnscratch.optim is not on this branch)")
+    optimizer_rows(lab)
+
+
+def optimizer_rows(lab: Lab) -> None:
+    """One fused update of 1M float32 parameters (resnet20 has 0.27M, vgg11 9M) per optimizer kernel.
+
+    Each step updates ``param`` and its state in place, so the tiers are checked on copies of the same
+    start and timed on their own buffers; bytes are the arrays read and written once.
+    """
+    P = 1 << 20
+    rng = np.random.default_rng(0)
+    start, grad = rng.standard_normal(P, dtype=np.float32), rng.standard_normal(P, dtype=np.float32)
+    empty = np.zeros(0, np.float32)
+
+    def buffers(n: int) -> list[np.ndarray]:
+        return [start.copy()] + [np.zeros(P, np.float32) for _ in range(n)]
+
+    ops = [  # (name, kernel call on a tier and its buffers, number of state buffers, bytes)
+        ("sgd_step momentum 0.9 (P=1M)",
+         lambda t, b: t.sgd_step(b[0], grad, b[1], 0.01, 0.9, 0.0, False, 0.0, False, False), 1, P * 4 * 5),
+        ("adam_step (P=1M)",
+         lambda t, b: t.adam_step(b[0], grad, b[1], b[2], empty, 1e-3, 0.9, 0.999, 1e-8, 0.0, 1e-2, 0.03,
+                                  False, False, False), 2, P * 4 * 7),
+    ]  # fmt: skip
+    for name, fn, n_state, nbytes in ops:
+        if not lab.wants(name):
+            continue
+        got, expected = buffers(n_state), buffers(n_state)
+        fn(numba, got)
+        fn(ref, expected)
+        check(name, got[0], expected[0])
+        for tier_name, tier in TIERS.items():
+            state = buffers(n_state)
+            lab.add(name, tier_name, warm_median_ms(lambda t=tier, f=fn, b=state: f(t, b), lab.repeats), nbytes, "GB/s")
 
 
 def end_to_end(lab: Lab, quick: bool, results: dict, rounds: int | None = None, steps: int | None = None) -> None:
@@ -170,6 +202,9 @@ def end_to_end(lab: Lab, quick: bool, results: dict, rounds: int | None = None, 
 
 
 def main() -> None:
+    # Process tuning first, before any kernel: OpenMP reads its wait policy when it starts. Every process of
+    # the lab runs under it, the PyTorch workers too (as every published figure was measured).
+    cpu.tune_process()
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":  # a framework's subprocess (see _e2e.py)
         _e2e.worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
         return

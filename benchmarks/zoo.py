@@ -186,6 +186,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--command", default=None, help=argparse.SUPPRESS)  # the command line shown in the markdown
     args = p.parse_args(argv)
     if args.worker:
+        from nnscratch.cpu import tune_process
+
+        tune_process()  # as fit() does, before the first kernel (see nnscratch.cpu.tuning)
         print(json.dumps(measure(args.worker, args.quick, args.accuracy, args.accuracy_images)))
         return []
     sys.path.insert(0, ROOT)

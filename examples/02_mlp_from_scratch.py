@@ -11,6 +11,7 @@ import argparse
 import numpy as np
 
 import nnscratch as ns
+from nnscratch.cpu import tune_process
 
 
 def spirals(n_per_class: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -42,22 +43,23 @@ def main() -> None:
     b2 = ns.zeros(3, requires_grad=True)
     params = [w1, b1, w2, b2]
 
-    for epoch in range(args.epochs):
-        hidden = (x @ w1 + b1).relu()  # (600, 64)
-        logits = hidden @ w2 + b2  # (600, 3)
-        # cross-entropy written out: log-softmax, then pick the log-probability of the true class
-        log_probs = logits - logits.amax(dim=1, keepdim=True).detach()
-        log_probs = log_probs - log_probs.exp().sum(dim=1, keepdim=True).log()
-        loss = -log_probs[ns.arange(len(y)), y].mean()
-        for p in params:
-            p.grad = None
-        loss.backward()
-        with ns.no_grad():
+    with tune_process():  # process-wide CPU settings, undone at the end: what fit() does for you
+        for epoch in range(args.epochs):
+            hidden = (x @ w1 + b1).relu()  # (600, 64)
+            logits = hidden @ w2 + b2  # (600, 3)
+            # cross-entropy written out: log-softmax, then pick the log-probability of the true class
+            log_probs = logits - logits.amax(dim=1, keepdim=True).detach()
+            log_probs = log_probs - log_probs.exp().sum(dim=1, keepdim=True).log()
+            loss = -log_probs[ns.arange(len(y)), y].mean()
             for p in params:
-                p -= args.lr * p.grad
-        if epoch % 50 == 0 or epoch == args.epochs - 1:
-            accuracy = (logits.argmax(dim=1) == y).float().mean().item()
-            print(f"epoch {epoch:4d}  loss {loss.item():.4f}  train accuracy {accuracy:.3f}")
+                p.grad = None
+            loss.backward()
+            with ns.no_grad():
+                for p in params:
+                    p -= args.lr * p.grad
+            if epoch % 50 == 0 or epoch == args.epochs - 1:
+                accuracy = (logits.argmax(dim=1) == y).float().mean().item()
+                print(f"epoch {epoch:4d}  loss {loss.item():.4f}  train accuracy {accuracy:.3f}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from nnscratch import train
+from nnscratch.cpu import tune_process
 from nnscratch.explain import grad_cam, overlay, saliency
 from nnscratch.robust.plotting import save_image_grid
 
@@ -45,39 +46,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> Path:
     args = parse_args(argv)
     count, smoothgrad = args.count, args.smoothgrad
-    out = Path(args.out)
-    x_train, y_train, x_test, y_test, names = load_data(args.data, args.limit, args.test_limit, args.seed,
-                                                        args.data_dir)
-    model = train_or_load(args, x_train, y_train)
+    with tune_process():  # as fit() does, for the whole run (evaluation too): see nnscratch.cpu.tuning
+        out = Path(args.out)
+        x_train, y_train, x_test, y_test, names = load_data(args.data, args.limit, args.test_limit, args.seed,
+                                                            args.data_dir)
+        model = train_or_load(args, x_train, y_train)
 
-    x = x_test.astype(np.float32) / 255.0  # (T, 1, 28, 28)
-    probs = train.predict(model, x)  # (T, 10) logits
-    probs = np.exp(probs - probs.max(1, keepdims=True))
-    probs /= probs.sum(1, keepdims=True)
-    predicted = probs.argmax(1)
-    chosen = pick(predicted == y_test, count)
-    print(f"test accuracy {np.mean(predicted == y_test):.3f} on {len(x)} images; explaining {len(chosen)}")
+        x = x_test.astype(np.float32) / 255.0  # (T, 1, 28, 28)
+        probs = train.predict(model, x)  # (T, 10) logits
+        probs = np.exp(probs - probs.max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+        predicted = probs.argmax(1)
+        chosen = pick(predicted == y_test, count)
+        print(f"test accuracy {np.mean(predicted == y_test):.3f} on {len(x)} images; explaining {len(chosen)}")
 
-    start = time.perf_counter()
-    images = x[chosen]  # (R, 1, 28, 28)
-    plain = saliency(model, images)  # (R, 28, 28)
-    smooth = saliency(model, images, smoothgrad=smoothgrad, seed=args.seed)
-    cams = grad_cam(model, images)  # the last Conv2d
-    print(f"saliency, SmoothGrad ({smoothgrad} copies) and Grad-CAM: {time.perf_counter() - start:.1f} s")
+        start = time.perf_counter()
+        images = x[chosen]  # (R, 1, 28, 28)
+        plain = saliency(model, images)  # (R, 28, 28)
+        smooth = saliency(model, images, smoothgrad=smoothgrad, seed=args.seed)
+        cams = grad_cam(model, images)  # the last Conv2d
+        print(f"saliency, SmoothGrad ({smoothgrad} copies) and Grad-CAM: {time.perf_counter() - start:.1f} s")
 
-    cells, titles, rows = [], [], []
-    for r, i in enumerate(chosen):
-        image = images[r]
-        ok = predicted[i] == y_test[i]
-        rows.append(("right" if ok else "wrong") + f"\ntrue: {names[y_test[i]]}")
-        titles.append([f"pred: {names[predicted[i]]} ({probs[i, predicted[i]]:.2f})", "", "", ""])
-        cells.append([image, overlay(image, plain[r], 0.6, "hot"), overlay(image, smooth[r], 0.6, "hot"),
-                      overlay(image, cams[r], 0.5, "jet")])
-    path = save_image_grid(cells, out / "explanations.png", row_titles=rows,
-                           col_titles=["image", "saliency", f"SmoothGrad ({smoothgrad})", "Grad-CAM"],
-                           cell_titles=titles, scale=1.6)
-    print(f"wrote {path}")
-    return path
+        cells, titles, rows = [], [], []
+        for r, i in enumerate(chosen):
+            image = images[r]
+            ok = predicted[i] == y_test[i]
+            rows.append(("right" if ok else "wrong") + f"\ntrue: {names[y_test[i]]}")
+            titles.append([f"pred: {names[predicted[i]]} ({probs[i, predicted[i]]:.2f})", "", "", ""])
+            cells.append([image, overlay(image, plain[r], 0.6, "hot"), overlay(image, smooth[r], 0.6, "hot"),
+                          overlay(image, cams[r], 0.5, "jet")])
+        path = save_image_grid(cells, out / "explanations.png", row_titles=rows,
+                               col_titles=["image", "saliency", f"SmoothGrad ({smoothgrad})", "Grad-CAM"],
+                               cell_titles=titles, scale=1.6)
+        print(f"wrote {path}")
+        return path
 
 
 if __name__ == "__main__":

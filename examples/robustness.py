@@ -36,6 +36,7 @@ import numpy as np
 
 import nnscratch as ns
 from nnscratch import nn, optim, train
+from nnscratch.cpu import tune_process
 from nnscratch.data import FashionMNIST
 from nnscratch.data.corruptions import CORRUPTIONS
 from nnscratch.robust import AdversarialTraining, NormalizeInputs, accuracy_under_attack, robustness_report
@@ -159,36 +160,37 @@ def corruption_grid(image: np.ndarray, path: Path, seed: int) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    out = Path(args.out)
-    x_train, y_train, x_test, y_test, _ = load_data(args.data, args.limit, args.test_limit, args.seed,
-                                                    args.data_dir)
-    model = train_or_load(args, x_train, y_train)
+    with tune_process():  # as fit() does, for the whole run (evaluation too): see nnscratch.cpu.tuning
+        out = Path(args.out)
+        x_train, y_train, x_test, y_test, _ = load_data(args.data, args.limit, args.test_limit, args.seed,
+                                                        args.data_dir)
+        model = train_or_load(args, x_train, y_train)
 
-    start = time.perf_counter()
-    title = f"{args.model} on {args.data}" + ("" if args.adv_train == "none" else
-                                              f", {args.adv_train}-trained (eps {args.adv_eps})")
-    report = robustness_report(model, (x_test, y_test), seed=args.seed, model_name=title)
-    print(f"robustness report on {len(x_test)} test images: {time.perf_counter() - start:.1f} s")
+        start = time.perf_counter()
+        title = f"{args.model} on {args.data}" + ("" if args.adv_train == "none" else
+                                                  f", {args.adv_train}-trained (eps {args.adv_eps})")
+        report = robustness_report(model, (x_test, y_test), seed=args.seed, model_name=title)
+        print(f"robustness report on {len(x_test)} test images: {time.perf_counter() - start:.1f} s")
 
-    eps_list = [float(e) for e in args.eps.split(",")]
-    x_attack = x_test[: args.attack_limit].astype(np.float32) / 255.0  # (A, 1, 28, 28)
-    y_attack = y_test[: args.attack_limit]
-    start = time.perf_counter()
-    report.adversarial = {
-        "FGSM": accuracy_under_attack(model, (x_attack, y_attack), "fgsm", eps_list),
-        f"PGD-{args.pgd_steps}": accuracy_under_attack(model, (x_attack, y_attack), "pgd", eps_list,
-                                                       steps=args.pgd_steps, seed=args.seed),
-    }
-    print(f"FGSM and PGD on {len(x_attack)} images: {time.perf_counter() - start:.1f} s\n")
+        eps_list = [float(e) for e in args.eps.split(",")]
+        x_attack = x_test[: args.attack_limit].astype(np.float32) / 255.0  # (A, 1, 28, 28)
+        y_attack = y_test[: args.attack_limit]
+        start = time.perf_counter()
+        report.adversarial = {
+            "FGSM": accuracy_under_attack(model, (x_attack, y_attack), "fgsm", eps_list),
+            f"PGD-{args.pgd_steps}": accuracy_under_attack(model, (x_attack, y_attack), "pgd", eps_list,
+                                                           steps=args.pgd_steps, seed=args.seed),
+        }
+        print(f"FGSM and PGD on {len(x_attack)} images: {time.perf_counter() - start:.1f} s\n")
 
-    print(report.to_markdown(out / "robustness_card.md"))
-    (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
-    report.heatmap(out / "robustness_heatmap.png")
-    save_curves(report.adversarial, out / "attack_curve.png",
-                title=f"accuracy under attack ({len(x_attack)} images)", xlabel="eps (L-inf, pixels in [0, 1])")
-    corruption_grid(x_test[:1], out / "corruption_grid.png", args.seed)
-    print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
-    return report.to_dict()
+        print(report.to_markdown(out / "robustness_card.md"))
+        (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
+        report.heatmap(out / "robustness_heatmap.png")
+        save_curves(report.adversarial, out / "attack_curve.png",
+                    title=f"accuracy under attack ({len(x_attack)} images)", xlabel="eps (L-inf, pixels in [0, 1])")
+        corruption_grid(x_test[:1], out / "corruption_grid.png", args.seed)
+        print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
+        return report.to_dict()
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import sys
 
 from recipe import build_parser, run
 
+from nnscratch.cpu import tune_process
 from nnscratch.data import CIFAR10, DatasetNotFoundError
 from nnscratch.data import transforms as T
 
@@ -31,7 +32,8 @@ def load(data_dir: str | None):
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser(__doc__.splitlines()[0], DEFAULTS).parse_args(argv)
     try:
-        return run(args, load, image_size=32, augment=[T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()])
+        with tune_process():  # as fit() does, for the whole run (the test split too): nnscratch.cpu.tuning
+            return run(args, load, image_size=32, augment=[T.RandomCrop(32, padding=4), T.RandomHorizontalFlip()])
     except DatasetNotFoundError as error:
         sys.exit(f"error: {error}")
 

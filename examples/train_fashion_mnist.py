@@ -14,6 +14,7 @@ import sys
 
 from recipe import build_parser, run
 
+from nnscratch.cpu import tune_process
 from nnscratch.data import DatasetNotFoundError, FashionMNIST
 from nnscratch.data import transforms as T
 
@@ -27,7 +28,8 @@ def load(data_dir: str | None):
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser(__doc__.splitlines()[0], DEFAULTS).parse_args(argv)
     try:
-        return run(args, load, image_size=28, augment=[T.RandomCrop(28, padding=2), T.RandomHorizontalFlip()])
+        with tune_process():  # as fit() does, for the whole run (the test split too): nnscratch.cpu.tuning
+            return run(args, load, image_size=28, augment=[T.RandomCrop(28, padding=2), T.RandomHorizontalFlip()])
     except DatasetNotFoundError as error:
         sys.exit(f"error: {error}")
 

@@ -58,6 +58,7 @@ import numpy as np
 
 import nnscratch as ns
 from nnscratch import models, nn, optim
+from nnscratch.cpu import tune_process
 from nnscratch.data import DatasetNotFoundError, FashionMNIST
 
 SOURCE_CLASSES, TARGET_CLASSES = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
@@ -241,32 +242,33 @@ METHOD_NAMES = {"scratch": 0, "supervised": 1, "autoencoder": 2}
 def main(argv: list[str] | None = None) -> list[dict]:
     args = build_parser().parse_args(argv)
     _check(args)
-    try:
-        splits = load_splits(args)
-    except DatasetNotFoundError as error:
-        sys.exit(f"error: {error}")
-    print(f"{args.arch}: {args.seeds} x {len(splits['few'][0][0])} labelled images of classes 5-9, "
-          f"{len(splits['source'][0])} images of classes 0-4, {len(splits['unlabelled'][0])} unlabelled "
-          f"images of 5-9, {len(splits['test'][0])} test images of 5-9")
-    rows = []
-    for name, pretrain in (METHODS[METHOD_NAMES[m]] for m in args.methods):
-        print(f"{name} ...")
-        start = time.perf_counter()
-        pretrained = pretrain(args, splits)
-        scores = [accuracy(fine_tuned(pretrained, args, few, args.seed + k), splits["test"])
-                  for k, few in enumerate(splits["few"])]
-        print("  test accuracy per seed: " + " ".join(f"{s:.3f}" for s in scores))
-        rows.append({"method": name, "test_accuracy": float(np.mean(scores)), "std": float(np.std(scores)),
-                     "scores": scores, "seconds": time.perf_counter() - start})
-    baseline = rows[0]["scores"]  # gains are paired: the same few-label subsets and seeds
-    print(f"\n{'method':<40}{'test accuracy (5-9), mean +- std':>34}{'gain over ' + rows[0]['method'][:7]:>22}"
-          f"{'time':>8}")
-    for row in rows:
-        gain = np.subtract(row["scores"], baseline)  # (seeds,)
-        row["gain"], row["gain_std"] = float(gain.mean()), float(gain.std())
-        print(f"{row['method']:<40}{row['test_accuracy']:>26.3f} +- {row['std']:.3f}"
-              f"{row['gain']:>+14.3f} +- {row['gain_std']:.3f}{row['seconds']:>7.0f}s")
-    return rows
+    with tune_process():  # as fit() does, for the whole run (evaluation too): see nnscratch.cpu.tuning
+        try:
+            splits = load_splits(args)
+        except DatasetNotFoundError as error:
+            sys.exit(f"error: {error}")
+        print(f"{args.arch}: {args.seeds} x {len(splits['few'][0][0])} labelled images of classes 5-9, "
+              f"{len(splits['source'][0])} images of classes 0-4, {len(splits['unlabelled'][0])} unlabelled "
+              f"images of 5-9, {len(splits['test'][0])} test images of 5-9")
+        rows = []
+        for name, pretrain in (METHODS[METHOD_NAMES[m]] for m in args.methods):
+            print(f"{name} ...")
+            start = time.perf_counter()
+            pretrained = pretrain(args, splits)
+            scores = [accuracy(fine_tuned(pretrained, args, few, args.seed + k), splits["test"])
+                      for k, few in enumerate(splits["few"])]
+            print("  test accuracy per seed: " + " ".join(f"{s:.3f}" for s in scores))
+            rows.append({"method": name, "test_accuracy": float(np.mean(scores)), "std": float(np.std(scores)),
+                         "scores": scores, "seconds": time.perf_counter() - start})
+        baseline = rows[0]["scores"]  # gains are paired: the same few-label subsets and seeds
+        print(f"\n{'method':<40}{'test accuracy (5-9), mean +- std':>34}{'gain over ' + rows[0]['method'][:7]:>22}"
+              f"{'time':>8}")
+        for row in rows:
+            gain = np.subtract(row["scores"], baseline)  # (seeds,)
+            row["gain"], row["gain_std"] = float(gain.mean()), float(gain.std())
+            print(f"{row['method']:<40}{row['test_accuracy']:>26.3f} +- {row['std']:.3f}"
+                  f"{row['gain']:>+14.3f} +- {row['gain_std']:.3f}{row['seconds']:>7.0f}s")
+        return rows
 
 
 if __name__ == "__main__":

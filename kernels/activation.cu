@@ -1,4 +1,5 @@
-// activation.cu: ReLU and leaky ReLU, plain and fused with a per-channel bias, and a dropout mask.
+// activation.cu: ReLU and leaky ReLU, plain and fused with a per-channel bias, hard swish, and a dropout
+// mask.
 //
 // Kernels (each as _f32 and _f64; T = float or double):
 //   relu_forward          y  = max(x, 0)
@@ -7,6 +8,8 @@
 //   leaky_relu_forward    y  = x > 0 ? x : slope * x
 //   leaky_relu_backward   gx = x > 0 ? gy : slope * gy
 //   bias_leaky_relu_forward
+//   hardswish_forward     y  = x * min(max(x + 3, 0), 6) / 6
+//   hardswish_backward    gx = x <= -3 ? 0 : x < 3 ? gy * (x / 3 + 0.5) : gy
 //   dropout_mask          m  = (u >= p) / (1 - p), u uniform in [0, 1) from a counter-based hash
 //
 // Versions:
@@ -53,6 +56,29 @@ __device__ __forceinline__ void leaky_relu_backward_body(const T* __restrict__ g
     for (int i = nns_global_index_x(); i < n; i += nns_grid_stride_x()) gx[i] = x[i] > T(0) ? gy[i] : gy[i] * slope;
 }
 
+// Hard swish in PyTorch's order of operations (a division by 6, not a product by 1/6: the same bits).
+// The clamps are written as comparisons that are false for NaN, so NaN stays NaN.
+template <typename T>
+__device__ __forceinline__ void hardswish_forward_body(const T* __restrict__ x, T* __restrict__ y, int n) {
+    for (int i = nns_global_index_x(); i < n; i += nns_grid_stride_x()) {
+        const T v = x[i];
+        T relu6 = v + T(3);
+        relu6 = relu6 < T(0) ? T(0) : relu6;
+        relu6 = relu6 > T(6) ? T(6) : relu6;
+        y[i] = v * relu6 / T(6);
+    }
+}
+
+// The ends of the parabola take the outer slopes (x = -3 gives 0, x = 3 gives gy), and NaN gives gy.
+template <typename T>
+__device__ __forceinline__ void hardswish_backward_body(const T* __restrict__ gy, const T* __restrict__ x,
+                                                        T* __restrict__ gx, int n) {
+    for (int i = nns_global_index_x(); i < n; i += nns_grid_stride_x()) {
+        const T v = x[i];
+        gx[i] = v <= T(-3) ? T(0) : (v < T(3) ? gy[i] * (v / T(3) + T(0.5)) : gy[i]);
+    }
+}
+
 // SplitMix64 finaliser of (seed, i): 53 random bits -> a double in [0, 1).
 __device__ __forceinline__ double uniform_from_counter(unsigned long long seed, unsigned long long i) {
     unsigned long long z = seed + (i + 1ull) * 0x9E3779B97F4A7C15ull;
@@ -88,6 +114,12 @@ extern "C" __global__ void bias_leaky_relu_forward_f32(const float* x, const flo
                                                        int C, int L) {
     bias_activation_body<true>(x, b, y, slope, n, C, L);
 }
+extern "C" __global__ void hardswish_forward_f32(const float* x, float* y, int n) {
+    hardswish_forward_body(x, y, n);
+}
+extern "C" __global__ void hardswish_backward_f32(const float* gy, const float* x, float* gx, int n) {
+    hardswish_backward_body(gy, x, gx, n);
+}
 extern "C" __global__ void dropout_mask_f32(float* mask, double p, unsigned long long seed, int n) {
     dropout_mask_body(mask, p, seed, n);
 }
@@ -110,6 +142,12 @@ extern "C" __global__ void leaky_relu_backward_f64(const double* gy, const doubl
 extern "C" __global__ void bias_leaky_relu_forward_f64(const double* x, const double* b, double* y, double slope,
                                                        int n, int C, int L) {
     bias_activation_body<true>(x, b, y, slope, n, C, L);
+}
+extern "C" __global__ void hardswish_forward_f64(const double* x, double* y, int n) {
+    hardswish_forward_body(x, y, n);
+}
+extern "C" __global__ void hardswish_backward_f64(const double* gy, const double* x, double* gx, int n) {
+    hardswish_backward_body(gy, x, gx, n);
 }
 extern "C" __global__ void dropout_mask_f64(double* mask, double p, unsigned long long seed, int n) {
     dropout_mask_body(mask, p, seed, n);

@@ -29,8 +29,9 @@ NUMBA_PARALLEL_OPTIONS: dict = {**NUMBA_OPTIONS, "parallel": True}
 #: ~1.5 ms in parallel, a few us serially.
 PARALLEL_MIN_SIZE: int = 1 << 16
 
-#: Kernel tiers, slowest and most readable first.
-IMPLS: tuple[str, ...] = ("reference", "numba", "cuda")
+#: The kernel tiers' names, slowest and most readable first. Which module runs each family in each tier
+#: is :mod:`nnscratch.registry`'s table (keyed by these names); this module only holds the global choice.
+TIERS: tuple[str, ...] = ("reference", "numba", "cuda")
 
 _default_impl: str | None = None
 
@@ -40,11 +41,13 @@ def set_default_impl(impl: str | None) -> None:
 
     Args:
         impl: ``"reference"`` (NumPy, readable), ``"numba"`` (CPU JIT), ``"cuda"`` (CUDA C, on
-            ``cuda`` and ``cudasim`` tensors), or ``None`` for each device's fastest tier.
+            ``cuda`` and ``cudasim`` tensors), or ``None`` for each device's fastest tier. The tiers
+            are listed in :data:`nnscratch.registry.TIERS`; where the chosen one cannot run (``"cuda"``
+            on CPU tensors, a host tier on GPU tensors), calls fall back to the device's own tier.
     """
     global _default_impl
-    if impl is not None and impl not in IMPLS:
-        raise ValueError(f"impl: expected one of {IMPLS} or None, got {impl!r}")
+    if impl is not None and impl not in TIERS:
+        raise ValueError(f"impl: expected one of {TIERS} or None, got {impl!r}")
     _default_impl = impl
 
 

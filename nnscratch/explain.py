@@ -32,9 +32,7 @@ import numpy as np
 
 from nnscratch import autograd, backend
 from nnscratch import random as ns_random
-from nnscratch.nn.layers_conv import Conv2d
-from nnscratch.nn.module import Module
-from nnscratch.robust._model_io import (
+from nnscratch.model_io import (
     as_float_images,
     check_model,
     check_positive_int,
@@ -42,6 +40,8 @@ from nnscratch.robust._model_io import (
     logits,
     to_model_tensor,
 )
+from nnscratch.nn.layers_conv import Conv2d
+from nnscratch.nn.module import Module
 from nnscratch.tensor import Tensor
 
 __all__ = ["apply_colormap", "grad_cam", "overlay", "resize_bilinear", "saliency"]

@@ -266,7 +266,8 @@ def gradgradcheck(
     if grad_outputs is None:
         rng = np.random.default_rng(kwargs.get("seed", 0) + 1)
         grad_outputs = [
-            Tensor(o.device.xp.asarray(rng.standard_normal(o.shape), dtype=o.dtype), requires_grad=True)
+            Tensor(o.device.xp.asarray(rng.standard_normal(o.shape), dtype=o.dtype), device=o.device,
+                   requires_grad=True)
             for o in outs
         ]
     grad_outputs = list(grad_outputs)

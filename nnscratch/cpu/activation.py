@@ -1,11 +1,13 @@
-"""ReLU and leaky ReLU on the CPU with Numba, plain and fused with a channel bias.
+"""ReLU and leaky ReLU on the CPU with Numba, plain and fused with a channel bias, and hard swish.
 
 Same functions as :mod:`nnscratch.ref.activation`. Each is one memory-bound pass; the arrays are viewed
-as ``(N*C, L)`` rows (L = product of the trailing dims) and the rows are spread over the cores.
+as ``(N*C, L)`` rows (L = product of the trailing dims) and the rows are spread over the cores. Hard
+swish has no channel dimension: it views the data as one flat run, cut into chunks for the cores.
+The arguments are checked by the contract (:mod:`nnscratch.contracts.activation`) before they get here.
 
 Example:
-    >>> relu_forward(np.array([-1.0, 2.0])).tolist()
-    [0.0, 2.0]
+    >>> relu_forward(np.array([-1.0, 2.0])).tolist() == [0.0, 2.0]  # -1.0 becomes -0.0 (x * 0), equal to 0.0
+    True
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
-from nnscratch.cpu.elementwise import add
-from nnscratch.ref.activation import check_channel_bias, check_pair_of_arrays, check_slope
-from nnscratch.ref.checks import check_float_array
+from nnscratch.cpu.elementwise import parallel_add
 
 
 @njit(**NUMBA_OPTIONS)
@@ -49,6 +49,49 @@ def _leaky_relu_backward_rows(gy2, x2, slope, gx2, r0, r1):
 def _leaky_relu_backward_kernel(gy2, x2, slope, gx2):
     for r in prange(x2.shape[0]):
         _leaky_relu_backward_rows(gy2, x2, slope, gx2, r, r + 1)
+
+
+@njit(**NUMBA_OPTIONS)
+def _hardswish_range(x, zero, three, six, y, i0, i1):
+    # y[i] = x[i] * min(max(x[i] + 3, 0), 6) / 6 on flat arrays; the constants have x's dtype, so float32
+    # data is computed in float32 arithmetic, operation for operation as PyTorch (the same bits)
+    for i in range(i0, i1):
+        v = x[i]
+        relu6 = v + three
+        if relu6 < zero:  # comparisons with NaN are false: NaN stays NaN
+            relu6 = zero
+        if relu6 > six:
+            relu6 = six
+        y[i] = v * relu6 / six
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _hardswish_kernel(x, zero, three, six, y, chunk):
+    for c in prange((x.size + chunk - 1) // chunk):
+        _hardswish_range(x, zero, three, six, y, c * chunk, min(x.size, (c + 1) * chunk))
+
+
+@njit(**NUMBA_OPTIONS)
+def _hardswish_backward_range(gy, x, zero, half, three, gx, i0, i1):
+    # gx[i] = 0 for x <= -3, gy * (x / 3 + 0.5) for -3 < x < 3, gy for x >= 3 and NaN (PyTorch's branches)
+    for i in range(i0, i1):
+        v = x[i]
+        if v <= -three:
+            gx[i] = zero
+        elif v < three:
+            gx[i] = gy[i] * (v / three + half)
+        else:
+            gx[i] = gy[i]
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _hardswish_backward_kernel(gy, x, zero, half, three, gx, chunk):
+    for c in prange((x.size + chunk - 1) // chunk):
+        _hardswish_backward_range(gy, x, zero, half, three, gx, c * chunk, min(x.size, (c + 1) * chunk))
+
+
+#: Elements per parallel task of the flat kernels (hard swish).
+CHUNK = 1 << 14
 
 
 def _as_rows(a: np.ndarray) -> np.ndarray:
@@ -86,46 +129,69 @@ def _gradient(gy: np.ndarray, x: np.ndarray, slope: float) -> np.ndarray:
     return gx2.reshape(gy.shape)
 
 
+def _flat(a: np.ndarray) -> np.ndarray:
+    """Any array as a contiguous 1-D view (a copy only when it is not C-contiguous)."""
+    return np.ascontiguousarray(a).reshape(-1)  # (size,)
+
+
 def relu_forward(x: np.ndarray) -> np.ndarray:
     """``max(x, 0)``. Shape: any -> same."""
-    check_float_array("x", x)
     return _apply(x, None, 0.0)
 
 
 def add_relu_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``max(a + b, 0)`` in one pass over the cores (:func:`nnscratch.cpu.elementwise.add`). Shape: same."""
-    check_pair_of_arrays("a", a, "b", b)
-    return add(a, b, relu=True)
+    """``max(a + b, 0)`` in one pass over the cores (:func:`nnscratch.cpu.elementwise.parallel_add`). Shape: same."""
+    return parallel_add(a, b, relu=True)
 
 
 def relu_backward(gy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """``gy`` where the output ``y`` is positive, else 0. Shape: same."""
-    check_pair_of_arrays("gy", gy, "y", y)
     return _gradient(gy, y, 0.0)
 
 
 def bias_relu_forward(x: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``relu(x + b[c])`` in one pass. Shape: x ``(N, C, ...)``, b ``(C,)`` -> same as x."""
-    check_channel_bias(x, b)
     return _apply(x, b, 0.0)
 
 
 def leaky_relu_forward(x: np.ndarray, negative_slope: float) -> np.ndarray:
     """``x`` where positive, ``negative_slope * x`` elsewhere. Shape: any -> same."""
-    check_float_array("x", x)
-    return _apply(x, None, check_slope(negative_slope))
+    return _apply(x, None, float(negative_slope))
 
 
 def leaky_relu_backward(gy: np.ndarray, x: np.ndarray, negative_slope: float) -> np.ndarray:
     """``gy`` where the input ``x`` is positive, ``negative_slope * gy`` elsewhere. Shape: same."""
-    check_pair_of_arrays("gy", gy, "x", x)
-    return _gradient(gy, x, check_slope(negative_slope))
+    return _gradient(gy, x, float(negative_slope))
 
 
 def bias_leaky_relu_forward(x: np.ndarray, b: np.ndarray, negative_slope: float) -> np.ndarray:
     """``leaky_relu(x + b[c])`` in one pass. Shape: x ``(N, C, ...)``, b ``(C,)`` -> same as x."""
-    check_channel_bias(x, b)
-    return _apply(x, b, check_slope(negative_slope))
+    return _apply(x, b, float(negative_slope))
+
+
+def hardswish_forward(x: np.ndarray) -> np.ndarray:
+    """``x * relu6(x + 3) / 6``, serial below :data:`~nnscratch.config.PARALLEL_MIN_SIZE` elements. Shape: same."""
+    x1 = _flat(x)  # (size,)
+    y1 = np.empty_like(x1)
+    zero, three, six = (x.dtype.type(c) for c in (0, 3, 6))
+    if x1.size < PARALLEL_MIN_SIZE:
+        _hardswish_range(x1, zero, three, six, y1, 0, x1.size)
+    else:
+        _hardswish_kernel(x1, zero, three, six, y1, CHUNK)
+    return y1.reshape(x.shape)
+
+
+def hardswish_backward(gy: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``gy`` times hard swish's slope at ``x`` (see :func:`nnscratch.ref.activation.hardswish_backward`).
+    Shape: same."""
+    gy1, x1 = _flat(gy), _flat(x)  # (size,)
+    gx1 = np.empty_like(gy1)
+    zero, half, three = (gy.dtype.type(c) for c in (0, 0.5, 3))
+    if gy1.size < PARALLEL_MIN_SIZE:
+        _hardswish_backward_range(gy1, x1, zero, half, three, gx1, 0, gy1.size)
+    else:
+        _hardswish_backward_kernel(gy1, x1, zero, half, three, gx1, CHUNK)
+    return gx1.reshape(gy.shape)
 
 
 __all__ = [
@@ -136,4 +202,6 @@ __all__ = [
     "leaky_relu_forward",
     "leaky_relu_backward",
     "bias_leaky_relu_forward",
+    "hardswish_forward",
+    "hardswish_backward",
 ]

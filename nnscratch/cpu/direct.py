@@ -17,17 +17,19 @@ in CPU registers (16 AVX-512 registers for VP = 32) for the whole reduction over
 ``(c, kh, kw)``; per row the kernel loads VP contiguous input values once and one weight per channel,
 and does 8*VP multiply-adds. Over a 32x32 plane that is 2 loads per 16-wide multiply-add where im2col +
 BLAS writes and rereads a whole column matrix, and BLAS's packing is amortised over only OC = 16..64
-rows. Measured on one core of the 2-core machine (Emerald Rapids), 32 -> 32 channels at 32x32: 170
-GFLOP/s here, 65-95 for OpenBLAS's product alone on the same shape.
+rows. On one core this kernel outruns OpenBLAS's product alone on the same shape.
 
-Two LLVM settings make the difference (each measured, kernel alone, one core):
+Two LLVM settings make the difference (each measured on the kernel alone, one core):
 
-- the accumulators are a stack buffer (:func:`_stack_buffer`), which LLVM turns into registers, and
-  Numba's SLP vectoriser (off by default, ``numba.core.config.SLP_VECTORIZE``) packs them into vectors;
-  it is switched on while these kernels compile (:func:`_compile`). Without it: 7 GFLOP/s (scalar code).
-- LLVM prefers 256-bit vectors on Intel server cores; the kernels ask for 512 (:func:`_prefer_wide_vectors`,
-  a function attribute). Without it: 56 GFLOP/s; with it: 170. On a CPU without AVX-512 the
-  attribute is ignored and the kernel uses the widest vectors it has.
+- the accumulators are a stack buffer (``direct_codegen.stack_buffer``), which LLVM turns into
+  registers, and Numba's SLP vectoriser (off by default, ``numba.core.config.SLP_VECTORIZE``) packs them
+  into vectors; it is switched on while these kernels compile (``direct_codegen.compile_driver``).
+  Without it the kernel is scalar code.
+- LLVM prefers 256-bit vectors on Intel server cores; the kernels ask for 512
+  (``direct_codegen.prefer_wide_vectors``, a function attribute). Without it the kernel runs on half-width
+  vectors. On a CPU without AVX-512 the attribute is ignored and the kernel uses the widest vectors it has.
+
+Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.direct.
 
 Input gradient: ``gx`` is the convolution of ``gy`` with the kernels flipped and transposed, padded by
 ``DH*(KH-1) - PH`` (the adjoint of a stride-1 convolution), so the same kernel computes it; a strided
@@ -45,29 +47,26 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
-from numba import carray, njit, types
-from numba.core import cgutils
-from numba.core import config as numba_config
-from numba.extending import intrinsic, overload
+from numba import njit
 
-from nnscratch.config import NUMBA_OPTIONS
+from nnscratch.cpu.direct_codegen import (
+    KERNEL_OPTIONS,
+    OCB,
+    ROWS,
+    WIDTHS,
+    compile_driver,
+    phase_columns,
+    prefer_wide_vectors,
+    tile,
+    tile_width,
+)
 from nnscratch.cpu.threads import num_workers, over_samples
 
 Pair = tuple[int, int]
-
-#: Output channels per tile.
-OCB = 8
-#: Pixels per tile, widest first; a row narrower than the smallest keeps the im2col path.
-WIDTHS = (32, 16, 8)
-
-#: Multiply-adds may fuse (FMA); everything else as :data:`nnscratch.config.NUMBA_OPTIONS`.
-_OPTIONS = {**NUMBA_OPTIONS, "fastmath": {"contract"}}
 
 #: Numba signature of a forward driver: x (N, C, H, W), n0, count, PH, PW, SH, SW, scratch xq
 #: (C*SH*SW, Hq, Wq), offsets (K,), w2 (OC, K), bias (OC,), floor, y (N, OC, OH, OW).
@@ -77,116 +76,8 @@ _SAMPLE_SIGNATURE = (
 )
 
 
-# --- two LLVM requests ------------------------------------------------------------------------------
-@intrinsic
-def _stack_buffer(typingctx, size):
-    """A float32 buffer of ``size`` (a literal) elements on the stack: LLVM can keep it in registers."""
-    if not isinstance(size, types.IntegerLiteral):
-        return None
-    count = size.literal_value
-
-    def codegen(context, builder, signature, args):
-        return cgutils.alloca_once(builder, context.get_value_type(types.float32), size=count)
-
-    return types.CPointer(types.float32)(size), codegen
-
-
-@intrinsic
-def _prefer_wide_vectors(typingctx):
-    """Ask LLVM for 512-bit vectors in the calling function (it prefers 256-bit ones on Intel cores)."""
-
-    def codegen(context, builder, signature, args):
-        attributes = builder.function.attributes
-        # llvmlite validates only enum attributes; these are LLVM string attributes, written as such.
-        set.add(attributes, '"prefer-vector-width"="512"')
-        set.add(attributes, '"min-legal-vector-width"="512"')
-        return context.get_dummy_value()
-
-    return types.none(), codegen
-
-
 # --- kernels ----------------------------------------------------------------------------------------
-def tile(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, VP, R):
-    """One tile: OCB output channels x R groups of VP pixels (the compiled version is below).
-
-    For o < OCB, g < R, p < VP (group g starts ``xs`` further in x and ``ys`` further in y)::
-
-        s = bias[oc0+o] + sum_r wf[(oc0+o)*K + r] * xf[x0 + g*xs + offsets[r] + p]
-        yf[(oc0+o)*L + y0 + g*ys + p] = max(floor, s)
-
-    ``floor`` is 0 for a fused ReLU, -inf otherwise (NaN stays NaN either way).
-
-    This NumPy version states the arithmetic (and runs it, if called from Python); jitted code gets the
-    register-blocked one from :func:`_tile_compiled`, specialised for the literal ``VP`` and ``R``.
-    """
-    o = np.arange(OCB)[:, None, None]  # (OCB, 1, 1)
-    g = np.arange(R)[None, :, None]  # (1, R, 1)
-    p = np.arange(VP)[None, None, :]  # (1, 1, VP)
-    w = wf[(oc0 + o[:, :, 0]) * K + np.arange(K)[None, :]]  # (OCB, K)
-    x = xf[x0 + g * xs + offsets[:, None, None] + p]  # (K, R, VP)
-    sums = np.einsum("ok,kgp->ogp", w, x)  # (OCB, R, VP)
-    out = sums + bias[oc0 + o]  # (OCB, R, VP)
-    yf[(oc0 + o) * L + y0 + g * ys + p] = np.where(out < floor, floor, out)
-
-
-@overload(tile, prefer_literal=True, jit_options=_OPTIONS)
-def _tile_compiled(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, VP, R):
-    """The register-blocked tile for literal ``VP`` and ``R`` (compile-time constants: every loop unrolls).
-
-    Built as an overload rather than a closure per variant: Numba's on-disk cache keys a closure by its
-    pickled free variables, and a captured dispatcher pickles differently in every process (so the
-    drivers recompiled, ~4 s, at every start).
-    """
-    if not (isinstance(VP, types.IntegerLiteral) and isinstance(R, types.IntegerLiteral)):
-        return None
-    vp, groups = VP.literal_value, R.literal_value
-    NACC = OCB * groups * vp
-
-    def impl(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, VP, R):
-        _prefer_wide_vectors()
-        acc = carray(_stack_buffer(NACC), (NACC,))  # (OCB, R, VP) sums, in registers
-        for i in range(NACC):
-            acc[i] = 0.0
-        for r in range(K):
-            xa = x0 + offsets[r]
-            for o in range(OCB):
-                weight = wf[np.uint64((oc0 + o) * K + r)]
-                for g in range(groups):
-                    xg = np.uint64(xa + g * xs)
-                    for p in range(vp):
-                        acc[(o * groups + g) * vp + p] += weight * xf[xg + np.uint64(p)]
-        for o in range(OCB):
-            shift = bias[oc0 + o]
-            for g in range(groups):
-                ya = np.uint64((oc0 + o) * L + y0 + g * ys)
-                for p in range(vp):
-                    value = acc[(o * groups + g) * vp + p] + shift
-                    yf[ya + np.uint64(p)] = floor if value < floor else value  # a fused ReLU if floor = 0
-
-    return impl
-
-
-#: Output rows per tile for each tile width: a 16-pixel row alone needs one input load per 8
-#: multiply-adds; two rows share each weight and keep 16 accumulators busy, as one 32-pixel row does.
-#: 8-pixel rows fill only 256-bit vectors: four of them (32 such sums) beat two by 20-25% (64 -> 64
-#: channels at 8x8, one core: 1.45 -> 1.19 ms; three rows: 1.57-1.79), while 16-pixel rows are best
-#: in pairs (16x16: 1.12 for two rows, 1.26 three, 1.69 four).
-ROWS = {32: 1, 16: 2, 8: 4}
-
-
-@njit(**_OPTIONS)
-def _phase_columns(W, PW, SW):
-    # per column phase b < SW of a padded row: the first phase column j0 with j0*SW + b >= PW, the input
-    # column iw0 = j0*SW + b - PW it takes, and how many input columns fall in that phase
-    j0s, iw0s, counts = np.empty(SW, np.int64), np.empty(SW, np.int64), np.empty(SW, np.int64)
-    for phase in range(SW):
-        j0 = max(0, -(-(PW - phase) // SW))
-        j0s[phase], iw0s[phase] = j0, j0 * SW + phase - PW
-        counts[phase] = max(0, -(-(W - iw0s[phase]) // SW))
-    return j0s, iw0s, counts
-
-
-@njit(**_OPTIONS)
+@njit(**KERNEL_OPTIONS)
 def _copy_phases(x, n, PH, PW, SH, SW, xq):
     # sample n of x (N, C, H, W) into the interior of the zero-bordered scratch xq (C*SH*SW, Hq, Wq),
     # split into stride phases: padded x[c, hp, wp] -> xq[(c*SH + hp % SH)*SW + wp % SW, hp // SH, wp // SW]
@@ -197,7 +88,7 @@ def _copy_phases(x, n, PH, PW, SH, SW, xq):
                 for iw in range(W):
                     xq[c, PH + ih, PW + iw] = x[n, c, ih, iw]
         return
-    j0s, iw0s, counts = _phase_columns(W, PW, SW)
+    j0s, iw0s, counts = phase_columns(W, PW, SW)
     for ih in range(H):  # divisions once per row and per phase, none per value (they cost more than the tiles)
         hp = PH + ih
         a, i = hp % SH, hp // SH
@@ -224,14 +115,14 @@ def _make_sample_driver(VP: int, R: int) -> Callable:
     the same loop cost the 8-pixel tiles 9%).
 
     The tiles store straight into ``y``'s rows. (The driver closes over ints only: see
-    :func:`_tile_compiled` on Numba's cache and closures.)
+    :func:`~nnscratch.cpu.direct_codegen.tile_compiled` on Numba's cache and closures.)
     """
 
-    @njit(**_OPTIONS)
+    @njit(**KERNEL_OPTIONS)
     def conv_samples(x, n0, count, PH, PW, SH, SW, xq, offsets, w2, bias, floor, y):
         # x (N, C, H, W); scratch xq (C*SH*SW, Hq, Wq) with a zero border; offsets (K,), w2 (OC, K), bias (OC,),
         # floor (0: fused ReLU, -inf: none) -> y[n0 : n0+count] (N, OC, OH, OW); OC >= OCB, OW >= VP, OH >= R
-        _prefer_wide_vectors()
+        prefer_wide_vectors()
         Wq = xq.shape[2]
         OC, K = w2.shape
         OH, OW = y.shape[2], y.shape[3]
@@ -271,11 +162,11 @@ def _make_phase_input_driver(VP: int, R: int) -> Callable:
     value) and nothing is scattered additively (col2im's adds).
     """
 
-    @njit(**_OPTIONS)
+    @njit(**KERNEL_OPTIONS)
     def phase_input(gy, n0, count, T, Lc, gyp, plan, offs_all, w_all, zero_bias, out, SH, SW, PH, PW, gx):
         # plan rows: a, b, K, offsets start, weights start, i0, rows, j0, cols (the phase's first row and
         # column inside x, and how many); gyp (OC, OHp, OWp) holds gy[n] at (T, Lc) with a zero border
-        _prefer_wide_vectors()
+        prefer_wide_vectors()
         OC, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
         C = gx.shape[1]
         OWp = gyp.shape[2]
@@ -308,39 +199,7 @@ def _make_phase_input_driver(VP: int, R: int) -> Callable:
     return phase_input
 
 
-_drivers: dict[tuple[Callable, int, int], Callable] = {}
-_compile_lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def _slp_vectorizer() -> Iterator[None]:
-    """Numba's SLP vectoriser on while the kernels compile (it is off by default, for all functions)."""
-    previous = numba_config.SLP_VECTORIZE
-    numba_config.SLP_VECTORIZE = 1
-    try:
-        yield
-    finally:
-        numba_config.SLP_VECTORIZE = previous
-
-
-def _compile(make: Callable[[int, int], Callable], signature: str, VP: int, R: int) -> Callable:
-    """The driver ``make(VP, R)`` for tiles of ``VP`` lanes x ``R`` rows (output rows, or kernel rows of the
-    weight gradient), compiled for ``signature`` (or loaded from Numba's cache) on first use."""
-    with _compile_lock:
-        if (make, VP, R) not in _drivers:
-            driver = make(VP, R)
-            with _slp_vectorizer():
-                driver.compile(signature)
-            _drivers[make, VP, R] = driver
-        return _drivers[make, VP, R]
-
-
 # --- public ---------------------------------------------------------------------------------------
-def tile_width(OW: int) -> int | None:
-    """Pixels per tile for rows of ``OW`` lanes, or ``None`` when the row is too narrow."""
-    return next((VP for VP in WIDTHS if OW >= VP), None)
-
-
 def direct_applies(dtype: np.dtype, groups: int, OC: int, OW: int, kernel: Pair) -> bool:
     """Whether :func:`conv2d_forward_direct` runs this convolution (any stride).
 
@@ -397,7 +256,7 @@ def conv2d_forward_direct(
     OH, OW = (Hp - DH * (KH - 1) - 1) // SH + 1, (Wp - DW * (KW - 1) - 1) // SW + 1
     Hq, Wq = -(-Hp // SH), -(-Wp // SW)
     VP = tile_width(OW)
-    driver = _compile(_make_sample_driver, _SAMPLE_SIGNATURE, VP, ROWS[VP] if OH >= ROWS[VP] else 1)
+    driver = compile_driver(_make_sample_driver, _SAMPLE_SIGNATURE, VP, ROWS[VP] if OH >= ROWS[VP] else 1)
     offsets = _row_offsets(C, KH, KW, Hq, Wq, DH, DW, SH, SW)  # (K,)
     w2 = np.ascontiguousarray(w, dtype=np.float32).reshape(OC, C * KH * KW)  # (OC, K)
     bias = np.zeros(OC, np.float32) if b is None else np.ascontiguousarray(b, dtype=np.float32)
@@ -504,7 +363,7 @@ def conv2d_backward_input_direct(
     w_all = np.concatenate([w[:, :, a::SH, b::SW].transpose(1, 0, 2, 3).reshape(-1) for a, b, *_ in phases])
     VP = tile_width(min(p[7] for p in phases))
     R = ROWS[VP] if min(p[5] for p in phases) >= ROWS[VP] else 1
-    driver = _compile(_make_phase_input_driver, _PHASE_INPUT_SIGNATURE, VP, R)
+    driver = compile_driver(_make_phase_input_driver, _PHASE_INPUT_SIGNATURE, VP, R)
     zero_bias = np.zeros(C, np.float32)
     gy = np.ascontiguousarray(gy, dtype=np.float32)
     covered = SH <= KH and SW <= KW  # every position of x is in a phase some tap reaches
@@ -522,6 +381,8 @@ def conv2d_backward_input_direct(
 
 
 __all__ = [
+    "OCB",
+    "WIDTHS",
     "conv2d_backward_input_direct",
     "conv2d_forward_direct",
     "direct_applies",

@@ -22,20 +22,20 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from numba import njit
 
-from nnscratch.cpu.direct import _OPTIONS, OCB, _compile, _phase_columns, tile, tile_width
+from nnscratch.cpu.direct_codegen import KERNEL_OPTIONS, OCB, compile_driver, phase_columns, tile, tile_width
 from nnscratch.cpu.threads import over_samples
 
 Pair = tuple[int, int]
 
 
-@njit(**_OPTIONS)
+@njit(**KERNEL_OPTIONS)
 def _copy_phases_channels_last(x, n, PH, PW, SH, SW, xt):
     # sample n of x (N, C, H, W) channels-last into the zero-bordered scratch xt (SH*SW*Hq + 1, Wq, C):
     # padded x[c, hp, wp] -> xt[((hp % SH)*SW + wp % SW)*Hq + hp // SH, wp // SW, c] (as direct._copy_phases,
     # channels last); reads whole rows, writes within one (Wq, C) block per phase
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     Hq = (xt.shape[0] - 1) // (SH * SW)
-    j0s, iw0s, counts = _phase_columns(W, PW, SW)
+    j0s, iw0s, counts = phase_columns(W, PW, SW)
     for ih in range(H):
         hp = PH + ih
         row = (hp % SH) * SW * Hq + hp // SH
@@ -77,7 +77,7 @@ def _make_weight_driver(VP: int, R: int) -> Callable:
     32-lane segments would compute 64 lanes for 48 (``weight_segments``).
     """
 
-    @njit(**_OPTIONS)
+    @njit(**KERNEL_OPTIONS)
     def weight_sample(x, gy, n, PH, PW, SH, SW, xt, gyw, offsets, zero_bias, seg_x, seg_y, xs, ys, gwt, total):
         # x (N, C, H, W), gy (N, OC, OH, OW); scratch xt (SH*SW*Hq + 1, Wq, C) with a zero border (phase
         # (a, b) in rows (a*SW + b)*Hq ..), gyw (OCp, OH, Wq) with zeros at the pixels outside the output;
@@ -148,10 +148,9 @@ def weight_rows(C: int, KH: int, KW: int, DW: int, SH: int = 1, SW: int = 1) -> 
     for rows of fewer than 16, times ``KH`` rows: 16-24 vector sums, 3 input loads per 24 multiply-adds),
     else 1 (segments of up to 32 lanes). Rows must lie in one stride phase (``SH == 1``).
 
-    Measured, one core, batch 32, 3 rows x 16 lanes against 1 row x 32 lanes: 16 channels at 32x32
-    1.47 vs 1.76 ms (48 lanes fill 16-lane segments exactly), 32 at 32x32 4.85-8.4 vs 4.94-9.4, 32 at
-    16x16 1.39-1.94 vs 1.44-2.14, 64 at 16x16 5.05-8.4 vs 5.9-9.4, 64 at 8x8 even; the RGB first layer
-    (9 lanes, 8-lane segments) 1.26 vs 1.75 ms.
+    3 rows x 16 lanes gain most over 1 row x 32 lanes where the lanes fill 16-lane segments exactly
+    (16 channels: 48 lanes) and on the RGB first layer (9 lanes, 8-lane segments). Measured figures:
+    benchmarks/README.md, 'Design measurements', nnscratch.cpu.direct_weight.weight_rows.
     """
     return KH if SH == 1 and 2 <= KH <= 3 and _weight_run(C, KW, DW, SW) >= 8 else 1
 
@@ -184,7 +183,7 @@ def conv2d_backward_weight_direct(
     R = weight_rows(C, KH, KW, DW, SH, SW)  # kernel rows per tile, DH*Wq*C apart in xt, KW*C in gwt
     offsets = np.arange(OH * Wq, dtype=np.int64) * C  # (P,): pixel i of the wide output grid, channels-last
     zero_bias = np.zeros(OCp, np.float32)
-    driver = _compile(_make_weight_driver, _WEIGHT_SIGNATURE, VP, R)
+    driver = compile_driver(_make_weight_driver, _WEIGHT_SIGNATURE, VP, R)
     x, gy = np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(gy, dtype=np.float32)
 
     def work(pieces: Iterator[tuple[int, int]]) -> np.ndarray:

@@ -1,4 +1,7 @@
-"""Dropout masks from a counter-based hash: the Numba tier (same mask as ``nnscratch.ref.dropout``)."""
+"""Dropout masks from a counter-based hash: the Numba tier (same mask as ``nnscratch.ref.dropout``).
+
+The arguments are checked by the contract (:mod:`nnscratch.contracts.dropout`) before they get here.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ import numpy as np
 from numba import njit, prange, uint64
 
 from nnscratch.config import NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
-from nnscratch.ref.dropout import check_dropout_args
 
 
 @njit(**NUMBA_PARALLEL_OPTIONS)
@@ -25,7 +27,6 @@ def _mask_kernel(out, p, keep, seed, parallel_chunks):  # pragma: no cover - com
 
 def dropout_mask(like: np.ndarray, p: float, seed: int) -> np.ndarray:
     """A mask shaped like ``like``: ``1 / (1 - p)`` where kept, else 0 (see ``nnscratch.ref.dropout``)."""
-    check_dropout_args(like, p, seed)
     out = np.empty(like.size, dtype=like.dtype)
     keep = 1.0 / (1.0 - p) if p < 1.0 else 0.0
     chunks = 1 if out.size < PARALLEL_MIN_SIZE else 16

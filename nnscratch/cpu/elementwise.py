@@ -1,16 +1,28 @@
-"""Elementwise sums on the CPU with Numba, spread over the cores: ``a + b`` and ``max(a + b, 0)``.
+"""The elementwise family's numba tier: ``a + b`` and ``a @ b`` arranged for the CPU's cores.
 
-NumPy's ``a + b`` runs on one core. Autograd adds every gradient that reaches a tensor twice (a
-residual block's input feeds the block and its shortcut), and a ResNet block ends with
-``relu(out + shortcut)``: at (128, 16, 32, 32) float32 each is an 8 MiB pass that two cores finish
-sooner, and the sum and the ReLU can be one pass instead of two.
+Same functions as :mod:`nnscratch.ref.elementwise` (NumPy's rules for shapes and dtypes; the arguments
+are checked by the contract, :mod:`nnscratch.contracts.elementwise`). Each takes a fast path where it
+pays and is NumPy's operator elsewhere:
 
-Measured (same process, interleaved, 2 threads, (128, 16, 32, 32) float32): NumPy ``a + b`` 1.33 ms,
-``add`` 1.04 ms; NumPy ``np.maximum(a + b, 0)`` 2.52 ms, ``add(relu=True)`` 1.02 ms.
+- :func:`add` sums large same-shape float arrays over the cores with :func:`parallel_add`.
+- :func:`matmul` runs small products on one BLAS thread and splits large 2-D ones over the worker
+  threads (:func:`nnscratch.cpu.threads.parallel_matmul`).
+
+:func:`parallel_add` is a Numba kernel of its own, since NumPy's ``a + b`` runs on one core. Autograd
+adds every gradient that reaches a tensor twice (a residual block's input feeds the block and its
+shortcut), and a ResNet block ends with ``relu(out + shortcut)``: at (128, 16, 32, 32) float32 each is
+an 8 MiB pass that two cores finish sooner, and the sum and the ReLU can be one pass instead of two
+(``parallel_add(relu=True)``, which :func:`nnscratch.cpu.activation.add_relu_forward` calls).
+
+Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.elementwise.
 
 Example:
-    >>> add(np.array([1.0, -3.0]), np.array([1.0, 1.0]), relu=True).tolist()
+    >>> parallel_add(np.array([1.0, -3.0]), np.array([1.0, 1.0]), relu=True).tolist()
     [2.0, 0.0]
+    >>> add(np.ones((2, 3)), np.arange(3.0)).tolist()   # broadcasting: NumPy's sum
+    [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]
+    >>> matmul(np.ones((2, 3), np.float32), np.ones((3, 4), np.float32)).dtype
+    dtype('float32')
 """
 
 from __future__ import annotations
@@ -19,9 +31,16 @@ import numpy as np
 from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
+from nnscratch.cpu import threads
 
 #: Values per parallel iteration: large enough to amortise the scheduling, small enough to balance.
 CHUNK = 16384
+#: Same-shape float sums with at least this many values run over the cores (NumPy's runs on one).
+PARALLEL_ADD_MIN = 1 << 18
+#: Multiply-accumulates (per matrix) below which NumPy's BLAS runs on one thread (batch-1 inference:
+#: a (1, 4096) @ (4096, 256) product took 0.18 ms on one thread, 0.1 ms median but 2.2 ms mean on two
+#: threads of the loaded 2-core machine).
+SMALL_MATMUL_MACS = 1 << 23
 
 
 @njit(**NUMBA_OPTIONS)
@@ -39,8 +58,9 @@ def _add_kernel(af, bf, floor, out):
         _add_range(af, bf, floor, out, chunk * CHUNK, min((chunk + 1) * CHUNK, n))
 
 
-def add(a: np.ndarray, b: np.ndarray, relu: bool = False) -> np.ndarray:
-    """``a + b`` (``max(a + b, 0)`` with ``relu``) of two float arrays of one shape and dtype.
+def parallel_add(a: np.ndarray, b: np.ndarray, relu: bool = False) -> np.ndarray:
+    """``a + b`` (``max(a + b, 0)`` with ``relu``) of two float arrays of one shape and dtype, over the
+    cores from ``PARALLEL_MIN_SIZE`` values.
 
     Shape:
         a, b any (the same) -> same.
@@ -57,4 +77,39 @@ def add(a: np.ndarray, b: np.ndarray, relu: bool = False) -> np.ndarray:
     return out.reshape(a.shape)
 
 
-__all__ = ["add"]
+def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a + b`` with NumPy's rules; same-shape float arrays of ``PARALLEL_ADD_MIN`` values or more over
+    the cores (:func:`parallel_add`: autograd's gradient sums, residual additions).
+
+    Shape:
+        a, b broadcastable -> their broadcast shape.
+    """
+    if (
+        type(a) is np.ndarray
+        and type(b) is np.ndarray
+        and a.shape == b.shape
+        and a.dtype == b.dtype
+        and a.dtype.kind == "f"
+        and a.size >= PARALLEL_ADD_MIN
+    ):
+        return parallel_add(a, b)
+    return a + b
+
+
+def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` with NumPy's rules, arranged for the CPU's threads.
+
+    Shape:
+        a ``(..., n, k)``, b ``(..., k, m)`` -> ``(..., n, m)`` (leading dims broadcast).
+    """
+    if a.shape[-2] * a.shape[-1] * b.shape[-1] < SMALL_MATMUL_MACS:
+        # Small products on one BLAS thread: waking the others costs more than the product, and
+        # on a busy machine a descheduled BLAS thread stalls the call for milliseconds.
+        with threads.blas_single_thread():
+            return np.matmul(a, b)
+    if a.ndim == 2 and b.ndim == 2:  # large: split over nnscratch's workers, no BLAS threads left spinning
+        return threads.parallel_matmul(a, b)
+    return np.matmul(a, b)
+
+
+__all__ = ["PARALLEL_ADD_MIN", "SMALL_MATMUL_MACS", "add", "matmul", "parallel_add"]

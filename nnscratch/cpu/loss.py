@@ -1,7 +1,8 @@
 """Softmax cross-entropy on the CPU with Numba: one sample (row) per parallel iteration.
 
 Same functions and formulas as :mod:`nnscratch.ref.loss` (read that first); here the log-sum-exp, the
-weighted sums and the gradient of a row are fused into one pass over its K logits each.
+weighted sums and the gradient of a row are fused into one pass over its K logits each. The arguments
+are checked by the contract (:mod:`nnscratch.contracts.loss`) before they get here.
 
 Example:
     >>> logits = np.array([[2.0, 0.0, -1.0]])
@@ -18,8 +19,6 @@ import numpy as np
 from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
-from nnscratch.ref.checks import check_float_array, check_shape
-from nnscratch.ref.loss import check_cross_entropy_args
 
 
 @njit(**NUMBA_OPTIONS)
@@ -97,7 +96,6 @@ def softmax_cross_entropy_forward(
     Shape:
         logits ``(N, K)``, target ``(N,)`` -> losses ``(N,)``, log_probs ``(N, K)``.
     """
-    check_cross_entropy_args(logits, target, weight, label_smoothing, ignore_index)
     N, K = logits.shape
     losses = np.empty(N, dtype=logits.dtype)
     log_probs = np.empty((N, K), dtype=logits.dtype)
@@ -123,10 +121,7 @@ def softmax_cross_entropy_backward(
     Shape:
         glosses ``(N,)``, log_probs ``(N, K)``, target ``(N,)`` -> glogits ``(N, K)``.
     """
-    check_cross_entropy_args(log_probs, target, weight, label_smoothing, ignore_index)
     N, K = log_probs.shape
-    check_float_array("glosses", glosses, 1)
-    check_shape("glosses", glosses, (N,))
     glogits = np.empty((N, K), dtype=log_probs.dtype)
     args = (np.ascontiguousarray(glosses), np.ascontiguousarray(log_probs), target,
             _weights(weight, K, log_probs.dtype), float(label_smoothing), int(ignore_index), glogits)  # fmt: skip

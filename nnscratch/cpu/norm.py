@@ -1,10 +1,11 @@
-"""Batch normalisation on the CPU with Numba (see :mod:`nnscratch.ref.norm` for the maths and letters).
+"""Batch normalisation on the CPU with Numba (see :mod:`nnscratch.ref.norm` for the maths and letters;
+the arguments are checked by the contract, :mod:`nnscratch.contracts.norm`).
 
 Versions (measured with ``benchmarks/run.py --only batch_norm``):
 
 - v1 statistics in two passes (mean, then centred squares), then a separate elementwise pass over
   ``(n, c)`` rows; backward likewise (sums, then the input gradient). Each float64 sum was one chain of
-  dependent additions, so the statistics ran at ~1 element per 4 cycles.
+  dependent additions, so the statistics ran at the speed of one addition's latency per element.
 - v2 one channel per parallel iteration does everything for that channel: a single pass for
   ``sum(x - s)`` and ``sum((x - s)^2)`` (``s`` = one value of the channel, so the shifted sums stay
   small and the variance exact enough in float64), four independent accumulators per sum, then the
@@ -13,8 +14,9 @@ Versions (measured with ``benchmarks/run.py --only batch_norm``):
   elementwise loops vectorise.
 - v3 (current) the sums were scalar float64 code (a conversion and two dependent adds per value): now
   each block of 2048 values is summed in x's dtype by a loop LLVM may reorder (``reassoc``), so it
-  vectorises, and the blocks add up in float64. (128, 16, 32, 32) float32, 2 threads: forward
-  1.70 -> 0.68 ms, backward 1.97 -> 0.92 ms (a copy of x: 0.63 ms).
+  vectorises, and the blocks add up in float64.
+
+Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.norm.
 
 Example:
     >>> x = np.random.rand(8, 3, 4, 4)
@@ -29,7 +31,6 @@ import numpy as np
 from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
-from nnscratch.ref.norm import check_batch_norm_args, check_batch_norm_backward_args
 
 #: The sum helpers may reorder their additions (``reassoc``), so LLVM vectorises them: 16 float32 lanes,
 #: several vectors in flight. Each block of ``BLOCK`` values is summed in x's dtype that way (a lane
@@ -182,7 +183,6 @@ def batch_norm_forward(
     Shape:
         x ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)`` -> y same; statistics ``(C,)``.
     """
-    check_batch_norm_args(x, weight, bias, running_mean, running_var, training, momentum, eps)
     N, C = x.shape[:2]
     x3 = np.ascontiguousarray(x).reshape(N, C, -1)  # (N, C, L)
     M = x3.shape[0] * x3.shape[2]
@@ -219,7 +219,6 @@ def batch_norm_backward(
     Shape:
         gy, x ``(N, C, ...)`` -> gx same; gweight, gbias ``(C,)``.
     """
-    check_batch_norm_backward_args(gy, x, weight, save_mean, save_invstd, relu_output)
     N, C = x.shape[:2]
     x3 = np.ascontiguousarray(x).reshape(N, C, -1)  # (N, C, L)
     gy3 = np.ascontiguousarray(gy).reshape(N, C, -1)  # (N, C, L)

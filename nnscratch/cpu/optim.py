@@ -7,18 +7,21 @@ updates it in registers, and writes it back once.
 
 Layout (as stumpy does it): a private serial ``_<rule>_kernel`` updates whole arrays; a private
 parallel driver cuts the arrays into chunks of ``CHUNK`` elements and hands the chunks (views) to
-the serial kernel over the cores with ``prange``; the public function validates the buffers and
-picks the serial kernel for small parameters (starting threads costs more than it saves there) and
-the parallel driver from ``nnscratch.config.PARALLEL_MIN_SIZE`` elements. The kernels loop over ``range(a.size)``
+the serial kernel over the cores with ``prange``; the public function picks the serial kernel for
+small parameters (starting threads costs more than it saves there) and the parallel driver from
+``nnscratch.config.PARALLEL_MIN_SIZE`` elements. The buffers are checked by the contract
+(:mod:`nnscratch.contracts.optim`) before they get here. The kernels loop over ``range(a.size)``
 of views rather than over ``range(start, stop)`` of the whole array: with a loop index that may be
 negative for all the compiler knows, Numba checks it for wrap-around on every access, which stops
-LLVM from vectorising the loop (measured 15x slower).
+LLVM from vectorising the loop.
 
 Arithmetic is done in the parameter's dtype, as in PyTorch and in the NumPy tier: the public
 function computes the derived scalars (``1 − β1``, ``1 − lr·wd``...) in float64 and casts them to
 the parameter's dtype, and the kernels hold no float literal, since one float64 constant would
-promote a whole float32 expression to float64 (measured 3.5x slower: double-precision division
-and square root run at half the vector width).
+promote a whole float32 expression to float64 (slower: double-precision division and square
+root run at half the vector width).
+
+Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.optim.
 
 Example:
     >>> import numpy as np
@@ -37,29 +40,6 @@ from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN
 
 #: Elements per parallel task: 16 K float32 = 64 KiB per buffer, a few buffers fit in L2.
 CHUNK = 1 << 14
-#: Parameters with fewer elements are updated by the serial kernel. Measured with
-
-
-def _check_buffers(param: np.ndarray, **buffers: tuple[np.ndarray, bool]) -> None:
-    """Check that ``param`` is a flat contiguous float array and that each used buffer matches it."""
-    if not isinstance(param, np.ndarray) or param.ndim != 1 or not param.flags.c_contiguous:
-        raise ValueError(
-            f"param: expected a flat C-contiguous NumPy array, got "
-            f"{type(param).__name__} of shape {getattr(param, 'shape', None)}"
-        )
-    if param.dtype.kind != "f":
-        raise TypeError(f"param: expected a float32 or float64 array, got dtype {param.dtype}")
-    for name, (array, used) in buffers.items():
-        expected = param.size if used else None
-        if not isinstance(array, np.ndarray) or array.ndim != 1:
-            raise ValueError(f"{name}: expected a flat NumPy array, got {type(array).__name__}")
-        if expected is not None and (array.size != expected or not array.flags.c_contiguous):
-            raise ValueError(
-                f"{name}: expected a C-contiguous array of {expected} elements (as param), "
-                f"got {array.size} elements"
-            )
-        if used and name != "grad" and array.dtype != param.dtype:
-            raise TypeError(f"{name}: expected dtype {param.dtype} (as param), got {array.dtype}")
 
 
 def _as_dtype(param: np.ndarray, *values: float) -> tuple:
@@ -138,7 +118,6 @@ def sgd_step(
     Shape:
         param, grad: ``(P,)``; momentum_buf: ``(P,)``, or ``(0,)`` when ``momentum == 0``.
     """
-    _check_buffers(param, grad=(grad, True), momentum_buf=(momentum_buf, momentum != 0))
     kernel = _sgd_parallel if param.size >= PARALLEL_MIN_SIZE else _sgd_kernel
     lr, momentum, one_minus_dampening, weight_decay = _as_dtype(
         param, lr, momentum, 1 - dampening, weight_decay
@@ -259,13 +238,6 @@ def adam_step(
         param, grad, exp_avg, exp_avg_sq: ``(P,)``; max_exp_avg_sq: ``(P,)``, or ``(0,)`` without
         amsgrad.
     """
-    _check_buffers(
-        param,
-        grad=(grad, True),
-        exp_avg=(exp_avg, True),
-        exp_avg_sq=(exp_avg_sq, True),
-        max_exp_avg_sq=(max_exp_avg_sq, amsgrad),
-    )
     kernel = _adam_parallel if param.size >= PARALLEL_MIN_SIZE else _adam_kernel
     scalars = _as_dtype(
         param,
@@ -382,13 +354,6 @@ def rmsprop_step(
         param, grad, square_avg: ``(P,)``; grad_avg: ``(P,)`` if centered else ``(0,)``;
         momentum_buf: ``(P,)`` if ``momentum > 0`` else ``(0,)``.
     """
-    _check_buffers(
-        param,
-        grad=(grad, True),
-        square_avg=(square_avg, True),
-        grad_avg=(grad_avg, centered),
-        momentum_buf=(momentum_buf, momentum > 0),
-    )
     kernel = _rmsprop_parallel if param.size >= PARALLEL_MIN_SIZE else _rmsprop_kernel
     scalars = _as_dtype(param, lr, alpha, 1 - alpha, eps, weight_decay, momentum)
     kernel(param, grad, square_avg, grad_avg, momentum_buf, *scalars, bool(centered), bool(maximize))
@@ -428,6 +393,5 @@ def adagrad_step(
     Shape:
         param, grad, state_sum: ``(P,)``.
     """
-    _check_buffers(param, grad=(grad, True), state_sum=(state_sum, True))
     kernel = _adagrad_parallel if param.size >= PARALLEL_MIN_SIZE else _adagrad_kernel
     kernel(param, grad, state_sum, *_as_dtype(param, clr, eps, weight_decay), bool(maximize))

@@ -1,7 +1,8 @@
 """2-D pooling on the CPU with Numba: one (sample, channel) plane per parallel iteration.
 
-Same functions and arguments as :mod:`nnscratch.ref.pool` (shape letters defined there). Every kernel
-gives a thread whole ``(n, c)`` planes, so the backward scatters write each element from one thread.
+Same functions and arguments as :mod:`nnscratch.ref.pool` (shape letters defined there), checked by the
+contract (:mod:`nnscratch.contracts.pool`). Every kernel gives a thread whole ``(n, c)`` planes, so the
+backward scatters write each element from one thread.
 
 Example:
     >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
@@ -17,8 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
-from nnscratch.ref.checks import check_float_array, check_pair, check_pool_args, check_shape, check_x_shape
-from nnscratch.ref.pool import check_pool_indices
+from nnscratch.contracts.checks import pool_output_hw
 
 Pair = tuple[int, int]
 
@@ -236,9 +236,9 @@ def max_pool2d_forward(
     Shape:
         x ``(N, C, H, W)`` -> y, indices ``(N, C, OH, OW)``.
     """
-    check_float_array("x", x, 4)
-    (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x.shape, kernel_size, stride, padding, ceil_mode)
     N, C = x.shape[:2]
+    (KH, KW), (SH, SW), (PH, PW) = kernel_size, stride, padding
+    OH, OW = pool_output_hw(x.shape[2:], kernel_size, stride, padding, ceil_mode)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     indices = np.empty((N, C, OH, OW), dtype=np.int64)
     if _whole_2x2_windows(x.shape, KH, KW, SH, SW, PH, PW, OH, OW):
@@ -256,9 +256,7 @@ def max_pool2d_backward(
     Shape:
         gy, indices ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``.
     """
-    check_float_array("gy", gy, 4)
-    N, C, H, W = check_x_shape("x_shape", x_shape)
-    check_pool_indices(indices, gy, N, C, H * W)
+    N, C, H, W = x_shape
     gx = np.empty((N * C, H * W), dtype=gy.dtype)  # (N*C, H*W)
     _run(
         _max_pool_backward_kernel, gx.size,
@@ -275,8 +273,8 @@ def avg_pool2d_forward(
     Shape:
         x ``(N, C, H, W)`` -> y ``(N, C, OH, OW)``.
     """
-    check_float_array("x", x, 4)
-    (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x.shape, kernel_size, stride, padding, ceil_mode)
+    (KH, KW), (SH, SW), (PH, PW) = kernel_size, stride, padding
+    OH, OW = pool_output_hw(x.shape[2:], kernel_size, stride, padding, ceil_mode)
     y = np.empty(x.shape[:2] + (OH, OW), dtype=x.dtype)
     if _whole_2x2_windows(x.shape, KH, KW, SH, SW, PH, PW, OH, OW):
         _run(_avg_pool_2x2_kernel, x.size, np.ascontiguousarray(x), y)
@@ -305,10 +303,9 @@ def avg_pool2d_backward(
     Shape:
         gy ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``.
     """
-    check_float_array("gy", gy, 4)
-    N, C, H, W = check_x_shape("x_shape", x_shape)
-    (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x_shape, kernel_size, stride, padding, ceil_mode)
-    check_shape("gy", gy, (N, C, OH, OW))
+    N, C, H, W = x_shape
+    (KH, KW), (SH, SW), (PH, PW) = kernel_size, stride, padding
+    OH, OW = gy.shape[2:]  # (N, C, OH, OW)
     gx = np.empty((N, C, H, W), dtype=gy.dtype)
     if _whole_2x2_windows(x_shape, KH, KW, SH, SW, PH, PW, OH, OW):
         _run(_avg_pool_2x2_backward_kernel, gx.size, np.ascontiguousarray(gy), gx)
@@ -335,8 +332,7 @@ def adaptive_avg_pool2d_forward(x: np.ndarray, output_size: Pair) -> np.ndarray:
     Shape:
         x ``(N, C, H, W)`` -> y ``(N, C, OH, OW)``.
     """
-    check_float_array("x", x, 4)
-    OH, OW = check_pair("output_size", output_size, 1)
+    OH, OW = output_size
     y = np.empty(x.shape[:2] + (OH, OW), dtype=x.dtype)
     _run(_adaptive_forward_kernel, x.size, np.ascontiguousarray(x), y)
     return y
@@ -348,10 +344,7 @@ def adaptive_avg_pool2d_backward(gy: np.ndarray, x_shape: tuple[int, int, int, i
     Shape:
         gy ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``.
     """
-    check_float_array("gy", gy, 4)
-    N, C, H, W = check_x_shape("x_shape", x_shape)
-    if gy.shape[:2] != (N, C):
-        raise ValueError(f"gy: expected (N, C) = {(N, C)} from x_shape, got {gy.shape[:2]}")
+    N, C, H, W = x_shape
     gx = np.empty((N, C, H, W), dtype=gy.dtype)
     _run(_adaptive_backward_kernel, gx.size, np.ascontiguousarray(gy), gx)
     return gx

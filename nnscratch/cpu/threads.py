@@ -5,15 +5,18 @@ threads of OpenBLAS behind NumPy's ``@``, and the convolution's own worker threa
 they must never run at the same time, and none of them may keep a core busy while it waits:
 
 - **OpenMP waits passively.** By default libgomp lets a thread that finished its share spin for a while
-  (``GOMP_SPINCOUNT``), burning a core that the next kernel or the BLAS product needs; measured on the
-  2-core machine, a ReLU pass followed by a BLAS product took 296 ms instead of 36 ms, and a batch-norm
-  pass 16 ms instead of 2.5 ms. The variable is read once, when libgomp loads (at the first parallel
-  kernel), so it is set here, at import, unless the user set it (``OMP_WAIT_POLICY=ACTIVE`` restores the
-  old behaviour).
+  (``GOMP_SPINCOUNT``), burning a core that the next kernel or the BLAS product needs, which then runs
+  several times slower. The runtime reads ``OMP_WAIT_POLICY`` once, when it starts (Numba's
+  first parallel kernel, or the first ``numba.get_num_threads()``), so
+  :func:`nnscratch.cpu.tune_process` (which ``fit`` calls first) sets it to ``PASSIVE`` before that,
+  unless the user set it (``OMP_WAIT_POLICY=ACTIVE`` keeps the spinning). Importing nnscratch sets
+  nothing; :func:`openmp_started` tells whether it is already too late in this process.
 - **The conv workers run single-threaded BLAS** (:func:`blas_single_thread`): each worker owns a core and
   runs its own products; OpenBLAS's threads stay asleep meanwhile.
 - :func:`over_samples` hands chunks of a batch on demand to ``numba.get_num_threads()`` worker threads; the serial
   Numba kernels they call release the GIL (``nogil``), so the workers run truly in parallel.
+
+Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.threads.
 
 Example:
     >>> sum(over_samples(lambda pieces: sum(count for _, count in pieces), 10, 3))  # each sample once
@@ -28,12 +31,8 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-#: Whether the user chose the OpenMP wait policy (else nnscratch set it, below, for this process only).
-USER_OMP_WAIT_POLICY = "OMP_WAIT_POLICY" in os.environ
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before numba's first parallel launch loads libgomp
-
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
+import numba
+import numpy as np
 
 try:  # limits BLAS to one thread while the worker threads each run a product
     from threadpoolctl import ThreadpoolController
@@ -42,6 +41,20 @@ except ImportError:  # pragma: no cover - optional
 
 _executor: ThreadPoolExecutor | None = None
 _blas_controllers: list | None = None
+
+
+def openmp_started() -> bool:
+    """Whether Numba's threading layer (the OpenMP runtime its parallel kernels run on) has started, and so
+    has already read ``OMP_WAIT_POLICY`` in this process.
+
+    Other libraries' OpenMP runtimes do not count: PyTorch, for one, loads a copy of libgomp of its own,
+    which reads the variable when ``torch`` is imported and is not the one Numba starts later.
+    """
+    try:
+        numba.threading_layer()  # raises ValueError until the first parallel launch
+    except ValueError:
+        return False
+    return True
 
 
 def num_workers() -> int:
@@ -140,4 +153,4 @@ def describe() -> str:
             f"(the caller is one) x single-threaded BLAS, other kernels: Numba prange")
 
 
-__all__ = ["blas_single_thread", "describe", "num_workers", "over_samples", "parallel_matmul"]
+__all__ = ["blas_single_thread", "describe", "num_workers", "openmp_started", "over_samples", "parallel_matmul"]

@@ -1,8 +1,11 @@
-"""ReLU and leaky ReLU (plain and fused with a channel bias) on the CUDA kernels of ``kernels/activation.cu``.
+"""ReLU and leaky ReLU (plain and fused with a channel bias) and hard swish on the CUDA kernels of
+``kernels/activation.cu``.
 
 Same names and arguments as :mod:`nnscratch.ref.activation`; arrays are CuPy arrays (device ``"cuda"``)
-or NumPy arrays (device ``"cudasim"``, the emulator). :func:`dropout_mask` is extra: a counter-based
-mask that needs no RNG state on the device.
+or NumPy arrays (device ``"cudasim"``, the emulator). The arguments are checked by the contract
+(:mod:`nnscratch.contracts.activation`) before they get here; only the kernels' own limit (32-bit
+indices) is checked here. The dropout mask kernel of the same ``.cu`` file is the dropout family's
+(:mod:`nnscratch.cuda.dropout`).
 
 Example:
     >>> import numpy as np
@@ -16,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch.cuda.tier import check_index_range, contiguous, get_kernel, grid_size, host_view, scalar, xp_of
-from nnscratch.ref.activation import check_channel_bias, check_pair_of_arrays, check_slope
-from nnscratch.ref.checks import check_float_array
+from nnscratch.cuda.dropout import dropout_mask  # noqa: F401 - its old home; the dropout family's kernel
+from nnscratch.cuda.tier import check_index_range, contiguous, get_kernel, grid_size, scalar, xp_of
 
 #: Threads per block of every kernel here (tests shrink it so that small arrays span several blocks).
 BLOCK = 256
@@ -38,7 +40,6 @@ def _channels(x: Any) -> tuple[int, int]:
 
 def relu_forward(x: Any) -> Any:
     """``max(x, 0)``. Shape: any -> same."""
-    check_float_array("x", host_view(x))
     x = contiguous(x)
     y = xp_of(x).empty_like(x)
     _launch("relu_forward", x, (x, y, np.int32(x.size)))
@@ -47,13 +48,11 @@ def relu_forward(x: Any) -> Any:
 
 def add_relu_forward(a: Any, b: Any) -> Any:
     """``max(a + b, 0)``: the array library's sum, then this tier's ReLU kernel. Shape: same."""
-    check_pair_of_arrays("a", host_view(a), "b", host_view(b))
     return relu_forward(contiguous(a) + contiguous(b))
 
 
 def relu_backward(gy: Any, y: Any) -> Any:
     """``gy`` where the output ``y`` is positive, else 0. Shape: same."""
-    check_pair_of_arrays("gy", host_view(gy), "y", host_view(y))
     gy, y = contiguous(gy), contiguous(y)
     gx = xp_of(gy).empty_like(gy)
     _launch("relu_backward", gy, (gy, y, gx, np.int32(gy.size)))
@@ -62,7 +61,6 @@ def relu_backward(gy: Any, y: Any) -> Any:
 
 def bias_relu_forward(x: Any, b: Any) -> Any:
     """``relu(x + b[c])`` in one pass. Shape: x ``(N, C, ...)``, b ``(C,)`` -> same as x."""
-    check_channel_bias(host_view(x), host_view(b))
     x, b = contiguous(x), contiguous(b)
     y = xp_of(x).empty_like(x)
     C, L = _channels(x)
@@ -72,8 +70,7 @@ def bias_relu_forward(x: Any, b: Any) -> Any:
 
 def leaky_relu_forward(x: Any, negative_slope: float) -> Any:
     """``x`` where positive, ``negative_slope * x`` elsewhere. Shape: any -> same."""
-    check_float_array("x", host_view(x))
-    slope = check_slope(negative_slope)
+    slope = float(negative_slope)
     x = contiguous(x)
     y = xp_of(x).empty_like(x)
     _launch("leaky_relu_forward", x, (x, y, scalar(slope, x), np.int32(x.size)))
@@ -82,8 +79,7 @@ def leaky_relu_forward(x: Any, negative_slope: float) -> Any:
 
 def leaky_relu_backward(gy: Any, x: Any, negative_slope: float) -> Any:
     """``gy`` where the input ``x`` is positive, ``negative_slope * gy`` elsewhere. Shape: same."""
-    check_pair_of_arrays("gy", host_view(gy), "x", host_view(x))
-    slope = check_slope(negative_slope)
+    slope = float(negative_slope)
     gy, x = contiguous(gy), contiguous(x)
     gx = xp_of(gy).empty_like(gy)
     _launch("leaky_relu_backward", gy, (gy, x, gx, scalar(slope, gy), np.int32(gy.size)))
@@ -92,8 +88,7 @@ def leaky_relu_backward(gy: Any, x: Any, negative_slope: float) -> Any:
 
 def bias_leaky_relu_forward(x: Any, b: Any, negative_slope: float) -> Any:
     """``leaky_relu(x + b[c])`` in one pass. Shape: x ``(N, C, ...)``, b ``(C,)`` -> same as x."""
-    check_channel_bias(host_view(x), host_view(b))
-    slope = check_slope(negative_slope)
+    slope = float(negative_slope)
     x, b = contiguous(x), contiguous(b)
     y = xp_of(x).empty_like(x)
     C, L = _channels(x)
@@ -102,25 +97,21 @@ def bias_leaky_relu_forward(x: Any, b: Any, negative_slope: float) -> Any:
     return y
 
 
-def dropout_mask(like: Any, p: float, seed: int) -> Any:
-    """A dropout mask shaped like ``like``: ``1 / (1 - p)`` with probability ``1 - p``, else 0.
+def hardswish_forward(x: Any) -> Any:
+    """``x * relu6(x + 3) / 6``. Shape: any -> same."""
+    x = contiguous(x)
+    y = xp_of(x).empty_like(x)
+    _launch("hardswish_forward", x, (x, y, np.int32(x.size)))
+    return y
 
-    Element ``i`` depends only on ``(seed, i)`` (a SplitMix64 hash), so the mask is reproducible and
-    independent of the launch configuration. Multiply the input by it (and the gradient, backward).
 
-    Args:
-        like: array whose shape, dtype and device the mask takes.
-        p: probability of dropping an element, in [0, 1].
-        seed: any int in [0, 2**64).
-    """
-    check_float_array("like", host_view(like))
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"p: expected a float in [0, 1], got {p!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-        raise ValueError(f"seed: expected an int in [0, 2**64), got {seed!r}")
-    mask = xp_of(like).empty(like.shape, dtype=like.dtype)
-    _launch("dropout_mask", mask, (mask, np.float64(p), np.uint64(seed), np.int32(mask.size)))
-    return mask
+def hardswish_backward(gy: Any, x: Any) -> Any:
+    """``gy`` times hard swish's slope at ``x``: 0 for ``x <= -3``, ``x / 3 + 0.5`` inside, 1 from 3 on.
+    Shape: same."""
+    gy, x = contiguous(gy), contiguous(x)
+    gx = xp_of(gy).empty_like(gy)
+    _launch("hardswish_backward", gy, (gy, x, gx, np.int32(gy.size)))
+    return gx
 
 
 __all__ = [
@@ -131,5 +122,6 @@ __all__ = [
     "leaky_relu_forward",
     "leaky_relu_backward",
     "bias_leaky_relu_forward",
-    "dropout_mask",
+    "hardswish_forward",
+    "hardswish_backward",
 ]

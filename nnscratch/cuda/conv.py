@@ -21,16 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from nnscratch.contracts.checks import conv_output_hw
 from nnscratch.cuda.activation import relu_forward
-from nnscratch.cuda.tier import check_index_range, contiguous, get_kernel, grid_size, host_view, optional, xp_of
-from nnscratch.ref.checks import (
-    check_conv_args,
-    check_float_array,
-    check_pair,
-    check_same_dtype,
-    check_shape,
-    check_x_shape,
-)
+from nnscratch.cuda.tier import check_index_range, contiguous, get_kernel, grid_size, optional, xp_of
 
 #: Threads per block of every kernel here (tests shrink it so that small arrays span several blocks).
 BLOCK = 256
@@ -50,8 +43,8 @@ def _geometry(x_shape: tuple[int, ...], kernel: Pair, stride: Pair, padding: Pai
     """``(N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW)``, the kernels' geometry arguments."""
     N, C, H, W = x_shape
     KH, KW = kernel
-    (SH, SW), (PH, PW), (DH, DW), _, OH, OW = check_conv_args(x_shape, (1, C, KH, KW), stride, padding,
-                                                              dilation, 1)
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    OH, OW = conv_output_hw((H, W), kernel, stride, padding, dilation)
     return N, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW
 
 
@@ -61,8 +54,7 @@ def im2col(x: Any, kernel_size: Pair, stride: Pair, padding: Pair, dilation: Pai
     Shape:
         x ``(N, C, H, W)`` -> cols ``(C*KH*KW, N*OH*OW)``, rows ``(c, kh, kw)``, columns ``(n, oh, ow)``.
     """
-    check_float_array("x", host_view(x), 4)
-    kernel = check_pair("kernel_size", kernel_size, 1)
+    kernel = tuple(kernel_size)
     geometry = _geometry(x.shape, kernel, stride, padding, dilation)
     N, C, *_, KH, KW, OH, OW = geometry[:6] + geometry[-2:]
     x = contiguous(x)
@@ -79,12 +71,9 @@ def col2im(
     Shape:
         cols ``(C*KH*KW, N*OH*OW)`` -> ``(N, C, H, W)``.
     """
-    check_float_array("cols", host_view(cols), 2)
-    N, C, H, W = check_x_shape("x_shape", x_shape)
-    kernel = check_pair("kernel_size", kernel_size, 1)
+    N, C, H, W = x_shape
+    kernel = tuple(kernel_size)
     geometry = _geometry((N, C, H, W), kernel, stride, padding, dilation)
-    KH, KW, OH, OW = kernel + geometry[-2:]
-    check_shape("cols", cols, (C * KH * KW, N * OH * OW))
     cols = contiguous(cols)
     x = xp_of(cols).empty((N, C, H, W), dtype=cols.dtype)  # (N, C, H, W)
     check_index_range("cols", cols.size)
@@ -130,16 +119,10 @@ def conv2d_forward(
     Shape:
         x ``(N, C, H, W)``, w ``(OC, C//G, KH, KW)``, b ``(OC,)`` -> ``(N, OC, OH, OW)``.
     """
-    check_float_array("x", host_view(x), 4)
-    check_float_array("w", host_view(w), 4)
-    check_same_dtype("w", w, x.dtype)
-    _, _, _, G, OH, OW = check_conv_args(x.shape, w.shape, stride, padding, dilation, groups)
-    N = x.shape[0]
+    N, C, H, W = x.shape
     OC, CG, KH, KW = w.shape
-    if b is not None:
-        check_float_array("b", host_view(b), 1)
-        check_same_dtype("b", b, x.dtype)
-        check_shape("b", b, (OC,))
+    G = groups
+    OH, OW = conv_output_hw((H, W), (KH, KW), stride, padding, dilation)
     cols = im2col(x, (KH, KW), stride, padding, dilation)  # (C*KH*KW, N*OH*OW)
     if workspace is not None:
         workspace["x"], workspace["cols"] = x, cols
@@ -157,11 +140,6 @@ def _gy_by_channel(gy: Any, G: int) -> Any:
     return gy_cm.reshape(G, OC // G, N * OH * OW)  # (G, OCG, N*OH*OW)
 
 
-def _check_gy(gy: Any, N: int, OC: int, OH: int, OW: int) -> None:
-    check_float_array("gy", host_view(gy), 4)
-    check_shape("gy", gy, (N, OC, OH, OW))
-
-
 def conv2d_backward_input(
     gy: Any,
     w: Any,
@@ -177,13 +155,10 @@ def conv2d_backward_input(
     Shape:
         gy ``(N, OC, OH, OW)``, w ``(OC, C//G, KH, KW)`` -> gx ``(N, C, H, W)``.
     """
-    check_float_array("w", host_view(w), 4)
-    x_shape = check_x_shape("x_shape", x_shape)
-    _, _, _, G, OH, OW = check_conv_args(x_shape, w.shape, stride, padding, dilation, groups)
-    N = x_shape[0]
+    x_shape = tuple(int(s) for s in x_shape)
+    N, _, OH, OW = gy.shape  # (N, OC, OH, OW)
     OC, CG, KH, KW = w.shape
-    _check_gy(gy, N, OC, OH, OW)
-    check_same_dtype("w", w, gy.dtype)
+    G = groups
     gy_g = _gy_by_channel(contiguous(gy), G)  # (G, OCG, N*OH*OW)
     w_g = contiguous(w).reshape(G, OC // G, CG * KH * KW)  # (G, OCG, CG*KH*KW)
     gcols = _matmul_per_group(w_g.transpose(0, 2, 1), gy_g)  # (G, CG*KH*KW, N*OH*OW)
@@ -209,14 +184,9 @@ def conv2d_backward_weight(
     Shape:
         gy ``(N, OC, OH, OW)``, x ``(N, C, H, W)`` -> gw ``(OC, C//G, KH, KW)``.
     """
-    check_float_array("x", host_view(x), 4)
-    if not (isinstance(w_shape, (tuple, list)) and len(w_shape) == 4):
-        raise ValueError(f"w_shape: expected a 4-tuple (OC, C // groups, KH, KW), got {w_shape!r}")
-    _, _, _, G, OH, OW = check_conv_args(x.shape, tuple(w_shape), stride, padding, dilation, groups)
-    N = x.shape[0]
+    N, _, OH, OW = gy.shape  # (N, OC, OH, OW)
     OC, CG, KH, KW = (int(s) for s in w_shape)
-    _check_gy(gy, N, OC, OH, OW)
-    check_same_dtype("gy", gy, x.dtype)
+    G = groups
     if workspace is not None and workspace.get("x") is x:
         cols = workspace["cols"]  # (C*KH*KW, N*OH*OW), built by the forward pass
     else:

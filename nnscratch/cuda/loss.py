@@ -2,8 +2,9 @@
 
 Same names and arguments as :mod:`nnscratch.ref.loss` (PyTorch's class weights, label smoothing and
 ``ignore_index``); arrays are CuPy arrays (device ``"cuda"``) or NumPy arrays (``"cudasim"``).
-On a GPU the class indices are not read back to validate them (that would stall the stream): an
-index outside ``[0, K)`` that is not ``ignore_index`` gives a NaN loss instead of an exception.
+The arguments are checked by the contract (:mod:`nnscratch.contracts.loss`) before they get here. On a
+GPU the class indices are not read back to validate them (that would stall the stream): an index
+outside ``[0, K)`` that is not ``ignore_index`` gives a NaN loss instead of an exception.
 
 Shape letters: N samples, K classes.
 
@@ -20,9 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch.cuda.tier import check_index_range, contiguous, get_kernel, host_view, optional, scalar, xp_of
-from nnscratch.ref.checks import check_float_array, check_shape
-from nnscratch.ref.loss import check_cross_entropy_args
+from nnscratch.cuda.tier import check_index_range, contiguous, get_kernel, optional, scalar, xp_of
 
 #: Rows per block: each row is one warp, so a block has 32 * ROWS_PER_BLOCK threads.
 ROWS_PER_BLOCK = 8
@@ -47,7 +46,6 @@ def softmax_cross_entropy_forward(
     Shape:
         logits ``(N, K)``, target ``(N,)`` int64, weight ``(K,)`` -> losses ``(N,)``, log_probs ``(N, K)``.
     """
-    check_cross_entropy_args(host_view(logits), host_view(target), host_view(weight), label_smoothing, ignore_index)
     N, K = logits.shape
     check_index_range("logits", logits.size)
     logits, target = contiguous(logits), contiguous(target)
@@ -69,11 +67,7 @@ def softmax_cross_entropy_backward(
     Shape:
         glosses ``(N,)``, log_probs ``(N, K)``, target ``(N,)`` -> glogits ``(N, K)``.
     """
-    check_cross_entropy_args(host_view(log_probs), host_view(target), host_view(weight), label_smoothing,
-                             ignore_index)
     N, K = log_probs.shape
-    check_float_array("glosses", host_view(glosses), 1)
-    check_shape("glosses", glosses, (N,))
     check_index_range("log_probs", log_probs.size)
     glosses = contiguous(glosses.astype(log_probs.dtype, copy=False))
     log_probs, target = contiguous(log_probs), contiguous(target)

@@ -1,7 +1,8 @@
 """Batch normalisation on the CUDA kernels of ``kernels/norm.cu``.
 
-Same names and arguments as :mod:`nnscratch.ref.norm`; arrays are CuPy arrays (device ``"cuda"``) or
-NumPy arrays (``"cudasim"``, the emulator). The input ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)`` is
+Same names and arguments as :mod:`nnscratch.ref.norm`, checked by the contract
+(:mod:`nnscratch.contracts.norm`); arrays are CuPy arrays (device ``"cuda"``) or NumPy arrays
+(``"cudasim"``, the emulator). The input ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)`` is
 viewed as ``(N, C, L)``; a channel holds ``M = N * L`` values.
 
 Forward (training): ``batch_norm_stats`` (one block per channel: mean, invstd, running statistics
@@ -24,8 +25,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch.cuda.activation import relu_backward, relu_forward
-from nnscratch.cuda.tier import check_index_range, contiguous, get_kernel, grid_size, host_view, optional, scalar, xp_of
-from nnscratch.ref.norm import check_batch_norm_args, check_batch_norm_backward_args
+from nnscratch.cuda.tier import check_index_range, contiguous, get_kernel, grid_size, optional, scalar, xp_of
 
 #: Threads per block of the per-channel reductions (a multiple of 32).
 REDUCE_BLOCK = 256
@@ -61,8 +61,6 @@ def batch_norm_forward(
     Shape:
         x ``(N, C, ...)`` -> y same; weight, bias, statistics ``(C,)``.
     """
-    views = [host_view(a) for a in (x, weight, bias, running_mean, running_var)]
-    check_batch_norm_args(*views, training, momentum, eps)
     N, C, L = _shape3(x)
     check_index_range("x", x.size)
     x = contiguous(x)
@@ -101,8 +99,6 @@ def batch_norm_backward(
     Shape:
         gy, x ``(N, C, ...)`` -> gx same; gweight, gbias ``(C,)``.
     """
-    views = [host_view(a) for a in (gy, x, weight, save_mean, save_invstd, relu_output)]
-    check_batch_norm_backward_args(*views)
     if relu_output is not None:
         gy = relu_backward(gy, relu_output)
     N, C, L = _shape3(x)

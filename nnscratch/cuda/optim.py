@@ -3,7 +3,8 @@
 Same names, argument order and formulas as ``nnscratch.ref.optim`` (PyTorch's single-tensor
 optimizers). Every array is flat (``(P,)``) and contiguous, and is updated IN PLACE; a state buffer
 that the options leave unused may be an empty array. Arrays are CuPy arrays (device ``"cuda"``) or
-NumPy arrays (``"cudasim"``, the emulator).
+NumPy arrays (``"cudasim"``, the emulator). The arguments are checked by the contract
+(:mod:`nnscratch.contracts.optim`) before they get here; this tier only adds its own limit (int32 indices).
 
 Example:
     >>> import numpy as np
@@ -20,31 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch.cuda.tier import check_index_range, get_kernel, grid_size, host_view, xp_of
+from nnscratch.cuda.tier import check_index_range, get_kernel, grid_size, xp_of
 
 #: Threads per block of every kernel here (tests shrink it so that small arrays span several blocks).
 BLOCK = 256
 FILE = "optim.cu"
 
 
-def _check(param: Any, grad: Any, **buffers: tuple[Any, bool]) -> Any:
-    """Check the flat contiguous ``param`` and each used buffer; return ``grad`` in param's dtype."""
-    host = host_view(param)
-    if not isinstance(host, np.ndarray) or host.ndim != 1 or not param.flags.c_contiguous:
-        raise ValueError(f"param: expected a flat C-contiguous array, got {type(param).__name__} of shape "
-                         f"{getattr(param, 'shape', None)}")
-    if param.dtype not in (np.float32, np.float64):
-        raise TypeError(f"param: expected a float32 or float64 array, got dtype {param.dtype}")
-    if getattr(grad, "shape", None) != param.shape:
-        raise ValueError(f"grad: expected shape {param.shape} (as param), got {getattr(grad, 'shape', None)}")
-    for name, (array, used) in buffers.items():
-        if not used:
-            continue
-        if array.shape != param.shape or not array.flags.c_contiguous:
-            raise ValueError(f"{name}: expected a C-contiguous array of {param.size} elements (as param), got "
-                             f"shape {array.shape}")
-        if array.dtype != param.dtype:
-            raise TypeError(f"{name}: expected dtype {param.dtype} (as param), got {array.dtype}")
+def _grad_for(param: Any, grad: Any) -> Any:
+    """``grad`` as a contiguous array of param's dtype (what the kernels read); raises when ``param``
+    has more elements than the kernels' int32 index reaches."""
     check_index_range("param", param.size)
     return xp_of(param).ascontiguousarray(grad, dtype=param.dtype)
 
@@ -76,7 +62,7 @@ def sgd_step(
         param, grad: ``(P,)``; momentum_buf: ``(P,)``, or ``(0,)`` when ``momentum == 0``.
     """
     use_momentum = momentum != 0
-    grad = _check(param, grad, momentum_buf=(momentum_buf, use_momentum))
+    grad = _grad_for(param, grad)
     T = param.dtype.type
     args = (param, grad, _unused_or(momentum_buf, use_momentum, param), T(lr), T(momentum), T(1 - dampening),
             np.int32(nesterov), T(weight_decay), np.int32(maximize), np.int32(first_step), np.int32(use_momentum))
@@ -108,8 +94,7 @@ def adam_step(
     Shape:
         param, grad, exp_avg, exp_avg_sq: ``(P,)``; max_exp_avg_sq: ``(P,)``, or ``(0,)`` without amsgrad.
     """
-    grad = _check(param, grad, exp_avg=(exp_avg, True), exp_avg_sq=(exp_avg_sq, True),
-                  max_exp_avg_sq=(max_exp_avg_sq, amsgrad))
+    grad = _grad_for(param, grad)
     T = param.dtype.type
     args = (param, grad, exp_avg, exp_avg_sq, _unused_or(max_exp_avg_sq, amsgrad, param), T(1 - beta1), T(beta2),
             T(1 - beta2), T(eps), T(weight_decay), T(1 - lr * weight_decay), T(step_size),
@@ -138,8 +123,7 @@ def rmsprop_step(
         momentum_buf: ``(P,)`` if ``momentum > 0`` else ``(0,)``.
     """
     use_momentum = momentum > 0
-    grad = _check(param, grad, square_avg=(square_avg, True), grad_avg=(grad_avg, centered),
-                  momentum_buf=(momentum_buf, use_momentum))
+    grad = _grad_for(param, grad)
     T = param.dtype.type
     args = (param, grad, square_avg, _unused_or(grad_avg, centered, param),
             _unused_or(momentum_buf, use_momentum, param), T(lr), T(alpha), T(1 - alpha), T(eps), T(weight_decay),
@@ -161,7 +145,7 @@ def adagrad_step(
     Shape:
         param, grad, state_sum: ``(P,)``.
     """
-    grad = _check(param, grad, state_sum=(state_sum, True))
+    grad = _grad_for(param, grad)
     T = param.dtype.type
     args = (param, grad, state_sum, T(clr), T(eps), T(weight_decay), np.int32(maximize))
     _launch("adagrad_step", param, args)

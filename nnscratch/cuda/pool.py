@@ -1,7 +1,8 @@
 """2-D max, average and adaptive-average pooling on the CUDA kernels of ``kernels/pool.cu``.
 
 Same names, arguments and output sizes as :mod:`nnscratch.ref.pool` (PyTorch's rules, ``ceil_mode``
-included); arrays are CuPy arrays (device ``"cuda"``) or NumPy arrays (``"cudasim"``, the emulator).
+included), checked by the contract (:mod:`nnscratch.contracts.pool`); arrays are CuPy arrays (device
+``"cuda"``) or NumPy arrays (``"cudasim"``, the emulator).
 Every kernel runs one thread per output element (forward) or per input element (backward, gathering),
 except ``max_pool2d_backward``, which scatters into a zeroed ``gx`` with ``atomicAdd``.
 
@@ -22,9 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch.cuda.tier import check_index_range, contiguous, get_kernel, grid_size, host_view, xp_of
-from nnscratch.ref.checks import check_float_array, check_pair, check_pool_args, check_shape, check_x_shape
-from nnscratch.ref.pool import check_pool_indices
+from nnscratch.contracts.checks import pool_output_hw
+from nnscratch.cuda.tier import check_index_range, contiguous, get_kernel, grid_size, xp_of
 
 #: Threads per block of every kernel here (tests shrink it so that small arrays span several blocks).
 BLOCK = 256
@@ -34,9 +34,10 @@ Pair = tuple[int, int]
 
 
 def _launch(name: str, like: Any, items: int, args: tuple) -> None:
-    """Launch ``name`` with one thread per item; Python ints become the kernels' ``int`` (np.int32)."""
+    """Launch ``name`` with one thread per item; Python and NumPy ints become the kernels' ``int``
+    (np.int32)."""
     check_index_range("x", items)
-    c_args = tuple(np.int32(a) if isinstance(a, int) else a for a in args)
+    c_args = tuple(np.int32(a) if isinstance(a, int | np.integer) else a for a in args)
     get_kernel(FILE, name, like)(grid_size(items, BLOCK), BLOCK, c_args)
 
 
@@ -48,9 +49,9 @@ def max_pool2d_forward(
     Shape:
         x ``(N, C, H, W)`` -> y, indices ``(N, C, OH, OW)``.
     """
-    check_float_array("x", host_view(x), 4)
-    (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x.shape, kernel_size, stride, padding, ceil_mode)
     N, C, H, W = x.shape
+    (KH, KW), (SH, SW), (PH, PW) = kernel_size, stride, padding
+    OH, OW = pool_output_hw((H, W), kernel_size, stride, padding, ceil_mode)
     x = contiguous(x)
     xp = xp_of(x)
     y = xp.empty((N, C, OH, OW), dtype=x.dtype)  # (N, C, OH, OW)
@@ -65,9 +66,7 @@ def max_pool2d_backward(gy: Any, indices: Any, x_shape: tuple[int, int, int, int
     Shape:
         gy, indices ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``.
     """
-    check_float_array("gy", host_view(gy), 4)
-    N, C, H, W = check_x_shape("x_shape", x_shape)
-    check_pool_indices(host_view(indices), host_view(gy), N, C, H * W)
+    N, C, H, W = x_shape
     gy, indices = contiguous(gy), contiguous(indices)
     gx = xp_of(gy).zeros((N, C, H, W), dtype=gy.dtype)  # (N, C, H, W)
     OHW = gy.shape[2] * gy.shape[3]
@@ -83,9 +82,9 @@ def avg_pool2d_forward(
     Shape:
         x ``(N, C, H, W)`` -> y ``(N, C, OH, OW)``.
     """
-    check_float_array("x", host_view(x), 4)
-    (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x.shape, kernel_size, stride, padding, ceil_mode)
     N, C, H, W = x.shape
+    (KH, KW), (SH, SW), (PH, PW) = kernel_size, stride, padding
+    OH, OW = pool_output_hw((H, W), kernel_size, stride, padding, ceil_mode)
     x = contiguous(x)
     y = xp_of(x).empty((N, C, OH, OW), dtype=x.dtype)  # (N, C, OH, OW)
     args = (x, y, N * C, H, W, OH, OW, KH, KW, SH, SW, PH, PW, int(bool(count_include_pad)))
@@ -107,10 +106,9 @@ def avg_pool2d_backward(
     Shape:
         gy ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``.
     """
-    check_float_array("gy", host_view(gy), 4)
-    N, C, H, W = check_x_shape("x_shape", x_shape)
-    (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x_shape, kernel_size, stride, padding, ceil_mode)
-    check_shape("gy", gy, (N, C, OH, OW))
+    N, C, H, W = x_shape
+    (KH, KW), (SH, SW), (PH, PW) = kernel_size, stride, padding
+    OH, OW = gy.shape[2:]  # (N, C, OH, OW)
     gy = contiguous(gy)
     gx = xp_of(gy).empty((N, C, H, W), dtype=gy.dtype)  # (N, C, H, W)
     args = (gy, gx, N * C, H, W, OH, OW, KH, KW, SH, SW, PH, PW, int(bool(count_include_pad)))
@@ -124,8 +122,7 @@ def adaptive_avg_pool2d_forward(x: Any, output_size: Pair) -> Any:
     Shape:
         x ``(N, C, H, W)`` -> y ``(N, C, OH, OW)``.
     """
-    check_float_array("x", host_view(x), 4)
-    OH, OW = check_pair("output_size", output_size, 1)
+    OH, OW = output_size
     N, C, H, W = x.shape
     x = contiguous(x)
     y = xp_of(x).empty((N, C, OH, OW), dtype=x.dtype)  # (N, C, OH, OW)
@@ -139,10 +136,7 @@ def adaptive_avg_pool2d_backward(gy: Any, x_shape: tuple[int, int, int, int]) ->
     Shape:
         gy ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``.
     """
-    check_float_array("gy", host_view(gy), 4)
-    N, C, H, W = check_x_shape("x_shape", x_shape)
-    if gy.shape[:2] != (N, C):
-        raise ValueError(f"gy: expected (N, C) = {(N, C)} from x_shape, got {gy.shape[:2]}")
+    N, C, H, W = x_shape
     OH, OW = gy.shape[2:]
     gy = contiguous(gy)
     gx = xp_of(gy).empty((N, C, H, W), dtype=gy.dtype)  # (N, C, H, W)

@@ -84,7 +84,7 @@ def host_view(array: Any) -> Any:
     """``array`` itself when it is a NumPy array (or None); for a CuPy array, a NumPy array with the
     same shape and dtype that owns one element (all strides 0).
 
-    The host tiers' argument checks (:mod:`nnscratch.ref.checks`) look at shapes and dtypes; this lets
+    The host tiers' argument checks (:mod:`nnscratch.contracts.checks`) look at shapes and dtypes; this lets
     them run on GPU arrays without copying them or synchronising. Checks that read values (such as
     cross-entropy's class-index range) then see zeros and pass: the kernels handle those cases.
     """

@@ -5,12 +5,22 @@ int64, plus ``classes``. Transforms work on whole batches with a seeded ``np.ran
 DataLoader gathers, augments and prefetches batches in a background thread.
 
 Example:
-    >>> from nnscratch.data import CIFAR10, DataLoader, transforms as T  # doctest: +SKIP
+    CIFAR-10 downloads on first use (``train = CIFAR10(train=True)``, 170 MB); here 16 random 8x8 RGB
+    images held the same way stand in for it:
+
+    >>> import numpy as np
+    >>> from nnscratch.data import CIFAR10, ArrayDataset, DataLoader, transforms as T
     >>> train = CIFAR10(train=True)  # doctest: +SKIP
-    >>> mean, std = T.channel_stats(train.data)  # doctest: +SKIP
-    >>> augment = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(),
-    ...                      T.ToFloat(), T.Normalize(mean, std)])  # doctest: +SKIP
-    >>> loader = DataLoader(train, batch_size=128, shuffle=True, transform=augment, seed=0)  # doctest: +SKIP
+    >>> images = np.random.default_rng(0).integers(0, 256, (16, 3, 8, 8), dtype=np.uint8)
+    >>> train = ArrayDataset(images, np.arange(16) % 10)
+    >>> mean, std = T.channel_stats(train.data)  # per channel, on the [0, 1] scale
+    >>> mean.round(3), std.round(3)
+    (array([0.507, 0.5  , 0.486]), array([0.293, 0.296, 0.298]))
+    >>> augment = T.Compose([T.RandomCrop(8, padding=1), T.RandomHorizontalFlip(),
+    ...                      T.ToFloat(), T.Normalize(mean, std)])
+    >>> loader = DataLoader(train, batch_size=8, shuffle=True, transform=augment, seed=0)
+    >>> [(x.shape, x.dtype, y.shape) for x, y in loader]
+    [((8, 3, 8, 8), dtype('float32'), (8,)), ((8, 3, 8, 8), dtype('float32'), (8,))]
 """
 
 from nnscratch.data import transforms

@@ -24,13 +24,11 @@ higher the severity. Internally the images are floats in [0, 1]; uint8 results a
 ============================  =================================================================
 
 ``CORRUPTIONS`` maps each name to its function; :func:`corrupt` applies one by name.
-``robustness_report`` (accuracy per corruption and severity) lives in :mod:`nnscratch.robust`
-and is also reachable from here.
+``robustness_report`` (accuracy per corruption and severity) lives in :mod:`nnscratch.robust`, which
+imports this module (never the other way round).
 
 Example:
     >>> import numpy as np
-
-from nnscratch import random as ns_random
     >>> x = np.random.default_rng(0).integers(0, 256, (4, 1, 28, 28), dtype=np.uint8)
     >>> y = gaussian_blur(x, severity=3, rng=0)
     >>> y.shape, y.dtype
@@ -398,12 +396,3 @@ def corrupt(images: np.ndarray, name: str, severity: int = 1, rng: Any = None) -
     if name not in CORRUPTIONS:
         raise ValueError(f"name: expected one of {sorted(CORRUPTIONS)}, got {name!r}")
     return CORRUPTIONS[name](images, severity, rng)
-
-
-def __getattr__(name: str) -> Any:
-    # robustness_report needs the model and training stack; import it only when asked for.
-    if name in ("robustness_report", "Report"):
-        from nnscratch.robust import report
-
-        return getattr(report, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -77,9 +77,14 @@ class DataLoader:
           (int64 for integer labels), B = ``batch_size`` except maybe for the last batch.
 
     Example:
-        >>> loader = DataLoader(train_set, batch_size=128, shuffle=True, seed=0)  # doctest: +SKIP
-        >>> for epoch in range(10):  # each pass reshuffles  # doctest: +SKIP
-        ...     for x, y in loader: ...
+        >>> x, y = np.arange(10, dtype=np.float32).reshape(10, 1), np.arange(10) % 2  # 10 samples
+        >>> loader = DataLoader((x, y), batch_size=4, shuffle=True, seed=0)
+        >>> len(loader), [(xb.shape, yb.dtype) for xb, yb in loader]
+        (3, [((4, 1), dtype('int64')), ((4, 1), dtype('int64')), ((2, 1), dtype('int64'))])
+        >>> for epoch in range(2):  # each pass reshuffles; the seed makes the orders reproducible
+        ...     print([xb[:, 0].astype(int).tolist() for xb, _ in loader])
+        [[9, 1, 3, 8], [7, 6, 0, 4], [2, 5]]
+        [[8, 2, 1, 0], [5, 6, 7, 4], [3, 9]]
     """
 
     def __init__(

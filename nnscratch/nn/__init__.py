@@ -16,6 +16,7 @@ from nnscratch.nn.layers_basic import (
     GELU,
     Dropout,
     Flatten,
+    Hardswish,
     Identity,
     LeakyReLU,
     Linear,
@@ -44,7 +45,8 @@ from nnscratch.nn.module import IncompatibleKeys, Module, Parameter
 __all__ = [
     "ELU", "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Concat",
     "Conv2d",
-    "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Flatten", "GlobalAvgPool2d", "Identity", "IncompatibleKeys",
+    "ConvTranspose2d", "CrossEntropyLoss", "Dropout", "Flatten", "GlobalAvgPool2d", "Hardswish", "Identity",
+    "IncompatibleKeys",
     "LeakyReLU", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleList", "NLLLoss", "Parameter",
     "ReLU", "ReLU6", "Sequential", "SiLU", "Sigmoid", "Softmax", "Tanh", "functional", "init", "layers_extra", "utils",
 ]

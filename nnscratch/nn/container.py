@@ -1,7 +1,9 @@
 """Containers: ``Sequential`` (layers applied in order) and ``ModuleList``.
 
 Sequential names its children ``"0"``, ``"1"``, ... so its state-dict keys are PyTorch's
-(``"0.weight"``): weights exported from an equivalent ``torch.nn.Sequential`` load by name.
+(``"0.weight"``): weights exported from an equivalent ``torch.nn.Sequential`` load by name. The
+Keras-style ``compile`` / ``fit`` live in the training package: ``nnscratch.train.Sequential`` is this
+class with them (``nn`` imports nothing above it).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from nnscratch.nn.module import Module
-from nnscratch.train.keras import KerasMixin
+
+#: Methods of the Keras-style ``nnscratch.train.Sequential``: asked of this class, the error says where they are.
+KERAS_METHODS = ("compile", "fit", "evaluate", "predict")
 
 
 def _fuses_relu(layer: Module) -> bool:
@@ -43,9 +47,9 @@ def relu_after(layer: Module, x: Any) -> Any:
     return layer.forward_relu(x) if _fuses_relu(layer) else layer(x).relu()
 
 
-class Sequential(KerasMixin, Module):
-    """Apply modules one after the other; also ``compile`` / ``fit`` / ``evaluate`` / ``predict``
-    Keras-style (see :mod:`nnscratch.train.keras`).
+class Sequential(Module):
+    """Apply modules one after the other. For Keras-style ``compile`` / ``fit`` / ``evaluate`` /
+    ``predict``, build the model with ``nnscratch.train.Sequential`` (the same arguments).
 
     Args:
         *layers: modules in order, or one ``OrderedDict`` name -> module.
@@ -88,6 +92,14 @@ class Sequential(KerasMixin, Module):
                 x = layers[i](x)
                 i += 1
         return x
+
+    def __getattr__(self, name: str) -> Any:
+        if name in KERAS_METHODS:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}: Keras-style compile / fit / evaluate / "
+                "predict are methods of nnscratch.train.Sequential (the same layers: train.Sequential(...))"
+            )
+        return super().__getattr__(name)
 
     def __len__(self) -> int:
         return len(self._modules)

@@ -1,12 +1,13 @@
 """``nnscratch.nn.functional``: the layers' arithmetic as functions, with PyTorch's signatures.
 
-Hot ops (conv2d, pooling, batch_norm, cross_entropy) accept ``impl=`` to pick a kernel tier:
+Hot ops (conv2d, pooling, batch_norm, cross_entropy, hardswish) accept ``impl=`` to pick a kernel tier:
 ``"reference"`` (readable NumPy), ``"numba"`` (CPU JIT) or ``"cuda"``.
 """
 
 from nnscratch.ops.activation import (
     elu,
     gelu,
+    hardswish,
     hardtanh,
     leaky_relu,
     log_softmax,
@@ -26,7 +27,7 @@ from nnscratch.ops.shape import pad
 
 __all__ = [
     "adaptive_avg_pool2d", "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv2d",
-    "conv_transpose2d", "cross_entropy", "dropout", "elu", "gelu", "global_avg_pool2d", "hardtanh", "leaky_relu",
-    "linear", "log_softmax", "logsumexp", "max_pool2d", "mse_loss", "nll_loss", "pad", "relu", "relu6", "sigmoid",
-    "silu", "softmax", "softplus", "tanh",
+    "conv_transpose2d", "cross_entropy", "dropout", "elu", "gelu", "global_avg_pool2d", "hardswish", "hardtanh",
+    "leaky_relu", "linear", "log_softmax", "logsumexp", "max_pool2d", "mse_loss", "nll_loss", "pad", "relu", "relu6",
+    "sigmoid", "silu", "softmax", "softplus", "tanh",
 ]

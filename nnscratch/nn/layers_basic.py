@@ -170,6 +170,21 @@ class SiLU(_Activation):
     fn = staticmethod(F.silu)
 
 
+class Hardswish(Module):
+    """x * relu6(x + 3) / 6 (MobileNetV3's hard swish); ``impl`` picks the kernel tier (default: the
+    device's fastest)."""
+
+    def __init__(self, impl: str | None = None) -> None:
+        super().__init__()
+        self.impl = impl
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardswish(x, self.impl)
+
+    def extra_repr(self) -> str:
+        return "" if self.impl is None else f"impl={self.impl!r}"
+
+
 class LeakyReLU(Module):
     """x for x > 0, negative_slope * x otherwise (default slope 0.01)."""
 

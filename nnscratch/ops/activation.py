@@ -1,5 +1,6 @@
 """Activation functions built from differentiable ops (so second derivatives work):
-``leaky_relu elu gelu silu relu6 hardtanh softplus softmax log_softmax``.
+``leaky_relu elu gelu silu relu6 hardtanh softplus softmax log_softmax``, and ``hardswish`` on the
+activation kernels of every tier (:func:`nnscratch.registry.resolve`).
 
 softmax and log_softmax subtract the row maximum first, so ``exp`` never overflows.
 
@@ -12,10 +13,12 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from nnscratch.ops.math import clip, exp, log, relu, sigmoid, tanh, where
 from nnscratch.ops.reduce import amax, sum
-from nnscratch.tensor import Tensor
+from nnscratch.registry import resolve
+from nnscratch.tensor import Function, Tensor
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -62,6 +65,63 @@ def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     return where(inside, x, clip(x, min_val, max_val).detach())
 
 
+class Hardswish(Function):
+    """``x * relu6(x + 3) / 6`` by the tier's ``hardswish_forward`` kernel; the backward is a second
+    Function (:class:`HardswishGrad`), so that hard swish can be differentiated twice."""
+
+    def __init__(self, impl: str | None = None) -> None:
+        self.impl = impl
+
+    def forward(self, x: Any) -> Any:
+        return resolve("activation", self.impl, self.device).hardswish_forward(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return HardswishGrad(self.impl)(gy, self.inputs[0])
+
+
+class HardswishGrad(Function):
+    """gx = gy * s(x), s being hard swish's slope (0, ``x / 3 + 0.5``, 1): linear in gy, and
+    ``ds/dx = 1/3`` strictly inside (-3, 3), 0 elsewhere (PyTorch's second derivative)."""
+
+    def __init__(self, impl: str | None = None) -> None:
+        self.impl = impl
+
+    def forward(self, gy: Any, x: Any) -> Any:
+        return resolve("activation", self.impl, self.device).hardswish_backward(gy, x)
+
+    def backward(self, ggx: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        gy, x = self.inputs
+        ggy = HardswishGrad(self.impl)(ggx, x) if gy.requires_grad else None
+        if not x.requires_grad:
+            return ggy, None
+        inside = (x.data > -3) & (x.data < 3)
+        curvature = Tensor._wrap(inside.astype(x.dtype) / 3, x.device)  # a constant: ds/dx
+        return ggy, ggx * gy * curvature
+
+
+def hardswish(x: Tensor, impl: str | None = None) -> Tensor:
+    """Hard swish, ``x * relu6(x + 3) / 6`` (Howard et al. 2019, MobileNetV3; PyTorch's ``hardswish``).
+
+    Args:
+        x: a floating-point tensor.
+        impl: kernel tier (``"reference"``, ``"numba"`` or ``"cuda"``); default: the device's fastest.
+
+    Shape:
+        any -> same.
+
+    Example:
+        >>> import nnscratch as ns
+        >>> x = ns.tensor([-4.0, -1.5, 0.0, 1.5, 4.0], requires_grad=True)
+        >>> y = hardswish(x)
+        >>> y.detach()
+        tensor([-0.   , -0.375,  0.   ,  1.125,  4.   ])
+        >>> y.sum().backward()
+        >>> x.grad
+        tensor([0. , 0. , 0.5, 1. , 1. ])
+    """
+    return Hardswish(impl)(x)
+
+
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, linear above ``threshold`` (as PyTorch)."""
     scaled = x * beta
@@ -97,5 +157,5 @@ def logsumexp(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
     return out if keepdim else out.squeeze(dim)
 
 
-__all__ = ["elu", "gelu", "hardtanh", "leaky_relu", "log_softmax", "logsumexp", "relu", "relu6", "silu",
+__all__ = ["elu", "gelu", "hardswish", "hardtanh", "leaky_relu", "log_softmax", "logsumexp", "relu", "relu6", "silu",
            "softmax", "softplus"]

@@ -3,6 +3,11 @@
 When NumPy broadcasts an input up to the output's shape, the gradient must be summed back down to
 the input's shape: :func:`sum_to` does that, and its own backward broadcasts again.
 
+``+`` and ``@`` compute through the elementwise family's kernels
+(``resolve("elementwise", None, device)``, :mod:`nnscratch.contracts.elementwise`): the tier chosen by
+:func:`nnscratch.config.set_default_impl`, else the device's own. The numba tier (the default on the
+CPU) spreads large sums and products over the cores; ``impl="reference"`` is NumPy's operators.
+
 Example:
     >>> import nnscratch as ns
     >>> a = ns.ones(2, 3, requires_grad=True)
@@ -18,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch.backend import get_array_module
+from nnscratch.backend import Device, get_array_module
 from nnscratch.ops._util import sum_to_array
+from nnscratch.registry import resolve
 from nnscratch.tensor import Function, Tensor
 
 
@@ -74,31 +80,10 @@ class Add(Function):
 
     def forward(self, a: Any, b: Any) -> Any:
         self.shapes = a.shape, b.shape
-        return add_arrays(a, b)
+        return resolve("elementwise", None, self.device).add(a, b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
         return sum_to(gy, self.shapes[0]), sum_to(gy, self.shapes[1])
-
-
-#: Same-shape float NumPy sums with at least this many values run over the cores (NumPy's runs on one).
-PARALLEL_ADD_MIN = 1 << 18
-
-
-def add_arrays(a: Any, b: Any) -> Any:
-    """``a + b`` of two arrays; large same-shape float NumPy arrays over the CPU's cores
-    (:func:`nnscratch.cpu.elementwise.add`: autograd's gradient sums, residual additions)."""
-    if (
-        type(a) is np.ndarray
-        and type(b) is np.ndarray
-        and a.shape == b.shape
-        and a.dtype == b.dtype
-        and a.dtype.kind == "f"
-        and a.size >= PARALLEL_ADD_MIN
-    ):
-        from nnscratch.cpu.elementwise import add
-
-        return add(a, b)
-    return a + b
 
 
 class Sub(Function):
@@ -220,24 +205,10 @@ def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - PyTorch's name
 
 
 # --- matrix product -----------------------------------------------------------------------------
-#: Multiply-accumulates (per matrix) below which NumPy's BLAS runs on one thread (batch-1 inference:
-#: a (1, 4096) @ (4096, 256) product took 0.18 ms on one thread, 0.1 ms median but 2.2 ms mean on two
-#: threads of the loaded 2-core machine).
-SMALL_MATMUL_MACS = 1 << 23
-def matmul_arrays(a: Any, b: Any) -> Any:
-    """``a @ b`` of two arrays, arranged for the CPU's threads (NumPy's rules otherwise)."""
-    xp = get_array_module(a)
-    if xp is np:
-        from nnscratch.cpu.threads import blas_single_thread, parallel_matmul
-
-        if a.shape[-2] * a.shape[-1] * b.shape[-1] < SMALL_MATMUL_MACS:
-            # Small products on one BLAS thread: waking the others costs more than the product, and
-            # on a busy machine a descheduled BLAS thread stalls the call for milliseconds.
-            with blas_single_thread():
-                return np.matmul(a, b)
-        if a.ndim == 2 and b.ndim == 2:  # large: split over nnscratch's workers, no BLAS threads left spinning
-            return parallel_matmul(a, b)
-    return xp.matmul(a, b)
+def matmul_arrays(a: Any, b: Any, device: Device) -> Any:
+    """``a @ b`` of two arrays of ``device`` (2 dims or more), by the elementwise family's tier (the
+    numba tier runs small products on one BLAS thread and splits large ones over the cores)."""
+    return resolve("elementwise", None, device).matmul(a, b)
 
 
 class MatMul(Function):
@@ -246,7 +217,7 @@ class MatMul(Function):
     promotes_dtypes = True
 
     def forward(self, a: Any, b: Any) -> Any:
-        return matmul_arrays(a, b)
+        return matmul_arrays(a, b, self.device)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = self.inputs

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnscratch.ops._dispatch import kernels
 from nnscratch.ops.math import ReLUGrad
 from nnscratch.ops.shape import pad as pad_op
+from nnscratch.registry import resolve
 from nnscratch.tensor import Function, Tensor
 
 Pair = tuple[int, int]
@@ -54,7 +54,7 @@ class Conv2dFn(Function):
         self.saves_outputs = relu  # the fused ReLU's gradient needs the output's sign
 
     def forward(self, x: Any, w: Any, b: Any = None) -> Any:
-        self.k = kernels("conv", self.p.impl, self.device)
+        self.k = resolve("conv", self.p.impl, self.device)
         self.workspace: dict = {}
         return self.k.conv2d_forward(x, w, b, *self.p.args(), workspace=self.workspace, relu=self.relu)
 
@@ -81,7 +81,7 @@ class Conv2dGradInput(Function):
         self.p, self.x_shape = p, tuple(x_shape)
 
     def forward(self, gy: Any, w: Any) -> Any:
-        k = kernels("conv", self.p.impl, self.device)
+        k = resolve("conv", self.p.impl, self.device)
         return k.conv2d_backward_input(gy, w, self.x_shape, *self.p.args())  # (N, C, H, W)
 
     def backward(self, ggx: Tensor) -> tuple[Tensor | None, Tensor | None]:
@@ -98,7 +98,7 @@ class Conv2dGradWeight(Function):
         self.p, self.w_shape, self.workspace = p, tuple(w_shape), workspace
 
     def forward(self, gy: Any, x: Any) -> Any:
-        k = kernels("conv", self.p.impl, self.device)
+        k = resolve("conv", self.p.impl, self.device)
         return k.conv2d_backward_weight(gy, x, self.w_shape, *self.p.args(), workspace=self.workspace)
 
     def backward(self, ggw: Tensor) -> tuple[Tensor | None, Tensor | None]:

@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from nnscratch import random
-from nnscratch.ops._dispatch import kernels
 from nnscratch.ops.arith import matmul, matmul_arrays
+from nnscratch.registry import resolve
 from nnscratch.tensor import Function, Tensor
 
 
@@ -51,7 +51,7 @@ class LinearProduct(Function):
     promotes_dtypes = True
 
     def forward(self, x: Any, w: Any) -> Any:
-        return matmul_arrays(x, w.T)
+        return matmul_arrays(x, w.T, self.device)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, w = self.inputs
@@ -85,6 +85,6 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, impl: str | No
     if p == 1.0:
         return input * 0
     # Every tier draws the same mask for a seed (a counter-based hash), so CPU and GPU runs agree.
-    k = kernels("dropout", impl, input.device)
+    k = resolve("dropout", impl, input.device)
     mask = k.dropout_mask(input.data, float(p), random.fresh_seed())
     return DropoutMask(mask)(input)

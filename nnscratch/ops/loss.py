@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from nnscratch import autograd, backend
-from nnscratch.ops._dispatch import kernels
 from nnscratch.ops.activation import log_softmax
 from nnscratch.ops.math import abs as abs_op
 from nnscratch.ops.math import clip, exp, log
+from nnscratch.registry import resolve
 from nnscratch.tensor import Function, Tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -80,7 +80,7 @@ class SoftmaxCrossEntropyFn(Function):
         self.label_smoothing, self.ignore_index, self.impl = label_smoothing, ignore_index, impl
 
     def forward(self, logits: Any) -> Any:
-        self.k = kernels("loss", self.impl, self.device)
+        self.k = resolve("loss", self.impl, self.device)
         w = None if self.weight is None else self.weight.data
         losses, self.log_probs = self.k.softmax_cross_entropy_forward(
             logits, self.target, w, self.label_smoothing, self.ignore_index

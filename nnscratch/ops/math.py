@@ -95,9 +95,9 @@ def _activation_kernels(device: Any, *arrays: Any) -> Any:
     """The CPU tier's fused ReLU kernels for float arrays on the CPU (one pass, no temporaries), else None."""
     if device.name != "cpu" or any(a.dtype.kind != "f" for a in arrays):
         return None
-    from nnscratch.ops._dispatch import kernels
+    from nnscratch.registry import resolve
 
-    return kernels("activation", None, device)
+    return resolve("activation", None, device)
 
 
 class ReLU(Function):

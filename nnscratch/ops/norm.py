@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from nnscratch import autograd
-from nnscratch.ops._dispatch import kernels
 from nnscratch.ops.math import ReLUGrad
+from nnscratch.registry import resolve
 from nnscratch.tensor import Function, Tensor
 
 
@@ -64,7 +64,7 @@ class BatchNormFn(Function):
 
     def forward(self, *arrays: Any) -> Any:
         x, weight, bias = self._split(list(arrays))
-        self.k = kernels("norm", self.impl, self.device)
+        self.k = resolve("norm", self.impl, self.device)
         y, self.save_mean, self.save_invstd = self.k.batch_norm_forward(
             x, weight, bias, self.running_mean, self.running_var, True, self.momentum, self.eps, relu=self.relu
         )
@@ -191,7 +191,7 @@ def _batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor 
     params = [t for t in (input, weight, bias) if t is not None]
     same_dtype = all(t.dtype == input.dtype for t in params + [running_mean, running_var])
     if same_dtype and not (autograd.is_grad_enabled() and any(t.requires_grad for t in params)):  # inference
-        k = kernels("norm", impl, input.device)
+        k = resolve("norm", impl, input.device)
         arrays = [None if t is None else t.data for t in (input, weight, bias, running_mean, running_var)]
         y, _, _ = k.batch_norm_forward(*arrays, False, momentum, eps, relu=relu)
         return Tensor._wrap(y, input.device)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from nnscratch.backend import get_array_module
-from nnscratch.ops._dispatch import kernels
 from nnscratch.ops.conv import Pair, _pair
+from nnscratch.registry import resolve
 from nnscratch.tensor import Function, Tensor
 
 
@@ -24,7 +24,7 @@ class MaxPool2dFn(Function):
         self.kernel, self.stride, self.padding, self.ceil_mode, self.impl = kernel, stride, padding, ceil_mode, impl
 
     def forward(self, x: Any) -> Any:
-        k = kernels("pool", self.impl, self.device)
+        k = resolve("pool", self.impl, self.device)
         self.x_shape = x.shape
         y, self.indices = k.max_pool2d_forward(x, self.kernel, self.stride, self.padding, self.ceil_mode)
         return y  # (N, C, OH, OW)
@@ -42,7 +42,7 @@ class MaxPool2dGrad(Function):
         self.indices, self.x_shape, self.impl = indices, x_shape, impl
 
     def forward(self, gy: Any) -> Any:
-        return kernels("pool", self.impl, self.device).max_pool2d_backward(gy, self.indices, self.x_shape)
+        return resolve("pool", self.impl, self.device).max_pool2d_backward(gy, self.indices, self.x_shape)
 
     def backward(self, ggx: Tensor) -> Tensor:
         return GatherPlane(self.indices, self.impl, self.x_shape)(ggx)
@@ -77,7 +77,7 @@ class AvgPool2dFn(Function):
 
     def forward(self, x: Any) -> Any:
         self.x_shape = x.shape
-        return kernels("pool", self.impl, self.device).avg_pool2d_forward(x, *self.args)
+        return resolve("pool", self.impl, self.device).avg_pool2d_forward(x, *self.args)
 
     def backward(self, gy: Tensor) -> Tensor:
         return AvgPool2dGrad(self.args, self.x_shape, self.impl)(gy)
@@ -90,7 +90,7 @@ class AvgPool2dGrad(Function):
         self.args, self.x_shape, self.impl = args, x_shape, impl
 
     def forward(self, gy: Any) -> Any:
-        return kernels("pool", self.impl, self.device).avg_pool2d_backward(gy, self.x_shape, *self.args)
+        return resolve("pool", self.impl, self.device).avg_pool2d_backward(gy, self.x_shape, *self.args)
 
     def backward(self, ggx: Tensor) -> Tensor:
         return AvgPool2dFn(*self.args, self.impl)(ggx)
@@ -104,7 +104,7 @@ class AdaptiveAvgPool2dFn(Function):
 
     def forward(self, x: Any) -> Any:
         self.x_shape = x.shape
-        return kernels("pool", self.impl, self.device).adaptive_avg_pool2d_forward(x, self.output_size)
+        return resolve("pool", self.impl, self.device).adaptive_avg_pool2d_forward(x, self.output_size)
 
     def backward(self, gy: Tensor) -> Tensor:
         return AdaptiveAvgPool2dGrad(self.output_size, self.x_shape, self.impl)(gy)
@@ -117,7 +117,7 @@ class AdaptiveAvgPool2dGrad(Function):
         self.output_size, self.x_shape, self.impl = output_size, x_shape, impl
 
     def forward(self, gy: Any) -> Any:
-        return kernels("pool", self.impl, self.device).adaptive_avg_pool2d_backward(gy, self.x_shape)
+        return resolve("pool", self.impl, self.device).adaptive_avg_pool2d_backward(gy, self.x_shape)
 
     def backward(self, ggx: Tensor) -> Tensor:
         return AdaptiveAvgPool2dFn(self.output_size, self.impl)(ggx)

@@ -13,9 +13,9 @@ Example:
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
+from nnscratch.contracts.optim import OptimKernels
 from nnscratch.optim.optimizer import Optimizer, ParamsT, check_number
 from nnscratch.tensor import Tensor
 
@@ -68,7 +68,7 @@ class Adagrad(Optimizer):
 
     def _update(
         self,
-        kernels: ModuleType,
+        kernels: OptimKernels,
         p: Tensor,
         param: Any,
         grad: Any,

@@ -14,9 +14,9 @@ Example:
 from __future__ import annotations
 
 import math
-from types import ModuleType
 from typing import Any
 
+from nnscratch.contracts.optim import OptimKernels
 from nnscratch.optim.optimizer import Optimizer, ParamsT, check_bool, check_number
 from nnscratch.tensor import Tensor
 
@@ -74,7 +74,7 @@ class Adam(Optimizer):
 
     def _update(
         self,
-        kernels: ModuleType,
+        kernels: OptimKernels,
         p: Tensor,
         param: Any,
         grad: Any,

@@ -7,9 +7,10 @@ has a gradient and requires one, with one fused kernel call per parameter. Subcl
 :meth:`Optimizer._check_group` (argument checks) and :meth:`Optimizer._update` (one parameter).
 
 Kernel tiers: ``impl="reference"`` (NumPy, :mod:`nnscratch.ref.optim`), ``"numba"``
-(:mod:`nnscratch.cpu.optim`) or ``"cuda"`` (``nnscratch.cuda.optim``, also used for every
-parameter held in a CuPy array); ``None`` follows :func:`nnscratch.config.get_default_impl`, then
-the parameter's device.
+(:mod:`nnscratch.cpu.optim`) or ``"cuda"`` (``nnscratch.cuda.optim``), chosen per parameter by
+:func:`nnscratch.registry.resolve` with the rules of every op: an explicit ``impl=`` that cannot run
+on the parameter's device raises; ``None`` follows :func:`nnscratch.config.get_default_impl` where it
+can run, else the device's default (``numba`` on ``cpu``, ``cuda`` on ``cuda`` and ``cudasim``).
 
 Example:
     >>> import nnscratch as ns
@@ -24,36 +25,18 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Iterable
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from nnscratch import autograd, backend, config
+from nnscratch import autograd, backend
+from nnscratch.contracts.optim import OptimKernels
+from nnscratch.registry import check_tier, resolve
 from nnscratch.tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
-
-_TIER_MODULES = {
-    "reference": "nnscratch.ref.optim",
-    "numba": "nnscratch.cpu.optim",
-    "cuda": "nnscratch.cuda.optim",
-}
-
-
-def tier_module(impl: str) -> ModuleType:
-    """Import the module of update kernels of tier ``impl`` (raises RuntimeError if it is missing)."""
-    try:
-        return importlib.import_module(_TIER_MODULES[impl])
-    except ImportError as error:
-        raise RuntimeError(
-            f"optimizer tier {impl!r}: {_TIER_MODULES[impl]} could not be imported ({error}); "
-            "use impl='reference' or impl='numba' with parameters on the CPU"
-        ) from error
-
 
 # --- argument checks shared by the optimizers ----------------------------------------------------
 def check_number(
@@ -104,7 +87,9 @@ class Optimizer:
             parameter group) and hyper-parameters overriding ``defaults`` for that group.
         defaults: every hyper-parameter of the optimizer with its default value.
         impl: kernel tier, ``"reference"``, ``"numba"``, ``"cuda"`` or ``None`` (default: the
-            value of :func:`nnscratch.config.get_default_impl`, else the parameter's device's tier).
+            value of :func:`nnscratch.config.get_default_impl` where it runs, else the parameter's
+            device's tier). An explicit tier that cannot run on a parameter's device raises at
+            :meth:`step`.
 
     Attributes:
         param_groups: the list of group dicts.
@@ -112,8 +97,8 @@ class Optimizer:
     """
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any], impl: str | None = None) -> None:
-        if impl is not None and impl not in config.IMPLS:
-            raise ValueError(f"impl: expected one of {config.IMPLS} or None, got {impl!r}")
+        if impl is not None:
+            check_tier(impl)
         self.defaults = dict(defaults)
         self.impl = impl
         self.state: dict[Tensor, dict[str, Any]] = {}
@@ -242,16 +227,13 @@ class Optimizer:
             data[...] = flat.reshape(data.shape)
         p._bump_version()
 
-    def _kernels_for(self, p: Tensor) -> ModuleType:
-        """The module of update kernels for ``p``: the requested tier, or CUDA for GPU arrays."""
-        impl = self.impl or config.get_default_impl() or p.device.default_impl
-        if backend.is_cupy_array(p.data) or impl == "cuda":
-            return tier_module("cuda")
-        return tier_module(impl)
+    def _kernels_for(self, p: Tensor) -> OptimKernels:
+        """The update kernels for ``p``: the tier the registry chooses for ``self.impl`` on p's device."""
+        return resolve("optim", self.impl, p.device)
 
     def _update(
         self,
-        kernels: ModuleType,
+        kernels: OptimKernels,
         p: Tensor,
         param: Any,
         grad: Any,

@@ -13,9 +13,9 @@ Example:
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
+from nnscratch.contracts.optim import OptimKernels
 from nnscratch.optim.optimizer import Optimizer, ParamsT, check_bool, check_number
 from nnscratch.tensor import Tensor
 
@@ -74,7 +74,7 @@ class RMSprop(Optimizer):
 
     def _update(
         self,
-        kernels: ModuleType,
+        kernels: OptimKernels,
         p: Tensor,
         param: Any,
         grad: Any,

@@ -15,9 +15,9 @@ Example:
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
+from nnscratch.contracts.optim import OptimKernels
 from nnscratch.optim.optimizer import Optimizer, ParamsT, check_bool, check_number
 from nnscratch.tensor import Tensor
 
@@ -78,7 +78,7 @@ class SGD(Optimizer):
 
     def _update(
         self,
-        kernels: ModuleType,
+        kernels: OptimKernels,
         p: Tensor,
         param: Any,
         grad: Any,

@@ -22,6 +22,9 @@ The column layout is ``cols[(c, kh, kw), (n, oh, ow)]`` of shape ``(C*KH*KW, N*O
 kernel tap, one column per output pixel. Each row is made of contiguous runs of the input's rows, so it is
 cheap to build from NCHW data, and ``w @ cols`` is one large matrix product per group.
 
+The arguments are checked once, by the contract (:mod:`nnscratch.contracts.conv`), before a call
+through :func:`nnscratch.registry.resolve` reaches these functions: here they are trusted.
+
 Example:
     >>> x = np.random.rand(2, 3, 8, 8).astype(np.float32)
     >>> w = np.random.rand(4, 3, 3, 3).astype(np.float32)
@@ -34,15 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from nnscratch.ref.checks import (
-    check_conv_args,
-    check_float_array,
-    check_pair,
-    check_same_dtype,
-    check_shape,
-    check_x_shape,
-    conv_output_size,
-)
+from nnscratch.contracts.checks import conv_output_hw
 from nnscratch.ref.winograd import conv2d_backward_input_winograd, conv2d_forward_winograd
 
 Pair = tuple[int, int]
@@ -59,12 +54,10 @@ def im2col(x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, dilati
         x: ``(N, C, H, W)`` -> cols: ``(C*KH*KW, N*OH*OW)``, rows ordered ``(c, kh, kw)``, columns
         ordered ``(n, oh, ow)``.
     """
-    check_float_array("x", x, 4)
-    KH, KW = check_pair("kernel_size", kernel_size, 1)
     N, C, H, W = x.shape
-    (SH, SW), (PH, PW), (DH, DW), _, OH, OW = check_conv_args(
-        x.shape, (1, C, KH, KW), stride, padding, dilation, 1
-    )
+    KH, KW = kernel_size
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    OH, OW = conv_output_hw((H, W), kernel_size, stride, padding, dilation)
     x_pad = np.pad(x, ((0, 0), (0, 0), (PH, PH), (PW, PW)))  # (N, C, H+2PH, W+2PW)
     # Every window of the dilated kernel's extent, then keep every SH-th start and every DH-th tap.
     span = (DH * (KH - 1) + 1, DW * (KW - 1) + 1)
@@ -87,13 +80,10 @@ def col2im(
     Shape:
         cols: ``(C*KH*KW, N*OH*OW)`` -> ``(N, C, H, W)``.
     """
-    check_float_array("cols", cols, 2)
-    N, C, H, W = check_x_shape("x_shape", x_shape)
-    KH, KW = check_pair("kernel_size", kernel_size, 1)
-    (SH, SW), (PH, PW), (DH, DW), _, OH, OW = check_conv_args(
-        (N, C, H, W), (1, C, KH, KW), stride, padding, dilation, 1
-    )
-    check_shape("cols", cols, (C * KH * KW, N * OH * OW))
+    N, C, H, W = x_shape
+    KH, KW = kernel_size
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    OH, OW = conv_output_hw((H, W), kernel_size, stride, padding, dilation)
     taps = cols.reshape(C, KH, KW, N, OH, OW).transpose(3, 0, 1, 2, 4, 5)  # (N, C, KH, KW, OH, OW)
     x_pad = np.zeros((N, C, H + 2 * PH, W + 2 * PW), dtype=cols.dtype)  # (N, C, H+2PH, W+2PW)
     # One vectorised add per kernel tap (KH*KW of them), never a loop over pixels: tap (kh, kw) of
@@ -130,16 +120,10 @@ def conv2d_forward(
     Shape:
         x ``(N, C, H, W)``, w ``(OC, C//G, KH, KW)``, b ``(OC,)`` -> ``(N, OC, OH, OW)``.
     """
-    check_float_array("x", x, 4)
-    check_float_array("w", w, 4)
-    check_same_dtype("w", w, x.dtype)
-    _, _, _, G, OH, OW = check_conv_args(x.shape, w.shape, stride, padding, dilation, groups)
-    N = x.shape[0]
+    N, C, H, W = x.shape
     OC, CG, KH, KW = w.shape
-    if b is not None:
-        check_float_array("b", b, 1)
-        check_same_dtype("b", b, x.dtype)
-        check_shape("b", b, (OC,))
+    G = groups
+    OH, OW = conv_output_hw((H, W), (KH, KW), stride, padding, dilation)
     cols = im2col(x, (KH, KW), stride, padding, dilation)  # (C*KH*KW, N*OH*OW)
     if workspace is not None:
         workspace["x"], workspace["cols"] = x, cols
@@ -160,11 +144,6 @@ def _gy_by_channel(gy: np.ndarray, G: int) -> np.ndarray:
     return np.ascontiguousarray(gy_t).reshape(G, OC // G, N * OH * OW)  # (G, OCG, N*OH*OW)
 
 
-def _check_gy(gy: np.ndarray, N: int, OC: int, OH: int, OW: int) -> None:
-    check_float_array("gy", gy, 4)
-    check_shape("gy", gy, (N, OC, OH, OW))
-
-
 def conv2d_backward_input(
     gy: np.ndarray,
     w: np.ndarray,
@@ -180,13 +159,9 @@ def conv2d_backward_input(
     Shape:
         gy ``(N, OC, OH, OW)``, w ``(OC, C//G, KH, KW)`` -> gx ``(N, C, H, W)``.
     """
-    check_float_array("w", w, 4)
-    x_shape = check_x_shape("x_shape", x_shape)
-    _, _, _, G, OH, OW = check_conv_args(x_shape, w.shape, stride, padding, dilation, groups)
-    N = x_shape[0]
+    N, _, OH, OW = gy.shape  # (N, OC, OH, OW)
     OC, CG, KH, KW = w.shape
-    _check_gy(gy, N, OC, OH, OW)
-    check_same_dtype("w", w, gy.dtype)
+    G = groups
     gy_g = _gy_by_channel(gy, G)  # (G, OCG, N*OH*OW)
     w_g = w.reshape(G, OC // G, CG * KH * KW)  # (G, OCG, CG*KH*KW)
     gcols = w_g.transpose(0, 2, 1) @ gy_g  # (G, CG*KH*KW, N*OH*OW)
@@ -212,14 +187,9 @@ def conv2d_backward_weight(
     Shape:
         gy ``(N, OC, OH, OW)``, x ``(N, C, H, W)`` -> gw ``(OC, C//G, KH, KW)``.
     """
-    check_float_array("x", x, 4)
-    if not (isinstance(w_shape, (tuple, list)) and len(w_shape) == 4):
-        raise ValueError(f"w_shape: expected a 4-tuple (OC, C // groups, KH, KW), got {w_shape!r}")
-    _, _, _, G, OH, OW = check_conv_args(x.shape, tuple(w_shape), stride, padding, dilation, groups)
-    N = x.shape[0]
+    N, _, OH, OW = gy.shape  # (N, OC, OH, OW)
     OC, CG, KH, KW = (int(s) for s in w_shape)
-    _check_gy(gy, N, OC, OH, OW)
-    check_same_dtype("gy", gy, x.dtype)
+    G = groups
     if workspace is not None and workspace.get("x") is x:
         cols = workspace["cols"]  # (C*KH*KW, N*OH*OW), built by the forward pass
     else:
@@ -236,7 +206,6 @@ __all__ = [
     "conv2d_forward",
     "conv2d_backward_input",
     "conv2d_backward_weight",
-    "conv_output_size",
     "conv2d_forward_winograd",
     "conv2d_backward_input_winograd",
 ]

@@ -5,6 +5,9 @@ SplitMix64 (Steele, Lea and Flood 2014) into 53 random bits, a uniform ``u`` in 
 the element when ``u >= p``. No generator state, no order dependence: the Numba kernel and the
 CUDA kernel (``kernels/activation.cu``) compute the very same mask, whatever their threads do.
 
+The arguments are checked once, by the contract (:mod:`nnscratch.contracts.dropout`), before a call
+through :func:`nnscratch.registry.resolve` reaches these functions: here they are trusted.
+
 Example:
     >>> import numpy as np
     >>> dropout_mask(np.zeros(6, np.float32), 0.5, seed=1)
@@ -18,16 +21,6 @@ import numpy as np
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 MIX2 = np.uint64(0x94D049BB133111EB)
-
-
-def check_dropout_args(like: np.ndarray, p: float, seed: int) -> None:
-    """The argument checks every tier shares."""
-    if not isinstance(like, np.ndarray) or like.dtype not in (np.float32, np.float64):
-        raise TypeError(f"like: expected a float32 or float64 array, got {getattr(like, 'dtype', type(like))}")
-    if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
-        raise ValueError(f"p: expected a float in [0, 1], got {p!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**64:
-        raise ValueError(f"seed: expected an int in [0, 2**64), got {seed!r}")
 
 
 def uniform_from_counter(seed: int, count: int) -> np.ndarray:
@@ -47,7 +40,6 @@ def dropout_mask(like: np.ndarray, p: float, seed: int) -> np.ndarray:
         p: probability of dropping an element, in [0, 1].
         seed: any int in [0, 2**64).
     """
-    check_dropout_args(like, p, seed)
     keep = 1.0 / (1.0 - p) if p < 1.0 else 0.0
     u = uniform_from_counter(int(seed), like.size)  # (size,)
     return np.where(u >= p, keep, 0.0).astype(like.dtype).reshape(like.shape)

@@ -9,6 +9,9 @@ Shape letters used in every comment of this module:
 
     N  batch size     C  channels     L  positions per sample and channel     M = N * L
 
+The arguments are checked once, by the contract (:mod:`nnscratch.contracts.norm`), before a call
+through :func:`nnscratch.registry.resolve` reaches these functions: here they are trusted.
+
 Example:
     >>> x = np.random.rand(8, 3, 4, 4)
     >>> y, mean, invstd = batch_norm_forward(x, None, None, None, None, True, 0.1, 1e-5)
@@ -19,51 +22,6 @@ Example:
 from __future__ import annotations
 
 import numpy as np
-
-from nnscratch.ref.checks import check_float_array, check_same_dtype, check_shape
-
-
-def check_batch_norm_args(x, weight, bias, running_mean, running_var, training, momentum, eps) -> None:
-    """Validate the arguments of ``batch_norm_forward`` (shared by both tiers)."""
-    check_float_array("x", x, (2, 3, 4))
-    C = x.shape[1]
-    optional = {"weight": weight, "bias": bias, "running_mean": running_mean, "running_var": running_var}
-    for name, array in optional.items():
-        if array is not None:
-            check_float_array(name, array, 1)
-            check_same_dtype(name, array, x.dtype)
-            check_shape(name, array, (C,))
-    if not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum: expected a float in [0, 1], got {momentum!r}")
-    if not isinstance(eps, (int, float)) or eps <= 0:
-        raise ValueError(f"eps: expected a positive float, got {eps!r}")
-    if training:
-        M = x.size // C
-        if M < 2:
-            raise ValueError(
-                f"x: expected more than 1 value per channel when training, got input shape {x.shape}"
-            )
-    elif running_mean is None or running_var is None:
-        raise ValueError("running_mean: expected running statistics in eval mode (training=False), got None")
-
-
-def check_batch_norm_backward_args(gy, x, weight, save_mean, save_invstd, relu_output=None) -> None:
-    """Validate the arguments of ``batch_norm_backward`` (shared by both tiers)."""
-    check_float_array("x", x, (2, 3, 4))
-    check_float_array("gy", gy)
-    check_shape("gy", gy, x.shape)
-    check_same_dtype("gy", gy, x.dtype)
-    if relu_output is not None:
-        check_float_array("relu_output", relu_output)
-        check_shape("relu_output", relu_output, x.shape)
-        check_same_dtype("relu_output", relu_output, x.dtype)
-    C = x.shape[1]
-    for name, array in (("weight", weight), ("save_mean", save_mean), ("save_invstd", save_invstd)):
-        if array is not None:
-            check_float_array(name, array, 1)
-            check_shape(name, array, (C,))
-    if save_mean is None or save_invstd is None:
-        raise ValueError("save_mean: expected the statistics returned by batch_norm_forward, got None")
 
 
 def batch_norm_forward(
@@ -97,7 +55,6 @@ def batch_norm_forward(
     Shape:
         x ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)`` -> y same; weight, bias, statistics ``(C,)``.
     """
-    check_batch_norm_args(x, weight, bias, running_mean, running_var, training, momentum, eps)
     N, C = x.shape[:2]
     x3 = x.reshape(N, C, -1)  # (N, C, L)
     M = x3.shape[0] * x3.shape[2]
@@ -144,7 +101,6 @@ def batch_norm_backward(
     Shape:
         gy, x ``(N, C, ...)`` -> gx same; gweight, gbias ``(C,)``.
     """
-    check_batch_norm_backward_args(gy, x, weight, save_mean, save_invstd, relu_output)
     if relu_output is not None:
         gy = np.where(relu_output > 0, gy, 0).astype(gy.dtype)  # through the ReLU first
     N, C = x.shape[:2]

@@ -3,7 +3,8 @@
 Each function updates one parameter and its state buffers *in place*, with the formulas of
 PyTorch's single-tensor optimizers, written one array operation per line. The Numba tier
 (:mod:`nnscratch.cpu.optim`) has the same names and argument order and fuses each rule into a
-single pass over memory; the CUDA tier (``nnscratch.cuda.optim``) will do the same on the GPU.
+single pass over memory; the CUDA tier (``nnscratch.cuda.optim``) does the same on the GPU.
+The arguments are checked by the contract (:mod:`nnscratch.contracts.optim`), not here.
 
 Conventions shared by every tier:
 

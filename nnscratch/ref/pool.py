@@ -3,7 +3,7 @@
 Pooling slides a window over each (sample, channel) plane and keeps one number per window: the largest
 (max pooling) or the mean (average pooling). Windows are built as strided views, never copied pixel by
 pixel. Output sizes follow PyTorch exactly, including ``ceil_mode`` (see
-:func:`nnscratch.ref.checks.pool_output_size`).
+:func:`nnscratch.contracts.checks.pool_output_size`).
 
 Shape letters used in every comment of this module:
 
@@ -12,6 +12,9 @@ Shape letters used in every comment of this module:
     OH, OW output size
 
     OH = (H + 2*PH - KH) // SH + 1        (floor mode; ceil mode rounds up, see checks.pool_output_size)
+
+The arguments are checked once, by the contract (:mod:`nnscratch.contracts.pool`), before a call
+through :func:`nnscratch.registry.resolve` reaches these functions: here they are trusted.
 
 Example:
     >>> x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
@@ -25,13 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from nnscratch.ref.checks import (
-    check_float_array,
-    check_pair,
-    check_pool_args,
-    check_shape,
-    check_x_shape,
-)
+from nnscratch.contracts.checks import pool_output_hw
 
 Pair = tuple[int, int]
 
@@ -66,9 +63,9 @@ def max_pool2d_forward(
     Shape:
         x ``(N, C, H, W)`` -> y, indices ``(N, C, OH, OW)``.
     """
-    check_float_array("x", x, 4)
-    (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x.shape, kernel_size, stride, padding, ceil_mode)
     N, C, H, W = x.shape
+    (KH, KW), (SH, SW), (PH, PW) = kernel_size, stride, padding
+    OH, OW = pool_output_hw((H, W), kernel_size, stride, padding, ceil_mode)
     windows = _windows(x, (KH, KW), (SH, SW), (PH, PW), (OH, OW), -np.inf)  # (N, C, OH, OW, KH, KW)
     flat = windows.reshape(N, C, OH, OW, KH * KW)  # (N, C, OH, OW, KH*KW)
     tap = flat.argmax(axis=-1)  # (N, C, OH, OW): which tap of the window holds the maximum
@@ -86,25 +83,11 @@ def max_pool2d_backward(
     Shape:
         gy, indices ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``.
     """
-    check_float_array("gy", gy, 4)
-    N, C, H, W = check_x_shape("x_shape", x_shape)
-    check_pool_indices(indices, gy, N, C, H * W)
+    N, C, H, W = x_shape
     gx = np.zeros((N * C, H * W), dtype=gy.dtype)  # (N*C, H*W)
     planes = np.arange(N * C)[:, None]  # (N*C, 1)
     np.add.at(gx, (planes, indices.reshape(N * C, -1)), gy.reshape(N * C, -1))  # repeats add up
     return gx.reshape(N, C, H, W)
-
-
-def check_pool_indices(indices: np.ndarray, gy: np.ndarray, N: int, C: int, plane: int) -> None:
-    if not isinstance(indices, np.ndarray) or indices.dtype != np.int64:
-        got = indices.dtype if isinstance(indices, np.ndarray) else type(indices).__name__
-        raise TypeError(f"indices: expected an int64 numpy.ndarray, got {got}")
-    check_shape("indices", indices, gy.shape)
-    if gy.shape[:2] != (N, C):
-        raise ValueError(f"gy: expected (N, C) = {(N, C)} from x_shape, got {gy.shape[:2]}")
-    if indices.size and (indices.min() < 0 or indices.max() >= plane):
-        got = f"{indices.min()}..{indices.max()}"
-        raise ValueError(f"indices: expected values in [0, H*W) = [0, {plane}), got {got}")
 
 
 def avg_pool_divisor(
@@ -133,8 +116,8 @@ def avg_pool2d_forward(
     Shape:
         x ``(N, C, H, W)`` -> y ``(N, C, OH, OW)``.
     """
-    check_float_array("x", x, 4)
-    (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x.shape, kernel_size, stride, padding, ceil_mode)
+    (KH, KW), (SH, SW), (PH, PW) = kernel_size, stride, padding
+    OH, OW = pool_output_hw(x.shape[2:], kernel_size, stride, padding, ceil_mode)
     windows = _windows(x, (KH, KW), (SH, SW), (PH, PW), (OH, OW), 0.0)  # (N, C, OH, OW, KH, KW)
     divisor = avg_pool_divisor(x.shape[2:], (KH, KW), (SH, SW), (PH, PW), (OH, OW), bool(count_include_pad))
     return (windows.sum(axis=(4, 5)) / divisor).astype(x.dtype)  # (N, C, OH, OW)
@@ -154,10 +137,9 @@ def avg_pool2d_backward(
     Shape:
         gy ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``.
     """
-    check_float_array("gy", gy, 4)
-    N, C, H, W = check_x_shape("x_shape", x_shape)
-    (KH, KW), (SH, SW), (PH, PW), OH, OW = check_pool_args(x_shape, kernel_size, stride, padding, ceil_mode)
-    check_shape("gy", gy, (N, C, OH, OW))
+    N, C, H, W = x_shape
+    (KH, KW), (SH, SW), (PH, PW) = kernel_size, stride, padding
+    OH, OW = gy.shape[2:]  # (N, C, OH, OW)
     divisor = avg_pool_divisor((H, W), (KH, KW), (SH, SW), (PH, PW), (OH, OW), bool(count_include_pad))
     share = gy / divisor  # (N, C, OH, OW): what each pixel of the window receives
     bottom = max((OH - 1) * SH + KH - H - PH, 0)
@@ -190,8 +172,7 @@ def adaptive_avg_pool2d_forward(x: np.ndarray, output_size: Pair) -> np.ndarray:
     Shape:
         x ``(N, C, H, W)`` -> y ``(N, C, OH, OW)``.
     """
-    check_float_array("x", x, 4)
-    OH, OW = check_pair("output_size", output_size, 1)
+    OH, OW = output_size
     H, W = x.shape[2:]
     A_h = adaptive_pool_matrix(H, OH, x.dtype)  # (OH, H)
     A_w = adaptive_pool_matrix(W, OW, x.dtype)  # (OW, W)
@@ -204,10 +185,7 @@ def adaptive_avg_pool2d_backward(gy: np.ndarray, x_shape: tuple[int, int, int, i
     Shape:
         gy ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``.
     """
-    check_float_array("gy", gy, 4)
-    N, C, H, W = check_x_shape("x_shape", x_shape)
-    if gy.shape[:2] != (N, C):
-        raise ValueError(f"gy: expected (N, C) = {(N, C)} from x_shape, got {gy.shape[:2]}")
+    N, C, H, W = x_shape
     OH, OW = gy.shape[2:]
     A_h = adaptive_pool_matrix(H, OH, gy.dtype)  # (OH, H)
     A_w = adaptive_pool_matrix(W, OW, gy.dtype)  # (OW, W)

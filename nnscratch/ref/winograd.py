@@ -48,8 +48,6 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from nnscratch.ref.checks import check_float_array, check_pair, check_same_dtype, check_shape, check_x_shape
-
 Pair = tuple[int, int]
 
 #: Input transform B^T (4x4): row combinations d0 - d2, d1 + d2, d2 - d1, d1 - d3 of the 1-D F(2, 3).
@@ -81,24 +79,6 @@ def winograd_tiles(OH: int, OW: int) -> Pair:
     return -(-OH // 2), -(-OW // 2)
 
 
-def check_winograd_args(x: np.ndarray, w: np.ndarray, padding: object) -> tuple[Pair, int, int]:
-    """Validate a Winograd convolution's arguments; return ``((PH, PW), OH, OW)``."""
-    check_float_array("x", x, 4)
-    check_float_array("w", w, 4)
-    check_same_dtype("w", w, x.dtype)
-    PH, PW = check_pair("padding", padding, 0)
-    N, C, H, W = x.shape
-    if w.shape[1:] != (C, 3, 3):
-        raise ValueError(f"w: expected shape (OC, {C}, 3, 3) (3x3 kernels over x's {C} channels), got {w.shape}")
-    OH, OW = H + 2 * PH - 2, W + 2 * PW - 2
-    if min(OH, OW) < 1:
-        raise ValueError(
-            f"x: expected a spatial size large enough for the 3x3 kernel, got input (H, W) = {(H, W)} "
-            f"giving output (OH, OW) = {(OH, OW)}"
-        )
-    return (PH, PW), OH, OW
-
-
 def conv2d_forward_winograd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, padding: Pair) -> np.ndarray:
     """3x3 convolution, stride 1, dilation 1, one group, by Winograd F(2x2, 3x3).
 
@@ -111,13 +91,10 @@ def conv2d_forward_winograd(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, 
     Shape:
         x ``(N, C, H, W)``, w ``(OC, C, 3, 3)``, b ``(OC,)`` -> ``(N, OC, H + 2PH - 2, W + 2PW - 2)``.
     """
-    (PH, PW), OH, OW = check_winograd_args(x, w, padding)
     N, C, H, W = x.shape
     OC = w.shape[0]
-    if b is not None:
-        check_float_array("b", b, 1)
-        check_same_dtype("b", b, x.dtype)
-        check_shape("b", b, (OC,))
+    PH, PW = padding
+    OH, OW = H + 2 * PH - 2, W + 2 * PW - 2
     TH, TW = winograd_tiles(OH, OW)
     # Pad so that every tile's 4x4 input lies inside: rows 2*th .. 2*th + 3 for th < TH.
     x_pad = np.pad(x, ((0, 0), (0, 0), (PH, 2 * TH + 2 - H - PH), (PW, 2 * TW + 2 - W - PW)))  # (N, C, 2TH+2, 2TW+2)
@@ -144,20 +121,6 @@ def flip_kernels(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, OC, KH, KW)
 
 
-def check_winograd_backward_args(gy: np.ndarray, w: np.ndarray, x_shape: object, padding: object) -> Pair:
-    """Validate :func:`conv2d_backward_input_winograd`'s arguments; return ``(PH, PW)``."""
-    check_float_array("gy", gy, 4)
-    check_float_array("w", w, 4)
-    check_same_dtype("w", w, gy.dtype)
-    N, C, H, W = check_x_shape("x_shape", x_shape)
-    PH, PW = check_pair("padding", padding, 0)
-    if PH > 2 or PW > 2:
-        raise ValueError(f"padding: expected at most 2 on each side for the Winograd input gradient, got {(PH, PW)}")
-    check_shape("w", w, (w.shape[0], C, 3, 3))
-    check_shape("gy", gy, (N, w.shape[0], H + 2 * PH - 2, W + 2 * PW - 2))
-    return PH, PW
-
-
 def conv2d_backward_input_winograd(
     gy: np.ndarray, w: np.ndarray, x_shape: tuple[int, int, int, int], padding: Pair
 ) -> np.ndarray:
@@ -173,7 +136,7 @@ def conv2d_backward_input_winograd(
     Shape:
         gy ``(N, OC, OH, OW)``, w ``(OC, C, 3, 3)`` -> gx ``(N, C, H, W)``.
     """
-    PH, PW = check_winograd_backward_args(gy, w, x_shape, padding)
+    PH, PW = padding
     return conv2d_forward_winograd(gy, flip_kernels(w), None, (2 - PH, 2 - PW))  # (N, C, H, W)
 
 

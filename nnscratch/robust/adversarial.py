@@ -9,11 +9,22 @@ mode and its parameters frozen, mode restored) and puts the loader back at ``on_
 Checkpoints, resuming and the progress bar see the wrapped loader's own state.
 
 Example:
+    Two epochs on 8 random 8x8 images, half of every batch of 4 replaced by 3-step PGD images:
+
+    >>> import numpy as np, nnscratch as ns
     >>> from nnscratch import nn, optim
-    >>> from nnscratch.robust import adversarial_fit
-    >>> history = adversarial_fit(model, (x, y), attack="pgd", eps=0.1, ratio=0.5, epochs=2,
+    >>> from nnscratch.robust import accuracy_under_attack, adversarial_fit
+    >>> ns.manual_seed(0)
+    >>> model = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
+    >>> x = np.random.default_rng(0).random((8, 1, 8, 8), dtype=np.float32)
+    >>> y = np.arange(8) % 2
+    >>> history = adversarial_fit(model, (x, y), attack="pgd", eps=0.1, ratio=0.5, epochs=2, batch_size=4,
     ...                           optimizer=optim.Adam(model.parameters()), loss_fn=nn.CrossEntropyLoss(),
-    ...                           attack_kwargs={"steps": 3}, seed=0)  # doctest: +SKIP
+    ...                           attack_kwargs={"steps": 3}, seed=0, verbose=0)
+    >>> [round(loss, 3) for loss in history.history["loss"]]  # one value per epoch
+    [0.968, 0.915]
+    >>> accuracy_under_attack(model, (x, y), "pgd", [0, 0.1], steps=3)  # clean, then attacked
+    {0.0: 0.5, 0.1: 0.375}
 """
 
 from __future__ import annotations
@@ -24,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from nnscratch import backend
+from nnscratch.model_io import as_float_images, as_labels
 from nnscratch.nn.module import Module
-from nnscratch.robust._model_io import as_float_images, as_labels
 from nnscratch.robust.attacks import Attack, _check_eps, accuracy_under_attack, pgd, resolve_attack
 from nnscratch.train.callbacks import Callback
 from nnscratch.train.history import History

@@ -9,7 +9,7 @@ towards the clean image, which is inside the range), so the result is in both.
 
 The gradients come from the autograd engine (:func:`nnscratch.autograd.grad`) with the model in
 evaluation mode and its parameters temporarily frozen, so backward computes input gradients only.
-Images are raw [0, 1] values (uint8 inputs are divided by 255): see :mod:`nnscratch.robust._model_io`.
+Images are raw [0, 1] values (uint8 inputs are divided by 255): see :mod:`nnscratch.model_io`.
 
 Example:
     >>> import numpy as np, nnscratch as ns
@@ -32,9 +32,7 @@ import numpy as np
 
 from nnscratch import autograd, backend
 from nnscratch import random as ns_random
-from nnscratch.nn import functional as F
-from nnscratch.nn.module import Module
-from nnscratch.robust._model_io import (
+from nnscratch.model_io import (
     as_float_images,
     as_labels,
     check_model,
@@ -44,6 +42,8 @@ from nnscratch.robust._model_io import (
     predicted,
     to_model_tensor,
 )
+from nnscratch.nn import functional as F
+from nnscratch.nn.module import Module
 from nnscratch.tensor import Tensor
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
@@ -181,7 +181,18 @@ def fgsm(model: Module, x: Any, y: Any, eps: float, loss_fn: LossFn | None = Non
         x (N, C, H, W), y (N,) -> (N, C, H, W).
 
     Example:
-        >>> x_adv = fgsm(model, x, y, eps=8 / 255)  # doctest: +SKIP
+        >>> import numpy as np, nnscratch as ns
+        >>> from nnscratch import nn
+        >>> from nnscratch.model_io import predicted
+        >>> ns.manual_seed(0)
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+        >>> x = np.random.default_rng(0).random((8, 1, 8, 8), dtype=np.float32)
+        >>> y = predicted(model, x)  # labels the model gets right: clean accuracy 1.0
+        >>> x_adv = fgsm(model, x, y, eps=8 / 255)
+        >>> x_adv.shape, x_adv.dtype, bool(np.abs(x_adv - x).max() <= 8 / 255 + 1e-6)
+        ((8, 1, 8, 8), dtype('float32'), True)
+        >>> float((predicted(model, x_adv) == y).mean())  # accuracy after the attack
+        0.5
     """
     model = check_model(model)
     eps, clip = _check_eps(eps), _check_clip(clip)
@@ -220,7 +231,18 @@ def pgd(model: Module, x: Any, y: Any, eps: float, alpha: float | None = None, s
         x (N, C, H, W), y (N,) -> (N, C, H, W).
 
     Example:
-        >>> x_adv = pgd(model, x, y, eps=8 / 255, alpha=2 / 255, steps=10, seed=0)  # doctest: +SKIP
+        >>> import numpy as np, nnscratch as ns
+        >>> from nnscratch import nn
+        >>> from nnscratch.model_io import predicted
+        >>> ns.manual_seed(0)
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+        >>> x = np.random.default_rng(0).random((8, 1, 8, 8), dtype=np.float32)
+        >>> y = predicted(model, x)  # labels the model gets right: clean accuracy 1.0
+        >>> x_adv = pgd(model, x, y, eps=8 / 255, alpha=2 / 255, steps=10, seed=0)
+        >>> bool(np.abs(x_adv - x).max() <= 8 / 255 + 1e-6), bool(x_adv.min() >= 0 and x_adv.max() <= 1)
+        (True, True)
+        >>> float((predicted(model, x_adv) == y).mean())  # accuracy after the attack
+        0.5
     """
     model = check_model(model)
     eps, clip, norm = _check_eps(eps), _check_clip(clip), _check_norm(norm)
@@ -286,8 +308,15 @@ def accuracy_under_attack(model: Module, data: Any, attack: str | Attack = "fgsm
         ``{eps: accuracy}`` in the order of ``eps_list``.
 
     Example:
-        >>> accuracy_under_attack(model, (x, y), "pgd", [0, 0.03], steps=5)  # doctest: +SKIP
-        {0.0: 0.91, 0.03: 0.42}
+        >>> import numpy as np, nnscratch as ns
+        >>> from nnscratch import nn
+        >>> from nnscratch.model_io import predicted
+        >>> ns.manual_seed(0)
+        >>> model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+        >>> x = np.random.default_rng(0).random((8, 1, 8, 8), dtype=np.float32)
+        >>> y = predicted(model, x)  # labels the model gets right: clean accuracy 1.0
+        >>> accuracy_under_attack(model, (x, y), "pgd", [0, 0.03, 0.3], steps=5)  # eps 0: the clean accuracy
+        {0.0: 1.0, 0.03: 0.5, 0.3: 0.0}
     """
     model = check_model(model)
     _, attack_fn = resolve_attack(attack)

@@ -13,9 +13,31 @@ severity ``s`` and ``clean`` the accuracy on the clean images:
   the model is more robust than the baseline.
 
 Example:
-    >>> report = robustness_report(model, test_set, severities=(1, 3, 5))  # doctest: +SKIP
-    >>> print(report.to_markdown())  # doctest: +SKIP
-    >>> report.heatmap("robustness.png")  # doctest: +SKIP
+    A linear model on 8 random 8x8 images; ``y`` is what the model predicts, with two labels changed, so
+    the clean accuracy is 0.75.
+
+    >>> import os, tempfile
+    >>> import numpy as np, nnscratch as ns
+    >>> from nnscratch import nn
+    >>> from nnscratch.model_io import predicted
+    >>> ns.manual_seed(0)
+    >>> model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    >>> x = np.random.default_rng(0).random((8, 1, 8, 8), dtype=np.float32)
+    >>> y = predicted(model, x)
+    >>> y[:2] = (y[:2] + 1) % 3
+    >>> report = robustness_report(model, (x, y), corruptions=["gaussian_noise", "low_light"], severities=(1, 3))
+    >>> report.clean_accuracy, report.accuracy["gaussian_noise"], round(report.mce, 2)
+    (0.75, {1: 0.75, 3: 0.625}, 1.12)
+    >>> card = report.to_markdown()  # the robustness card, as Markdown
+    >>> for line in card.splitlines():
+    ...     if line.startswith("| "):  # the table of accuracies
+    ...         print(line)
+    | corruption | s1 | s3 | mean | CE / clean error |
+    | gaussian_noise | 0.750 | 0.625 | 0.688 | 1.25 |
+    | low_light | 0.750 | 0.750 | 0.750 | 1.00 |
+    >>> with tempfile.TemporaryDirectory() as tmp:  # needs matplotlib (the plot extra)
+    ...     report.heatmap(os.path.join(tmp, "robustness.png")).name
+    'robustness.png'
 """
 
 from __future__ import annotations
@@ -31,8 +53,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch.data.corruptions import CORRUPTIONS
-from nnscratch.nn.module import Module
-from nnscratch.robust._model_io import (
+from nnscratch.model_io import (
     as_float_images,
     as_labels,
     check_model,
@@ -40,6 +61,7 @@ from nnscratch.robust._model_io import (
     iterate_labelled,
     predicted,
 )
+from nnscratch.nn.module import Module
 from nnscratch.robust.plotting import save_heatmap
 
 

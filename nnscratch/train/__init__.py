@@ -1,7 +1,8 @@
 """``nnscratch.train``: fit / evaluate / predict, callbacks, History and checkpoints.
 
 The same loop serves any Module (``train.fit(model, ...)``) and the Keras-style methods of
-``nn.Sequential`` (``model.compile(...)`` then ``model.fit(x, y)``).
+:class:`train.Sequential <nnscratch.train.keras.Sequential>` (``model.compile(...)`` then
+``model.fit(x, y)``; :class:`~nnscratch.train.keras.KerasMixin` gives them to any Module).
 
 Example:
     >>> import numpy as np
@@ -30,6 +31,7 @@ from nnscratch.train.callbacks import (
 from nnscratch.train.checkpoint import load_checkpoint, save_checkpoint
 from nnscratch.train.evaluation import evaluate, predict
 from nnscratch.train.history import History
+from nnscratch.train.keras import KerasMixin, Sequential
 from nnscratch.train.loop import Trainer, fit
 
 __all__ = [
@@ -38,9 +40,11 @@ __all__ = [
     "CheckpointError",
     "EarlyStopping",
     "History",
+    "KerasMixin",
     "LearningRateMonitor",
     "ModelCheckpoint",
     "ProgressBar",
+    "Sequential",
     "TerminateOnNaN",
     "Trainer",
     "build",

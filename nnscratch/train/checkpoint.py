@@ -8,9 +8,26 @@ metric, patience counter...), the training DataLoader's position and seed, and e
 with bit-for-bit the parameters of an uninterrupted one.
 
 Example:
-    >>> state = load_checkpoint("runs/last.ckpt.npz")  # doctest: +SKIP
-    >>> state["epoch"], sorted(state["model"])[:2]  # doctest: +SKIP
-    (5, ['0.bias', '0.weight'])
+    Two epochs on 8 random images write a checkpoint; a third epoch resumes from it:
+
+    >>> import os, tempfile
+    >>> import numpy as np, nnscratch as ns
+    >>> from nnscratch import nn, optim
+    >>> from nnscratch.train import ModelCheckpoint, fit
+    >>> ns.manual_seed(0)
+    >>> model = nn.Sequential(nn.Flatten(), nn.Linear(64, 2))
+    >>> x, y = np.random.default_rng(0).random((8, 1, 8, 8), dtype=np.float32), np.arange(8) % 2
+    >>> kwargs = dict(batch_size=4, optimizer=optim.SGD(model.parameters(), lr=0.1),
+    ...               loss_fn=nn.CrossEntropyLoss(), verbose=0, seed=0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "last.ckpt.npz")
+    ...     first = fit(model, (x, y), epochs=2, callbacks=[ModelCheckpoint(path)], **kwargs)
+    ...     state = load_checkpoint(path)
+    ...     resumed = fit(model, (x, y), epochs=3, resume_from=path, **kwargs)
+    >>> state["epoch"], sorted(state["model"])
+    (2, ['1.bias', '1.weight'])
+    >>> len(resumed.history["loss"]), resumed.history["loss"][:2] == first.history["loss"]
+    (3, True)
 """
 
 from __future__ import annotations

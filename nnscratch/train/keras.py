@@ -1,15 +1,18 @@
 """Keras-style ``compile`` / ``fit`` / ``evaluate`` / ``predict`` methods for models.
 
-:class:`KerasMixin` adds them to ``nn.Sequential``; they only gather arguments and call
+:class:`Sequential` is ``nn.Sequential`` with these methods (as ``keras.Sequential``); any other
+Module gets them by listing :class:`KerasMixin` first among its bases
+(``class Net(KerasMixin, nn.Module)``). They only gather arguments and call
 :func:`nnscratch.train.fit`, :func:`~nnscratch.train.evaluate` and :func:`~nnscratch.train.predict`,
-so there is one training loop.
+so there is one training loop. They live here, not in ``nn``, so that ``nn`` imports nothing of the
+training stack.
 
 Example:
     >>> import numpy as np
-    >>> from nnscratch import nn
+    >>> from nnscratch import nn, train
     >>> x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
     >>> y = (x[:, 0] > 0).astype(np.int64)
-    >>> model = nn.Sequential(nn.Linear(None, 16), nn.ReLU(), nn.Linear(16, 2))
+    >>> model = train.Sequential(nn.Linear(None, 16), nn.ReLU(), nn.Linear(16, 2))
     >>> model.compile(optimizer="adam", loss="cross_entropy", metrics=["accuracy"])
     >>> history = model.fit(x, y, epochs=2, batch_size=16, verbose=0, seed=0)
     >>> sorted(model.evaluate(x, y))
@@ -20,10 +23,13 @@ Example:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from nnscratch import nn
 
 OPTIMIZER_DEFAULTS = {
     "sgd": ("SGD", 0.01),
@@ -49,8 +55,6 @@ def make_loss(loss: str | Callable[..., Any]) -> Callable[..., Any]:
     or the callable itself."""
     if callable(loss):
         return loss
-    from nnscratch import nn
-
     if not isinstance(loss, str) or loss.lower() not in LOSS_NAMES:
         raise ValueError(f"loss: expected a callable or one of {sorted(LOSS_NAMES)}, got {loss!r}")
     return getattr(nn, LOSS_NAMES[loss.lower()])()
@@ -134,8 +138,10 @@ class KerasMixin:
         resume_from: str | None = None,
         device: str | None = None,
         checkpoint_dir: str | None = None,
+        tune_process: bool = True,
     ) -> Any:
-        """Train on ``x, y`` (arrays) or ``x`` (a DataLoader); see :func:`nnscratch.train.fit`.
+        """Train on ``x, y`` (arrays) or ``x`` (a DataLoader); see :func:`nnscratch.train.fit` (which
+        also applies :func:`nnscratch.cpu.tune_process` for the run, unless ``tune_process=False``).
 
         ``validation_split`` holds out a stratified, seeded fraction (not the last samples, as Keras).
         """
@@ -143,28 +149,30 @@ class KerasMixin:
 
         settings = self._compiled_settings()
         train_data = x if y is None else (x, y)
-        batches.build(self, train_data, batches.prepare_device(self, device))
-        settings["optimizer"] = make_optimizer(settings["optimizer"], self.parameters())
-        return loop.fit(
-            self,
-            train_data,
-            epochs=epochs,
-            optimizer=settings["optimizer"],
-            loss_fn=settings["loss"],
-            val_data=validation_data,
-            validation_split=validation_split,
-            batch_size=batch_size,
-            shuffle=shuffle,
-            scheduler=settings["scheduler"],
-            scheduler_interval=settings["scheduler_interval"],
-            callbacks=callbacks,
-            metrics=settings["metrics"],
-            device=device,
-            resume_from=resume_from,
-            verbose=verbose,
-            seed=seed,
-            checkpoint_dir=checkpoint_dir,
-        )
+        with loop.process_tuning(tune_process):  # before build's dry forward, the first kernel
+            batches.build(self, train_data, batches.prepare_device(self, device))
+            settings["optimizer"] = make_optimizer(settings["optimizer"], self.parameters())
+            return loop.fit(
+                self,
+                train_data,
+                epochs=epochs,
+                optimizer=settings["optimizer"],
+                loss_fn=settings["loss"],
+                val_data=validation_data,
+                validation_split=validation_split,
+                batch_size=batch_size,
+                shuffle=shuffle,
+                scheduler=settings["scheduler"],
+                scheduler_interval=settings["scheduler_interval"],
+                callbacks=callbacks,
+                metrics=settings["metrics"],
+                device=device,
+                resume_from=resume_from,
+                verbose=verbose,
+                seed=seed,
+                checkpoint_dir=checkpoint_dir,
+                tune_process=False,  # tuned here already
+            )
 
     def evaluate(
         self, x: Any, y: Any = None, batch_size: int = 256, device: str | None = None
@@ -181,3 +189,28 @@ class KerasMixin:
         from nnscratch.train import evaluation
 
         return evaluation.predict(self, x, batch_size, device)
+
+
+class Sequential(KerasMixin, nn.Sequential):
+    """``nn.Sequential`` with Keras-style ``compile`` / ``fit`` / ``evaluate`` / ``predict``.
+
+    The same layers, forward, fusion and state-dict keys as :class:`nnscratch.nn.Sequential`; a slice
+    is again a ``train.Sequential`` (not compiled).
+
+    Args:
+        *layers: modules in order, or one ``OrderedDict`` name -> module.
+
+    Example:
+        >>> from nnscratch import nn, train
+        >>> model = train.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+        >>> model.compile(optimizer="sgd", loss="cross_entropy")
+        >>> isinstance(model[:2], train.Sequential), list(model.state_dict())[:1]
+        (True, ['0.weight'])
+    """
+
+    def __getitem__(self, index: int | slice) -> Any:
+        item = super().__getitem__(index)
+        return Sequential(OrderedDict(item.named_children())) if isinstance(index, slice) else item
+
+
+__all__ = ["KerasMixin", "Sequential", "make_loss", "make_optimizer"]

@@ -11,6 +11,13 @@ gradient) before training, but an optimizer built *before* it cannot know the ne
 optimizer after ``model(x[:1])``, or let ``model.compile(optimizer="adam")`` do it. fit() raises a
 clear error when the optimizer misses weights that its own dry forward created.
 
+**Process tuning.** fit() calls :func:`nnscratch.cpu.tune_process` before its first kernel (OpenMP
+threads wait passively; glibc keeps freed arrays for reuse: the speed of the CPU tier's training step)
+and undoes it when it returns, so the process is as it was before; ``tune_process=False`` leaves the
+process alone. The OpenMP runtime reads its wait policy once, when it starts: one started during fit
+keeps the passive policy afterwards (see :mod:`nnscratch.cpu.tuning`). Call ``tune_process()`` yourself
+around a longer run (evaluation, attacks, a loop of your own): fit then changes nothing more.
+
 **Ctrl-C** during fit() does not stop in the middle of a step: the current batch finishes, a
 checkpoint is written (``checkpoint_dir``, else the folder of a ModelCheckpoint, else the working
 directory; file ``interrupted.ckpt.npz``) and fit() returns the History. A second Ctrl-C stops at
@@ -30,6 +37,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -290,6 +298,15 @@ def _check_schedule(scheduler: Any, interval: str) -> None:
         )
 
 
+def process_tuning(wanted: bool) -> contextlib.AbstractContextManager:
+    """:func:`nnscratch.cpu.tune_process` for a run, undone on exit; nothing when not ``wanted``."""
+    if not wanted:
+        return contextlib.nullcontext()
+    from nnscratch.cpu.tuning import tune_process  # here: importing nnscratch.train loads no CPU tier
+
+    return tune_process()
+
+
 def _check_optimizer_covers(model: Module, optimizer: Any, built_now: bool) -> None:
     if not built_now:
         return
@@ -323,6 +340,7 @@ def fit(
     verbose: int = 1,
     seed: int | None = None,
     checkpoint_dir: str | None = None,
+    tune_process: bool = True,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the History.
 
@@ -348,6 +366,8 @@ def fit(
         seed: seeds nnscratch's generator (dropout) and the batching of array data; with a fixed
             seed a CPU run is reproducible, bit for bit, resumed or not.
         checkpoint_dir: where Ctrl-C writes ``interrupted.ckpt.npz``.
+        tune_process: apply :func:`nnscratch.cpu.tune_process` for the run (default: True) and undo it
+            on return; False leaves the OpenMP wait policy and glibc's malloc as they are.
 
     Returns:
         the :class:`History`; ``history.stop_reason`` says why training ended early.
@@ -393,26 +413,28 @@ def fit(
             f"train_data: expected a DataLoader or a pair (x, y), got {type(train_data).__name__}"
         )
 
-    built_now = build(model, train_data, dev)
-    _check_optimizer_covers(model, optimizer, built_now)
-    if verbose and not any(isinstance(cb, ProgressBar) for cb in callbacks):
-        callbacks.append(ProgressBar(verbose))
-    callbacks.append(_HistoryRecorder())
-    trainer = Trainer(
-        model,
-        optimizer,
-        scheduler,
-        loss_fn,
-        loader,
-        val_data,
-        max(batch_size, 256),
-        int(epochs),
-        resolve_metrics(metrics),
-        callbacks,
-        dev,
-        scheduler_interval,
-    )
-    if resume_from is not None:
-        ckpt.restore_checkpoint(trainer, ckpt.load_checkpoint(resume_from))
-        trainer.resumed = True
-    return trainer.run(checkpoint_dir, verbose)
+    # Tuned before the first kernel (the dry forward of build): OpenMP reads its wait policy when it starts.
+    with process_tuning(tune_process):
+        built_now = build(model, train_data, dev)
+        _check_optimizer_covers(model, optimizer, built_now)
+        if verbose and not any(isinstance(cb, ProgressBar) for cb in callbacks):
+            callbacks.append(ProgressBar(verbose))
+        callbacks.append(_HistoryRecorder())
+        trainer = Trainer(
+            model,
+            optimizer,
+            scheduler,
+            loss_fn,
+            loader,
+            val_data,
+            max(batch_size, 256),
+            int(epochs),
+            resolve_metrics(metrics),
+            callbacks,
+            dev,
+            scheduler_interval,
+        )
+        if resume_from is not None:
+            ckpt.restore_checkpoint(trainer, ckpt.load_checkpoint(resume_from))
+            trainer.resumed = True
+        return trainer.run(checkpoint_dir, verbose)

@@ -10,16 +10,15 @@ import pytest
 
 import nnscratch as ns
 import nnscratch.cuda  # noqa: F401 - registers the cudasim device
-from nnscratch import backend
-from nnscratch.ops._dispatch import kernels, resolve_impl
+from nnscratch import backend, registry
 
 
 def test_cudasim_is_registered_with_the_cuda_tier_and_numpy_arrays():
     device = backend.get_device("cudasim")
     assert device.xp is np and device.default_impl == "cuda"
     assert "cudasim" in backend.available_devices()
-    assert kernels("conv", None, device).__name__ == "nnscratch.cuda.conv"
-    assert resolve_impl("reference", device) == "reference" and resolve_impl("numba", device) == "numba"
+    assert registry.resolve("conv", None, device).module.__name__ == "nnscratch.cuda.conv"
+    assert registry.choose_tier("reference", device) == "reference" and registry.choose_tier("numba", device) == "numba"
     assert type(ns.randn(2, 3, device="cudasim").data) is np.ndarray
 
 

@@ -7,6 +7,7 @@ import pytest
 
 import nnscratch as ns
 from nnscratch import config, optim
+from nnscratch.registry import bound
 
 from .optim_helpers import assert_plain, initial_arrays, json_round_trip, make_params, run_ours
 
@@ -167,11 +168,10 @@ def test_updates_keep_dtype_bump_version_and_handle_non_contiguous_params():
 
 
 def test_tier_selection(monkeypatch):
-    from nnscratch.ref import optim as ref_optim
-
+    reference = bound("optim", "reference")  # the checked kernels resolve() hands out for this tier
     calls = []
-    original = ref_optim.sgd_step
-    monkeypatch.setattr(ref_optim, "sgd_step", lambda *args: calls.append(1) or original(*args))
+    original = reference.sgd_step
+    monkeypatch.setattr(reference, "sgd_step", lambda *args: calls.append(1) or original(*args))
     w = ns.ones(3, requires_grad=True)
     w.grad = ns.ones(3)
     optim.SGD([w], lr=0.1).step()  # default: numba on the CPU
@@ -182,6 +182,23 @@ def test_tier_selection(monkeypatch):
         optim.SGD([w], lr=0.1).step()
     assert calls == [1, 1]
     np.testing.assert_allclose(w.data, 0.7, rtol=1e-6)
+
+
+def test_tier_rules_are_the_registry_s():
+    """An explicit tier that cannot run on a parameter's device raises; a global choice falls back."""
+    w = ns.ones(3, requires_grad=True)
+    w.grad = ns.ones(3)
+    with pytest.raises(ValueError, match="impl: 'cuda' needs tensors on device 'cuda' or 'cudasim', got device 'cpu'"):
+        optim.SGD([w], lr=0.1, impl="cuda").step()
+    np.testing.assert_array_equal(w.data, 1.0)  # nothing moved
+    with config.using_impl("cuda"):  # CPU parameters: the CPU's own tier, not the emulator
+        opt = optim.SGD([w], lr=0.1)
+        assert opt._kernels_for(w).tier == "numba"
+        opt.step()
+    np.testing.assert_allclose(w.data, 0.9, rtol=1e-6)
+    v = ns.ones(3, device="cudasim", requires_grad=True)
+    assert optim.SGD([v], lr=0.1)._kernels_for(v).tier == "cuda"  # the cudasim device's default
+    assert optim.SGD([v], lr=0.1, impl="numba")._kernels_for(v).tier == "numba"  # NumPy arrays: allowed
 
 
 def test_cuda_tier_on_the_cudasim_device_matches_numba():

@@ -1,4 +1,5 @@
-"""The fused Numba kernels against the NumPy reference formulas, on the serial and parallel paths."""
+"""The fused Numba kernels against the NumPy reference formulas, on the serial and parallel paths; the
+contract's buffer checks in every tier."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from nnscratch.cpu import optim as fused
 from nnscratch.ref import optim as ref
+from nnscratch.registry import TIERS, bound
 
 TOL = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=1e-6, atol=1e-6)}
 
@@ -111,16 +113,21 @@ def test_adam_random_hyperparameters(n, lr, beta1, beta2, wd, step, amsgrad, dec
     compare("adam_step", [param, grad, m, v, vmax if amsgrad else np.empty(0)], scalars, np.float64, steps=1)
 
 
-def test_kernels_check_their_buffers():
+@pytest.mark.parametrize("tier", TIERS)
+def test_the_contract_checks_the_buffers(tier):
+    """Through the registry every tier's kernels check their buffers with the contract's messages."""
+    checked = bound("optim", tier)
     p, g = np.zeros(4, np.float32), np.zeros(4, np.float32)
-    with pytest.raises(ValueError, match="momentum_buf: expected a C-contiguous array of 4 elements"):
-        fused.sgd_step(p, g, np.zeros(3, np.float32), 0.1, 0.9, 0.0, False, 0.0, False, True)
-    with pytest.raises(ValueError, match="param: expected a flat C-contiguous NumPy array"):
-        fused.sgd_step(np.zeros((2, 2)), g, np.empty(0), 0.1, 0.0, 0.0, False, 0.0, False, True)
+    with pytest.raises(ValueError, match=r"momentum_buf: expected a C-contiguous array of 4 elements \(as param\)"):
+        checked.sgd_step(p, g, np.zeros(3, np.float32), 0.1, 0.9, 0.0, False, 0.0, False, True)
+    with pytest.raises(ValueError, match=r"param: expected a flat C-contiguous array, got ndarray of shape \(2, 2\)"):
+        checked.sgd_step(np.zeros((2, 2)), g, np.empty(0), 0.1, 0.0, 0.0, False, 0.0, False, True)
     with pytest.raises(ValueError, match="param: expected a flat C-contiguous"):
-        fused.adagrad_step(np.zeros(8)[::2], g, np.zeros(4), 0.1, 1e-10, 0.0, False)
+        checked.adagrad_step(np.zeros(8)[::2], g, np.zeros(4), 0.1, 1e-10, 0.0, False)
+    with pytest.raises(ValueError, match=r"grad: expected shape \(4,\) \(as param\), got \(3,\)"):
+        checked.adagrad_step(p, np.zeros(3, np.float32), np.zeros(4, np.float32), 0.1, 1e-10, 0.0, False)
     with pytest.raises(TypeError, match="exp_avg: expected dtype float32"):
-        fused.adam_step(
+        checked.adam_step(
             p,
             g,
             np.zeros(4),
@@ -138,4 +145,6 @@ def test_kernels_check_their_buffers():
             False,
         )
     with pytest.raises(TypeError, match="param: expected a float32 or float64 array"):
-        fused.adagrad_step(np.zeros(4, np.int64), g, np.zeros(4), 0.1, 1e-10, 0.0, False)
+        checked.adagrad_step(np.zeros(4, np.int64), g, np.zeros(4), 0.1, 1e-10, 0.0, False)
+    with pytest.raises(TypeError, match=r"state_sum: expected dtype float32 \(as param\), got float64"):
+        checked.adagrad_step(p, g, np.zeros(4), 0.1, 1e-10, 0.0, False)

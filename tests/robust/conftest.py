@@ -11,7 +11,7 @@ import pytest
 
 from nnscratch import config
 
-from ..tiers import default_impl, reference_tier  # noqa: F401 - fixtures
+from ..reference_tier import default_impl, reference_tier  # noqa: F401 - fixtures
 from .robust_helpers import bars, trained_cnn
 
 

@@ -1,10 +1,10 @@
-"""Fixtures of the training tests: the reference tier (see tests/tiers.py) and a temporary working folder."""
+"""Fixtures of the training tests: the reference tier (see tests/reference_tier.py) and a temporary working folder."""
 
 from __future__ import annotations
 
 import pytest
 
-from ..tiers import default_impl, reference_tier  # noqa: F401 - fixtures
+from ..reference_tier import default_impl, reference_tier  # noqa: F401 - fixtures
 
 
 @pytest.fixture(autouse=True)

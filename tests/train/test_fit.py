@@ -100,7 +100,7 @@ def test_evaluate_and_predict_restore_the_mode_and_batch():
 
 def test_keras_style_compile_fit_evaluate_predict_with_lazy_layers():
     x, y = blobs(60)
-    model = mlp(0, lazy=True)
+    model = train.Sequential(*mlp(0, lazy=True))
     model.compile(optimizer="adam", loss="cross_entropy", metrics=["accuracy"])
     history = model.fit(x, y, epochs=3, batch_size=12, validation_data=(x, y), verbose=0, seed=0)
     assert model[0].weight.shape == (16, 2)
@@ -116,13 +116,15 @@ def test_keras_style_compile_fit_evaluate_predict_with_lazy_layers():
 
 
 def test_keras_style_errors():
-    model = mlp(0)
+    model = train.Sequential(*mlp(0))
     with pytest.raises(RuntimeError, match=r"call model.compile\(optimizer=..., loss=...\) before fit"):
         model.fit(*blobs(6))
     with pytest.raises(ValueError, match=r"optimizer: expected an optimizer or one of .*'sgd'.*got 'adamax'"):
         model.compile(optimizer="adamax")
     with pytest.raises(ValueError, match=r"loss: expected a callable or one of .*got 'hinge'"):
         model.compile(loss="hinge")
+    with pytest.raises(AttributeError, match=r"no attribute 'compile': .* methods of nnscratch.train.Sequential"):
+        mlp(0).compile()  # nn.Sequential has no Keras methods: the error says where they are
 
 
 def test_lazy_model_with_an_optimizer_built_too_early_is_refused():

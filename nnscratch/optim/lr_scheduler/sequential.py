@@ -22,6 +22,7 @@ class SequentialLR(LRScheduler):
     Example:
         >>> import nnscratch as ns
         >>> from nnscratch.optim import SGD
+        >>> from nnscratch.optim.lr_scheduler import ExponentialLR, LinearLR, SequentialLR
         >>> opt = SGD([ns.zeros(1, requires_grad=True)], lr=1.0)
         >>> warmup = LinearLR(opt, start_factor=0.25, total_iters=3)
         >>> decay = ExponentialLR(opt, gamma=0.5)

@@ -1,0 +1,90 @@
+"""A/B: the training step of two source trees of nnscratch, interleaved round by round in one run.
+
+Speed work is judged against the code before it *in the same run* (the machines are shared: absolute
+figures swing 20-40% between runs). This script runs one training step loop (forward, cross-entropy,
+backward, SGD with momentum; batch 128 of 3x32x32) of each model in a fresh subprocess per tree and per
+round, alternating the trees, and reports each tree's median img/s and the median of the per-round
+ratios B / A.
+
+Usage:
+    git worktree add /tmp/base <commit>        # tree A: the code before
+    python benchmarks/ab_train_step.py --base /tmp/base [--rounds 5] [--steps 5] [--models simple_cnn resnet20]
+
+Tree B is the checkout this script lives in. Each worker calls ``nnscratch.cpu.tune_process()`` when
+the tree has it (as ``fit`` does); older trees tuned the process on import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+WORKER = r"""
+import json, statistics, sys, time
+import nnscratch as ns
+tune = getattr(ns.cpu, "tune_process", None) if hasattr(ns, "cpu") else None
+if tune is None:
+    import nnscratch.cpu
+    tune = getattr(nnscratch.cpu, "tune_process", None)
+if tune is not None:
+    tune()
+name, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ns.manual_seed(0)
+model = getattr(ns.models, name)()
+x, y = ns.randn(batch, 3, 32, 32), ns.randint(0, 10, (batch,))
+loss_fn = ns.nn.CrossEntropyLoss()
+opt = ns.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+def step():
+    opt.zero_grad()
+    loss_fn(model(x), y).backward()
+    opt.step()
+for _ in range(2):
+    step()
+times = []
+for _ in range(steps):
+    t0 = time.perf_counter(); step(); times.append(time.perf_counter() - t0)
+print(json.dumps({"img_s": batch / statistics.median(times)}))
+"""
+
+
+def run_tree(tree: Path, model: str, batch: int, steps: int) -> float:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, "-c", WORKER, model, str(batch), str(steps)], env=env, cwd=tree,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])["img_s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", required=True, help="source tree A (e.g. a git worktree of the commit before)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--models", nargs="+", default=["simple_cnn", "resnet20"])
+    opts = parser.parse_args()
+    base, new = Path(opts.base).resolve(), Path(__file__).resolve().parents[1]
+    if not (base / "nnscratch" / "__init__.py").is_file():
+        raise SystemExit(f"--base: expected a source tree of nnscratch, got {base}")
+    for model in opts.models:
+        a_runs, b_runs, ratios = [], [], []
+        for r in range(opts.rounds):
+            first, second = (base, new) if r % 2 == 0 else (new, base)  # alternate who goes first
+            got = {first: run_tree(first, model, opts.batch, opts.steps)}
+            got[second] = run_tree(second, model, opts.batch, opts.steps)
+            a_runs.append(got[base])
+            b_runs.append(got[new])
+            ratios.append(got[new] / got[base])
+            print(f"{model} round {r + 1}: A {got[base]:.0f} img/s, B {got[new]:.0f} img/s, B/A {ratios[-1]:.3f}",
+                  flush=True)  # fmt: skip
+        print(f"{model}: A median {statistics.median(a_runs):.0f} img/s, B median {statistics.median(b_runs):.0f}"
+              f" img/s, B/A median of per-round ratios {statistics.median(ratios):.3f}"
+              f" (range {min(ratios):.3f}-{max(ratios):.3f})\n")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
