@@ -13,10 +13,11 @@ Which targets a test gets (the ``tiers`` marker):
 * ``@pytest.mark.tiers("others")`` (the default): every tier but the reference, the emulator in every
   thread order: the test compares each against the reference tier (``registry.bound(f, "reference")``).
 * ``@pytest.mark.tiers("each")``: each tier once, the reference too (the emulator in its default order):
-  what every tier must do by itself (the contract's errors, adjoint identities, central differences,
-  PyTorch's values, gradcheck through the ops), where the thread order is not the point.
-* ``@pytest.mark.tiers("each-but-reference")``: the same without the reference, for comparisons with it
-  through the ops.
+  what every tier must do by itself (the contract's errors, central differences, PyTorch's values,
+  gradcheck through the ops), where the thread order is not the point.
+* ``@pytest.mark.tiers("each-but-reference")``: the same without the reference: the hypothesis tests
+  (random geometries against the reference, whose thread orders the fixed cases cover) and the
+  comparisons with the reference through the ops.
 * ``@pytest.mark.tiers("devices")``: the same for the tiers that do not run on the host
   (:data:`nnscratch.registry.HOST_TIERS`), for the gradchecks through the ops that
   ``tests/nn/test_gradcheck_ops.py`` already runs on each host tier.

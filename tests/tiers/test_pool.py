@@ -52,7 +52,7 @@ def test_cases_match_reference(case, dtype, tier):
 @pytest.mark.tiers("each-but-reference")  # the thread orders: the cases above
 @tier_settings(40)
 @given(case=pool_geometries(), dtype=dtypes)
-def test_random_geometries_match_reference(tier, case, dtype):
+def test_random_geometries_match_reference_and_are_adjoints(tier, case, dtype):
     shape, kernel, stride, padding, ceil_mode, count_include_pad = case
     rng = np.random.default_rng(0)
     x = normal(rng, shape, dtype)
@@ -65,10 +65,17 @@ def test_random_geometries_match_reference(tier, case, dtype):
     np.testing.assert_array_equal(backend.to_numpy(idx), idx_ref)
     gy = normal(rng, y_ref.shape, dtype)
     gyd = tier.put(gy)
-    assert_close(k.max_pool2d_backward(gyd, idx, shape), ref.max_pool2d_backward(gy, idx_ref, shape), tol, "max bwd")
+    gx_max, gx_max_ref = k.max_pool2d_backward(gyd, idx, shape), ref.max_pool2d_backward(gy, idx_ref, shape)
+    assert_close(gx_max, gx_max_ref, tol, "max backward")
     args = (kernel, stride, padding, ceil_mode, count_include_pad)
-    assert_close(k.avg_pool2d_forward(xd, *args), ref.avg_pool2d_forward(x, *args), tol, "avg forward")
-    assert_close(k.avg_pool2d_backward(gyd, shape, *args), ref.avg_pool2d_backward(gy, shape, *args), tol, "avg bwd")
+    a, a_ref = k.avg_pool2d_forward(xd, *args), ref.avg_pool2d_forward(x, *args)
+    assert_close(a, a_ref, tol, "avg forward")
+    gx_avg, gx_avg_ref = k.avg_pool2d_backward(gyd, shape, *args), ref.avg_pool2d_backward(gy, shape, *args)
+    assert_close(gx_avg, gx_avg_ref, tol, "avg backward")
+    # both tiers' backward kernels are adjoints (max pooling is linear once the indices are fixed)
+    for y_k, gx_k, a_k, ga_k in [(y_ref, gx_max_ref, a_ref, gx_avg_ref), (y, gx_max, a, gx_avg)]:
+        _assert_adjoint(y_k, gy, x, gx_k)
+        _assert_adjoint(a_k, gy, x, ga_k)
     out = (max(1, (shape[2] + 1) // 2), shape[3] + kernel[1])  # fewer rows, more columns than the input
     assert_close(k.adaptive_avg_pool2d_forward(xd, out), ref.adaptive_avg_pool2d_forward(x, out), tol, "adaptive")
     g_out = normal(rng, shape[:2] + out, dtype)
@@ -91,39 +98,26 @@ def test_reference_matches_loops(case, dtype):
     assert_close(a, a_loop.astype(dtype), tolerance("reference", dtype))
 
 
-@pytest.mark.tiers("each")
-@tier_settings(40)
-@given(case=pool_geometries(), dtype=dtypes)
-def test_backward_kernels_are_adjoints(tier, case, dtype):
-    # max pooling is linear once the indices are fixed
-    shape, kernel, stride, padding, ceil_mode, count_include_pad = case
-    rng = np.random.default_rng(0)
-    x = normal(rng, shape, dtype)
-    k, xd = tier.kernels(FAMILY), tier.put(x)
-    y, idx = k.max_pool2d_forward(xd, kernel, stride, padding, ceil_mode)
-    gy = normal(rng, y.shape, dtype)
-    _assert_adjoint(y, gy, x, k.max_pool2d_backward(tier.put(gy), idx, shape))
-    args = (kernel, stride, padding, ceil_mode, count_include_pad)
-    a = k.avg_pool2d_forward(xd, *args)
-    _assert_adjoint(a, gy, x, k.avg_pool2d_backward(tier.put(gy), shape, *args))
-
-
-@pytest.mark.tiers("each")
+@pytest.mark.tiers("each-but-reference")
 @tier_settings(30)
 @given(
     shape=st.tuples(st.integers(1, 2), st.integers(1, 3), st.integers(1, 9), st.integers(1, 9)),
     out=st.tuples(st.integers(1, 6), st.integers(1, 6)),
     dtype=dtypes,
 )
-def test_adaptive_avg_pool_matches_loops_and_its_adjoint(tier, shape, out, dtype):
+def test_adaptive_avg_pool_matches_loops_and_its_adjoint_in_both_tiers(tier, shape, out, dtype):
     rng = np.random.default_rng(1)
     x = normal(rng, shape, dtype)
-    y_loop = naive.adaptive_avg_pool2d(x.astype(np.float64), out)
+    y_loop = naive.adaptive_avg_pool2d(x.astype(np.float64), out).astype(dtype)
     gy = normal(rng, y_loop.shape, dtype)
-    k = tier.kernels(FAMILY)
-    y = k.adaptive_avg_pool2d_forward(tier.put(x), out)
-    assert_close(y, y_loop.astype(dtype), tolerance(tier.tier, dtype))
-    _assert_adjoint(y, gy, x, k.adaptive_avg_pool2d_backward(tier.put(gy), shape))
+    ref, k = reference(FAMILY), tier.kernels(FAMILY)
+    y_ref, gx_ref = ref.adaptive_avg_pool2d_forward(x, out), ref.adaptive_avg_pool2d_backward(gy, shape)
+    y, gx = k.adaptive_avg_pool2d_forward(tier.put(x), out), k.adaptive_avg_pool2d_backward(tier.put(gy), shape)
+    assert_close(y_ref, y_loop, tolerance("reference", dtype), "reference forward")
+    assert_close(y, y_loop, tolerance(tier.tier, dtype), "forward")
+    assert_close(gx, gx_ref, tolerance(tier.tier, dtype), "backward")
+    _assert_adjoint(y_ref, gy, x, gx_ref)
+    _assert_adjoint(y, gy, x, gx)
 
 
 @pytest.mark.tiers("each")
