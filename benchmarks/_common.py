@@ -99,9 +99,15 @@ def machine() -> dict:
         pass
     import numba
 
-    return {"cpu_model": model, "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M"),
-            "numpy": np.__version__, "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
-            "python": platform.python_version()}
+    return {
+        "cpu_model": model,
+        "cpus": os.cpu_count(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "numpy": np.__version__,
+        "numba": numba.__version__,
+        "numba_threads": numba.get_num_threads(),
+        "python": platform.python_version(),
+    }
 
 
 def thread_settings() -> str:

@@ -190,8 +190,9 @@ def compare(name: str, batch: int, rounds: int, steps: int, infer: bool, env: di
             result[f"{f}_rss_mib"] = workers[f].ask("rss")
         if "torch_nchw" in workers:
             per_round_nchw = [t / s for s, t in zip(train["nnscratch"], train["torch_nchw"])]
-            per_round_best = [min(t1, t2) / s
-                              for s, t1, t2 in zip(train["nnscratch"], train["torch_nchw"], train["torch_cl"])]
+            per_round_best = [
+                min(t1, t2) / s for s, t1, t2 in zip(train["nnscratch"], train["torch_nchw"], train["torch_cl"])
+            ]
             result["ratio_nchw"] = statistics.median(per_round_nchw)
             result["ratio_best"] = statistics.median(per_round_best)
             result["ratio_nchw_rounds"] = [round(r, 3) for r in per_round_nchw]

@@ -75,14 +75,17 @@ def our_ops(a: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         "max_pool2d_forward": lambda: pool.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False),
         "max_pool2d_backward": lambda: pool.max_pool2d_backward(a["pooled_gy"], indices, x.shape),
         "avg_pool2d_forward": lambda: pool.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False, True),
-        "avg_pool2d_backward": lambda: pool.avg_pool2d_backward(a["pooled_gy"], x.shape, (2, 2), (2, 2), (0, 0),
-                                                                False, True),
+        "avg_pool2d_backward": lambda: pool.avg_pool2d_backward(
+            a["pooled_gy"], x.shape, (2, 2), (2, 2), (0, 0), False, True
+        ),
         "batch_norm_forward": lambda: norm.batch_norm_forward(x, a["gamma"], a["beta"], None, None, True, 0.1, 1e-5),
         "batch_norm_backward": lambda: norm.batch_norm_backward(gy, x, a["gamma"], mean, invstd),
-        "softmax_cross_entropy_forward": lambda: loss.softmax_cross_entropy_forward(a["logits"], a["target"], None,
-                                                                                    0.0, -100),
-        "softmax_cross_entropy_backward": lambda: loss.softmax_cross_entropy_backward(a["glosses"], log_probs,
-                                                                                      a["target"], None, 0.0, -100),
+        "softmax_cross_entropy_forward": lambda: loss.softmax_cross_entropy_forward(
+            a["logits"], a["target"], None, 0.0, -100
+        ),
+        "softmax_cross_entropy_backward": lambda: loss.softmax_cross_entropy_backward(
+            a["glosses"], log_probs, a["target"], None, 0.0, -100
+        ),
         "im2col": lambda: conv.im2col(x, (3, 3), *conv_args[:3]),
         "conv2d_forward": lambda: conv.conv2d_forward(x, w, b, *conv_args),
         "conv2d_backward_input": lambda: conv.conv2d_backward_input(gy, w, x.shape, *conv_args),
@@ -106,14 +109,17 @@ def reference_ops(a: dict[str, Any]) -> dict[str, Callable[[], Any]]:
         "max_pool2d_forward": lambda: ref.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False),
         "max_pool2d_backward": lambda: ref.max_pool2d_backward(h["pooled_gy"], indices, x.shape),
         "avg_pool2d_forward": lambda: ref.avg_pool2d_forward(x, (2, 2), (2, 2), (0, 0), False, True),
-        "avg_pool2d_backward": lambda: ref.avg_pool2d_backward(h["pooled_gy"], x.shape, (2, 2), (2, 2), (0, 0), False,
-                                                               True),
+        "avg_pool2d_backward": lambda: ref.avg_pool2d_backward(
+            h["pooled_gy"], x.shape, (2, 2), (2, 2), (0, 0), False, True
+        ),
         "batch_norm_forward": lambda: ref.batch_norm_forward(x, h["gamma"], h["beta"], None, None, True, 0.1, 1e-5),
         "batch_norm_backward": lambda: ref.batch_norm_backward(gy, x, h["gamma"], mean, invstd),
-        "softmax_cross_entropy_forward": lambda: ref.softmax_cross_entropy_forward(h["logits"], h["target"], None,
-                                                                                   0.0, -100),
-        "softmax_cross_entropy_backward": lambda: ref.softmax_cross_entropy_backward(h["glosses"], log_probs,
-                                                                                     h["target"], None, 0.0, -100),
+        "softmax_cross_entropy_forward": lambda: ref.softmax_cross_entropy_forward(
+            h["logits"], h["target"], None, 0.0, -100
+        ),
+        "softmax_cross_entropy_backward": lambda: ref.softmax_cross_entropy_backward(
+            h["glosses"], log_probs, h["target"], None, 0.0, -100
+        ),
         "im2col": lambda: ref.im2col(x, (3, 3), *conv_args[:3]),
         "conv2d_forward": lambda: ref.conv2d_forward(x, w, b, *conv_args),
         "conv2d_backward_input": lambda: ref.conv2d_backward_input(gy, w, x.shape, *conv_args),
@@ -155,21 +161,49 @@ def cupy_baselines(cp: Any, a: dict[str, Any]) -> dict[str, tuple[str, Callable[
 
         y = cp.empty_like(x)
         pooled = cp.empty((N, C, H // 2, W // 2), dtype=x.dtype)
-        conv_fwd = ("cuDNN", lambda: cudnn.convolution_forward(x, w, b, y, (1, 1), (1, 1), (1, 1), 1, auto_tune=True,
-                                                                 tensor_core="never"))
+        conv_fwd = (
+            "cuDNN",
+            lambda: cudnn.convolution_forward(
+                x, w, b, y, (1, 1), (1, 1), (1, 1), 1, auto_tune=True, tensor_core="never"
+            ),
+        )
         conv_fwd[1]()  # fails here when cuDNN is missing
         out["conv2d_forward"] = conv_fwd
-        out["max_pool2d_forward"] = ("cuDNN", lambda: cudnn.pooling_forward(x, pooled, (2, 2), (2, 2), (0, 0),
-                                                                            libcudnn.CUDNN_POOLING_MAX))
-        out["avg_pool2d_forward"] = ("cuDNN", lambda: cudnn.pooling_forward(
-            x, pooled, (2, 2), (2, 2), (0, 0), libcudnn.CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING))
+        out["max_pool2d_forward"] = (
+            "cuDNN",
+            lambda: cudnn.pooling_forward(x, pooled, (2, 2), (2, 2), (0, 0), libcudnn.CUDNN_POOLING_MAX),
+        )
+        out["avg_pool2d_forward"] = (
+            "cuDNN",
+            lambda: cudnn.pooling_forward(
+                x, pooled, (2, 2), (2, 2), (0, 0), libcudnn.CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING
+            ),
+        )
         mean, inv_std = cp.empty(C, x.dtype), cp.empty(C, x.dtype)
         r_mean, r_var = cp.zeros(C, x.dtype), cp.ones(C, x.dtype)
-        out["batch_norm_forward"] = ("cuDNN", lambda: cudnn.batch_normalization_forward_training(
-            x, a["gamma"], a["beta"], r_mean, r_var, mean, inv_std, 1e-5, 0.9, True, libcudnn.CUDNN_BATCHNORM_SPATIAL,
-            False))
-        out["batch_norm_backward"] = ("cuDNN", lambda: cudnn.batch_normalization_backward(
-            x, a["gamma"], gy, mean, inv_std, 1e-5, True, libcudnn.CUDNN_BATCHNORM_SPATIAL, False))
+        out["batch_norm_forward"] = (
+            "cuDNN",
+            lambda: cudnn.batch_normalization_forward_training(
+                x,
+                a["gamma"],
+                a["beta"],
+                r_mean,
+                r_var,
+                mean,
+                inv_std,
+                1e-5,
+                0.9,
+                True,
+                libcudnn.CUDNN_BATCHNORM_SPATIAL,
+                False,
+            ),
+        )
+        out["batch_norm_backward"] = (
+            "cuDNN",
+            lambda: cudnn.batch_normalization_backward(
+                x, a["gamma"], gy, mean, inv_std, 1e-5, True, libcudnn.CUDNN_BATCHNORM_SPATIAL, False
+            ),
+        )
     except Exception as error:  # any cuDNN problem only removes the cuDNN baselines
         print(f"cuDNN baselines unavailable ({type(error).__name__}: {error}); comparing with cuBLAS/CuPy only")
     return out
@@ -184,13 +218,20 @@ def napkin_costs(a: dict[str, Any]) -> dict[str, tuple[float, float]]:
     gemm = 2.0 * C * C * 9 * N * H * W
     K = a["logits"].shape[1]
     return {
-        "relu_forward": (2 * nb, 0), "relu_backward": (3 * nb, 0), "bias_relu_forward": (2 * nb, 0),
-        "max_pool2d_forward": (nb + 3 * nb / 4, 0), "max_pool2d_backward": (nb + 5 * nb / 4, 0),
-        "avg_pool2d_forward": (nb * 1.25, 0), "avg_pool2d_backward": (nb * 1.25, 0),
-        "batch_norm_forward": (4 * nb, 0), "batch_norm_backward": (5 * nb, 0),
-        "softmax_cross_entropy_forward": (8.0 * N * K, 0), "softmax_cross_entropy_backward": (12.0 * N * K, 0),
+        "relu_forward": (2 * nb, 0),
+        "relu_backward": (3 * nb, 0),
+        "bias_relu_forward": (2 * nb, 0),
+        "max_pool2d_forward": (nb + 3 * nb / 4, 0),
+        "max_pool2d_backward": (nb + 5 * nb / 4, 0),
+        "avg_pool2d_forward": (nb * 1.25, 0),
+        "avg_pool2d_backward": (nb * 1.25, 0),
+        "batch_norm_forward": (4 * nb, 0),
+        "batch_norm_backward": (5 * nb, 0),
+        "softmax_cross_entropy_forward": (8.0 * N * K, 0),
+        "softmax_cross_entropy_backward": (12.0 * N * K, 0),
         "im2col": (cols + nb, 0),
-        "conv2d_forward": (3 * cols + 2 * nb, gemm), "conv2d_backward_input": (3 * cols + 3 * nb, gemm),
+        "conv2d_forward": (3 * cols + 2 * nb, gemm),
+        "conv2d_backward_input": (3 * cols + 3 * nb, gemm),
         "conv2d_backward_weight": (3 * cols + 2 * nb, gemm),
     }
 
@@ -215,9 +256,16 @@ def training_throughput(cp: Any, batch: int, steps: int, warmup: int) -> float:
     """Images per second of conv-bn-relu-pool x2 + linear training steps (plain SGD) on device "cuda"."""
     nn = ns.nn
     model = nn.Sequential(
-        nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 8 * 8, 10),
+        nn.Conv2d(3, 32, 3, padding=1),
+        nn.BatchNorm2d(32),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 8 * 8, 10),
     ).to("cuda")
     rng = np.random.default_rng(0)
     x = ns.tensor(rng.standard_normal((batch, 3, 32, 32)).astype(np.float32), device="cuda")
@@ -240,8 +288,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch", type=int, default=128, help="N of the reference layer and of training")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
-    parser.add_argument("--validate-on-cudasim", action="store_true",
-                        help="only validate every op against the reference tier, in the CPU emulator")
+    parser.add_argument(
+        "--validate-on-cudasim",
+        action="store_true",
+        help="only validate every op against the reference tier, in the CPU emulator",
+    )
     args = parser.parse_args(argv)
 
     if args.validate_on_cudasim:
@@ -281,8 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     images_per_s = training_throughput(cp, args.batch, steps=5, warmup=args.warmup)
     print(f"simple_cnn-like training (conv-bn-relu-pool x2 + linear, batch {args.batch}): {images_per_s:,.0f} images/s")
     if args.json:
-        args.json.write_text(json.dumps({"device": device, "ops": results, "train_images_per_s": images_per_s},
-                                        indent=2))
+        args.json.write_text(
+            json.dumps({"device": device, "ops": results, "train_images_per_s": images_per_s}, indent=2)
+        )
     return 0
 
 

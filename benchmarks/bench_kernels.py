@@ -98,12 +98,8 @@ def bench_conv_layer(table, name, C, OC, H, S, N, repeats, tiers, totals) -> Non
         with torch.no_grad():
             torch_ms["forward"] = median_ms(lambda: F.conv2d(xt, wt, bt, stride, 1), repeats)
         yt = F.conv2d(xt, wt, bt, stride, 1)
-        torch_ms["backward_input"] = median_ms(
-            lambda: torch.autograd.grad(yt, xt, gyt, retain_graph=True), repeats
-        )
-        torch_ms["backward_weight"] = median_ms(
-            lambda: torch.autograd.grad(yt, wt, gyt, retain_graph=True), repeats
-        )
+        torch_ms["backward_input"] = median_ms(lambda: torch.autograd.grad(yt, xt, gyt, retain_graph=True), repeats)
+        torch_ms["backward_weight"] = median_ms(lambda: torch.autograd.grad(yt, wt, gyt, retain_graph=True), repeats)
     for tier_name, tier in tiers.items():
         ops = {
             "forward": lambda t=tier: t.conv2d_forward(x, w, b, *args),
@@ -155,9 +151,7 @@ def bench_memory_bound(table: Table, N: int, repeats: int, tiers: dict) -> None:
 
 def main() -> None:
     cpu.tune_process()  # as fit() does, before the first kernel (see nnscratch.cpu.tuning)
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--skip-reference", action="store_true", help="time only the Numba tier")

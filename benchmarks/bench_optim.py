@@ -94,9 +94,7 @@ def validate(name: str, cls: Any, options: dict, p0: np.ndarray, g: np.ndarray, 
 
 def main() -> None:
     tune_process()  # as fit() does, before the first kernel (see nnscratch.cpu.tuning)
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--sweep", action="store_true", help="also time serial vs parallel Numba over sizes")
@@ -136,9 +134,7 @@ def main() -> None:
             numba.set_num_threads(1 if version.endswith("1t") else threads)
             median, best = time_ms(step, args.repeats)
             gb_per_s = bytes_per_element * args.size / (best * 1e-3) / 1e9
-            results.append(
-                dict(optimizer=name, version=version, median_ms=median, best_ms=best, gb_per_s=gb_per_s)
-            )
+            results.append(dict(optimizer=name, version=version, median_ms=median, best_ms=best, gb_per_s=gb_per_s))
         numba.set_num_threads(threads)
 
     header = f"{'optimizer':<15}{'version':<22}{'median ms':>10}{'best ms':>10}{'best GB/s':>11}"
@@ -171,9 +167,7 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
-                dict(
-                    size=args.size, numba_threads=threads, torch=torch_version, results=results, sweep=sweep
-                ),
+                dict(size=args.size, numba_threads=threads, torch=torch_version, results=results, sweep=sweep),
                 f,
                 indent=1,
             )

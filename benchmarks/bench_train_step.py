@@ -61,9 +61,20 @@ def torch_step(name: str, batch: int, channels_last: bool) -> Callable[[], None]
     torch.manual_seed(0)
     if name == "simple_cnn":
         model = nn.Sequential(
-            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(4096, 256), nn.ReLU(), nn.Linear(256, 10),
+            nn.Conv2d(3, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(64, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(4096, 256),
+            nn.ReLU(),
+            nn.Linear(256, 10),
         )
     else:
         model = torch_resnet20()
@@ -95,7 +106,8 @@ def torch_resnet20():  # the same architecture as nnscratch.models.resnet20
             self.bn2 = nn.BatchNorm2d(cout)
             self.shortcut = (
                 nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-                if stride != 1 or cin != cout else nn.Identity()
+                if stride != 1 or cin != cout
+                else nn.Identity()
             )
 
         def forward(self, x):
@@ -108,8 +120,13 @@ def torch_resnet20():  # the same architecture as nnscratch.models.resnet20
             layers.append(Block(cin, width, 2 if stage and i == 0 else 1))
             cin = width
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), *layers,
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10),
+        nn.Conv2d(3, 16, 3, padding=1, bias=False),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        *layers,
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(64, 10),
     )
 
 
@@ -132,8 +149,14 @@ def main() -> None:
     # As fit() does, before nnscratch's first kernel; after `import torch`, whose own OpenMP runtime has read
     # its settings by now and keeps PyTorch's default wait policy.
     tune_process()
-    results = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-               "torch_threads": threads, "batch": args.batch, "date": time.strftime("%Y-%m-%d"), "models": {}}
+    results = {
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": threads,
+        "batch": args.batch,
+        "date": time.strftime("%Y-%m-%d"),
+        "models": {},
+    }
     print(f"batch {args.batch}, {args.steps} timed steps (median), {os.cpu_count()} cpus, torch threads {threads}")
     print(f"{'model':<12}{'nnscratch img/s':>17}{'torch NCHW':>12}{'torch CL':>10}{'ratio NCHW':>12}{'ratio best':>12}")
     for name in args.models:
@@ -144,9 +167,11 @@ def main() -> None:
             row["ratio_nchw"] = row["nnscratch"] / row["torch_nchw"]
             row["ratio_best"] = row["nnscratch"] / max(row["torch_nchw"], row["torch_channels_last"])
         results["models"][name] = row
-        print(f"{name:<12}{row['nnscratch']:>17.0f}{row.get('torch_nchw', float('nan')):>12.0f}"
-              f"{row.get('torch_channels_last', float('nan')):>10.0f}{row.get('ratio_nchw', float('nan')):>12.2f}"
-              f"{row.get('ratio_best', float('nan')):>12.2f}")
+        print(
+            f"{name:<12}{row['nnscratch']:>17.0f}{row.get('torch_nchw', float('nan')):>12.0f}"
+            f"{row.get('torch_channels_last', float('nan')):>10.0f}{row.get('ratio_nchw', float('nan')):>12.2f}"
+            f"{row.get('ratio_best', float('nan')):>12.2f}"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

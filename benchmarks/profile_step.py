@@ -75,8 +75,10 @@ def main() -> None:
     for _ in range(opts.steps):
         step()
     per_step = (time.perf_counter() - t0) / opts.steps
-    print(f"{opts.model}, batch {opts.batch}: {1e3 * per_step:.1f} ms per step ({opts.batch / per_step:.0f} img/s), "
-          f"mean of {opts.steps}")
+    print(
+        f"{opts.model}, batch {opts.batch}: {1e3 * per_step:.1f} ms per step ({opts.batch / per_step:.0f} img/s), "
+        f"mean of {opts.steps}"
+    )
     for label, seconds in sorted(totals.items(), key=lambda kv: -kv[1]):
         ms = 1e3 * seconds / opts.steps
         print(f"  {label:60s} {ms:8.1f} ms {100 * ms / (1e3 * per_step):5.1f}%  ({calls[label] // opts.steps}/step)")

@@ -187,18 +187,22 @@ def end_to_end(lab: Lab, quick: bool, results: dict, rounds: int | None = None, 
             print(f", torch NCHW {r['torch_nchw_img_s']:.0f}, channels_last {r['torch_cl_img_s']:.0f}; "
                   f"ratio vs NCHW {r['ratio_nchw']:.2f}, vs the faster layout {r['ratio_best']:.2f} "
                   f"(median of {rounds} per-round ratios)")  # fmt: skip
-        print(f"  inference batch 1: {r['nnscratch_infer_b1_ms']:.2f} ms"
-              + (f" (torch NCHW {r['torch_nchw_infer_b1_ms']:.2f} ms)" if "ratio_nchw" in r else "")
-              + f"; batch 256: {r['nnscratch_infer_b256_img_s']:.0f} img/s"
-              + (f" (torch NCHW {r['torch_nchw_infer_b256_img_s']:.0f})" if "ratio_nchw" in r else ""))
+        print(
+            f"  inference batch 1: {r['nnscratch_infer_b1_ms']:.2f} ms"
+            + (f" (torch NCHW {r['torch_nchw_infer_b1_ms']:.2f} ms)" if "ratio_nchw" in r else "")
+            + f"; batch 256: {r['nnscratch_infer_b256_img_s']:.0f} img/s"
+            + (f" (torch NCHW {r['torch_nchw_infer_b256_img_s']:.0f})" if "ratio_nchw" in r else "")
+        )
         print(f"  peak RSS while training: nnscratch {r['nnscratch_rss_mib']:.0f} MiB"
               + (f", torch NCHW {r['torch_nchw_rss_mib']:.0f} MiB (ratio {r['rss_ratio']:.2f})"
                  if "ratio_nchw" in r else ""))  # fmt: skip
     if not quick and lab.only in (None, "compile"):
         c = _e2e.compile_times("simple_cnn", 128)
         results["compile"] = c
-        print(f"\nNumba compile, simple_cnn first training step: cold cache {c['cold_first_step_s']:.1f} s, "
-              f"warm cache {c['warm_first_step_s']:.1f} s (a steady step: {c['warm_steady_step_s']:.2f} s)")
+        print(
+            f"\nNumba compile, simple_cnn first training step: cold cache {c['cold_first_step_s']:.1f} s, "
+            f"warm cache {c['warm_first_step_s']:.1f} s (a steady step: {c['warm_steady_step_s']:.2f} s)"
+        )
 
 
 def main() -> None:
@@ -214,8 +218,12 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write every figure here")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--rounds", type=int, default=None, help="end-to-end rounds (default 9, --quick 3)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="training steps per framework per round (default 1; the round's median counts)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps per framework per round (default 1; the round's median counts)",
+    )
     opts = parser.parse_args()
     repeats = opts.repeats or (3 if opts.quick else 7)
     N = 32 if opts.quick else 128

@@ -97,16 +97,30 @@ def fashion_accuracy(name: str, images: int) -> float:
 
     ns.manual_seed(0)
     model = models.get(name, in_channels=1)
-    ns.train.fit(model, (prep(train.data[idx]), train.targets[idx]), epochs=1, batch_size=64,
-                 optimizer=optim.AdamW(model.parameters(), lr=2e-3), loss_fn=nn.CrossEntropyLoss(), verbose=0, seed=0)
+    ns.train.fit(
+        model,
+        (prep(train.data[idx]), train.targets[idx]),
+        epochs=1,
+        batch_size=64,
+        optimizer=optim.AdamW(model.parameters(), lr=2e-3),
+        loss_fn=nn.CrossEntropyLoss(),
+        verbose=0,
+        seed=0,
+    )
     predicted = ns.train.predict(model, prep(test.data[test_idx])).argmax(axis=1)
     return float((predicted == test.targets[test_idx]).mean())
 
 
 def run_worker(name: str, args: argparse.Namespace) -> dict:
     """Measure ``name`` in a fresh interpreter; its JSON result comes back on the last stdout line."""
-    command = [sys.executable, os.path.abspath(__file__), "--worker", name,
-               "--accuracy-images", str(args.accuracy_images)]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--worker",
+        name,
+        "--accuracy-images",
+        str(args.accuracy_images),
+    ]
     command += ["--quick"] if args.quick else []
     command += ["--accuracy"] if args.accuracy else []
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -116,10 +130,16 @@ def run_worker(name: str, args: argparse.Namespace) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-COLUMNS = (("model", "model", "{}"), ("params", "params (M)", "{:.2f}"), ("mflops", "MFLOPs/img", "{:.0f}"),
-           ("train_img_s", "train img/s (b128)", "{:.0f}"), ("latency_ms", "latency ms (b1)", "{:.1f}"),
-           ("infer_img_s", "infer img/s (b256)", "{:.0f}"), ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
-           ("accuracy", "FMNIST acc", "{:.3f}"))
+COLUMNS = (
+    ("model", "model", "{}"),
+    ("params", "params (M)", "{:.2f}"),
+    ("mflops", "MFLOPs/img", "{:.0f}"),
+    ("train_img_s", "train img/s (b128)", "{:.0f}"),
+    ("latency_ms", "latency ms (b1)", "{:.1f}"),
+    ("infer_img_s", "infer img/s (b256)", "{:.0f}"),
+    ("peak_rss_mib", "peak RSS MiB", "{:.0f}"),
+    ("accuracy", "FMNIST acc", "{:.3f}"),
+)
 
 
 def _cell(row: dict, key: str, fmt: str) -> str:
@@ -149,26 +169,40 @@ def machine() -> str:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
     except OSError:
         cpu = ""
-    return f"{platform.system()} {platform.machine()}, {cpu or platform.processor()}, {cores} cores, Python " \
-           f"{platform.python_version()}, NumPy {np.__version__}"
+    return (
+        f"{platform.system()} {platform.machine()}, {cpu or platform.processor()}, {cores} cores, Python "
+        f"{platform.python_version()}, NumPy {np.__version__}"
+    )
 
 
 def write_markdown(path: str, rows: list[dict], args: argparse.Namespace, seconds: float) -> None:
     today = datetime.date.today().isoformat()
-    note = ("Measured on a **shared, busy machine** (other jobs were training at the same time): absolute "
-            "figures swing 20-50% between runs; compare models within one run only.")
+    note = (
+        "Measured on a **shared, busy machine** (other jobs were training at the same time): absolute "
+        "figures swing 20-50% between runs; compare models within one run only."
+    )
     command = " ".join(["python benchmarks/zoo.py", *sys.argv[1:]]) if args.command is None else args.command
     body = [
-        "# The model zoo on a CPU", "",
-        f"`{command}`", "",
-        f"Date: {today}. Machine: {machine()}. Total time {seconds:.0f} s.", "",
-        note, "",
+        "# The model zoo on a CPU",
+        "",
+        f"`{command}`",
+        "",
+        f"Date: {today}. Machine: {machine()}. Total time {seconds:.0f} s.",
+        "",
+        note,
+        "",
         "Inputs 3x32x32, 10 classes. Training: batch 128, forward + cross-entropy + backward + SGD-momentum "
         "step, median of a few steps. Inference: eval mode without gradients. Peak RSS: each model in its own "
         "process. MFLOPs: 2 x multiply-accumulates of conv and linear layers per image (`summary()`)."
-        + (f" Accuracy: Fashion-MNIST (28x28 grey), one epoch on {args.accuracy_images} training images, "
-           "1000 test images." if args.accuracy else ""), "",
-        table(rows, markdown=True), "",
+        + (
+            f" Accuracy: Fashion-MNIST (28x28 grey), one epoch on {args.accuracy_images} training images, "
+            "1000 test images."
+            if args.accuracy
+            else ""
+        ),
+        "",
+        table(rows, markdown=True),
+        "",
     ]
     with open(path, "w") as f:
         f.write("\n".join(body))
@@ -208,8 +242,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
     print(table(rows, markdown=False))
     os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
     with open(args.json, "w") as f:
-        json.dump({"machine": machine(), "date": datetime.date.today().isoformat(), "quick": args.quick,
-                   "results": rows}, f, indent=2)
+        json.dump(
+            {"machine": machine(), "date": datetime.date.today().isoformat(), "quick": args.quick, "results": rows},
+            f,
+            indent=2,
+        )
     if args.markdown:
         write_markdown(args.markdown, rows, args, seconds)
     return rows

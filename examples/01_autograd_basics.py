@@ -18,14 +18,21 @@ b = ns.tensor(0.1, requires_grad=True)
 z = w * x + b
 y = z.tanh().sum()
 print("y =", y)
-print("graph, newest first:", type(y.grad_fn).__name__, "<-", type(y.grad_fn.inputs[0].grad_fn).__name__,
-      "<-", type(z.grad_fn).__name__)
+print(
+    "graph, newest first:",
+    type(y.grad_fn).__name__,
+    "<-",
+    type(y.grad_fn.inputs[0].grad_fn).__name__,
+    "<-",
+    type(z.grad_fn).__name__,
+)
 
 # 2. Backward fills .grad of the leaves: dy/dw = (1 - tanh(z)^2) * x, dy/db = sum(1 - tanh(z)^2)
 y.backward()
 dz = 1 - z.detach().tanh() ** 2
 print("w.grad =", w.grad, " expected", dz * x)
 print("b.grad =", b.grad, " expected", dz.sum())
+
 
 # 3. Your own op: subclass Function, write forward on arrays and backward with tensor ops.
 class Cube(Function):
@@ -39,6 +46,7 @@ class Cube(Function):
 
 t = ns.randn(4, dtype=ns.float64, requires_grad=True)
 print("gradcheck(Cube):", ns.gradcheck(lambda a: Cube()(a), [t]))
+
 
 # 4. A wrong backward is caught, with the element that disagrees.
 class WrongCube(Cube):

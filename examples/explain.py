@@ -48,8 +48,9 @@ def main(argv: list[str] | None = None) -> Path:
     count, smoothgrad = args.count, args.smoothgrad
     with tune_process():  # as fit() does, for the whole run (evaluation too): see nnscratch.cpu.tuning
         out = Path(args.out)
-        x_train, y_train, x_test, y_test, names = load_data(args.data, args.limit, args.test_limit, args.seed,
-                                                            args.data_dir)
+        x_train, y_train, x_test, y_test, names = load_data(
+            args.data, args.limit, args.test_limit, args.seed, args.data_dir
+        )
         model = train_or_load(args, x_train, y_train)
 
         x = x_test.astype(np.float32) / 255.0  # (T, 1, 28, 28)
@@ -73,11 +74,22 @@ def main(argv: list[str] | None = None) -> Path:
             ok = predicted[i] == y_test[i]
             rows.append(("right" if ok else "wrong") + f"\ntrue: {names[y_test[i]]}")
             titles.append([f"pred: {names[predicted[i]]} ({probs[i, predicted[i]]:.2f})", "", "", ""])
-            cells.append([image, overlay(image, plain[r], 0.6, "hot"), overlay(image, smooth[r], 0.6, "hot"),
-                          overlay(image, cams[r], 0.5, "jet")])
-        path = save_image_grid(cells, out / "explanations.png", row_titles=rows,
-                               col_titles=["image", "saliency", f"SmoothGrad ({smoothgrad})", "Grad-CAM"],
-                               cell_titles=titles, scale=1.6)
+            cells.append(
+                [
+                    image,
+                    overlay(image, plain[r], 0.6, "hot"),
+                    overlay(image, smooth[r], 0.6, "hot"),
+                    overlay(image, cams[r], 0.5, "jet"),
+                ]
+            )
+        path = save_image_grid(
+            cells,
+            out / "explanations.png",
+            row_titles=rows,
+            col_titles=["image", "saliency", f"SmoothGrad ({smoothgrad})", "Grad-CAM"],
+            cell_titles=titles,
+            scale=1.6,
+        )
         print(f"wrote {path}")
         return path
 

@@ -39,8 +39,12 @@ def build_parser(description: str, defaults: dict[str, Any]) -> argparse.Argumen
     p.add_argument("--epochs", type=int, default=defaults["epochs"], help="training epochs")
     p.add_argument("--batch-size", type=int, default=128, help="images per step")
     p.add_argument("--lr", type=float, default=defaults["lr"], help="peak learning rate of the one-cycle schedule")
-    p.add_argument("--optimizer", choices=("sgd", "adam"), default=defaults["optimizer"],
-                   help="SGD with Nesterov momentum 0.9, or Adam (with decoupled weight decay: AdamW)")
+    p.add_argument(
+        "--optimizer",
+        choices=("sgd", "adam"),
+        default=defaults["optimizer"],
+        help="SGD with Nesterov momentum 0.9, or Adam (with decoupled weight decay: AdamW)",
+    )
     p.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay")
     p.add_argument("--device", choices=("cpu", "cuda", "cudasim"), default="cpu", help="where to train")
     p.add_argument("--data-dir", default=None, help="dataset folder (default: $NNSCRATCH_DATA or ~/.cache/nnscratch)")
@@ -69,8 +73,10 @@ def _pictures_available() -> bool:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        print("note: matplotlib is not installed, so curves.png and confusion.png are skipped "
-              "(pip install 'nnscratch[plot]')")
+        print(
+            "note: matplotlib is not installed, so curves.png and confusion.png are skipped "
+            "(pip install 'nnscratch[plot]')"
+        )
         return False
     return True
 
@@ -121,17 +127,28 @@ def run(
         model = ns.models.get(args.model, num_classes=len(classes), in_channels=in_channels)
     model.to(args.device)
     if args.optimizer == "sgd":
-        optimizer = optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True,
-                              weight_decay=args.weight_decay)
+        optimizer = optim.SGD(
+            model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
+        )
     else:
         optimizer = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
-                                              steps_per_epoch=len(train_loader))
+    scheduler = optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(train_loader)
+    )
     config = {
-        "model": args.model, "parameters": model.num_parameters(), "epochs": args.epochs,
-        "batch_size": args.batch_size, "lr": args.lr, "weight_decay": args.weight_decay, "device": args.device,
-        "seed": args.seed, "train_images": len(train_part), "val_images": len(val_part),
-        "test_images": len(test_part), "augment": not args.no_augment, "schedule": "one-cycle (per batch)",
+        "model": args.model,
+        "parameters": model.num_parameters(),
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "device": args.device,
+        "seed": args.seed,
+        "train_images": len(train_part),
+        "val_images": len(val_part),
+        "test_images": len(test_part),
+        "augment": not args.no_augment,
+        "schedule": "one-cycle (per batch)",
         "optimizer": "SGD, Nesterov momentum 0.9" if args.optimizer == "sgd" else "AdamW",
     }
     print("configuration:", json.dumps(config, indent=2))
@@ -144,9 +161,19 @@ def run(
     ]
     start = time.perf_counter()
     history = ns.train.fit(
-        model, train_loader, epochs=args.epochs, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(),
-        val_data=val_loader, scheduler=scheduler, scheduler_interval="batch", callbacks=callbacks,
-        device=args.device, resume_from=args.resume, verbose=args.verbose, seed=args.seed,
+        model,
+        train_loader,
+        epochs=args.epochs,
+        optimizer=optimizer,
+        loss_fn=nn.CrossEntropyLoss(),
+        val_data=val_loader,
+        scheduler=scheduler,
+        scheduler_interval="batch",
+        callbacks=callbacks,
+        device=args.device,
+        resume_from=args.resume,
+        verbose=args.verbose,
+        seed=args.seed,
         checkpoint_dir=args.out,
     )
     train_seconds = time.perf_counter() - start
@@ -170,5 +197,9 @@ def run(
     with open(os.path.join(args.out, "report.txt"), "w") as f:
         f.write(json.dumps(config, indent=2) + f"\n\ntest accuracy {test_accuracy:.4f}\n\n" + report)
     epochs_done = len(history.epoch)
-    return {"test_accuracy": test_accuracy, "history": history, "train_seconds": train_seconds,
-            "seconds_per_epoch": train_seconds / max(epochs_done, 1)}
+    return {
+        "test_accuracy": test_accuracy,
+        "history": history,
+        "train_seconds": train_seconds,
+        "seconds_per_epoch": train_seconds / max(epochs_done, 1),
+    }

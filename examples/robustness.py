@@ -73,8 +73,13 @@ def load_data(name: str, limit: int, test_limit: int, seed: int, data_dir: str |
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.permutation(len(train_set))[:limit])
     pick_test = np.sort(rng.permutation(len(test_set))[:test_limit])
-    return (train_set.data[pick], train_set.targets[pick], test_set.data[pick_test],
-            test_set.targets[pick_test], list(train_set.classes))
+    return (
+        train_set.data[pick],
+        train_set.targets[pick],
+        test_set.data[pick_test],
+        test_set.targets[pick_test],
+        list(train_set.classes),
+    )
 
 
 # --- Model -------------------------------------------------------------------------------------------
@@ -86,9 +91,14 @@ def build_model(name: str, mean: float, std: float, num_classes: int = 10) -> nn
         raise ValueError(f"--model: expected 'small' or 'simple_cnn', got {name!r}")
     return nn.Sequential(
         NormalizeInputs(mean, std),
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 16, 14, 14)
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 32, 7, 7)
-        nn.Flatten(), nn.Linear(32 * 7 * 7, num_classes),
+        nn.Conv2d(1, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # (N, 16, 14, 14)
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),  # (N, 32, 7, 7)
+        nn.Flatten(),
+        nn.Linear(32 * 7 * 7, num_classes),
     )
 
 
@@ -104,15 +114,31 @@ def train_or_load(args: argparse.Namespace, x_train: np.ndarray, y_train: np.nda
         start = time.perf_counter()
         callbacks = []
         if args.adv_train != "none":
-            callbacks.append(AdversarialTraining(args.adv_train, eps=args.adv_eps, ratio=args.adv_ratio,
-                                                 seed=args.seed, attack_kwargs={"steps": 3} if args.adv_train == "pgd"
-                                                 else {}))
-        history = train.fit(model, (x, y_train), epochs=args.epochs, batch_size=args.batch_size,
-                            optimizer=optim.Adam(model.parameters(), lr=4e-3), loss_fn=nn.CrossEntropyLoss(),
-                            callbacks=callbacks, verbose=0, seed=args.seed)
+            callbacks.append(
+                AdversarialTraining(
+                    args.adv_train,
+                    eps=args.adv_eps,
+                    ratio=args.adv_ratio,
+                    seed=args.seed,
+                    attack_kwargs={"steps": 3} if args.adv_train == "pgd" else {},
+                )
+            )
+        history = train.fit(
+            model,
+            (x, y_train),
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            optimizer=optim.Adam(model.parameters(), lr=4e-3),
+            loss_fn=nn.CrossEntropyLoss(),
+            callbacks=callbacks,
+            verbose=0,
+            seed=args.seed,
+        )
         how = "" if args.adv_train == "none" else f" ({args.adv_train} adversarial training, eps {args.adv_eps})"
-        print(f"trained {args.model}{how} on {len(x)} images for {args.epochs} epoch(s) in "
-              f"{time.perf_counter() - start:.1f} s: train accuracy {history.history['accuracy'][-1]:.3f}")
+        print(
+            f"trained {args.model}{how} on {len(x)} images for {args.epochs} epoch(s) in "
+            f"{time.perf_counter() - start:.1f} s: train accuracy {history.history['accuracy'][-1]:.3f}"
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     save(model.state_dict(), out / "model.npz")
@@ -132,8 +158,12 @@ def common_parser(description: str, out: str) -> argparse.ArgumentParser:
     parser.add_argument("--load", default=None, help="weights (model.npz) to load instead of training")
     parser.add_argument("--out", default=out)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--adv-train", choices=["none", "fgsm", "pgd"], default="none",
-                        help="train on adversarial images (PGD with 3 steps) to compare with a plain run")
+    parser.add_argument(
+        "--adv-train",
+        choices=["none", "fgsm", "pgd"],
+        default="none",
+        help="train on adversarial images (PGD with 3 steps) to compare with a plain run",
+    )
     parser.add_argument("--adv-eps", type=float, default=0.1, help="adversarial training's eps")
     parser.add_argument("--adv-ratio", type=float, default=0.5, help="fraction of each batch attacked")
     return parser
@@ -153,8 +183,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # --- The run -----------------------------------------------------------------------------------------
 def corruption_grid(image: np.ndarray, path: Path, seed: int) -> None:
     """One image (1, C, H, W) under every corruption (rows) at every severity (columns)."""
-    cells = [[image[0]] + [fn(image, s, np.random.default_rng(seed))[0] for s in range(1, 6)]
-             for fn in CORRUPTIONS.values()]
+    cells = [
+        [image[0]] + [fn(image, s, np.random.default_rng(seed))[0] for s in range(1, 6)] for fn in CORRUPTIONS.values()
+    ]
     save_image_grid(cells, path, row_titles=list(CORRUPTIONS), col_titles=["clean"] + [f"s{s}" for s in range(1, 6)])
 
 
@@ -162,13 +193,15 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     with tune_process():  # as fit() does, for the whole run (evaluation too): see nnscratch.cpu.tuning
         out = Path(args.out)
-        x_train, y_train, x_test, y_test, _ = load_data(args.data, args.limit, args.test_limit, args.seed,
-                                                        args.data_dir)
+        x_train, y_train, x_test, y_test, _ = load_data(
+            args.data, args.limit, args.test_limit, args.seed, args.data_dir
+        )
         model = train_or_load(args, x_train, y_train)
 
         start = time.perf_counter()
-        title = f"{args.model} on {args.data}" + ("" if args.adv_train == "none" else
-                                                  f", {args.adv_train}-trained (eps {args.adv_eps})")
+        title = f"{args.model} on {args.data}" + (
+            "" if args.adv_train == "none" else f", {args.adv_train}-trained (eps {args.adv_eps})"
+        )
         report = robustness_report(model, (x_test, y_test), seed=args.seed, model_name=title)
         print(f"robustness report on {len(x_test)} test images: {time.perf_counter() - start:.1f} s")
 
@@ -178,16 +211,21 @@ def main(argv: list[str] | None = None) -> dict:
         start = time.perf_counter()
         report.adversarial = {
             "FGSM": accuracy_under_attack(model, (x_attack, y_attack), "fgsm", eps_list),
-            f"PGD-{args.pgd_steps}": accuracy_under_attack(model, (x_attack, y_attack), "pgd", eps_list,
-                                                           steps=args.pgd_steps, seed=args.seed),
+            f"PGD-{args.pgd_steps}": accuracy_under_attack(
+                model, (x_attack, y_attack), "pgd", eps_list, steps=args.pgd_steps, seed=args.seed
+            ),
         }
         print(f"FGSM and PGD on {len(x_attack)} images: {time.perf_counter() - start:.1f} s\n")
 
         print(report.to_markdown(out / "robustness_card.md"))
         (out / "report.json").write_text(json.dumps(report.to_dict(), indent=2))
         report.heatmap(out / "robustness_heatmap.png")
-        save_curves(report.adversarial, out / "attack_curve.png",
-                    title=f"accuracy under attack ({len(x_attack)} images)", xlabel="eps (L-inf, pixels in [0, 1])")
+        save_curves(
+            report.adversarial,
+            out / "attack_curve.png",
+            title=f"accuracy under attack ({len(x_attack)} images)",
+            xlabel="eps (L-inf, pixels in [0, 1])",
+        )
         corruption_grid(x_test[:1], out / "corruption_grid.png", args.seed)
         print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out}")
         return report.to_dict()

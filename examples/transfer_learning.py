@@ -66,24 +66,36 @@ ARCHS = {"resnet8": 1, "resnet14": 2, "resnet20": 3}  # CIFAR ResNet-(6n+2): nam
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--arch", choices=tuple(ARCHS), default="resnet8", help="the CIFAR ResNet used by all methods")
     p.add_argument("--labels-per-class", type=int, default=5, help="labelled images per target class")
     p.add_argument("--epochs", type=int, default=60, help="fine-tuning epochs on the few labels (every method)")
-    p.add_argument("--frozen-epochs", type=int, default=5,
-                   help="of those, epochs with a frozen backbone (at most --epochs)")
+    p.add_argument(
+        "--frozen-epochs", type=int, default=5, help="of those, epochs with a frozen backbone (at most --epochs)"
+    )
     p.add_argument("--pretrain-epochs", type=int, default=3, help="epochs of each pretraining")
-    p.add_argument("--limit", type=int, default=15000,
-                   help="images per pretraining (source classes / unlabelled target images)")
+    p.add_argument(
+        "--limit", type=int, default=15000, help="images per pretraining (source classes / unlabelled target images)"
+    )
     p.add_argument("--test-images", type=int, default=2000, help="test images of classes 5-9 scored")
     p.add_argument("--lr", type=float, default=3e-3, help="head learning rate (AdamW)")
-    p.add_argument("--backbone-lr-factor", type=float, default=0.5,
-                   help="the pretrained backbone's learning rate is lr times this while fine-tuning")
-    p.add_argument("--seeds", type=int, default=5,
-                   help="fine-tuning runs per method, each on its own few-label subset (pretraining is shared)")
-    p.add_argument("--methods", nargs="+", choices=tuple(METHOD_NAMES), default=list(METHOD_NAMES),
-                   help="which methods to run")
+    p.add_argument(
+        "--backbone-lr-factor",
+        type=float,
+        default=0.5,
+        help="the pretrained backbone's learning rate is lr times this while fine-tuning",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=5,
+        help="fine-tuning runs per method, each on its own few-label subset (pretraining is shared)",
+    )
+    p.add_argument(
+        "--methods", nargs="+", choices=tuple(METHOD_NAMES), default=list(METHOD_NAMES), help="which methods to run"
+    )
     p.add_argument("--data-dir", default=None, help="dataset folder (default: $NNSCRATCH_DATA or ~/.cache/nnscratch)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random stream")
     return p
@@ -100,8 +112,13 @@ def _check(args: argparse.Namespace) -> None:
 
 
 # --- Data -------------------------------------------------------------------------------------------
-def _pick(targets: np.ndarray, classes: tuple[int, ...], rng: np.random.Generator, limit: int | None = None,
-          per_class: int | None = None) -> np.ndarray:
+def _pick(
+    targets: np.ndarray,
+    classes: tuple[int, ...],
+    rng: np.random.Generator,
+    limit: int | None = None,
+    per_class: int | None = None,
+) -> np.ndarray:
     """Indices of images of ``classes``: ``per_class`` of each, or a random ``limit`` of all of them."""
     if per_class is not None:
         return np.concatenate([rng.permutation(np.flatnonzero(targets == c))[:per_class] for c in classes])
@@ -118,8 +135,10 @@ def load_splits(args: argparse.Namespace) -> dict:
     train, test = FashionMNIST(root=args.data_dir, train=True), FashionMNIST(root=args.data_dir, train=False)
     rng = np.random.default_rng(args.seed)
     source = _pick(train.targets, SOURCE_CLASSES, rng, limit=args.limit)
-    few = [_pick(train.targets, TARGET_CLASSES, np.random.default_rng([args.seed, k]),
-                 per_class=args.labels_per_class) for k in range(args.seeds)]
+    few = [
+        _pick(train.targets, TARGET_CLASSES, np.random.default_rng([args.seed, k]), per_class=args.labels_per_class)
+        for k in range(args.seeds)
+    ]
     unlabelled = np.setdiff1d(_pick(train.targets, TARGET_CLASSES, rng, limit=args.limit), np.concatenate(few))
     target_test = _pick(test.targets, TARGET_CLASSES, rng, limit=args.test_images)
     images = train.data.astype(np.float32) / 255.0  # (60000, 1, 28, 28)
@@ -149,9 +168,13 @@ class AutoEncoder(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(encoder.num_features, 32, 2, stride=2), nn.BatchNorm2d(32), nn.ReLU(),  # (N, 32, 14, 14)
-            nn.ConvTranspose2d(32, 16, 2, stride=2), nn.BatchNorm2d(16), nn.ReLU(),                    # (N, 16, 28, 28)
-            nn.Conv2d(16, 1, 3, padding=1),                                                            # (N, 1, 28, 28)
+            nn.ConvTranspose2d(encoder.num_features, 32, 2, stride=2),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),  # (N, 32, 14, 14)
+            nn.ConvTranspose2d(32, 16, 2, stride=2),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),  # (N, 16, 28, 28)
+            nn.Conv2d(16, 1, 3, padding=1),  # (N, 1, 28, 28)
         )
 
     def forward(self, x: ns.Tensor) -> ns.Tensor:
@@ -159,28 +182,55 @@ class AutoEncoder(nn.Module):
 
 
 # --- Training ---------------------------------------------------------------------------------------
-def train(model: nn.Module, data: tuple[np.ndarray, np.ndarray], epochs: int, optimizer: optim.Optimizer,
-          loss_fn: nn.Module, seed: int, batch_size: int = 64, metrics=("accuracy",)) -> None:
+def train(
+    model: nn.Module,
+    data: tuple[np.ndarray, np.ndarray],
+    epochs: int,
+    optimizer: optim.Optimizer,
+    loss_fn: nn.Module,
+    seed: int,
+    batch_size: int = 64,
+    metrics=("accuracy",),
+) -> None:
     if epochs < 1:
         return
     steps = epochs * -(-len(data[0]) // batch_size)
     scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-    ns.train.fit(model, data, epochs=epochs, optimizer=optimizer, loss_fn=loss_fn, batch_size=batch_size,
-                 scheduler=scheduler, scheduler_interval="batch", metrics=metrics, verbose=0, seed=seed)
+    ns.train.fit(
+        model,
+        data,
+        epochs=epochs,
+        optimizer=optimizer,
+        loss_fn=loss_fn,
+        batch_size=batch_size,
+        scheduler=scheduler,
+        scheduler_interval="batch",
+        metrics=metrics,
+        verbose=0,
+        seed=seed,
+    )
 
 
-def fine_tune(model: models.CifarResNet, args: argparse.Namespace, few: tuple[np.ndarray, np.ndarray],
-              seed: int) -> None:
+def fine_tune(
+    model: models.CifarResNet, args: argparse.Namespace, few: tuple[np.ndarray, np.ndarray], seed: int
+) -> None:
     """Phase 1: a new head alone on the frozen backbone; phase 2: everything, the backbone slower."""
     frozen = min(args.frozen_epochs, args.epochs)
     model.reset_classifier(len(TARGET_CLASSES))
     model.freeze()
     model.head.unfreeze()
-    train(model, few, frozen, optim.AdamW(model.head.parameters(), lr=args.lr, weight_decay=1e-4),
-          nn.CrossEntropyLoss(), seed)
+    train(
+        model,
+        few,
+        frozen,
+        optim.AdamW(model.head.parameters(), lr=args.lr, weight_decay=1e-4),
+        nn.CrossEntropyLoss(),
+        seed,
+    )
     model.unfreeze()
-    groups = models.param_groups(model, lr_backbone=args.lr * args.backbone_lr_factor, lr_head=args.lr,
-                                 weight_decay=1e-4)
+    groups = models.param_groups(
+        model, lr_backbone=args.lr * args.backbone_lr_factor, lr_head=args.lr, weight_decay=1e-4
+    )
     train(model, few, args.epochs - frozen, optim.AdamW(groups, lr=args.lr), nn.CrossEntropyLoss(), seed)
 
 
@@ -197,8 +247,15 @@ def pretrain_none(args, splits) -> None:
 def pretrain_supervised(args, splits) -> models.CifarResNet:
     ns.manual_seed(args.seed)
     model = backbone(args, len(SOURCE_CLASSES))
-    train(model, splits["source"], args.pretrain_epochs,
-          optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4), nn.CrossEntropyLoss(), args.seed, 128)
+    train(
+        model,
+        splits["source"],
+        args.pretrain_epochs,
+        optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4),
+        nn.CrossEntropyLoss(),
+        args.seed,
+        128,
+    )
     print(f"  pretrained on classes 0-4: {accuracy(model, splits['source']):.3f} training accuracy")
     return model
 
@@ -208,23 +265,37 @@ def pretrain_autoencoder(args, splits) -> models.CifarResNet:
     model = backbone(args, len(TARGET_CLASSES))
     autoencoder = AutoEncoder(model)
     x = splits["unlabelled"][0]
-    train(autoencoder, (x, x), args.pretrain_epochs,
-          optim.AdamW(autoencoder.parameters(), lr=args.lr, weight_decay=5e-4), nn.MSELoss(), args.seed, 128,
-          metrics=None)
+    train(
+        autoencoder,
+        (x, x),
+        args.pretrain_epochs,
+        optim.AdamW(autoencoder.parameters(), lr=args.lr, weight_decay=5e-4),
+        nn.MSELoss(),
+        args.seed,
+        128,
+        metrics=None,
+    )
     with ns.no_grad():
         error = float(((autoencoder.eval()(ns.tensor(x[:256])).numpy() - x[:256]) ** 2).mean())
     print(f"  autoencoder reconstruction error {error:.3f} (inputs have unit variance)")
     return model
 
 
-def fine_tuned(pretrained: models.CifarResNet | None, args, few: tuple[np.ndarray, np.ndarray],
-               seed: int) -> models.CifarResNet:
+def fine_tuned(
+    pretrained: models.CifarResNet | None, args, few: tuple[np.ndarray, np.ndarray], seed: int
+) -> models.CifarResNet:
     """A copy of ``pretrained`` fine-tuned on ``few``, or (``None``) a fresh model trained on ``few`` only."""
     ns.manual_seed(seed)
     if pretrained is None:
         model = backbone(args, len(TARGET_CLASSES))
-        train(model, few, args.epochs, optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4),
-              nn.CrossEntropyLoss(), seed)
+        train(
+            model,
+            few,
+            args.epochs,
+            optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4),
+            nn.CrossEntropyLoss(),
+            seed,
+        )
         return model
     model = copy.deepcopy(pretrained)
     fine_tune(model, args, few, seed)
@@ -247,27 +318,42 @@ def main(argv: list[str] | None = None) -> list[dict]:
             splits = load_splits(args)
         except DatasetNotFoundError as error:
             sys.exit(f"error: {error}")
-        print(f"{args.arch}: {args.seeds} x {len(splits['few'][0][0])} labelled images of classes 5-9, "
-              f"{len(splits['source'][0])} images of classes 0-4, {len(splits['unlabelled'][0])} unlabelled "
-              f"images of 5-9, {len(splits['test'][0])} test images of 5-9")
+        print(
+            f"{args.arch}: {args.seeds} x {len(splits['few'][0][0])} labelled images of classes 5-9, "
+            f"{len(splits['source'][0])} images of classes 0-4, {len(splits['unlabelled'][0])} unlabelled "
+            f"images of 5-9, {len(splits['test'][0])} test images of 5-9"
+        )
         rows = []
         for name, pretrain in (METHODS[METHOD_NAMES[m]] for m in args.methods):
             print(f"{name} ...")
             start = time.perf_counter()
             pretrained = pretrain(args, splits)
-            scores = [accuracy(fine_tuned(pretrained, args, few, args.seed + k), splits["test"])
-                      for k, few in enumerate(splits["few"])]
+            scores = [
+                accuracy(fine_tuned(pretrained, args, few, args.seed + k), splits["test"])
+                for k, few in enumerate(splits["few"])
+            ]
             print("  test accuracy per seed: " + " ".join(f"{s:.3f}" for s in scores))
-            rows.append({"method": name, "test_accuracy": float(np.mean(scores)), "std": float(np.std(scores)),
-                         "scores": scores, "seconds": time.perf_counter() - start})
+            rows.append(
+                {
+                    "method": name,
+                    "test_accuracy": float(np.mean(scores)),
+                    "std": float(np.std(scores)),
+                    "scores": scores,
+                    "seconds": time.perf_counter() - start,
+                }
+            )
         baseline = rows[0]["scores"]  # gains are paired: the same few-label subsets and seeds
-        print(f"\n{'method':<40}{'test accuracy (5-9), mean +- std':>34}{'gain over ' + rows[0]['method'][:7]:>22}"
-              f"{'time':>8}")
+        print(
+            f"\n{'method':<40}{'test accuracy (5-9), mean +- std':>34}{'gain over ' + rows[0]['method'][:7]:>22}"
+            f"{'time':>8}"
+        )
         for row in rows:
             gain = np.subtract(row["scores"], baseline)  # (seeds,)
             row["gain"], row["gain_std"] = float(gain.mean()), float(gain.std())
-            print(f"{row['method']:<40}{row['test_accuracy']:>26.3f} +- {row['std']:.3f}"
-                  f"{row['gain']:>+14.3f} +- {row['gain_std']:.3f}{row['seconds']:>7.0f}s")
+            print(
+                f"{row['method']:<40}{row['test_accuracy']:>26.3f} +- {row['std']:.3f}"
+                f"{row['gain']:>+14.3f} +- {row['gain_std']:.3f}{row['seconds']:>7.0f}s"
+            )
         return rows
 
 

@@ -307,7 +307,6 @@ def grad(
         for i, g in enumerate(result):
             if g is None:
                 raise RuntimeError(
-                    f"inputs[{i}] was not used to compute the outputs; pass allow_unused=True "
-                    "to get None for it"
+                    f"inputs[{i}] was not used to compute the outputs; pass allow_unused=True to get None for it"
                 )
     return tuple(result)

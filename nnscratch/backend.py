@@ -116,9 +116,7 @@ def get_device(device: str | Device | None) -> Device:
         raise TypeError(f"device: expected a str such as 'cpu', got {type(device).__name__}")
     name = device.split(":")[0]  # accept "cuda:0" as PyTorch users write it
     if name not in _DEVICES:
-        raise ValueError(
-            f"device: expected one of {registered_devices()}, got {device!r}"
-        )
+        raise ValueError(f"device: expected one of {registered_devices()}, got {device!r}")
     dev = _DEVICES[name]
     if not dev.available():
         raise ValueError(f"device: {device!r} is not available on this machine: {dev.why_unavailable}")

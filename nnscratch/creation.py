@@ -57,8 +57,9 @@ def ones(*size: Any, dtype: Any = None, device: str | Device | None = None, requ
     return _make(dev.xp.ones(_size(size), dtype=_as_dtype(dtype) or _DEFAULT_FLOAT), dev, requires_grad)
 
 
-def full(size: Any, fill_value: Any, dtype: Any = None, device: str | Device | None = None,
-         requires_grad: bool = False) -> Tensor:
+def full(
+    size: Any, fill_value: Any, dtype: Any = None, device: str | Device | None = None, requires_grad: bool = False
+) -> Tensor:
     """A tensor of ``size`` filled with ``fill_value``; the dtype follows the value (as PyTorch)."""
     dev = backend.get_device(device)
     shape = _size(tuple(size) if isinstance(size, list | tuple) else (size,))
@@ -66,8 +67,14 @@ def full(size: Any, fill_value: Any, dtype: Any = None, device: str | Device | N
     return _make(dev.xp.full(shape, fill_value, dtype=dt), dev, requires_grad)
 
 
-def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device: str | Device | None = None,
-           requires_grad: bool = False) -> Tensor:
+def arange(
+    start: Any,
+    end: Any = None,
+    step: Any = 1,
+    dtype: Any = None,
+    device: str | Device | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
     """Values from ``start`` (default 0) up to but excluding ``end``; int64 for ints, else float32."""
     if end is None:
         start, end = 0, start
@@ -79,8 +86,9 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, device
     return _make(dev.xp.arange(start, end, step).astype(dt), dev, requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, device: str | Device | None = None,
-        requires_grad: bool = False) -> Tensor:
+def eye(
+    n: int, m: int | None = None, dtype: Any = None, device: str | Device | None = None, requires_grad: bool = False
+) -> Tensor:
     """The n x m identity matrix."""
     dev = backend.get_device(device)
     return _make(dev.xp.eye(n, m, dtype=_as_dtype(dtype) or _DEFAULT_FLOAT), dev, requires_grad)
@@ -102,8 +110,9 @@ def randn(*size: Any, dtype: Any = None, device: str | Device | None = None, req
     return _make(dev.xp.asarray(array), dev, requires_grad)
 
 
-def randint(low: int, high: int | None = None, size: tuple[int, ...] = (), dtype: Any = None,
-            device: str | Device | None = None) -> Tensor:
+def randint(
+    low: int, high: int | None = None, size: tuple[int, ...] = (), dtype: Any = None, device: str | Device | None = None
+) -> Tensor:
     """Integers uniformly drawn from [low, high) (or [0, low) when high is omitted)."""
     if high is None:
         low, high = 0, low

@@ -90,8 +90,10 @@ def _resolve_layer(model: Module, layer: Any) -> Module:
     if isinstance(layer, str):
         named = dict(model.named_modules())
         if layer not in named:
-            raise ValueError(f"layer: expected the name of one of the model's modules, e.g. "
-                             f"{[n for n in named if n][:6]}, got {layer!r}")
+            raise ValueError(
+                f"layer: expected the name of one of the model's modules, e.g. "
+                f"{[n for n in named if n][:6]}, got {layer!r}"
+            )
         return named[layer]
     if isinstance(layer, Module):
         if not any(m is layer for m in model.modules()):
@@ -109,8 +111,14 @@ def _input_gradient(model: Module, x: np.ndarray, targets: np.ndarray) -> np.nda
     return backend.to_numpy(grad.data)  # (N, C, H, W)
 
 
-def saliency(model: Module, x: Any, target: Any = None, smoothgrad: int = 0, noise: float = 0.15,
-             seed: int | np.random.Generator | None = None) -> np.ndarray:
+def saliency(
+    model: Module,
+    x: Any,
+    target: Any = None,
+    smoothgrad: int = 0,
+    noise: float = 0.15,
+    seed: int | np.random.Generator | None = None,
+) -> np.ndarray:
     """Vanilla-gradient saliency, or SmoothGrad: how much each pixel moves the target logit.
 
     Args:
@@ -138,8 +146,11 @@ def saliency(model: Module, x: Any, target: Any = None, smoothgrad: int = 0, noi
     if smoothgrad == 0:
         grad = _input_gradient(model, images, targets)  # (N, C, H, W)
     else:
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(
-            ns_random.fresh_seed() if seed is None else seed)
+        rng = (
+            seed
+            if isinstance(seed, np.random.Generator)
+            else np.random.default_rng(ns_random.fresh_seed() if seed is None else seed)
+        )
         flat = images.reshape(len(images), -1)  # (N, C*H*W)
         sigma = (noise * (flat.max(axis=1) - flat.min(axis=1))).reshape(-1, 1, 1, 1)  # (N, 1, 1, 1)
         grad = np.zeros_like(images)
@@ -200,8 +211,10 @@ def grad_cam(model: Module, x: Any, target: Any = None, layer: Module | str | No
 
     def keep_activation(mod: Module, inputs: tuple, output: Any) -> None:
         if not isinstance(output, Tensor) or output.ndim != 4:
-            raise ValueError(f"layer: expected a layer with (N, K, h, w) outputs, got "
-                             f"{getattr(output, 'shape', type(output).__name__)} from {type(mod).__name__}")
+            raise ValueError(
+                f"layer: expected a layer with (N, K, h, w) outputs, got "
+                f"{getattr(output, 'shape', type(output).__name__)} from {type(mod).__name__}"
+            )
         captured["activation"] = output
         output.register_hook(keep_gradient)
 
@@ -242,8 +255,10 @@ def apply_colormap(values: np.ndarray, colormap: str = "jet") -> np.ndarray:
     try:
         from matplotlib import colormaps
     except ImportError as err:
-        raise ImportError(f"colormap {colormap!r} needs matplotlib (pip install 'nnscratch[plot]'); "
-                          "'jet', 'hot' and 'gray' work without it") from err
+        raise ImportError(
+            f"colormap {colormap!r} needs matplotlib (pip install 'nnscratch[plot]'); "
+            "'jet', 'hot' and 'gray' work without it"
+        ) from err
     if colormap not in colormaps:
         raise ValueError(f"colormap: expected 'jet', 'hot', 'gray' or a matplotlib colormap, got {colormap!r}")
     return colormaps[colormap](v[..., 0])[..., :3]  # (H, W, 3)

@@ -177,8 +177,16 @@ def _numeric_jacobian(fn: Callable[..., Any], inputs: list[Any], i: int, eps: fl
     return np.stack(columns, axis=1).reshape((columns[0].size,) + base.shape)
 
 
-def _check_full(fn: Callable[..., Any], inputs: list[Any], which: list[int], outs: list[Tensor],
-                eps: float, atol: float, rtol: float, raise_exception: bool) -> bool:
+def _check_full(
+    fn: Callable[..., Any],
+    inputs: list[Any],
+    which: list[int],
+    outs: list[Tensor],
+    eps: float,
+    atol: float,
+    rtol: float,
+    raise_exception: bool,
+) -> bool:
     n_out = sum(o.numel() for o in outs)
     rows: list[list[np.ndarray]] = []
     for k in range(n_out):  # one backward pass per output element: the rows of the Jacobian
@@ -203,9 +211,17 @@ def _check_full(fn: Callable[..., Any], inputs: list[Any], which: list[int], out
     return True
 
 
-def _check_directions(fn: Callable[..., Any], inputs: list[Any], which: list[int], outs: list[Tensor],
-                      eps: float, atol: float, rtol: float, raise_exception: bool,
-                      rng: np.random.Generator) -> bool:
+def _check_directions(
+    fn: Callable[..., Any],
+    inputs: list[Any],
+    which: list[int],
+    outs: list[Tensor],
+    eps: float,
+    atol: float,
+    rtol: float,
+    raise_exception: bool,
+    rng: np.random.Generator,
+) -> bool:
     u_flat = np.concatenate([rng.standard_normal(o.numel()) for o in outs])
     weights, start = [], 0
     for o in outs:
@@ -227,8 +243,11 @@ def _check_directions(fn: Callable[..., Any], inputs: list[Any], which: list[int
         # Localise: compare every element of this input's gradient.
         numeric_elements = _numeric_grad_elementwise(fn, inputs, i, u_flat, eps)
         bad = _worst(a, numeric_elements, atol, rtol)
-        index = bad[0] if bad is not None else tuple(int(k) for k in np.unravel_index(
-            int(np.argmax(np.abs(a - numeric_elements))), a.shape))
+        index = (
+            bad[0]
+            if bad is not None
+            else tuple(int(k) for k in np.unravel_index(int(np.argmax(np.abs(a - numeric_elements))), a.shape))
+        )
         return _fail(
             f"gradcheck failed for inputs[{i}] at index {index} (random-direction check: "
             f"{along:.6g} analytic vs {numeric:.6g} numeric along the direction): "
@@ -266,8 +285,9 @@ def gradgradcheck(
     if grad_outputs is None:
         rng = np.random.default_rng(kwargs.get("seed", 0) + 1)
         grad_outputs = [
-            Tensor(o.device.xp.asarray(rng.standard_normal(o.shape), dtype=o.dtype), device=o.device,
-                   requires_grad=True)
+            Tensor(
+                o.device.xp.asarray(rng.standard_normal(o.shape), dtype=o.dtype), device=o.device, requires_grad=True
+            )
             for o in outs
         ]
     grad_outputs = list(grad_outputs)
@@ -281,12 +301,14 @@ def gradgradcheck(
             if not pairs:
                 return tuple(Tensor._zeros(xs[i].shape, xs[i].dtype, xs[i].device) for i in which)
             grads = autograd.grad(
-                [o for o, _ in pairs], [xs[i] for i in which], [v for _, v in pairs],
-                create_graph=True, allow_unused=True,
+                [o for o, _ in pairs],
+                [xs[i] for i in which],
+                [v for _, v in pairs],
+                create_graph=True,
+                allow_unused=True,
             )
         return tuple(
-            g if g is not None else Tensor._zeros(xs[i].shape, xs[i].dtype, xs[i].device)
-            for i, g in zip(which, grads)
+            g if g is not None else Tensor._zeros(xs[i].shape, xs[i].dtype, xs[i].device) for i, g in zip(which, grads)
         )
 
     return gradcheck(first_derivative, inputs + grad_outputs, **kwargs)

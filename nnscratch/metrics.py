@@ -54,9 +54,7 @@ def predicted_labels(y_pred_or_logits: Any) -> np.ndarray:
     if y.ndim == 2:
         y = y[:, 0]  # (N,)
     if y.ndim != 1:
-        raise ValueError(
-            f"y_pred: expected labels (N,), binary logits (N,) or scores (N, K), got shape {y.shape}"
-        )
+        raise ValueError(f"y_pred: expected labels (N,), binary logits (N,) or scores (N, K), got shape {y.shape}")
     if np.issubdtype(y.dtype, np.integer) or y.dtype == bool:
         return y.astype(np.int64, copy=False)
     return (y > 0).astype(np.int64)
@@ -124,9 +122,7 @@ def confusion_matrix(y_true: Any, y_pred: Any, num_classes: int) -> np.ndarray:
     _check_same_length(y_true, y_pred)
     for name, y in (("y_true", y_true), ("y_pred", y_pred)):
         if len(y) and (y.min() < 0 or y.max() >= num_classes):
-            raise ValueError(
-                f"{name}: expected labels in [0, {num_classes - 1}], got values in [{y.min()}, {y.max()}]"
-            )
+            raise ValueError(f"{name}: expected labels in [0, {num_classes - 1}], got values in [{y.min()}, {y.max()}]")
     cells = y_true * num_classes + y_pred  # (N,) flat cell index
     return np.bincount(cells, minlength=num_classes * num_classes).reshape(num_classes, num_classes)  # (K, K)
 
@@ -180,9 +176,7 @@ def classification_report(y_true: Any, y_pred: Any, class_names: Sequence[str], 
     row = f"{{:>{width}}} {{:>9.{digits}f}} {{:>9.{digits}f}} {{:>9.{digits}f}} {{:>9}}"
     lines = [head, ""]
     for k, name in enumerate(names):
-        lines.append(
-            row.format(name, stats["precision"][k], stats["recall"][k], stats["f1"][k], int(support[k]))
-        )
+        lines.append(row.format(name, stats["precision"][k], stats["recall"][k], stats["f1"][k], int(support[k])))
     lines.append("")
     correct = float(np.diag(confusion_matrix(y_true, y_pred, len(names))).sum())
     acc = correct / total if total else 0.0
@@ -271,6 +265,4 @@ def resolve_metric(spec: str | Callable[..., float]) -> tuple[str, MetricFn]:
     if match:
         k = int(match.group(1))
         return f"top{k}", lambda y_true, logits: top_k_accuracy(y_true, logits, k)
-    raise ValueError(
-        f"metrics: unknown metric {spec!r}; expected 'accuracy', 'topK' (e.g. 'top5') or a function"
-    )
+    raise ValueError(f"metrics: unknown metric {spec!r}; expected 'accuracy', 'topK' (e.g. 'top5') or a function")

@@ -150,6 +150,13 @@ def check_positive_int(value: Any, name: str, low: int = 1) -> int:
 
 
 __all__ = [
-    "as_float_images", "as_labels", "check_model", "check_positive_int", "evaluation", "iterate_labelled", "logits",
-    "predicted", "to_model_tensor",
+    "as_float_images",
+    "as_labels",
+    "check_model",
+    "check_positive_int",
+    "evaluation",
+    "iterate_labelled",
+    "logits",
+    "predicted",
+    "to_model_tensor",
 ]

@@ -73,8 +73,15 @@ def _reference_modules() -> dict[str, ModuleType]:
     from nnscratch.ref import activation, conv, dropout, elementwise, loss, norm, optim, pool, winograd
 
     return {
-        "activation": activation, "conv": conv, "dropout": dropout, "elementwise": elementwise, "loss": loss,
-        "norm": norm, "optim": optim, "pool": pool, "winograd": winograd,
+        "activation": activation,
+        "conv": conv,
+        "dropout": dropout,
+        "elementwise": elementwise,
+        "loss": loss,
+        "norm": norm,
+        "optim": optim,
+        "pool": pool,
+        "winograd": winograd,
     }
 
 
@@ -82,8 +89,15 @@ def _numba_modules() -> dict[str, ModuleType]:
     from nnscratch.cpu import activation, conv, dropout, elementwise, loss, norm, optim, pool, winograd
 
     return {
-        "activation": activation, "conv": conv, "dropout": dropout, "elementwise": elementwise, "loss": loss,
-        "norm": norm, "optim": optim, "pool": pool, "winograd": winograd,
+        "activation": activation,
+        "conv": conv,
+        "dropout": dropout,
+        "elementwise": elementwise,
+        "loss": loss,
+        "norm": norm,
+        "optim": optim,
+        "pool": pool,
+        "winograd": winograd,
     }
 
 
@@ -91,8 +105,14 @@ def _cuda_modules() -> dict[str, ModuleType]:
     from nnscratch.cuda import activation, conv, dropout, elementwise, loss, norm, optim, pool
 
     return {
-        "activation": activation, "conv": conv, "dropout": dropout, "elementwise": elementwise, "loss": loss,
-        "norm": norm, "optim": optim, "pool": pool,
+        "activation": activation,
+        "conv": conv,
+        "dropout": dropout,
+        "elementwise": elementwise,
+        "loss": loss,
+        "norm": norm,
+        "optim": optim,
+        "pool": pool,
     }
 
 
@@ -187,8 +207,7 @@ class Kernels:
             expected = kernel_signature(getattr(family.protocol, name))
             if not same_parameters(inspect.signature(kernel), expected):
                 raise TypeError(
-                    f"{module.__name__}.{name}{inspect.signature(kernel)}: expected the contract's "
-                    f"arguments {expected}"
+                    f"{module.__name__}.{name}{inspect.signature(kernel)}: expected the contract's arguments {expected}"
                 )
             setattr(self, name, checked(check, kernel))
 
@@ -304,6 +323,17 @@ _resolved: dict[tuple, Kernels] = {}
 
 
 __all__ = [
-    "HOST_TIERS", "TIERS", "Kernels", "TierKernels", "all_kernels", "bound", "check_tier", "choose_tier", "contracts",
-    "families", "resolve", "tier_modules", "tiers_of",
+    "HOST_TIERS",
+    "TIERS",
+    "Kernels",
+    "TierKernels",
+    "all_kernels",
+    "bound",
+    "check_tier",
+    "choose_tier",
+    "contracts",
+    "families",
+    "resolve",
+    "tier_modules",
+    "tiers_of",
 ]

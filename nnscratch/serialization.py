@@ -111,9 +111,7 @@ class _Flattener:
 
 
 def _flatten(obj: Any, metadata: Mapping[str, str] | None) -> tuple[bytes, dict[str, np.ndarray]]:
-    if metadata is not None and not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
-    ):
+    if metadata is not None and not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
         raise TypeError("metadata: expected a dict of str -> str")
     flattener = _Flattener()
     tree = flattener.node(obj, [])

@@ -36,8 +36,9 @@ NAME = "resnet20_fashion_mnist"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--epochs", type=int, default=5, help="training epochs")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule")
     p.add_argument("--batch-size", type=int, default=128, help="images per step")
@@ -70,8 +71,9 @@ def main(argv: list[str] | None = None) -> float:
 
         model = ns.models.resnet20(num_classes=10, in_channels=1)
         optimizer = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=5e-4)
-        scheduler = optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
-                                                  steps_per_epoch=len(train_loader))
+        scheduler = optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(train_loader)
+        )
         last_path = os.path.join(args.work, "last.ckpt.npz")
         best_path = os.path.join(args.work, "best.ckpt.npz")
         callbacks = [
@@ -83,22 +85,46 @@ def main(argv: list[str] | None = None) -> float:
         if resume:
             print(f"resuming from {resume}")
         start = time.perf_counter()
-        ns.train.fit(model, train_loader, epochs=args.epochs, optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(),
-                     val_data=val_loader, scheduler=scheduler, scheduler_interval="batch", callbacks=callbacks,
-                     resume_from=resume, verbose=1, seed=args.seed, checkpoint_dir=args.work)
+        ns.train.fit(
+            model,
+            train_loader,
+            epochs=args.epochs,
+            optimizer=optimizer,
+            loss_fn=nn.CrossEntropyLoss(),
+            val_data=val_loader,
+            scheduler=scheduler,
+            scheduler_interval="batch",
+            callbacks=callbacks,
+            resume_from=resume,
+            verbose=1,
+            seed=args.seed,
+            checkpoint_dir=args.work,
+        )
         print(f"training took {time.perf_counter() - start:.0f} s")
 
         model.load_state_dict(ns.train.load_checkpoint(best_path)["model"])
         logits = ns.train.predict(model, test_loader)  # (10000, 10)
         accuracy = float((logits.argmax(axis=1) == test_set.targets).mean())
         print(f"test accuracy {accuracy:.4f} on {len(test_set)} images")
-        path = pretrained.write(NAME, model, args.out, info={
-            "model": "resnet20", "num_classes": 10, "in_channels": 1, "input_size": [28, 28],
-            "dataset": "Fashion-MNIST", "classes": list(train_set.classes),
-            "mean": [float(m) for m in mean], "std": [float(s) for s in std], "input_scale": "x / 255",
-            "test_accuracy": accuracy, "recipe": f"AdamW lr {args.lr} one-cycle, {args.epochs} epochs, batch "
-            f"{args.batch_size}, crop 2 + flip, {len(train_part)} training images",
-        })
+        path = pretrained.write(
+            NAME,
+            model,
+            args.out,
+            info={
+                "model": "resnet20",
+                "num_classes": 10,
+                "in_channels": 1,
+                "input_size": [28, 28],
+                "dataset": "Fashion-MNIST",
+                "classes": list(train_set.classes),
+                "mean": [float(m) for m in mean],
+                "std": [float(s) for s in std],
+                "input_scale": "x / 255",
+                "test_accuracy": accuracy,
+                "recipe": f"AdamW lr {args.lr} one-cycle, {args.epochs} epochs, batch "
+                f"{args.batch_size}, crop 2 + flip, {len(train_part)} training images",
+            },
+        )
         print(f"wrote {path}")
         return accuracy
 

@@ -13,10 +13,7 @@ def _listed_packages() -> set[str]:
 
 
 def test_every_package_folder_is_listed_in_setup_cfg() -> None:
-    found = {
-        ".".join(init.parent.relative_to(ROOT).parts)
-        for init in (ROOT / "nnscratch").rglob("__init__.py")
-    }
+    found = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "nnscratch").rglob("__init__.py")}
     listed = _listed_packages()
     assert found - listed == set(), f"add these packages to setup.cfg [options] packages: {sorted(found - listed)}"
     assert "nnscratch.kernels" in listed

@@ -134,7 +134,10 @@ def test_tune_process_changes_what_it_says_and_undo_restores_it():
     """)
     first, second = figures["first"], figures["second"]
     assert (first["omp_wait_policy"], first["previous_omp_wait_policy"], first["omp_runtime_started"]) == (
-        "PASSIVE", None, False)
+        "PASSIVE",
+        None,
+        False,
+    )
     assert first["mmap_threshold"] == malloc.MMAP_THRESHOLDS[0] and not first["active"]
     assert figures["during"] == {"env": ["OMP_WAIT_POLICY"], "policy": "PASSIVE", "mmapped": False}
     assert second["omp_wait_policy"] is None and second["mmap_threshold"] is None
@@ -166,17 +169,22 @@ def test_a_call_after_the_openmp_runtime_started_says_it_cannot_take_effect():
 @glibc_linux
 @pytest.mark.parametrize(
     ("env", "expected"),
-    [({"OMP_WAIT_POLICY": "ACTIVE"}, {"policy": "ACTIVE", "omp": None, "mallopt": 2}),
-     ({"NNSCRATCH_MALLOC_TUNING": "0"}, {"policy": "PASSIVE", "omp": "PASSIVE", "mallopt": 0}),
-     ({"MALLOC_TRIM_THRESHOLD_": "131072"}, {"policy": "PASSIVE", "omp": "PASSIVE", "mallopt": 0})],
+    [
+        ({"OMP_WAIT_POLICY": "ACTIVE"}, {"policy": "ACTIVE", "omp": None, "mallopt": 2}),
+        ({"NNSCRATCH_MALLOC_TUNING": "0"}, {"policy": "PASSIVE", "omp": "PASSIVE", "mallopt": 0}),
+        ({"MALLOC_TRIM_THRESHOLD_": "131072"}, {"policy": "PASSIVE", "omp": "PASSIVE", "mallopt": 0}),
+    ],
 )
 def test_the_opt_outs_are_respected(env, expected):
-    figures = run_probe("""
+    figures = run_probe(
+        """
         from nnscratch.cpu import tune_process
         record = tune_process()
         report(policy=os.environ.get("OMP_WAIT_POLICY"), omp=record.omp_wait_policy, mallopt=len(MALLOPT_CALLS),
                notes=record.notes)
-    """, **env)
+    """,
+        **env,
+    )
     notes = figures.pop("notes")
     assert figures == expected
     assert any("left alone" in note for note in notes), notes

@@ -92,6 +92,7 @@ def kernel_signature(method: Callable[..., Any]) -> inspect.Signature:
 def same_parameters(a: inspect.Signature, b: inspect.Signature) -> bool:
     """Same parameter names, kinds and defaults, in the same order (annotations are not compared:
     tiers annotate their array types differently)."""
+
     def strip(s: inspect.Signature) -> list[tuple]:
         return [(p.name, p.kind, p.default) for p in s.parameters.values()]
 

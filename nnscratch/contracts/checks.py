@@ -68,8 +68,10 @@ def check_pair(name: str, value: object, minimum: int) -> tuple[int, int]:
 
 def check_x_shape(name: str, value: object) -> tuple[int, int, int, int]:
     """Check a ``(N, C, H, W)`` shape tuple given to a backward kernel."""
-    ok = isinstance(value, (tuple, list)) and len(value) == 4 and all(
-        isinstance(v, (int, np.integer)) and v >= 1 for v in value
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) == 4
+        and all(isinstance(v, (int, np.integer)) and v >= 1 for v in value)
     )
     if not ok:
         raise ValueError(f"{name}: expected a 4-tuple of positive ints (N, C, H, W), got {value!r}")
@@ -82,7 +84,10 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation
 
 
 def conv_output_hw(
-    hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+    hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
     dilation: tuple[int, int],
 ) -> tuple[int, int]:
     """``(OH, OW)`` of a convolution: :func:`conv_output_size` along each axis."""
@@ -104,7 +109,10 @@ def pool_output_size(size: int, kernel: int, stride: int, padding: int, ceil_mod
 
 
 def pool_output_hw(
-    hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
+    hw: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
     ceil_mode: bool,
 ) -> tuple[int, int]:
     """``(OH, OW)`` of a pooling window: :func:`pool_output_size` along each axis."""
@@ -140,13 +148,9 @@ def check_conv_args(
     if min(OC, CG, KH, KW) < 1:
         raise ValueError(f"w: expected a shape (OC, C // groups, KH, KW) of positive sizes, got {w_shape}")
     if C % groups or OC % groups:
-        raise ValueError(
-            f"groups: expected a divisor of both in_channels ({C}) and out_channels ({OC}), got {groups}"
-        )
+        raise ValueError(f"groups: expected a divisor of both in_channels ({C}) and out_channels ({OC}), got {groups}")
     if CG != C // groups:
-        raise ValueError(
-            f"w: expected shape[1] == C // groups = {C // groups} (x has C = {C}), got {CG}"
-        )
+        raise ValueError(f"w: expected shape[1] == C // groups = {C // groups} (x has C = {C}), got {CG}")
     OH = conv_output_size(H, KH, SH, PH, DH)
     OW = conv_output_size(W, KW, SW, PW, DW)
     check_output_size("dilated kernel", (OH, OW), (H, W))

@@ -53,15 +53,28 @@ class ConvKernels(Protocol):
         ...
 
     def col2im(
-        self, cols: Array, x_shape: tuple[int, int, int, int], kernel_size: Pair, stride: Pair, padding: Pair,
+        self,
+        cols: Array,
+        x_shape: tuple[int, int, int, int],
+        kernel_size: Pair,
+        stride: Pair,
+        padding: Pair,
         dilation: Pair,
     ) -> Array:
         """The adjoint of im2col, summing overlaps: cols ``(C*KH*KW, N*OH*OW)`` -> ``(N, C, H, W)``."""
         ...
 
     def conv2d_forward(
-        self, x: Array, w: Array, b: Array | None, stride: Pair, padding: Pair, dilation: Pair, groups: int,
-        workspace: dict | None = None, relu: bool = False,
+        self,
+        x: Array,
+        w: Array,
+        b: Array | None,
+        stride: Pair,
+        padding: Pair,
+        dilation: Pair,
+        groups: int,
+        workspace: dict | None = None,
+        relu: bool = False,
     ) -> Array:
         """y = conv(x, w) + b (``max(y, 0)`` with ``relu``): x ``(N, C, H, W)``, w ``(OC, C//G, KH, KW)``,
         b ``(OC,)`` or None -> y ``(N, OC, OH, OW)``. ``workspace`` (a dict kept until the backward) may
@@ -69,15 +82,29 @@ class ConvKernels(Protocol):
         ...
 
     def conv2d_backward_input(
-        self, gy: Array, w: Array, x_shape: tuple[int, int, int, int], stride: Pair, padding: Pair,
-        dilation: Pair, groups: int, workspace: dict | None = None,
+        self,
+        gy: Array,
+        w: Array,
+        x_shape: tuple[int, int, int, int],
+        stride: Pair,
+        padding: Pair,
+        dilation: Pair,
+        groups: int,
+        workspace: dict | None = None,
     ) -> Array:
         """gx, the input gradient: gy ``(N, OC, OH, OW)``, w ``(OC, C//G, KH, KW)`` -> gx ``(N, C, H, W)``."""
         ...
 
     def conv2d_backward_weight(
-        self, gy: Array, x: Array, w_shape: tuple[int, int, int, int], stride: Pair, padding: Pair,
-        dilation: Pair, groups: int, workspace: dict | None = None,
+        self,
+        gy: Array,
+        x: Array,
+        w_shape: tuple[int, int, int, int],
+        stride: Pair,
+        padding: Pair,
+        dilation: Pair,
+        groups: int,
+        workspace: dict | None = None,
     ) -> Array:
         """gw, the weight gradient: gy ``(N, OC, OH, OW)``, x ``(N, C, H, W)`` -> gw ``(OC, C//G, KH, KW)``."""
         ...
@@ -95,7 +122,11 @@ def check_im2col(x: Array, kernel_size: Pair, stride: Pair, padding: Pair, dilat
 
 
 def check_col2im(
-    cols: Array, x_shape: tuple[int, int, int, int], kernel_size: Pair, stride: Pair, padding: Pair,
+    cols: Array,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: Pair,
+    stride: Pair,
+    padding: Pair,
     dilation: Pair,
 ) -> ConvGeometry:
     check_float_array("cols", cols, 2)
@@ -108,8 +139,15 @@ def check_col2im(
 
 
 def check_conv2d_forward(
-    x: Array, w: Array, b: Array | None, stride: Pair, padding: Pair, dilation: Pair, groups: int,
-    workspace: dict | None = None, relu: bool = False,
+    x: Array,
+    w: Array,
+    b: Array | None,
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: int,
+    workspace: dict | None = None,
+    relu: bool = False,
 ) -> ConvGeometry:
     check_float_array("x", x, 4)
     check_float_array("w", w, 4)
@@ -128,8 +166,14 @@ def _check_gy(gy: Array, N: int, OC: int, output_hw: Pair) -> None:
 
 
 def check_conv2d_backward_input(
-    gy: Array, w: Array, x_shape: tuple[int, int, int, int], stride: Pair, padding: Pair, dilation: Pair,
-    groups: int, workspace: dict | None = None,
+    gy: Array,
+    w: Array,
+    x_shape: tuple[int, int, int, int],
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: int,
+    workspace: dict | None = None,
 ) -> ConvGeometry:
     check_float_array("w", w, 4)
     x_shape = check_x_shape("x_shape", x_shape)
@@ -140,8 +184,14 @@ def check_conv2d_backward_input(
 
 
 def check_conv2d_backward_weight(
-    gy: Array, x: Array, w_shape: tuple[int, int, int, int], stride: Pair, padding: Pair, dilation: Pair,
-    groups: int, workspace: dict | None = None,
+    gy: Array,
+    x: Array,
+    w_shape: tuple[int, int, int, int],
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    groups: int,
+    workspace: dict | None = None,
 ) -> ConvGeometry:
     check_float_array("x", x, 4)
     if not (isinstance(w_shape, tuple | list) and len(w_shape) == 4):

@@ -42,7 +42,12 @@ class LossKernels(Protocol):
         ...
 
     def softmax_cross_entropy_backward(
-        self, glosses: Array, log_probs: Array, target: Array, weight: Array | None, label_smoothing: float,
+        self,
+        glosses: Array,
+        log_probs: Array,
+        target: Array,
+        weight: Array | None,
+        label_smoothing: float,
         ignore_index: int,
     ) -> Array:
         """The gradient with respect to the logits: glosses ``(N,)``, log_probs ``(N, K)`` (the
@@ -50,8 +55,9 @@ class LossKernels(Protocol):
         ...
 
 
-def check_cross_entropy_args(logits: Array, target: Array, weight: Array | None, label_smoothing: float,
-                             ignore_index: int) -> None:
+def check_cross_entropy_args(
+    logits: Array, target: Array, weight: Array | None, label_smoothing: float, ignore_index: int
+) -> None:
     """The checks both cross-entropy kernels share (``logits`` is the backward's ``log_probs``)."""
     check_float_array("logits", logits, 2)
     N, K = logits.shape
@@ -72,9 +78,7 @@ def check_cross_entropy_args(logits: Array, target: Array, weight: Array | None,
     used = target[target != ignore_index]
     if used.size and (used.min() < 0 or used.max() >= K):
         bad = used[(used < 0) | (used >= K)][0]
-        raise ValueError(
-            f"target: expected class indices in [0, {K}) or ignore_index={ignore_index}, got {bad}"
-        )
+        raise ValueError(f"target: expected class indices in [0, {K}) or ignore_index={ignore_index}, got {bad}")
 
 
 def check_softmax_cross_entropy_forward(
@@ -84,7 +88,11 @@ def check_softmax_cross_entropy_forward(
 
 
 def check_softmax_cross_entropy_backward(
-    glosses: Array, log_probs: Array, target: Array, weight: Array | None, label_smoothing: float,
+    glosses: Array,
+    log_probs: Array,
+    target: Array,
+    weight: Array | None,
+    label_smoothing: float,
     ignore_index: int,
 ) -> None:
     check_cross_entropy_args(log_probs, target, weight, label_smoothing, ignore_index)

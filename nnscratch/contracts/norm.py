@@ -29,8 +29,16 @@ class NormKernels(Protocol):
     """What every tier of the norm family implements."""
 
     def batch_norm_forward(
-        self, x: Array, weight: Array | None, bias: Array | None, running_mean: Array | None,
-        running_var: Array | None, training: bool, momentum: float, eps: float, relu: bool = False,
+        self,
+        x: Array,
+        weight: Array | None,
+        bias: Array | None,
+        running_mean: Array | None,
+        running_var: Array | None,
+        training: bool,
+        momentum: float,
+        eps: float,
+        relu: bool = False,
     ) -> tuple[Array, Array, Array]:
         """Normalise every channel, scale by ``weight``, shift by ``bias`` (then ``max(., 0)`` with
         ``relu``): x ``(N, C, ...)`` -> ``(y, save_mean, save_invstd)``, y like x, the statistics
@@ -39,7 +47,12 @@ class NormKernels(Protocol):
         ...
 
     def batch_norm_backward(
-        self, gy: Array, x: Array, weight: Array | None, save_mean: Array, save_invstd: Array,
+        self,
+        gy: Array,
+        x: Array,
+        weight: Array | None,
+        save_mean: Array,
+        save_invstd: Array,
         relu_output: Array | None = None,
     ) -> tuple[Array, Array, Array]:
         """The training-mode gradients ``(gx, gweight, gbias)``: gy, x ``(N, C, ...)`` -> gx like x,
@@ -49,8 +62,15 @@ class NormKernels(Protocol):
 
 
 def check_batch_norm_forward(
-    x: Array, weight: Array | None, bias: Array | None, running_mean: Array | None, running_var: Array | None,
-    training: bool, momentum: float, eps: float, relu: bool = False,
+    x: Array,
+    weight: Array | None,
+    bias: Array | None,
+    running_mean: Array | None,
+    running_var: Array | None,
+    training: bool,
+    momentum: float,
+    eps: float,
+    relu: bool = False,
 ) -> None:
     check_float_array("x", x, (2, 3, 4))
     C = x.shape[1]
@@ -73,7 +93,11 @@ def check_batch_norm_forward(
 
 
 def check_batch_norm_backward(
-    gy: Array, x: Array, weight: Array | None, save_mean: Array, save_invstd: Array,
+    gy: Array,
+    x: Array,
+    weight: Array | None,
+    save_mean: Array,
+    save_invstd: Array,
     relu_output: Array | None = None,
 ) -> None:
     check_float_array("x", x, (2, 3, 4))

@@ -36,17 +36,39 @@ class OptimKernels(Protocol):
     """What every tier of the optim family implements (each returns None: the arrays are updated)."""
 
     def sgd_step(
-        self, param: Array, grad: Array, momentum_buf: Array, lr: float, momentum: float, dampening: float,
-        nesterov: bool, weight_decay: float, maximize: bool, first_step: bool,
+        self,
+        param: Array,
+        grad: Array,
+        momentum_buf: Array,
+        lr: float,
+        momentum: float,
+        dampening: float,
+        nesterov: bool,
+        weight_decay: float,
+        maximize: bool,
+        first_step: bool,
     ) -> None:
         """SGD with optional (Nesterov) momentum and L2 weight decay: param, grad ``(P,)``;
         momentum_buf ``(P,)``, or ``(0,)`` when ``momentum == 0``."""
         ...
 
     def adam_step(
-        self, param: Array, grad: Array, exp_avg: Array, exp_avg_sq: Array, max_exp_avg_sq: Array, lr: float,
-        beta1: float, beta2: float, eps: float, weight_decay: float, step_size: float,
-        bias_correction2_sqrt: float, amsgrad: bool, decoupled_weight_decay: bool, maximize: bool,
+        self,
+        param: Array,
+        grad: Array,
+        exp_avg: Array,
+        exp_avg_sq: Array,
+        max_exp_avg_sq: Array,
+        lr: float,
+        beta1: float,
+        beta2: float,
+        eps: float,
+        weight_decay: float,
+        step_size: float,
+        bias_correction2_sqrt: float,
+        amsgrad: bool,
+        decoupled_weight_decay: bool,
+        maximize: bool,
     ) -> None:
         """Adam (AdamW when ``decoupled_weight_decay``), with ``step_size = lr / (1 - beta1**t)`` and
         ``bias_correction2_sqrt = sqrt(1 - beta2**t)``: param, grad, exp_avg, exp_avg_sq ``(P,)``;
@@ -54,15 +76,32 @@ class OptimKernels(Protocol):
         ...
 
     def rmsprop_step(
-        self, param: Array, grad: Array, square_avg: Array, grad_avg: Array, momentum_buf: Array, lr: float,
-        alpha: float, eps: float, weight_decay: float, momentum: float, centered: bool, maximize: bool,
+        self,
+        param: Array,
+        grad: Array,
+        square_avg: Array,
+        grad_avg: Array,
+        momentum_buf: Array,
+        lr: float,
+        alpha: float,
+        eps: float,
+        weight_decay: float,
+        momentum: float,
+        centered: bool,
+        maximize: bool,
     ) -> None:
         """RMSprop, optionally centered and with momentum: param, grad, square_avg ``(P,)``; grad_avg
         ``(P,)`` if centered else ``(0,)``; momentum_buf ``(P,)`` if ``momentum > 0`` else ``(0,)``."""
         ...
 
     def adagrad_step(
-        self, param: Array, grad: Array, state_sum: Array, clr: float, eps: float, weight_decay: float,
+        self,
+        param: Array,
+        grad: Array,
+        state_sum: Array,
+        clr: float,
+        eps: float,
+        weight_decay: float,
         maximize: bool,
     ) -> None:
         """Adagrad with the decayed rate ``clr = lr / (1 + (t - 1) lr_decay)``: param, grad, state_sum
@@ -98,16 +137,36 @@ def check_buffers(param: Array, grad: Array, **buffers: tuple[Array, bool]) -> N
 
 
 def check_sgd_step(
-    param: Array, grad: Array, momentum_buf: Array, lr: float, momentum: float, dampening: float,
-    nesterov: bool, weight_decay: float, maximize: bool, first_step: bool,
+    param: Array,
+    grad: Array,
+    momentum_buf: Array,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    nesterov: bool,
+    weight_decay: float,
+    maximize: bool,
+    first_step: bool,
 ) -> None:
     check_buffers(param, grad, momentum_buf=(momentum_buf, momentum != 0))
 
 
 def check_adam_step(
-    param: Array, grad: Array, exp_avg: Array, exp_avg_sq: Array, max_exp_avg_sq: Array, lr: float,
-    beta1: float, beta2: float, eps: float, weight_decay: float, step_size: float,
-    bias_correction2_sqrt: float, amsgrad: bool, decoupled_weight_decay: bool, maximize: bool,
+    param: Array,
+    grad: Array,
+    exp_avg: Array,
+    exp_avg_sq: Array,
+    max_exp_avg_sq: Array,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    step_size: float,
+    bias_correction2_sqrt: float,
+    amsgrad: bool,
+    decoupled_weight_decay: bool,
+    maximize: bool,
 ) -> None:
     check_buffers(
         param, grad, exp_avg=(exp_avg, True), exp_avg_sq=(exp_avg_sq, True), max_exp_avg_sq=(max_exp_avg_sq, amsgrad)
@@ -115,11 +174,24 @@ def check_adam_step(
 
 
 def check_rmsprop_step(
-    param: Array, grad: Array, square_avg: Array, grad_avg: Array, momentum_buf: Array, lr: float,
-    alpha: float, eps: float, weight_decay: float, momentum: float, centered: bool, maximize: bool,
+    param: Array,
+    grad: Array,
+    square_avg: Array,
+    grad_avg: Array,
+    momentum_buf: Array,
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+    maximize: bool,
 ) -> None:
     check_buffers(
-        param, grad, square_avg=(square_avg, True), grad_avg=(grad_avg, centered),
+        param,
+        grad,
+        square_avg=(square_avg, True),
+        grad_avg=(grad_avg, centered),
         momentum_buf=(momentum_buf, momentum > 0),
     )
 

@@ -69,8 +69,14 @@ class PoolKernels(Protocol):
         ...
 
     def avg_pool2d_backward(
-        self, gy: Array, x_shape: tuple[int, int, int, int], kernel_size: Pair, stride: Pair, padding: Pair,
-        ceil_mode: bool, count_include_pad: bool,
+        self,
+        gy: Array,
+        x_shape: tuple[int, int, int, int],
+        kernel_size: Pair,
+        stride: Pair,
+        padding: Pair,
+        ceil_mode: bool,
+        count_include_pad: bool,
     ) -> Array:
         """Each output gradient spread evenly over its window: gy ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``."""
         ...
@@ -111,9 +117,7 @@ def check_pool_indices(indices: Array, gy: Array, N: int, C: int, plane: int) ->
         raise ValueError(f"indices: expected values in [0, H*W) = [0, {plane}), got {got}")
 
 
-def check_max_pool2d_forward(
-    x: Array, kernel_size: Pair, stride: Pair, padding: Pair, ceil_mode: bool
-) -> PoolGeometry:
+def check_max_pool2d_forward(x: Array, kernel_size: Pair, stride: Pair, padding: Pair, ceil_mode: bool) -> PoolGeometry:
     check_float_array("x", x, 4)
     return _geometry(x.shape, kernel_size, stride, padding, ceil_mode)
 
@@ -132,8 +136,13 @@ def check_avg_pool2d_forward(
 
 
 def check_avg_pool2d_backward(
-    gy: Array, x_shape: tuple[int, int, int, int], kernel_size: Pair, stride: Pair, padding: Pair,
-    ceil_mode: bool, count_include_pad: bool,
+    gy: Array,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: Pair,
+    stride: Pair,
+    padding: Pair,
+    ceil_mode: bool,
+    count_include_pad: bool,
 ) -> PoolGeometry:
     check_float_array("gy", gy, 4)
     N, C, H, W = check_x_shape("x_shape", x_shape)
@@ -166,6 +175,4 @@ FAMILY = Family(
     ],
 )
 
-__all__ = ["FAMILY", "PoolGeometry", "PoolKernels", "check_pool_indices"] + [
-    check.__name__ for check in FAMILY.checks
-]
+__all__ = ["FAMILY", "PoolGeometry", "PoolKernels", "check_pool_indices"] + [check.__name__ for check in FAMILY.checks]

@@ -335,5 +335,11 @@ def conv2d_backward_weight_im2col(gy: np.ndarray, x: np.ndarray, w_shape: tuple[
     return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(w_shape)  # (OC, CG, KH, KW)
 
 
-__all__ = ["COLUMN_BLOCK_BYTES", "col2im", "conv2d_backward_input_im2col", "conv2d_backward_weight_im2col",
-           "conv2d_forward_im2col", "im2col"]
+__all__ = [
+    "COLUMN_BLOCK_BYTES",
+    "col2im",
+    "conv2d_backward_input_im2col",
+    "conv2d_backward_weight_im2col",
+    "conv2d_forward_im2col",
+    "im2col",
+]

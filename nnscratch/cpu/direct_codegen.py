@@ -38,6 +38,7 @@ WIDTHS = (32, 16, 8)
 #: Multiply-adds may fuse (FMA); everything else as :data:`nnscratch.config.NUMBA_OPTIONS`.
 KERNEL_OPTIONS = {**NUMBA_OPTIONS, "fastmath": {"contract"}}
 
+
 # --- two LLVM requests ------------------------------------------------------------------------------
 @intrinsic
 def stack_buffer(typingctx, size):
@@ -180,5 +181,17 @@ def tile_width(OW: int) -> int | None:
     return next((VP for VP in WIDTHS if OW >= VP), None)
 
 
-__all__ = ["KERNEL_OPTIONS", "OCB", "ROWS", "WIDTHS", "compile_driver", "phase_columns", "prefer_wide_vectors",
-           "slp_vectorizer", "stack_buffer", "tile", "tile_compiled", "tile_width"]
+__all__ = [
+    "KERNEL_OPTIONS",
+    "OCB",
+    "ROWS",
+    "WIDTHS",
+    "compile_driver",
+    "phase_columns",
+    "prefer_wide_vectors",
+    "slp_vectorizer",
+    "stack_buffer",
+    "tile",
+    "tile_compiled",
+    "tile_width",
+]

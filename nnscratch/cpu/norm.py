@@ -232,4 +232,5 @@ def batch_norm_backward(
     _backward_kernel(gy3, y3, masked, x3, mean, invstd, gain, gweight, gbias, gx3)
     return gx3.reshape(x.shape), gweight.astype(x.dtype), gbias.astype(x.dtype)
 
+
 __all__ = ["batch_norm_forward", "batch_norm_backward"]

@@ -119,9 +119,7 @@ def sgd_step(
         param, grad: ``(P,)``; momentum_buf: ``(P,)``, or ``(0,)`` when ``momentum == 0``.
     """
     kernel = _sgd_parallel if param.size >= PARALLEL_MIN_SIZE else _sgd_kernel
-    lr, momentum, one_minus_dampening, weight_decay = _as_dtype(
-        param, lr, momentum, 1 - dampening, weight_decay
-    )
+    lr, momentum, one_minus_dampening, weight_decay = _as_dtype(param, lr, momentum, 1 - dampening, weight_decay)
     kernel(
         param,
         grad,
@@ -374,9 +372,7 @@ def _adagrad_kernel(param, grad, state_sum, clr, eps, weight_decay, maximize):
 @njit(**NUMBA_PARALLEL_OPTIONS)
 def _adagrad_parallel(param, grad, state_sum, clr, eps, weight_decay, maximize):
     for c in prange(_n_chunks(param)):
-        _adagrad_kernel(
-            _part(param, c), _part(grad, c), _part(state_sum, c), clr, eps, weight_decay, maximize
-        )
+        _adagrad_kernel(_part(param, c), _part(grad, c), _part(state_sum, c), clr, eps, weight_decay, maximize)
 
 
 def adagrad_step(

@@ -248,9 +248,7 @@ def max_pool2d_forward(
     return y, indices
 
 
-def max_pool2d_backward(
-    gy: np.ndarray, indices: np.ndarray, x_shape: tuple[int, int, int, int]
-) -> np.ndarray:
+def max_pool2d_backward(gy: np.ndarray, indices: np.ndarray, x_shape: tuple[int, int, int, int]) -> np.ndarray:
     """Max pooling backward (see :func:`nnscratch.ref.pool.max_pool2d_backward`).
 
     Shape:
@@ -259,8 +257,11 @@ def max_pool2d_backward(
     N, C, H, W = x_shape
     gx = np.empty((N * C, H * W), dtype=gy.dtype)  # (N*C, H*W)
     _run(
-        _max_pool_backward_kernel, gx.size,
-        np.ascontiguousarray(gy).reshape(N * C, -1), np.ascontiguousarray(indices).reshape(N * C, -1), gx,
+        _max_pool_backward_kernel,
+        gx.size,
+        np.ascontiguousarray(gy).reshape(N * C, -1),
+        np.ascontiguousarray(indices).reshape(N * C, -1),
+        gx,
     )
     return gx.reshape(N, C, H, W)
 

@@ -149,8 +149,10 @@ def parallel_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def describe() -> str:
     """One line stating the arrangement, printed by the benchmarks beside their figures."""
-    return (f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, conv: {num_workers()} worker threads "
-            f"(the caller is one) x single-threaded BLAS, other kernels: Numba prange")
+    return (
+        f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, conv: {num_workers()} worker threads "
+        f"(the caller is one) x single-threaded BLAS, other kernels: Numba prange"
+    )
 
 
 __all__ = ["blas_single_thread", "describe", "num_workers", "openmp_started", "over_samples", "parallel_matmul"]

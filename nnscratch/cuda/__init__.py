@@ -108,9 +108,7 @@ class KernelModule:
             cp = cupy_module()
             if cp is None:
                 raise RuntimeError("device 'cuda' needs CuPy: pip install 'nnscratch[gpu]'")
-            self._compiled = cp.RawModule(
-                code=source, options=tuple(options), name_expressions=name_expressions
-            )
+            self._compiled = cp.RawModule(code=source, options=tuple(options), name_expressions=name_expressions)
         self._kernels: dict[str, Kernel] = {}
 
     def get_kernel(self, name: str) -> Kernel:

@@ -38,8 +38,7 @@ CUDASIM = Device(
     _numpy,
     gxx_available,
     default_impl="cuda",
-    why_unavailable="the CUDA emulator compiles kernels with g++, which is not on PATH "
-    "(apt-get install g++)",
+    why_unavailable="the CUDA emulator compiles kernels with g++, which is not on PATH (apt-get install g++)",
 )
 register_device(CUDASIM)
 

@@ -52,9 +52,7 @@ def normalize_dim3(value: Any, what: str) -> tuple[int, int, int]:
         or not 1 <= len(items) <= 3
         or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in items)
     ):
-        raise LaunchConfigError(
-            f"{what}: expected a positive int or a tuple of 1 to 3 positive ints, got {value!r}"
-        )
+        raise LaunchConfigError(f"{what}: expected a positive int or a tuple of 1 to 3 positive ints, got {value!r}")
     padded = tuple(int(v) for v in items) + (1,) * (3 - len(items))
     return padded  # type: ignore[return-value]
 
@@ -83,9 +81,7 @@ def check_launch_config(
         raise error(f"{kernel}(): {exc}") from None
     threads = block3[0] * block3[1] * block3[2]
     if threads > MAX_THREADS_PER_BLOCK:
-        raise error(
-            f"{kernel}(): block: expected at most {MAX_THREADS_PER_BLOCK} threads, got {block3} = {threads}"
-        )
+        raise error(f"{kernel}(): block: expected at most {MAX_THREADS_PER_BLOCK} threads, got {block3} = {threads}")
     for axis, size, limit in zip("xyz", block3, MAX_BLOCK_DIM):
         if size > limit:
             raise error(f"{kernel}(): block: expected {axis} <= {limit}, got {block3}")
@@ -104,9 +100,7 @@ def check_launch_config(
 
 def _describe(value: Any) -> str:
     if isinstance(value, np.ndarray) or type(value).__name__ == "ndarray":
-        return (
-            f"{type(value).__module__.split('.')[0]}.ndarray of dtype {value.dtype} and shape {value.shape}"
-        )
+        return f"{type(value).__module__.split('.')[0]}.ndarray of dtype {value.dtype} and shape {value.shape}"
     if isinstance(value, np.generic):
         return f"numpy.{type(value).__name__} {value!r}"
     return f"{type(value).__name__} {value!r}"
@@ -182,8 +176,7 @@ def prepare_args(signature: KernelSignature, args: Sequence[Any], xp: ModuleType
             converted.append(_check_array(kernel, param, value, xp))
         elif isinstance(value, xp.ndarray) or isinstance(value, np.ndarray):
             raise TypeError(
-                f"{kernel}(): argument '{param.name}' (C type {param.ctype}): "
-                f"expected a scalar, got {_describe(value)}"
+                f"{kernel}(): argument '{param.name}' (C type {param.ctype}): expected a scalar, got {_describe(value)}"
             )
         else:
             converted.append(_convert_scalar(kernel, param, value))

@@ -53,8 +53,18 @@ def softmax_cross_entropy_forward(
     xp = xp_of(logits)
     losses = xp.empty(N, dtype=logits.dtype)  # (N,)
     log_probs = xp.empty_like(logits)  # (N, K)
-    args = (logits, target, w, losses, log_probs, np.int32(N), np.int32(K), np.int32(has_weight),
-            scalar(label_smoothing, logits), np.int64(ignore_index))
+    args = (
+        logits,
+        target,
+        w,
+        losses,
+        log_probs,
+        np.int32(N),
+        np.int32(K),
+        np.int32(has_weight),
+        scalar(label_smoothing, logits),
+        np.int64(ignore_index),
+    )
     _launch("softmax_cross_entropy_forward", logits, N, args)
     return losses, log_probs
 
@@ -73,8 +83,18 @@ def softmax_cross_entropy_backward(
     log_probs, target = contiguous(log_probs), contiguous(target)
     w, has_weight = optional(weight, log_probs)
     glogits = xp_of(log_probs).empty_like(log_probs)  # (N, K)
-    args = (glosses, log_probs, target, w, glogits, np.int32(N), np.int32(K), np.int32(has_weight),
-            scalar(label_smoothing, log_probs), np.int64(ignore_index))
+    args = (
+        glosses,
+        log_probs,
+        target,
+        w,
+        glogits,
+        np.int32(N),
+        np.int32(K),
+        np.int32(has_weight),
+        scalar(label_smoothing, log_probs),
+        np.int64(ignore_index),
+    )
     _launch("softmax_cross_entropy_backward", log_probs, N, args)
     return glogits
 

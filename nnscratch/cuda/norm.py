@@ -71,12 +71,24 @@ def batch_norm_forward(
         has_running = running_mean is not None and running_var is not None
         for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
             if has_running and not stat.flags.c_contiguous:
-                raise ValueError(f"{name}: expected a contiguous array (it is updated in place), got strides "
-                                 f"{stat.strides}")
+                raise ValueError(
+                    f"{name}: expected a contiguous array (it is updated in place), got strides {stat.strides}"
+                )
         r_mean, _ = optional(running_mean if has_running else None, x)
         r_var, _ = optional(running_var if has_running else None, x)
-        args = (x, mean, invstd, r_mean, r_var, np.int32(N), np.int32(C), np.int32(L),
-                scalar(momentum, x), scalar(eps, x), np.int32(has_running))
+        args = (
+            x,
+            mean,
+            invstd,
+            r_mean,
+            r_var,
+            np.int32(N),
+            np.int32(C),
+            np.int32(L),
+            scalar(momentum, x),
+            scalar(eps, x),
+            np.int32(has_running),
+        )
         get_kernel(FILE, "batch_norm_stats", x)(C, REDUCE_BLOCK, args)
     else:
         mean = running_mean.astype(x.dtype, copy=True)  # (C,)
@@ -84,8 +96,19 @@ def batch_norm_forward(
     w, has_weight = optional(weight, x)
     b, has_bias = optional(bias, x)
     y = xp.empty_like(x)
-    args = (x, mean, invstd, w, b, y, np.int32(x.size), np.int32(C), np.int32(L), np.int32(has_weight),
-            np.int32(has_bias))
+    args = (
+        x,
+        mean,
+        invstd,
+        w,
+        b,
+        y,
+        np.int32(x.size),
+        np.int32(C),
+        np.int32(L),
+        np.int32(has_weight),
+        np.int32(has_bias),
+    )
     get_kernel(FILE, "batch_norm_apply", x)(grid_size(x.size, BLOCK), BLOCK, args)
     return (relu_forward(y) if relu else y), mean, invstd
 
@@ -113,8 +136,21 @@ def batch_norm_backward(
     get_kernel(FILE, "batch_norm_backward_reduce", x)(C, REDUCE_BLOCK, args)
     w, has_weight = optional(None if weight is None else weight.astype(x.dtype, copy=False), x)
     gx = xp.empty_like(x)
-    args = (gy, x, mean, invstd, w, gweight, gbias, gx, np.int32(x.size), np.int32(C), np.int32(L),
-            np.int32(N * L), np.int32(has_weight))
+    args = (
+        gy,
+        x,
+        mean,
+        invstd,
+        w,
+        gweight,
+        gbias,
+        gx,
+        np.int32(x.size),
+        np.int32(C),
+        np.int32(L),
+        np.int32(N * L),
+        np.int32(has_weight),
+    )
     get_kernel(FILE, "batch_norm_backward_apply", x)(grid_size(x.size, BLOCK), BLOCK, args)
     return gx, gweight, gbias
 

@@ -122,9 +122,7 @@ def compile_source(
     if _nvrtc is None:
         raise RuntimeError(nvrtc_unavailable_reason())
     options = [o.encode() for o in nvrtc_options(arch, include_dirs)]
-    (program,) = _check(
-        _nvrtc.nvrtcCreateProgram(source.encode(), filename.encode(), 0, [], []), "nvrtcCreateProgram"
-    )
+    (program,) = _check(_nvrtc.nvrtcCreateProgram(source.encode(), filename.encode(), 0, [], []), "nvrtcCreateProgram")
     try:
         (status,) = _nvrtc.nvrtcCompileProgram(program, len(options), options)
         log = _program_log(program)
@@ -194,22 +192,16 @@ def format_table(results: Sequence[GateResult]) -> str:
             rows.append((r.file, r.arch, "-", "-", "-", "-", "COMPILE ERROR"))
         for k in r.kernels:
             status = "SPILLS" if k.spills else "ok"
-            rows.append(
-                (r.file, r.arch, k.kernel, str(k.registers), str(k.spills), str(k.shared_bytes), status)
-            )
+            rows.append((r.file, r.arch, k.kernel, str(k.registers), str(k.spills), str(k.shared_bytes), status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: print the table, the logs of failed compiles; return the exit status."""
-    parser = argparse.ArgumentParser(
-        prog="python -m nnscratch.cuda.nvrtc_gate", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m nnscratch.cuda.nvrtc_gate", description=__doc__.split("\n")[0])
     parser.add_argument("files", nargs="*", help="CUDA sources (default: kernels/*.cu)")
-    parser.add_argument(
-        "--arch", action="append", help=f"architecture, repeatable (default: {' '.join(ARCHS)})"
-    )
+    parser.add_argument("--arch", action="append", help=f"architecture, repeatable (default: {' '.join(ARCHS)})")
     args = parser.parse_args(argv)
     reason = nvrtc_unavailable_reason()
     if reason:

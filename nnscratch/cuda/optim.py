@@ -64,8 +64,19 @@ def sgd_step(
     use_momentum = momentum != 0
     grad = _grad_for(param, grad)
     T = param.dtype.type
-    args = (param, grad, _unused_or(momentum_buf, use_momentum, param), T(lr), T(momentum), T(1 - dampening),
-            np.int32(nesterov), T(weight_decay), np.int32(maximize), np.int32(first_step), np.int32(use_momentum))
+    args = (
+        param,
+        grad,
+        _unused_or(momentum_buf, use_momentum, param),
+        T(lr),
+        T(momentum),
+        T(1 - dampening),
+        np.int32(nesterov),
+        T(weight_decay),
+        np.int32(maximize),
+        np.int32(first_step),
+        np.int32(use_momentum),
+    )
     _launch("sgd_step", param, args)
 
 
@@ -96,9 +107,24 @@ def adam_step(
     """
     grad = _grad_for(param, grad)
     T = param.dtype.type
-    args = (param, grad, exp_avg, exp_avg_sq, _unused_or(max_exp_avg_sq, amsgrad, param), T(1 - beta1), T(beta2),
-            T(1 - beta2), T(eps), T(weight_decay), T(1 - lr * weight_decay), T(step_size),
-            T(bias_correction2_sqrt), np.int32(amsgrad), np.int32(decoupled_weight_decay), np.int32(maximize))
+    args = (
+        param,
+        grad,
+        exp_avg,
+        exp_avg_sq,
+        _unused_or(max_exp_avg_sq, amsgrad, param),
+        T(1 - beta1),
+        T(beta2),
+        T(1 - beta2),
+        T(eps),
+        T(weight_decay),
+        T(1 - lr * weight_decay),
+        T(step_size),
+        T(bias_correction2_sqrt),
+        np.int32(amsgrad),
+        np.int32(decoupled_weight_decay),
+        np.int32(maximize),
+    )
     _launch("adam_step", param, args)
 
 
@@ -125,9 +151,22 @@ def rmsprop_step(
     use_momentum = momentum > 0
     grad = _grad_for(param, grad)
     T = param.dtype.type
-    args = (param, grad, square_avg, _unused_or(grad_avg, centered, param),
-            _unused_or(momentum_buf, use_momentum, param), T(lr), T(alpha), T(1 - alpha), T(eps), T(weight_decay),
-            T(momentum), np.int32(centered), np.int32(use_momentum), np.int32(maximize))
+    args = (
+        param,
+        grad,
+        square_avg,
+        _unused_or(grad_avg, centered, param),
+        _unused_or(momentum_buf, use_momentum, param),
+        T(lr),
+        T(alpha),
+        T(1 - alpha),
+        T(eps),
+        T(weight_decay),
+        T(momentum),
+        np.int32(centered),
+        np.int32(use_momentum),
+        np.int32(maximize),
+    )
     _launch("rmsprop_step", param, args)
 
 

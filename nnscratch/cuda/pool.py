@@ -41,9 +41,7 @@ def _launch(name: str, like: Any, items: int, args: tuple) -> None:
     get_kernel(FILE, name, like)(grid_size(items, BLOCK), BLOCK, c_args)
 
 
-def max_pool2d_forward(
-    x: Any, kernel_size: Pair, stride: Pair, padding: Pair, ceil_mode: bool
-) -> tuple[Any, Any]:
+def max_pool2d_forward(x: Any, kernel_size: Pair, stride: Pair, padding: Pair, ceil_mode: bool) -> tuple[Any, Any]:
     """Largest value of each window and its flat index ``h * W + w`` in the plane (int64).
 
     Shape:

@@ -153,13 +153,7 @@ def _parse_declaration(text: str, has_name: bool) -> tuple[str | None, CType]:
         tokens = tokens[: tokens.index("[")]
     name = None
     words = [t for t in tokens if t not in ("*", "]")]
-    if (
-        has_name
-        and words
-        and tokens
-        and tokens[-1] not in ("*",)
-        and words[-1] not in _TYPE_WORDS | {"const"}
-    ):
+    if has_name and words and tokens and tokens[-1] not in ("*",) and words[-1] not in _TYPE_WORDS | {"const"}:
         if len(words) > 1:
             name = words[-1]
             last = len(tokens) - 1 - tokens[::-1].index(name)

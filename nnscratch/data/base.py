@@ -57,9 +57,7 @@ class ArrayDataset:
         if targets.ndim != 1:
             raise ValueError(f"targets: expected a 1-D array (N,), got shape {targets.shape}")
         if len(data) != len(targets):
-            raise ValueError(
-                f"targets: expected one label per sample ({len(data)} samples), got {len(targets)} labels"
-            )
+            raise ValueError(f"targets: expected one label per sample ({len(data)} samples), got {len(targets)} labels")
         if np.issubdtype(targets.dtype, np.integer) or targets.dtype == np.bool_:
             targets = targets.astype(np.int64, copy=False)
         self.data: np.ndarray = data
@@ -84,8 +82,9 @@ class ArrayDataset:
         if indices.size == 0:
             indices = indices.astype(np.int64)
         if indices.ndim != 1 or not (np.issubdtype(indices.dtype, np.integer) or indices.dtype == np.bool_):
-            raise TypeError(f"indices: expected a 1-D array of ints or booleans, got {indices.dtype} "
-                            f"of shape {indices.shape}")
+            raise TypeError(
+                f"indices: expected a 1-D array of ints or booleans, got {indices.dtype} of shape {indices.shape}"
+            )
         return ArrayDataset(self.data[indices], self.targets[indices], self.classes)
 
     def __repr__(self) -> str:

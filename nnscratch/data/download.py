@@ -116,8 +116,7 @@ def _read_chunk(response, url: str, received: int, total: int | None) -> bytes:
         return response.read(_CHUNK)
     except http.client.IncompleteRead as err:
         raise ChecksumError(
-            f"{url}: truncated download: the connection closed after {received + len(err.partial)} "
-            f"of {total} bytes"
+            f"{url}: truncated download: the connection closed after {received + len(err.partial)} of {total} bytes"
         ) from err
     except http.client.HTTPException as err:  # a malformed response: report it as a network failure
         raise OSError(f"{url}: bad HTTP response ({type(err).__name__}: {err})") from err

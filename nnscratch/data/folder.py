@@ -34,7 +34,16 @@ RESAMPLE_FILTERS: dict[str, Image.Resampling] = {
 
 #: File name endings read as images (case-insensitive); other files are ignored.
 IMAGE_EXTENSIONS: tuple[str, ...] = (
-    ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".bmp",
+    ".gif",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ppm",
+    ".pgm",
 )
 
 

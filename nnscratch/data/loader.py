@@ -219,15 +219,11 @@ class DataLoader:
         finally:
             batches.close()  # on break or error: stops and joins the worker now, not at garbage collection
 
-    def _produce_inline(
-        self, epoch: int, start: int, order: np.ndarray
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _produce_inline(self, epoch: int, start: int, order: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for batch in range(start, len(self)):
             yield self._make_batch(epoch, batch, order)
 
-    def _produce_threaded(
-        self, epoch: int, start: int, order: np.ndarray
-    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _produce_threaded(self, epoch: int, start: int, order: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Run :meth:`_make_batch` in a thread; yield its batches; stop and join it on exit."""
         batches: queue.Queue = queue.Queue(maxsize=self.prefetch)
         stop = threading.Event()
@@ -255,9 +251,7 @@ class DataLoader:
             stop.set()  # the worker checks it between batches and while waiting for room
             worker.join(timeout=_JOIN_TIMEOUT_S)
 
-    def _worker(
-        self, epoch: int, start: int, order: np.ndarray, batches: queue.Queue, stop: threading.Event
-    ) -> None:
+    def _worker(self, epoch: int, start: int, order: np.ndarray, batches: queue.Queue, stop: threading.Event) -> None:
         try:
             for batch in range(start, len(self)):
                 if stop.is_set() or not self._put(batches, self._make_batch(epoch, batch, order), stop):

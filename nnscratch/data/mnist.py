@@ -72,8 +72,9 @@ class MNIST(ArrayDataset):
         if labels.ndim != 1 or len(labels) != len(images):
             raise ValueError(f"{label_path}: expected {len(images)} labels (N,), got shape {labels.shape}")
         if len(labels) and not 0 <= labels.min() <= labels.max() < len(self.class_names):
-            raise ValueError(f"{label_path}: expected labels in [0, {len(self.class_names)}), "
-                             f"got [{labels.min()}, {labels.max()}]")
+            raise ValueError(
+                f"{label_path}: expected labels in [0, {len(self.class_names)}), got [{labels.min()}, {labels.max()}]"
+            )
         super().__init__(images[:, None].astype("u1", copy=False), labels, self.class_names)  # (N, 1, H, W)
         self.files = (image_path, label_path)
 
@@ -135,6 +136,14 @@ class FashionMNIST(MNIST):
     folder_name = "fashion-mnist"
     system_dirs = ("/usr/share/datasets/fashion-mnist",)
     class_names = (
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     )

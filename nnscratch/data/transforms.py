@@ -233,9 +233,7 @@ class RandomCrop(Transform):
         n, _, height, width = padded.shape  # (N, C, H + 2p, W + 2p)
         crop_h, crop_w = self.size
         if crop_h > height or crop_w > width:
-            raise ValueError(
-                f"RandomCrop: size {self.size} is larger than the padded images ({height}, {width})"
-            )
+            raise ValueError(f"RandomCrop: size {self.size} is larger than the padded images ({height}, {width})")
         top = rng.integers(0, height - crop_h + 1, size=n)  # (N,)
         left = rng.integers(0, width - crop_w + 1, size=n)  # (N,)
         windows = sliding_window_view(padded, (crop_h, crop_w), axis=(2, 3))  # (N, C, OH, OW, h, w), a view
@@ -257,8 +255,13 @@ class RandomHorizontalFlip(Transform):
 
 
 def _erase_rectangles(
-    batch: np.ndarray, top: np.ndarray, left: np.ndarray, height: np.ndarray, width: np.ndarray,
-    apply: np.ndarray, value: float,
+    batch: np.ndarray,
+    top: np.ndarray,
+    left: np.ndarray,
+    height: np.ndarray,
+    width: np.ndarray,
+    apply: np.ndarray,
+    value: float,
 ) -> np.ndarray:
     """Fill one rectangle per image (rows top..top+height, clipped to the image) where ``apply``."""
     rows = np.arange(batch.shape[2])
@@ -308,7 +311,10 @@ class RandomErasing(Transform):
     """
 
     def __init__(
-        self, p: float = 0.5, scale: Sequence[float] = (0.02, 0.33), ratio: Sequence[float] = (0.3, 3.3),
+        self,
+        p: float = 0.5,
+        scale: Sequence[float] = (0.02, 0.33),
+        ratio: Sequence[float] = (0.3, 3.3),
         value: float = 0,
     ) -> None:
         self.p = _check_probability(p, "p")

@@ -37,11 +37,19 @@ class AlexNet(ZooModel):
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
         self.dropout = dropout
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (N, 64, H/2, W/2)
-            nn.Conv2d(64, 192, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),          # (N, 192, H/4, W/4)
-            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),         # (N, 256, H/8, W/8)
+            nn.Conv2d(in_channels, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 64, H/2, W/2)
+            nn.Conv2d(64, 192, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 192, H/4, W/4)
+            nn.Conv2d(192, 384, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # (N, 256, H/8, W/8)
         )
         self.pool = nn.AdaptiveAvgPool2d(2)  # (N, 256, 2, 2)
         self.flatten = nn.Flatten()
@@ -51,8 +59,12 @@ class AlexNet(ZooModel):
     def make_head(self, num_classes: int) -> nn.Module:
         """Dropout-FC-ReLU, Dropout-FC-ReLU, FC: the paper's three classifier layers."""
         return nn.Sequential(
-            nn.Dropout(self.dropout), nn.Linear(self.num_features, self.hidden), nn.ReLU(),
-            nn.Dropout(self.dropout), nn.Linear(self.hidden, self.hidden), nn.ReLU(),
+            nn.Dropout(self.dropout),
+            nn.Linear(self.num_features, self.hidden),
+            nn.ReLU(),
+            nn.Dropout(self.dropout),
+            nn.Linear(self.hidden, self.hidden),
+            nn.ReLU(),
             nn.Linear(self.hidden, num_classes),
         )
 

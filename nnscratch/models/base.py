@@ -134,6 +134,8 @@ def param_groups(model: ZooModel, lr_backbone: float, lr_head: float, **options:
             raise ValueError(f"{name}: expected a learning rate >= 0, got {lr!r}")
     backbone = [p for p in model.backbone_parameters() if p.requires_grad]
     head = [p for p in model.head.parameters() if p.requires_grad]
-    groups = [{"params": backbone, "lr": float(lr_backbone), **options},
-              {"params": head, "lr": float(lr_head), **options}]
+    groups = [
+        {"params": backbone, "lr": float(lr_backbone), **options},
+        {"params": head, "lr": float(lr_head), **options},
+    ]
     return [g for g in groups if g["params"]]

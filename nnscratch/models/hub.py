@@ -81,8 +81,10 @@ def write(name: str, model: Module, folder: str = PRETRAINED_DIR, info: dict[str
     serialization.save(state, path)
     table = _read_checksums(folder)
     table[name] = {"file": os.path.basename(path), "sha256": sha256sum(path), **(info or {})}
-    serialization.atomic_write(os.path.join(folder, CHECKSUMS_FILE),
-                               lambda f: f.write(json.dumps(table, indent=2, sort_keys=True).encode() + b"\n"))
+    serialization.atomic_write(
+        os.path.join(folder, CHECKSUMS_FILE),
+        lambda f: f.write(json.dumps(table, indent=2, sort_keys=True).encode() + b"\n"),
+    )
     return path
 
 
@@ -99,8 +101,10 @@ def pretrained_info(model_name: str, weights: str) -> dict[str, Any]:
     table = _read_checksums(PRETRAINED_DIR)
     name = SHIPPED[key]
     if name not in table:
-        raise FileNotFoundError(f"pretrained: {CHECKSUMS_FILE} in {PRETRAINED_DIR} has no entry {name!r} "
-                                f"(run scripts/pretrain_resnet20_fashion_mnist.py)")
+        raise FileNotFoundError(
+            f"pretrained: {CHECKSUMS_FILE} in {PRETRAINED_DIR} has no entry {name!r} "
+            f"(run scripts/pretrain_resnet20_fashion_mnist.py)"
+        )
     return dict(table[name])
 
 
@@ -108,8 +112,9 @@ def _is_url(spec: str) -> bool:
     return urllib.parse.urlparse(spec).scheme in ("http", "https", "file")
 
 
-def resolve(model_name: str, spec: str | os.PathLike, sha256: str | None = None,
-            root: str | os.PathLike | None = None) -> str:
+def resolve(
+    model_name: str, spec: str | os.PathLike, sha256: str | None = None, root: str | os.PathLike | None = None
+) -> str:
     """The local path of the weights ``spec`` names (a shipped name, a path or a URL), verified.
 
     Args:
@@ -137,18 +142,26 @@ def resolve(model_name: str, spec: str | os.PathLike, sha256: str | None = None,
         path = spec
         if not os.path.exists(path):
             known = ", ".join(w for m, w in SHIPPED if m == model_name) or "none"
-            raise FileNotFoundError(f"pretrained: {spec!r} is neither a file nor a URL "
-                                    f"(shipped names for {model_name}: {known})")
+            raise FileNotFoundError(
+                f"pretrained: {spec!r} is neither a file nor a URL (shipped names for {model_name}: {known})"
+            )
     if sha256 is not None:
         actual = sha256sum(path)
         if actual != sha256.lower():
-            raise PretrainedChecksumError(f"pretrained: {path}: SHA-256 mismatch: expected {sha256}, got {actual} "
-                                          f"(the file is corrupt or not the published one)")
+            raise PretrainedChecksumError(
+                f"pretrained: {path}: SHA-256 mismatch: expected {sha256}, got {actual} "
+                f"(the file is corrupt or not the published one)"
+            )
     return path
 
 
-def load_pretrained(model: Module, model_name: str, spec: str | os.PathLike, sha256: str | None = None,
-                    root: str | os.PathLike | None = None) -> Module:
+def load_pretrained(
+    model: Module,
+    model_name: str,
+    spec: str | os.PathLike,
+    sha256: str | None = None,
+    root: str | os.PathLike | None = None,
+) -> Module:
     """Load the weights ``spec`` names into ``model`` (strict: every key must match) and return it."""
     path = resolve(model_name, spec, sha256, root)
     state = serialization.load(path)

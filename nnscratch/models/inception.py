@@ -34,8 +34,17 @@ class Inception(Concat):
         (N, in_channels, H, W) -> (N, c1 + c3 + c5 + pool_proj, H, W).
     """
 
-    def __init__(self, in_channels: int, c1: int, c3_reduce: int, c3: int, c5_reduce: int, c5: int,
-                 pool_proj: int, double_3x3: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        c1: int,
+        c3_reduce: int,
+        c3: int,
+        c5_reduce: int,
+        c5: int,
+        pool_proj: int,
+        double_3x3: bool = False,
+    ) -> None:
         if double_3x3:
             wide = nn.Sequential(conv_bn(in_channels, c5_reduce, 1), conv_bn(c5_reduce, c5, 3), conv_bn(c5, c5, 3))
         else:
@@ -63,12 +72,19 @@ class GoogLeNet(ZooModel):
     """
 
     #: (c1, c3_reduce, c3, c5_reduce, c5, pool_proj) of modules 3a, 3b, 4a, 4b, 5a; "M" is a max-pool.
-    MODULES = ((32, 48, 64, 8, 16, 16), (64, 64, 96, 16, 48, 32), "M",
-               (96, 48, 104, 8, 24, 32), (80, 56, 112, 12, 32, 32), "M",
-               (128, 80, 160, 16, 64, 64))
+    MODULES = (
+        (32, 48, 64, 8, 16, 16),
+        (64, 64, 96, 16, 48, 32),
+        "M",
+        (96, 48, 104, 8, 24, 32),
+        (80, 56, 112, 12, 32, 32),
+        "M",
+        (128, 80, 160, 16, 64, 64),
+    )
 
-    def __init__(self, num_classes: int = 10, in_channels: int = 3, double_3x3: bool = False,
-                 dropout: float = 0.2) -> None:
+    def __init__(
+        self, num_classes: int = 10, in_channels: int = 3, double_3x3: bool = False, dropout: float = 0.2
+    ) -> None:
         super().__init__()
         self.num_classes = check_positive_int(num_classes, "num_classes")
         in_channels = check_positive_int(in_channels, "in_channels")

@@ -19,12 +19,19 @@ from nnscratch.models.base import ZooModel, check_positive_int, check_width_mult
 from nnscratch.tensor import Tensor
 
 
-def conv_bn(in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1,
-            activation: type[nn.Module] | None = nn.ReLU) -> nn.Sequential:
+def conv_bn(
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    groups: int = 1,
+    activation: type[nn.Module] | None = nn.ReLU,
+) -> nn.Sequential:
     """Conv (no bias, 'same' padding for odd kernels) - BatchNorm - optional activation."""
     layers: list[nn.Module] = [
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2,
-                  groups=groups, bias=False),
+        nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, groups=groups, bias=False
+        ),
         nn.BatchNorm2d(out_channels),
     ]
     if activation is not None:
@@ -42,7 +49,7 @@ class DepthwiseSeparable(nn.Sequential):
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
         super().__init__(
             conv_bn(in_channels, in_channels, 3, stride, groups=in_channels),  # depthwise: one filter per channel
-            conv_bn(in_channels, out_channels, 1),                            # pointwise: mixes channels
+            conv_bn(in_channels, out_channels, 1),  # pointwise: mixes channels
         )
 
 
@@ -59,8 +66,21 @@ class MobileNetV1(ZooModel):
     """
 
     #: (out_channels, stride) of the 13 depthwise separable blocks at 32x32 (strides 2 at 64, 128, 256 ...).
-    BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
-              (512, 1), (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
+    BLOCKS = (
+        (64, 1),
+        (128, 2),
+        (128, 1),
+        (256, 2),
+        (256, 1),
+        (512, 2),
+        (512, 1),
+        (512, 1),
+        (512, 1),
+        (512, 1),
+        (512, 1),
+        (1024, 2),
+        (1024, 1),
+    )
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, width_mult: float = 1.0) -> None:
         super().__init__()
@@ -125,8 +145,15 @@ class MobileNetV2(ZooModel):
 
     #: (expansion t, out_channels c, repeats n, first stride s); strides 2 -> 1 in the first two
     #: downsampling rows of the paper, for 32x32 inputs.
-    SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2),
-                (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+    SETTINGS = (
+        (1, 16, 1, 1),
+        (6, 24, 2, 1),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    )
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3, width_mult: float = 1.0) -> None:
         super().__init__()

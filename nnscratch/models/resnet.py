@@ -68,16 +68,23 @@ class CifarResNet(ZooModel):
 
     head_name = "fc"
 
-    def __init__(self, blocks_per_stage: int | Sequence[int], num_classes: int = 10, in_channels: int = 3,
-                 widths: Sequence[int] = (16, 32, 64)) -> None:
+    def __init__(
+        self,
+        blocks_per_stage: int | Sequence[int],
+        num_classes: int = 10,
+        in_channels: int = 3,
+        widths: Sequence[int] = (16, 32, 64),
+    ) -> None:
         super().__init__()
         widths = tuple(widths)
         if isinstance(blocks_per_stage, Sequence):
             blocks = tuple(blocks_per_stage)
-            if len(blocks) != len(widths) or any(isinstance(b, bool) or not isinstance(b, int) or b < 1
-                                                 for b in blocks):
-                raise ValueError(f"blocks_per_stage: expected {len(widths)} positive ints (one per width), "
-                                 f"got {blocks_per_stage!r}")
+            if len(blocks) != len(widths) or any(
+                isinstance(b, bool) or not isinstance(b, int) or b < 1 for b in blocks
+            ):
+                raise ValueError(
+                    f"blocks_per_stage: expected {len(widths)} positive ints (one per width), got {blocks_per_stage!r}"
+                )
         else:
             if isinstance(blocks_per_stage, bool) or not isinstance(blocks_per_stage, int) or blocks_per_stage < 1:
                 raise ValueError(f"blocks_per_stage: expected a positive int, got {blocks_per_stage}")
@@ -122,30 +129,40 @@ class CifarResNet(ZooModel):
             return f"layers.{flat}.{rest}"
         for torch_prefix, own_prefix in (("conv1.", "stem.0."), ("bn1.", "stem.1."), ("linear.", "fc.")):
             if key.startswith(torch_prefix):
-                return own_prefix + key[len(torch_prefix):]
+                return own_prefix + key[len(torch_prefix) :]
         return key
 
 
-def _build(blocks: int | Sequence[int], widths: Sequence[int], num_classes: int, in_channels: int,
-           pretrained: str | None, model_name: str, sha256: str | None) -> CifarResNet:
+def _build(
+    blocks: int | Sequence[int],
+    widths: Sequence[int],
+    num_classes: int,
+    in_channels: int,
+    pretrained: str | None,
+    model_name: str,
+    sha256: str | None,
+) -> CifarResNet:
     if pretrained is not None:
         from nnscratch.models.hub import SHIPPED, load_pretrained, pretrained_info
 
         if (model_name, pretrained) in SHIPPED:
             info = pretrained_info(model_name, pretrained)
             if (in_channels, num_classes) != (info["in_channels"], info["num_classes"]):
-                raise ValueError(f"pretrained={pretrained!r}: expected in_channels={info['in_channels']} and "
-                                 f"num_classes={info['num_classes']} (the shipped weights' shapes), got "
-                                 f"in_channels={in_channels} and num_classes={num_classes}; call "
-                                 f"reset_classifier() after loading for other classes")
+                raise ValueError(
+                    f"pretrained={pretrained!r}: expected in_channels={info['in_channels']} and "
+                    f"num_classes={info['num_classes']} (the shipped weights' shapes), got "
+                    f"in_channels={in_channels} and num_classes={num_classes}; call "
+                    f"reset_classifier() after loading for other classes"
+                )
     model = CifarResNet(blocks, num_classes, in_channels, widths)
     if pretrained is not None:
         load_pretrained(model, model_name, pretrained, sha256)
     return model
 
 
-def resnet20(num_classes: int = 10, in_channels: int = 3, pretrained: str | None = None,
-             sha256: str | None = None) -> CifarResNet:
+def resnet20(
+    num_classes: int = 10, in_channels: int = 3, pretrained: str | None = None, sha256: str | None = None
+) -> CifarResNet:
     """ResNet-20 for 32x32 images (He et al. 2016, section 4.2; n = 3; 0.27 M parameters).
 
     Args:
@@ -165,8 +182,9 @@ def resnet20(num_classes: int = 10, in_channels: int = 3, pretrained: str | None
     return _build(3, (16, 32, 64), num_classes, in_channels, pretrained, "resnet20", sha256)
 
 
-def resnet56(num_classes: int = 10, in_channels: int = 3, pretrained: str | None = None,
-             sha256: str | None = None) -> CifarResNet:
+def resnet56(
+    num_classes: int = 10, in_channels: int = 3, pretrained: str | None = None, sha256: str | None = None
+) -> CifarResNet:
     """ResNet-56 for 32x32 images (He et al. 2016, section 4.2; n = 9; 0.86 M parameters with
     option-B shortcuts, 0.85 M in the paper's option A). Arguments as :func:`resnet20`.
 
@@ -178,8 +196,9 @@ def resnet56(num_classes: int = 10, in_channels: int = 3, pretrained: str | None
     return _build(9, (16, 32, 64), num_classes, in_channels, pretrained, "resnet56", sha256)
 
 
-def resnet18(num_classes: int = 10, in_channels: int = 3, pretrained: str | None = None,
-             sha256: str | None = None) -> CifarResNet:
+def resnet18(
+    num_classes: int = 10, in_channels: int = 3, pretrained: str | None = None, sha256: str | None = None
+) -> CifarResNet:
     """ResNet-18 (He et al. 2016, table 1: basic blocks 2-2-2-2 of 64-128-256-512 channels) with the
     CIFAR stem: a 3x3 stride-1 conv and no max-pool; 11.17 M parameters. Arguments as :func:`resnet20`;
     torchvision-style weights load with :func:`nnscratch.models.load_torch_state_dict`.

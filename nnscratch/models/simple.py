@@ -29,13 +29,18 @@ def simple_cnn(num_classes: int = 10, in_channels: int = 3, image_size: int = 32
         raise ValueError(f"image_size: expected a multiple of 4 (two 2x2 poolings), got {image_size}")
     side = image_size // 4
     return nn.Sequential(
-        nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(in_channels, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 32, 3, padding=1),
+        nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(64, 64, 3, padding=1),
+        nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Flatten(),
-        nn.Linear(64 * side * side, 256), nn.ReLU(),
+        nn.Linear(64 * side * side, 256),
+        nn.ReLU(),
         nn.Linear(256, num_classes),
     )

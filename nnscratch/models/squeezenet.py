@@ -57,13 +57,19 @@ class SqueezeNet(ZooModel):
             raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
         self.dropout = dropout
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 64, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(in_channels, 64, 3, padding=1),
+            nn.ReLU(),
             nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),  # (N, 64, H/2, W/2)
-            Fire(64, 16, 64, 64), Fire(128, 16, 64, 64),
+            Fire(64, 16, 64, 64),
+            Fire(128, 16, 64, 64),
             nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),  # (N, 128, H/4, W/4)
-            Fire(128, 32, 128, 128), Fire(256, 32, 128, 128),
+            Fire(128, 32, 128, 128),
+            Fire(256, 32, 128, 128),
             nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True),  # (N, 256, H/8, W/8)
-            Fire(256, 48, 192, 192), Fire(384, 48, 192, 192), Fire(384, 64, 256, 256), Fire(512, 64, 256, 256),
+            Fire(256, 48, 192, 192),
+            Fire(384, 48, 192, 192),
+            Fire(384, 64, 256, 256),
+            Fire(512, 64, 256, 256),
         )
         self.pool = nn.GlobalAvgPool2d()
         self.num_features = 512

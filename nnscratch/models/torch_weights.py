@@ -42,8 +42,9 @@ def _read_state(path: str) -> dict[str, np.ndarray]:
                 else:
                     state = {name: archive[name] for name in archive.files}
         except (zipfile.BadZipFile, ValueError, OSError) as error:
-            raise serialization.CheckpointError(f"load_torch_state_dict: {path}: not a readable .npz "
-                                                f"file: {error}") from None
+            raise serialization.CheckpointError(
+                f"load_torch_state_dict: {path}: not a readable .npz file: {error}"
+            ) from None
     if not isinstance(state, dict):
         raise ValueError(f"load_torch_state_dict: {path}: expected a state dict, got {type(state).__name__}")
     return {k: (v.data if isinstance(v, Tensor) else np.asarray(v)) for k, v in state.items()}
@@ -64,8 +65,9 @@ def map_torch_state(model: Module, state: Mapping[str, Any]) -> dict[str, Any]:
     return mapped
 
 
-def load_torch_state_dict(model: Module, path: str | os.PathLike | Mapping[str, Any],
-                          strict: bool = True) -> dict[str, list[str]]:
+def load_torch_state_dict(
+    model: Module, path: str | os.PathLike | Mapping[str, Any], strict: bool = True
+) -> dict[str, list[str]]:
     """Copy a PyTorch state dict's values into ``model`` (in place), mapping names as the model says.
 
     Args:
@@ -97,12 +99,17 @@ def load_torch_state_dict(model: Module, path: str | os.PathLike | Mapping[str, 
     own = model.state_dict()
     missing = [k for k in own if k not in mapped and not k.endswith("num_batches_tracked")]
     unexpected = [original.get(k, k) for k in mapped if k not in own]
-    mismatched = [f"{original.get(k, k)!r} -> {k!r}: model {own[k].shape}, file {tuple(np.shape(v))}"
-                  for k, v in mapped.items() if k in own and tuple(np.shape(v)) != own[k].shape]
+    mismatched = [
+        f"{original.get(k, k)!r} -> {k!r}: model {own[k].shape}, file {tuple(np.shape(v))}"
+        for k, v in mapped.items()
+        if k in own and tuple(np.shape(v)) != own[k].shape
+    ]
     if mismatched:
         raise ValueError("load_torch_state_dict: shape mismatch: " + "; ".join(mismatched))
     if strict and (missing or unexpected):
-        raise ValueError(f"load_torch_state_dict: {type(model).__name__} entries missing from the file: {missing}; "
-                         f"file entries with no place in the model: {unexpected}")
+        raise ValueError(
+            f"load_torch_state_dict: {type(model).__name__} entries missing from the file: {missing}; "
+            f"file entries with no place in the model: {unexpected}"
+        )
     model.load_state_dict({k: v for k, v in mapped.items() if k in own}, strict=False)
     return {"missing": missing, "unexpected": unexpected}

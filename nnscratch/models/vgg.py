@@ -37,8 +37,14 @@ class VGG(ZooModel):
         (N, in_channels, H, W) -> (N, num_classes); ``forward_features``: (N, 512).
     """
 
-    def __init__(self, config: Sequence[int | str], num_classes: int = 10, in_channels: int = 3,
-                 batch_norm: bool = False, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        config: Sequence[int | str],
+        num_classes: int = 10,
+        in_channels: int = 3,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         self.num_classes = check_positive_int(num_classes, "num_classes")
         channels = check_positive_int(in_channels, "in_channels")

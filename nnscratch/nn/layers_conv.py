@@ -22,8 +22,18 @@ class _ConvNd(Module):
 
     transposed = False
 
-    def __init__(self, in_channels: int | None, out_channels: int, kernel_size: Any, stride: Any, padding: Any,
-                 dilation: Any, groups: int, bias: bool, impl: str | None) -> None:
+    def __init__(
+        self,
+        in_channels: int | None,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any,
+        padding: Any,
+        dilation: Any,
+        groups: int,
+        bias: bool,
+        impl: str | None,
+    ) -> None:
         super().__init__()
         if out_channels < 1:
             raise ValueError(f"out_channels: expected a positive int, got {out_channels}")
@@ -68,8 +78,9 @@ class _ConvNd(Module):
             if x.ndim != 4:
                 raise ValueError(f"{type(self).__name__} expected a 4-d input (N, C, H, W), got shape {x.shape}")
             if x.shape[1] % self.groups:
-                raise ValueError(f"{type(self).__name__} expected channels divisible by groups={self.groups}, "
-                                 f"got {x.shape[1]}")
+                raise ValueError(
+                    f"{type(self).__name__} expected channels divisible by groups={self.groups}, got {x.shape[1]}"
+                )
             self._create(x.shape[1])
             build_like(self, x)
         name = f"{type(self).__name__}({self.in_channels}, {self.out_channels}, ...)"
@@ -115,9 +126,18 @@ class Conv2d(_ConvNd):
         (8, 32, 32, 32)
     """
 
-    def __init__(self, in_channels: int | None, out_channels: int, kernel_size: Any, stride: Any = 1,
-                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
-                 impl: str | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int | None,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        dilation: Any = 1,
+        groups: int = 1,
+        bias: bool = True,
+        impl: str | None = None,
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, impl)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -146,16 +166,35 @@ class ConvTranspose2d(_ConvNd):
 
     transposed = True
 
-    def __init__(self, in_channels: int | None, out_channels: int, kernel_size: Any, stride: Any = 1,
-                 padding: Any = 0, output_padding: Any = 0, groups: int = 1, bias: bool = True,
-                 dilation: Any = 1, impl: str | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int | None,
+        out_channels: int,
+        kernel_size: Any,
+        stride: Any = 1,
+        padding: Any = 0,
+        output_padding: Any = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: Any = 1,
+        impl: str | None = None,
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, impl)
         self.output_padding = _pair(output_padding, "output_padding", minimum=0)
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
-        return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
-                                  self.groups, self.dilation, self.impl)
+        return F.conv_transpose2d(
+            x,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.output_padding,
+            self.groups,
+            self.dilation,
+            self.impl,
+        )
 
 
 def _check_4d(layer: Module, x: Tensor) -> None:
@@ -172,8 +211,9 @@ class MaxPool2d(Module):
         (1, 3, 4, 4)
     """
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-                 impl: str | None = None) -> None:
+    def __init__(
+        self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False, impl: str | None = None
+    ) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.impl = ceil_mode, impl
@@ -189,16 +229,24 @@ class MaxPool2d(Module):
 class AvgPool2d(Module):
     """Average pooling; ``stride`` defaults to ``kernel_size``."""
 
-    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-                 count_include_pad: bool = True, impl: str | None = None) -> None:
+    def __init__(
+        self,
+        kernel_size: Any,
+        stride: Any = None,
+        padding: Any = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        impl: str | None = None,
+    ) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
         self.ceil_mode, self.count_include_pad, self.impl = ceil_mode, count_include_pad, impl
 
     def forward(self, x: Tensor) -> Tensor:
         _check_4d(self, x)
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-                            self.count_include_pad, self.impl)
+        return F.avg_pool2d(
+            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad, self.impl
+        )
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
@@ -230,8 +278,15 @@ class GlobalAvgPool2d(Module):
 class _BatchNorm(Module):
     expected_ndim: tuple[int, ...] = ()
 
-    def __init__(self, num_features: int | None, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, impl: str | None = None) -> None:
+    def __init__(
+        self,
+        num_features: int | None,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        impl: str | None = None,
+    ) -> None:
         super().__init__()
         if num_features is not None and num_features < 1:
             raise ValueError(f"num_features: expected a positive int or None, got {num_features}")
@@ -276,8 +331,9 @@ class _BatchNorm(Module):
     def _normalise(self, x: Tensor, relu: bool) -> Tensor:
         name = f"{type(self).__name__}({self.num_features})"
         if x.ndim not in self.expected_ndim:
-            raise ValueError(f"{name} expected a {' or '.join(f'{d}-d' for d in self.expected_ndim)} input, "
-                             f"got shape {x.shape}")
+            raise ValueError(
+                f"{name} expected a {' or '.join(f'{d}-d' for d in self.expected_ndim)} input, got shape {x.shape}"
+            )
         if self.num_features is None:
             self._create(x.shape[1])
             build_like(self, x)
@@ -301,8 +357,10 @@ class _BatchNorm(Module):
         )
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class BatchNorm1d(_BatchNorm):

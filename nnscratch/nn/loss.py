@@ -23,16 +23,23 @@ class CrossEntropyLoss(Module):
         2.3026
     """
 
-    def __init__(self, weight: Tensor | None = None, ignore_index: int = -100, reduction: str = "mean",
-                 label_smoothing: float = 0.0, impl: str | None = None) -> None:
+    def __init__(
+        self,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+        impl: str | None = None,
+    ) -> None:
         super().__init__()
         self.register_buffer("weight", weight)  # a buffer, as PyTorch: in state_dict, converted by to()
         self.ignore_index, self.reduction = ignore_index, reduction
         self.label_smoothing, self.impl = label_smoothing, impl
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:  # noqa: A002
-        return F.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction,
-                               self.label_smoothing, self.impl)
+        return F.cross_entropy(
+            input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing, self.impl
+        )
 
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"

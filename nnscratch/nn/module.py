@@ -350,8 +350,9 @@ class Module:
         """How many scalars the parameters hold."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
-    def summary(self, input_shape: tuple[int, ...], batch_size: int = 1, device: Any = None,
-                print_table: bool = True) -> Any:
+    def summary(
+        self, input_shape: tuple[int, ...], batch_size: int = 1, device: Any = None, print_table: bool = True
+    ) -> Any:
         """Per-layer output shapes, parameters, FLOPs and activation memory (see ``nn.summary``)."""
         from nnscratch.nn.summary import summary
 

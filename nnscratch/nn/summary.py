@@ -77,8 +77,9 @@ def layer_flops(module: Module, inputs: tuple, output: Tensor) -> int:
     return 0
 
 
-def summary(model: Module, input_shape: tuple[int, ...], batch_size: int = 1, device: Any = None,
-            print_table: bool = True) -> ModelSummary:
+def summary(
+    model: Module, input_shape: tuple[int, ...], batch_size: int = 1, device: Any = None, print_table: bool = True
+) -> ModelSummary:
     """Run one batch of zeros through ``model`` and tabulate every leaf layer.
 
     Args:
@@ -110,10 +111,16 @@ def summary(model: Module, input_shape: tuple[int, ...], batch_size: int = 1, de
     def record(module: Module, inputs: tuple, output: Any) -> None:
         out = output if isinstance(output, Tensor) else output[0]
         params = sum(p.numel() for p in module.parameters(recurse=False))
-        result.layers.append(LayerInfo(
-            names.get(id(module), "") or type(module).__name__, type(module).__name__, out.shape, params,
-            layer_flops(module, inputs, out), out.numel() * out.dtype.itemsize,
-        ))
+        result.layers.append(
+            LayerInfo(
+                names.get(id(module), "") or type(module).__name__,
+                type(module).__name__,
+                out.shape,
+                params,
+                layer_flops(module, inputs, out),
+                out.numel() * out.dtype.itemsize,
+            )
+        )
 
     for module in model.modules():
         if not list(module.children()):

@@ -27,9 +27,7 @@ def normalize_dims(dim: int | Sequence[int] | None, ndim: int, name: str = "dim"
     return out if ndim else ()  # a 0-d tensor accepts dim 0 or -1 (as PyTorch) and has nothing to reduce
 
 
-def pick_dim_args(
-    dim: Any, keepdim: Any, axis: Any, keepdims: Any, op: str
-) -> tuple[Any, bool]:
+def pick_dim_args(dim: Any, keepdim: Any, axis: Any, keepdims: Any, op: str) -> tuple[Any, bool]:
     """Accept PyTorch's ``dim``/``keepdim`` or NumPy's ``axis``/``keepdims``, but not both."""
     if axis is not None:
         if dim is not None:

@@ -157,5 +157,17 @@ def logsumexp(x: Tensor, dim: int, keepdim: bool = False) -> Tensor:
     return out if keepdim else out.squeeze(dim)
 
 
-__all__ = ["elu", "gelu", "hardswish", "hardtanh", "leaky_relu", "log_softmax", "logsumexp", "relu", "relu6", "silu",
-           "softmax", "softplus"]
+__all__ = [
+    "elu",
+    "gelu",
+    "hardswish",
+    "hardtanh",
+    "leaky_relu",
+    "log_softmax",
+    "logsumexp",
+    "relu",
+    "relu6",
+    "silu",
+    "softmax",
+    "softplus",
+]

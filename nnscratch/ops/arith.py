@@ -238,9 +238,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
         (4, 2, 5)
     """
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        raise TypeError(
-            f"matmul: expected two Tensors, got {type(a).__name__} and {type(b).__name__}"
-        )
+        raise TypeError(f"matmul: expected two Tensors, got {type(a).__name__} and {type(b).__name__}")
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:

@@ -51,8 +51,9 @@ def _check_targets(target: Any, K: int, ignore_index: int, name: str) -> None:
         )
 
 
-def _cross_entropy_composed(logits: Tensor, target: Any, weight: Tensor | None, label_smoothing: float,
-                            ignore_index: int) -> Tensor:
+def _cross_entropy_composed(
+    logits: Tensor, target: Any, weight: Tensor | None, label_smoothing: float, ignore_index: int
+) -> Tensor:
     """Per-sample cross-entropy from tensor ops (the readable definition, PyTorch's formula)."""
     xp = logits.device.xp
     N, K = logits.shape
@@ -74,8 +75,9 @@ def _cross_entropy_composed(logits: Tensor, target: Any, weight: Tensor | None, 
 class SoftmaxCrossEntropyFn(Function):
     """Per-sample losses (N,) from logits (N, K) in one fused kernel call."""
 
-    def __init__(self, target: Any, weight: Tensor | None, label_smoothing: float, ignore_index: int,
-                 impl: str | None) -> None:
+    def __init__(
+        self, target: Any, weight: Tensor | None, label_smoothing: float, ignore_index: int, impl: str | None
+    ) -> None:
         self.target, self.weight = target, weight
         self.label_smoothing, self.ignore_index, self.impl = label_smoothing, ignore_index, impl
 

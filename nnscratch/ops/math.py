@@ -297,8 +297,7 @@ def _compare(a: Tensor, b: Any, op: str) -> Tensor:
     other = b.data if isinstance(b, Tensor) else b
     if isinstance(b, Tensor) and b.device != a.device:
         raise RuntimeError(
-            f"expected all tensors to be on the same device, but found at least two devices, "
-            f"{a.device} and {b.device}"
+            f"expected all tensors to be on the same device, but found at least two devices, {a.device} and {b.device}"
         )
     return Tensor._wrap(getattr(a.data, op)(other), a.device)
 

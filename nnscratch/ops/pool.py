@@ -70,8 +70,9 @@ class GatherPlane(Function):
 class AvgPool2dFn(Function):
     saves_inputs = False
 
-    def __init__(self, kernel: Pair, stride: Pair, padding: Pair, ceil_mode: bool, count_include_pad: bool,
-                 impl: str | None) -> None:
+    def __init__(
+        self, kernel: Pair, stride: Pair, padding: Pair, ceil_mode: bool, count_include_pad: bool, impl: str | None
+    ) -> None:
         self.args = (kernel, stride, padding, ceil_mode, count_include_pad)
         self.impl = impl
 
@@ -135,8 +136,14 @@ def _pool_args(input: Tensor, kernel_size: Any, stride: Any, padding: Any, name:
     return kernel, stride_p, padding_p
 
 
-def max_pool2d(input: Tensor, kernel_size: int | Pair, stride: int | Pair | None = None,  # noqa: A002
-               padding: int | Pair = 0, ceil_mode: bool = False, impl: str | None = None) -> Tensor:
+def max_pool2d(
+    input: Tensor,
+    kernel_size: int | Pair,
+    stride: int | Pair | None = None,  # noqa: A002
+    padding: int | Pair = 0,
+    ceil_mode: bool = False,
+    impl: str | None = None,
+) -> Tensor:
     """Max over each window; the gradient goes to the position of the maximum.
 
     Args:
@@ -158,9 +165,15 @@ def max_pool2d(input: Tensor, kernel_size: int | Pair, stride: int | Pair | None
     return MaxPool2dFn(kernel, stride_p, padding_p, bool(ceil_mode), impl)(input)
 
 
-def avg_pool2d(input: Tensor, kernel_size: int | Pair, stride: int | Pair | None = None,  # noqa: A002
-               padding: int | Pair = 0, ceil_mode: bool = False, count_include_pad: bool = True,
-               impl: str | None = None) -> Tensor:
+def avg_pool2d(
+    input: Tensor,
+    kernel_size: int | Pair,
+    stride: int | Pair | None = None,  # noqa: A002
+    padding: int | Pair = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    impl: str | None = None,
+) -> Tensor:
     """Mean over each window.
 
     Args:

@@ -87,9 +87,7 @@ class MaxDim(Function):
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0]
         xp = get_array_module(x.data)
-        positions = xp.arange(x.shape[self.dim]).reshape(
-            [-1 if i == self.dim else 1 for i in range(x.ndim)]
-        )
+        positions = xp.arange(x.shape[self.dim]).reshape([-1 if i == self.dim else 1 for i in range(x.ndim)])
         chosen = (positions == self.indices).astype(gy.dtype)
         kept = reduced_shape(x.shape, (self.dim,))
         return broadcast_to(gy.reshape(kept), x.shape) * Tensor._wrap(chosen, x.device)
@@ -193,8 +191,16 @@ def var(
     return sum(centered * centered, dims, keepdim) / builtins.max(count - correction, 0)
 
 
-def std(x: Tensor, dim: Dim = None, unbiased: bool | None = None, keepdim: bool = False, *,
-        correction: int | None = None, axis: Dim = None, keepdims: Any = None) -> Tensor:
+def std(
+    x: Tensor,
+    dim: Dim = None,
+    unbiased: bool | None = None,
+    keepdim: bool = False,
+    *,
+    correction: int | None = None,
+    axis: Dim = None,
+    keepdims: Any = None,
+) -> Tensor:
     """Standard deviation: the square root of :func:`var` with the same arguments."""
     return var(x, dim, unbiased, keepdim, correction=correction, axis=axis, keepdims=keepdims).sqrt()
 
@@ -221,8 +227,6 @@ def _arg(x: Tensor, dim: int | None, keepdim: bool, name: str) -> Tensor:
         if keepdim:
             out = xp.expand_dims(out, d)
     return Tensor._wrap(xp.asarray(out, dtype="int64"), x.device)
-
-
 
 
 def all(x: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:  # noqa: A001 - PyTorch's name

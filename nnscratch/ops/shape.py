@@ -78,8 +78,10 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
     for s in target:
         if s != -1:
             known *= s
-    if target.count(-1) > 1 or (-1 not in target and known != x.numel()) or (
-        -1 in target and (known == 0 or x.numel() % known)
+    if (
+        target.count(-1) > 1
+        or (-1 not in target and known != x.numel())
+        or (-1 in target and (known == 0 or x.numel() % known))
     ):
         raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.numel()} elements) into {target}")
     if target == x.shape:
@@ -285,12 +287,8 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     first = tensors[0]
     d = normalize_dim(dim, first.ndim)
     for i, t in enumerate(tensors[1:], start=1):
-        if t.ndim != first.ndim or builtins.any(
-            a != b for k, (a, b) in enumerate(zip(t.shape, first.shape)) if k != d
-        ):
-            raise ValueError(
-                f"cat: tensors[{i}] has shape {t.shape}, expected {first.shape} except in dim {dim}"
-            )
+        if t.ndim != first.ndim or builtins.any(a != b for k, (a, b) in enumerate(zip(t.shape, first.shape)) if k != d):
+            raise ValueError(f"cat: tensors[{i}] has shape {t.shape}, expected {first.shape} except in dim {dim}")
     return Cat(d)(*tensors)
 
 
@@ -372,8 +370,7 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float = 0.
         limit = x.shape[i] - 1 if mode == "reflect" else x.shape[i]
         if mode != "replicate" and builtins.max(lo, hi) > limit:
             raise ValueError(
-                f"pad: {mode} padding of dim {i} (size {x.shape[i]}) expects widths of at most {limit}, "
-                f"got {(lo, hi)}"
+                f"pad: {mode} padding of dim {i} (size {x.shape[i]}) expects widths of at most {limit}, got {(lo, hi)}"
             )
     # Other modes only pick existing elements: express them as an index, whose gradient is known.
     xp = x.device.xp

@@ -78,6 +78,4 @@ class Adagrad(Optimizer):
         state["step"] = state.get("step", 0) + 1
         state_sum = self._buffer(state, "sum", p, fill=group["initial_accumulator_value"])
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        kernels.adagrad_step(
-            param, grad, state_sum, clr, group["eps"], group["weight_decay"], group["maximize"]
-        )
+        kernels.adagrad_step(param, grad, state_sum, clr, group["eps"], group["weight_decay"], group["maximize"])

@@ -55,9 +55,7 @@ class Adam(Optimizer):
         maximize: bool = False,
         impl: str | None = None,
     ) -> None:
-        defaults = dict(
-            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize
-        )
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
         super().__init__(params, defaults, impl)
 
     def _check_group(self, group: dict[str, Any]) -> None:
@@ -65,9 +63,7 @@ class Adam(Optimizer):
         betas = group["betas"]
         if not isinstance(betas, tuple | list) or len(betas) != 2:
             raise ValueError(f"betas: expected a pair of floats in [0, 1), got {betas!r}")
-        group["betas"] = tuple(
-            check_number(f"betas[{i}]", b, 0.0, 1.0, high_open=True) for i, b in enumerate(betas)
-        )
+        group["betas"] = tuple(check_number(f"betas[{i}]", b, 0.0, 1.0, high_open=True) for i, b in enumerate(betas))
         group["eps"] = check_number("eps", group["eps"])
         group["weight_decay"] = check_number("weight_decay", group["weight_decay"])
         group["amsgrad"] = check_bool("amsgrad", group["amsgrad"])

@@ -38,10 +38,9 @@ from nnscratch.tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[dict[str, Any]]
 
+
 # --- argument checks shared by the optimizers ----------------------------------------------------
-def check_number(
-    name: str, value: Any, low: float = 0.0, high: float | None = None, high_open: bool = False
-) -> float:
+def check_number(name: str, value: Any, low: float = 0.0, high: float | None = None, high_open: bool = False) -> float:
     """Return ``value`` as a float, checked to be a real number in ``[low, high]`` (or ``[low, high)``)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"{name}: expected a float, got {type(value).__name__} {value!r}")
@@ -74,9 +73,7 @@ def to_plain(value: Any, where: str) -> Any:
         return [to_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
         return {k: to_plain(v, f"{where}[{k!r}]") for k, v in value.items()}
-    raise TypeError(
-        f"state_dict: {where} holds a {type(value).__name__}, which cannot be saved without pickle"
-    )
+    raise TypeError(f"state_dict: {where} holds a {type(value).__name__}, which cannot be saved without pickle")
 
 
 class Optimizer:
@@ -214,9 +211,7 @@ class Optimizer:
         data = p.data
         xp = backend.get_array_module(data)
         contiguous = data.flags.c_contiguous
-        flat = (
-            data.reshape(-1) if contiguous else xp.ascontiguousarray(data).reshape(-1)
-        )  # (P,) view if contiguous
+        flat = data.reshape(-1) if contiguous else xp.ascontiguousarray(data).reshape(-1)  # (P,) view if contiguous
         grad = p.grad.data
         if grad.shape != data.shape:
             raise RuntimeError(f"step: a parameter of shape {p.shape} has a gradient of shape {p.grad.shape}")
@@ -270,9 +265,7 @@ class Optimizer:
             packed["params"] = [index.setdefault(id(p), len(index)) for p in group["params"]]
             groups.append(packed)
         state = {
-            index[id(p)]: to_plain(s, f"state[{index[id(p)]}]")
-            for p, s in self.state.items()
-            if s and id(p) in index
+            index[id(p)]: to_plain(s, f"state[{index[id(p)]}]") for p, s in self.state.items() if s and id(p) in index
         }
         return {"state": state, "param_groups": groups}
 
@@ -314,9 +307,7 @@ class Optimizer:
         new_state: dict[Tensor, dict[str, Any]] = {}
         for key, saved in state_dict["state"].items():
             if int(key) not in params_by_index:
-                raise ValueError(
-                    f"state_dict: state[{key}] names no parameter (indices 0..{len(params_by_index) - 1})"
-                )
+                raise ValueError(f"state_dict: state[{key}] names no parameter (indices 0..{len(params_by_index) - 1})")
             p = params_by_index[int(key)]
             new_state[p] = {name: self._load_value(p, int(key), name, v) for name, v in saved.items()}
         self.param_groups = new_groups
@@ -328,8 +319,7 @@ class Optimizer:
             return value.item() if isinstance(value, np.generic) else value
         if not isinstance(value, np.ndarray) and not backend.is_cupy_array(value):
             raise ValueError(
-                f"state_dict: state[{index}][{name!r}]: expected an array or a number, "
-                f"got {type(value).__name__}"
+                f"state_dict: state[{index}][{name!r}]: expected an array or a number, got {type(value).__name__}"
             )
         if tuple(value.shape) != p.shape:
             raise ValueError(

@@ -75,9 +75,7 @@ def max_pool2d_forward(
     return y, (rows * W + cols).astype(np.int64)
 
 
-def max_pool2d_backward(
-    gy: np.ndarray, indices: np.ndarray, x_shape: tuple[int, int, int, int]
-) -> np.ndarray:
+def max_pool2d_backward(gy: np.ndarray, indices: np.ndarray, x_shape: tuple[int, int, int, int]) -> np.ndarray:
     """Send each output gradient back to the input position that was the maximum (summing repeats).
 
     Shape:

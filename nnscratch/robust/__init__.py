@@ -26,6 +26,16 @@ from nnscratch.robust.layers import NormalizeInputs
 from nnscratch.robust.report import Report, robustness_report
 
 __all__ = [
-    "ATTACKS", "AdversarialBatches", "AdversarialTraining", "NormalizeInputs", "Report", "accuracy_under_attack",
-    "adversarial_fit", "fgsm", "input_gradient", "pgd", "project", "robustness_report",
+    "ATTACKS",
+    "AdversarialBatches",
+    "AdversarialTraining",
+    "NormalizeInputs",
+    "Report",
+    "accuracy_under_attack",
+    "adversarial_fit",
+    "fgsm",
+    "input_gradient",
+    "pgd",
+    "project",
+    "robustness_report",
 ]

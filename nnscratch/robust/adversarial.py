@@ -87,8 +87,15 @@ class AdversarialTraining(Callback):
     they are attacked, so clean and adversarial images reach the model alike.
     """
 
-    def __init__(self, attack: str | Attack = "pgd", eps: float = 0.1, ratio: float = 1.0, seed: int = 0,
-                 validate: bool = False, attack_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        attack: str | Attack = "pgd",
+        eps: float = 0.1,
+        ratio: float = 1.0,
+        seed: int = 0,
+        validate: bool = False,
+        attack_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         self.attack_name, self.attack = resolve_attack(attack)
         self.eps = _check_eps(eps)
         if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0.0 <= ratio <= 1.0:
@@ -135,14 +142,29 @@ class AdversarialTraining(Callback):
         kwargs = dict(self.attack_kwargs)
         if self.attack is pgd and "seed" not in kwargs:
             kwargs["seed"] = np.random.default_rng([self.seed, epoch])
-        result = accuracy_under_attack(self.trainer.model, self.trainer.val_data, self.attack, [self.eps],
-                                       batch_size=self.trainer.val_batch_size, **kwargs)
+        result = accuracy_under_attack(
+            self.trainer.model,
+            self.trainer.val_data,
+            self.attack,
+            [self.eps],
+            batch_size=self.trainer.val_batch_size,
+            **kwargs,
+        )
         logs["val_robust_accuracy"] = result[self.eps]
 
 
-def adversarial_fit(model: Module, train_data: Any, *, attack: str | Attack = "pgd", eps: float = 0.1,
-                    ratio: float = 1.0, attack_kwargs: dict[str, Any] | None = None, attack_seed: int = 0,
-                    validate_robust: bool = False, **fit_kwargs: Any) -> History:
+def adversarial_fit(
+    model: Module,
+    train_data: Any,
+    *,
+    attack: str | Attack = "pgd",
+    eps: float = 0.1,
+    ratio: float = 1.0,
+    attack_kwargs: dict[str, Any] | None = None,
+    attack_seed: int = 0,
+    validate_robust: bool = False,
+    **fit_kwargs: Any,
+) -> History:
     """:func:`nnscratch.train.fit` with an :class:`AdversarialTraining` callback added.
 
     Args:

@@ -116,8 +116,9 @@ def _loss_and_grad(model: Module, x: np.ndarray, labels: np.ndarray, loss_fn: Lo
         target = Tensor._wrap(backend.to_device(labels, xt.device), xt.device)
         loss = loss_fn(model(xt), target)
         if not isinstance(loss, Tensor) or loss.numel() != 1:
-            raise ValueError(f"loss_fn: expected a scalar Tensor, got {type(loss).__name__} "
-                             f"{getattr(loss, 'shape', '')}")
+            raise ValueError(
+                f"loss_fn: expected a scalar Tensor, got {type(loss).__name__} {getattr(loss, 'shape', '')}"
+            )
         (grad,) = autograd.grad(loss, [xt])
     return float(loss.item()), backend.to_numpy(grad.data).astype(np.float32, copy=False)  # (N, C, H, W)
 
@@ -135,8 +136,9 @@ def _per_sample_norm(v: np.ndarray) -> np.ndarray:
     return np.sqrt((flat * flat).sum(axis=1)).reshape((len(v),) + (1,) * (v.ndim - 1))  # (N, 1, ..., 1)
 
 
-def project(x_adv: np.ndarray, x: np.ndarray, eps: float, norm: str = "inf",
-            clip: tuple[float, float] | None = (0.0, 1.0)) -> np.ndarray:
+def project(
+    x_adv: np.ndarray, x: np.ndarray, eps: float, norm: str = "inf", clip: tuple[float, float] | None = (0.0, 1.0)
+) -> np.ndarray:
     """Project ``x_adv`` into the ``eps``-ball around ``x``, then into the valid range ``clip``.
 
     Args:
@@ -161,8 +163,14 @@ def project(x_adv: np.ndarray, x: np.ndarray, eps: float, norm: str = "inf",
 
 
 # --- The attacks -----------------------------------------------------------------------------------
-def fgsm(model: Module, x: Any, y: Any, eps: float, loss_fn: LossFn | None = None,
-         clip: tuple[float, float] | None = (0.0, 1.0)) -> Any:
+def fgsm(
+    model: Module,
+    x: Any,
+    y: Any,
+    eps: float,
+    loss_fn: LossFn | None = None,
+    clip: tuple[float, float] | None = (0.0, 1.0),
+) -> Any:
     """The fast gradient sign method: ``x + eps * sign(dloss/dx)``, clipped to the valid range.
 
     Args:
@@ -204,9 +212,19 @@ def fgsm(model: Module, x: Any, y: Any, eps: float, loss_fn: LossFn | None = Non
     return _like_input(project(x0 + eps * np.sign(grad), x0, eps, "inf", clip), x, model)
 
 
-def pgd(model: Module, x: Any, y: Any, eps: float, alpha: float | None = None, steps: int = 10,
-        random_start: bool = True, norm: str = "inf", clip: tuple[float, float] | None = (0.0, 1.0),
-        seed: int | np.random.Generator | None = None, loss_fn: LossFn | None = None) -> Any:
+def pgd(
+    model: Module,
+    x: Any,
+    y: Any,
+    eps: float,
+    alpha: float | None = None,
+    steps: int = 10,
+    random_start: bool = True,
+    norm: str = "inf",
+    clip: tuple[float, float] | None = (0.0, 1.0),
+    seed: int | np.random.Generator | None = None,
+    loss_fn: LossFn | None = None,
+) -> Any:
     """Projected gradient descent (on the loss, so ascent): ``steps`` steps of size ``alpha``, each
     followed by a projection into the ``eps``-ball and the valid range.
 
@@ -289,9 +307,15 @@ def resolve_attack(attack: str | Attack) -> tuple[str, Attack]:
     return getattr(attack, "__name__", "attack"), attack
 
 
-def accuracy_under_attack(model: Module, data: Any, attack: str | Attack = "fgsm",
-                          eps_list: Sequence[float] = (0.0, 0.05, 0.1), batch_size: int = 256,
-                          seed: int | None = 0, **attack_kwargs: Any) -> dict[float, float]:
+def accuracy_under_attack(
+    model: Module,
+    data: Any,
+    attack: str | Attack = "fgsm",
+    eps_list: Sequence[float] = (0.0, 0.05, 0.1),
+    batch_size: int = 256,
+    seed: int | None = 0,
+    **attack_kwargs: Any,
+) -> dict[float, float]:
     """The model's accuracy on adversarial versions of ``data``, for each attack size.
 
     Args:

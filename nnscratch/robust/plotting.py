@@ -34,8 +34,15 @@ def _save(fig: Any, path: str | os.PathLike) -> Path:
     return path
 
 
-def save_heatmap(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequence[str],
-                 path: str | os.PathLike, title: str = "", vmin: float = 0.0, vmax: float = 1.0) -> Path:
+def save_heatmap(
+    values: np.ndarray,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    path: str | os.PathLike,
+    title: str = "",
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+) -> Path:
     """A matrix as a coloured grid with each value written in its cell.
 
     Shape:
@@ -58,8 +65,13 @@ def save_heatmap(values: np.ndarray, row_labels: Sequence[str], col_labels: Sequ
     return _save(fig, path)
 
 
-def save_curves(curves: Mapping[str, Mapping[float, float]], path: str | os.PathLike, title: str = "",
-                xlabel: str = "eps", ylabel: str = "accuracy") -> Path:
+def save_curves(
+    curves: Mapping[str, Mapping[float, float]],
+    path: str | os.PathLike,
+    title: str = "",
+    xlabel: str = "eps",
+    ylabel: str = "accuracy",
+) -> Path:
     """One line per entry of ``curves`` (name -> {x: y}), markers at the points."""
     Figure = require_matplotlib()
     fig = Figure(figsize=(5, 3.6))
@@ -90,9 +102,14 @@ def _displayable(image: np.ndarray) -> tuple[np.ndarray, str | None]:
     return image, ("gray" if image.ndim == 2 else None)
 
 
-def save_image_grid(cells: Sequence[Sequence[np.ndarray]], path: str | os.PathLike,
-                    row_titles: Sequence[str] = (), col_titles: Sequence[str] = (),
-                    cell_titles: Sequence[Sequence[str]] | None = None, scale: float = 1.1) -> Path:
+def save_image_grid(
+    cells: Sequence[Sequence[np.ndarray]],
+    path: str | os.PathLike,
+    row_titles: Sequence[str] = (),
+    col_titles: Sequence[str] = (),
+    cell_titles: Sequence[Sequence[str]] | None = None,
+    scale: float = 1.1,
+) -> Path:
     """A grid of images, ``cells[row][col]`` each (H, W), (C, H, W) or (H, W, 3), uint8 or [0, 1].
 
     Args:
@@ -118,8 +135,12 @@ def save_image_grid(cells: Sequence[Sequence[np.ndarray]], path: str | os.PathLi
                 spine.set_visible(False)
             if j < len(cells[i]):
                 image, cmap = _displayable(cells[i][j])
-                ax.imshow(image, cmap=cmap, vmin=0 if cmap else None, vmax=(255 if image.dtype == np.uint8
-                                                                             else 1) if cmap else None)
+                ax.imshow(
+                    image,
+                    cmap=cmap,
+                    vmin=0 if cmap else None,
+                    vmax=(255 if image.dtype == np.uint8 else 1) if cmap else None,
+                )
                 if cell_titles is not None and j < len(cell_titles[i]):
                     ax.set_title(cell_titles[i][j], fontsize=7)
             if i == 0 and j < len(col_titles):

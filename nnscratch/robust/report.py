@@ -118,8 +118,10 @@ class Report:
         ratios = []
         for c, by_s in self.accuracy.items():
             if c not in baseline.accuracy or set(by_s) - set(baseline.accuracy[c]):
-                raise ValueError(f"baseline: expected results for {c!r} at severities {sorted(by_s)}, "
-                                 f"got {sorted(baseline.accuracy.get(c, {}))}")
+                raise ValueError(
+                    f"baseline: expected results for {c!r} at severities {sorted(by_s)}, "
+                    f"got {sorted(baseline.accuracy.get(c, {}))}"
+                )
             error = sum(1.0 - a for a in by_s.values())
             base = sum(1.0 - baseline.accuracy[c][s] for s in by_s)
             ratios.append(error / base if base > 0 else (math.inf if error > 0 else 1.0))

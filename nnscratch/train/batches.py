@@ -45,9 +45,7 @@ def iterate_batches(data: Any, batch_size: int, name: str) -> Iterator[tuple[Any
     elif isinstance(data, np.ndarray | Tensor) or backend.is_cupy_array(data):
         x, y = as_array(data), None
     else:
-        raise TypeError(
-            f"{name}: expected a DataLoader, a pair (x, y) or an array x, got {type(data).__name__}"
-        )
+        raise TypeError(f"{name}: expected a DataLoader, a pair (x, y) or an array x, got {type(data).__name__}")
     for start in range(0, len(x), batch_size):
         yield x[start : start + batch_size], (None if y is None else y[start : start + batch_size])
 
@@ -80,9 +78,7 @@ def split_pair(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tupl
         train_idx, val_idx = train_val_split(y, fraction, seed=seed)
     else:
         if not 0 < fraction < 1:
-            raise ValueError(
-                f"validation_split: expected a number strictly between 0 and 1, got {fraction!r}"
-            )
+            raise ValueError(f"validation_split: expected a number strictly between 0 and 1, got {fraction!r}")
         order = np.random.default_rng(seed).permutation(len(y))
         n_val = int(round(len(y) * fraction))
         train_idx, val_idx = np.sort(order[n_val:]), np.sort(order[:n_val])

@@ -82,21 +82,13 @@ def _resolve_mode(mode: str, monitor: str, owner: str) -> str:
     if mode != "auto":
         return mode
     name = monitor.removeprefix("val_")
-    return (
-        "max" if ("acc" in name or name.startswith("top") or name in ("f1", "precision", "recall")) else "min"
-    )
+    return "max" if ("acc" in name or name.startswith("top") or name in ("f1", "precision", "recall")) else "min"
 
 
 def _monitored(logs: dict[str, Any], monitor: str, owner: str) -> float:
     if monitor not in logs:
-        hint = (
-            " (pass val_data or validation_split to fit, or monitor='loss')"
-            if monitor.startswith("val_")
-            else ""
-        )
-        raise ValueError(
-            f"{owner}: monitor {monitor!r} is not in the epoch logs, which hold {sorted(logs)}{hint}"
-        )
+        hint = " (pass val_data or validation_split to fit, or monitor='loss')" if monitor.startswith("val_") else ""
+        raise ValueError(f"{owner}: monitor {monitor!r} is not in the epoch logs, which hold {sorted(logs)}{hint}")
     return float(logs[monitor])
 
 
@@ -161,9 +153,7 @@ class EarlyStopping(Callback):
         if self._best.improved(value):
             self._best.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
-                self.best_weights = {
-                    k: to_numpy(t).copy() for k, t in self.trainer.model.state_dict().items()
-                }
+                self.best_weights = {k: to_numpy(t).copy() for k, t in self.trainer.model.state_dict().items()}
             return
         self.wait += 1
         if self.wait >= self.patience:  # wait >= 1 here: patience 0 and 1 both stop at the first miss

@@ -62,9 +62,7 @@ def run_eval(
         with autograd.no_grad():
             for x, y in iterate_batches(data, batch_size, name):
                 if y is None:
-                    raise ValueError(
-                        f"{name}: expected labels, a pair (x, y) or a DataLoader, got inputs alone"
-                    )
+                    raise ValueError(f"{name}: expected labels, a pair (x, y) or a DataLoader, got inputs alone")
                 out = model(to_tensor(x, device, float_dtype))
                 size = len(x)
                 if loss_fn is not None:

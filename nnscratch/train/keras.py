@@ -67,9 +67,7 @@ def make_optimizer(optimizer: Any, params: Any) -> Any:
     from nnscratch import optim
 
     if optimizer.lower() not in OPTIMIZER_DEFAULTS:
-        raise ValueError(
-            f"optimizer: expected an optimizer or one of {sorted(OPTIMIZER_DEFAULTS)}, got {optimizer!r}"
-        )
+        raise ValueError(f"optimizer: expected an optimizer or one of {sorted(OPTIMIZER_DEFAULTS)}, got {optimizer!r}")
     class_name, lr = OPTIMIZER_DEFAULTS[optimizer.lower()]
     return getattr(optim, class_name)(params, lr=lr)
 
@@ -108,8 +106,7 @@ class KerasMixin:
         if isinstance(optimizer, str):
             if optimizer.lower() not in OPTIMIZER_DEFAULTS:
                 raise ValueError(
-                    f"optimizer: expected an optimizer or one of {sorted(OPTIMIZER_DEFAULTS)}, "
-                    f"got {optimizer!r}"
+                    f"optimizer: expected an optimizer or one of {sorted(OPTIMIZER_DEFAULTS)}, got {optimizer!r}"
                 )
         elif not hasattr(optimizer, "param_groups"):
             raise TypeError(f"optimizer: expected an optimizer or its name, got {type(optimizer).__name__}")
@@ -174,9 +171,7 @@ class KerasMixin:
                 tune_process=False,  # tuned here already
             )
 
-    def evaluate(
-        self, x: Any, y: Any = None, batch_size: int = 256, device: str | None = None
-    ) -> dict[str, float]:
+    def evaluate(self, x: Any, y: Any = None, batch_size: int = 256, device: str | None = None) -> dict[str, float]:
         """Loss and metrics on ``x, y`` (or a DataLoader ``x``); see :func:`nnscratch.train.evaluate`."""
         from nnscratch.train import evaluation
 

@@ -293,9 +293,7 @@ def _check_schedule(scheduler: Any, interval: str) -> None:
             "scheduler_interval: ReduceLROnPlateau steps once per epoch on the validation loss; got 'batch'"
         )
     if isinstance(scheduler, OneCycleLR) and interval == "epoch":
-        raise ValueError(
-            "scheduler_interval: OneCycleLR steps once per batch: pass scheduler_interval='batch'"
-        )
+        raise ValueError("scheduler_interval: OneCycleLR steps once per batch: pass scheduler_interval='batch'")
 
 
 def process_tuning(wanted: bool) -> contextlib.AbstractContextManager:
@@ -375,13 +373,9 @@ def fit(
     if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
         raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
     if not callable(loss_fn):
-        raise TypeError(
-            f"loss_fn: expected a callable (outputs, targets) -> Tensor, got {type(loss_fn).__name__}"
-        )
+        raise TypeError(f"loss_fn: expected a callable (outputs, targets) -> Tensor, got {type(loss_fn).__name__}")
     if not hasattr(optimizer, "param_groups"):
-        raise TypeError(
-            f"optimizer: expected an optimizer such as nnscratch.optim.SGD, got {type(optimizer).__name__}"
-        )
+        raise TypeError(f"optimizer: expected an optimizer such as nnscratch.optim.SGD, got {type(optimizer).__name__}")
     batch_size = check_batch_size(batch_size)
     _check_schedule(scheduler, scheduler_interval)
     callbacks = list(callbacks)
@@ -395,8 +389,7 @@ def fit(
     if isinstance(train_data, DataLoader):
         if validation_split is not None:
             raise ValueError(
-                "validation_split: only for train_data given as arrays (x, y); "
-                "with a DataLoader pass val_data"
+                "validation_split: only for train_data given as arrays (x, y); with a DataLoader pass val_data"
             )
         loader = train_data
     elif is_pair(train_data):
@@ -409,9 +402,7 @@ def fit(
             (x, y), val_data = split_pair(x, y, validation_split, seed if seed is not None else 0)
         loader = DataLoader(PairDataset(x, y), batch_size=batch_size, shuffle=shuffle, seed=seed, prefetch=0)
     else:
-        raise TypeError(
-            f"train_data: expected a DataLoader or a pair (x, y), got {type(train_data).__name__}"
-        )
+        raise TypeError(f"train_data: expected a DataLoader or a pair (x, y), got {type(train_data).__name__}")
 
     # Tuned before the first kernel (the dry forward of build): OpenMP reads its wait policy when it starts.
     with process_tuning(tune_process):

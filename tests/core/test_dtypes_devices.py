@@ -65,8 +65,19 @@ def test_int_tensors():
 def test_int_and_bool_operands_take_the_float_dtype(dtype):
     x = ns.tensor([1.0, 2.0], dtype=dtype, requires_grad=True)
     ints, bools = ns.tensor([2, 3]), ns.tensor([True, False])
-    results = (x * ints, ints + x, x - ints, x / ints, x**ints, ns.maximum(x, ints), ns.minimum(ints, x),
-               ns.where(bools, x, ints), ns.cat([x, ints]), x * bools, ns.ones(2, 2, dtype=dtype) @ ints)
+    results = (
+        x * ints,
+        ints + x,
+        x - ints,
+        x / ints,
+        x**ints,
+        ns.maximum(x, ints),
+        ns.minimum(ints, x),
+        ns.where(bools, x, ints),
+        ns.cat([x, ints]),
+        x * bools,
+        ns.ones(2, 2, dtype=dtype) @ ints,
+    )
     for y in results:
         assert y.dtype == dtype
     (x * ints).sum().backward()
@@ -87,8 +98,20 @@ def test_comparisons_return_non_differentiable_bool_tensors(op):
     y = leaf([3.0, 2.0, 1.0])
     symbol = {"eq": "__eq__", "ne": "__ne__", "lt": "__lt__", "le": "__le__", "gt": "__gt__", "ge": "__ge__"}[op]
     for out, expected in (
-        (getattr(ns, op)(x, y), getattr(np, {"eq": "equal", "ne": "not_equal", "lt": "less", "le": "less_equal",
-                                             "gt": "greater", "ge": "greater_equal"}[op])([1, 2, 3], [3, 2, 1])),
+        (
+            getattr(ns, op)(x, y),
+            getattr(
+                np,
+                {
+                    "eq": "equal",
+                    "ne": "not_equal",
+                    "lt": "less",
+                    "le": "less_equal",
+                    "gt": "greater",
+                    "ge": "greater_equal",
+                }[op],
+            )([1, 2, 3], [3, 2, 1]),
+        ),
         (getattr(x, symbol)(2.0), getattr(np.array([1.0, 2.0, 3.0]), symbol)(2.0)),
     ):
         assert out.dtype == ns.bool_ and not out.requires_grad and out.grad_fn is None
@@ -258,8 +281,11 @@ def test_item_tolist_numpy_len_iter():
 def test_all_and_any_are_non_differentiable_bool_reductions():
     x = leaf([[1.0, 0.0], [2.0, 3.0]])
     for out, expected in (
-        (x.all(), False), (x.any(), True), (ns.all(x, dim=1), [False, True]),
-        (x.any(dim=0, keepdim=True), [[True, True]]), ((x > -1).all(), True),
+        (x.all(), False),
+        (x.any(), True),
+        (ns.all(x, dim=1), [False, True]),
+        (x.any(dim=0, keepdim=True), [[True, True]]),
+        ((x > -1).all(), True),
     ):
         assert out.dtype == ns.bool_ and not out.requires_grad
         np.testing.assert_array_equal(out.numpy(), expected)

@@ -43,7 +43,7 @@ class SquareWithConstantBackward(ns.Function):
 def test_passes_on_correct_ops(full_jacobian):
     x, w = leaf(values((3, 4), 0)), leaf(values((4, 2), 1))
     assert ns.gradcheck(lambda a, b: (a @ b).tanh(), [x, w], full_jacobian=full_jacobian)
-    assert ns.gradcheck(lambda a: (a.exp() / a.exp().sum(dim=1, keepdim=True)), x, full_jacobian=full_jacobian)
+    assert ns.gradcheck(lambda a: a.exp() / a.exp().sum(dim=1, keepdim=True), x, full_jacobian=full_jacobian)
 
 
 def test_several_outputs_and_non_tensor_arguments():

@@ -39,9 +39,7 @@ def test_kernel_compiles_for_every_arch_without_spills(path):
 
 def test_nvrtc_only_error_fails_with_the_compiler_log():
     source = 'extern "C" __global__ void k(float* x) { x[0] = -INFINITY; }'
-    with pytest.raises(
-        nvrtc_gate.NvrtcCompileError, match=r'(?s)inf.cu for sm_80.*identifier "INFINITY" is undefined'
-    ):
+    with pytest.raises(nvrtc_gate.NvrtcCompileError, match=r'(?s)inf.cu for sm_80.*identifier "INFINITY" is undefined'):
         nvrtc_gate.compile_source(source, "sm_80", "inf.cu")
     (result,) = nvrtc_gate.gate_source(source, "inf.cu", archs=("sm_75",))
     assert not result.ok and "INFINITY" in result.log
@@ -55,11 +53,7 @@ def test_common_header_constants_compile_under_nvrtc():
 def test_resources_match_the_emulator_static_shared(sim_module):
     (result,) = nvrtc_gate.gate_files([FIXTURES / "tiled_matmul.cu"], archs=("sm_80",))
     (matmul,) = result.kernels
-    assert (
-        matmul.shared_bytes
-        == sim_module("tiled_matmul.cu").get_function("matmul_tiled").static_shared
-        == 2048
-    )
+    assert matmul.shared_bytes == sim_module("tiled_matmul.cu").get_function("matmul_tiled").static_shared == 2048
     assert matmul.registers > 0
 
 

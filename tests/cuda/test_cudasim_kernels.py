@@ -134,9 +134,7 @@ def test_early_return_before_barrier_is_divergence(sim_module, each_order):
     n = 1000  # the last block has 24 threads past the end, which return
     x, y = np.ones(n, np.float32), np.zeros(n, np.float32)
     kernel = sim_module("buggy_divergence.cu").get_function("early_return_reverse")
-    with pytest.raises(
-        BarrierDivergenceError, match=r"early_return_reverse.*block \(3,0,0\).*already returned"
-    ):
+    with pytest.raises(BarrierDivergenceError, match=r"early_return_reverse.*block \(3,0,0\).*already returned"):
         kernel(4, 256, (x, y, n))
     x, y = np.ones(1024, np.float32), np.zeros(1024, np.float32)
     kernel(4, 256, (x, y, 1024))  # every thread in range: no divergence

@@ -157,9 +157,7 @@ def test_ucontext_fallback_runs_the_same_kernels():
 
 def test_compile_error_carries_the_gcc_log():
     with pytest.raises(CompileError, match=r"bad.cu:2.*undeclared_name"):
-        SimModule(
-            code='extern "C" __global__ void k(float* x) {\n x[0] = undeclared_name; }', filename="bad.cu"
-        )
+        SimModule(code='extern "C" __global__ void k(float* x) {\n x[0] = undeclared_name; }', filename="bad.cu")
 
 
 def test_template_kernel_through_name_expressions():
@@ -193,9 +191,7 @@ def test_thread_order_api():
     with thread_order("random", seed=5):
         assert get_thread_order() == ("random", 5)
     assert get_thread_order() == ("forward", 0)
-    with pytest.raises(
-        ValueError, match=r"order: expected one of \('forward', 'reverse', 'random'\), got 'sideways'"
-    ):
+    with pytest.raises(ValueError, match=r"order: expected one of \('forward', 'reverse', 'random'\), got 'sideways'"):
         set_thread_order("sideways")
 
 

@@ -20,7 +20,16 @@ import numpy as np
 import pytest
 
 CIFAR10_NAMES = [
-    b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck",
+    b"airplane",
+    b"automobile",
+    b"bird",
+    b"cat",
+    b"deer",
+    b"dog",
+    b"frog",
+    b"horse",
+    b"ship",
+    b"truck",
 ]
 
 
@@ -60,20 +69,35 @@ def build_cifar_archive(folder: Path, kind: str = "cifar10", per_batch: int = 3,
         archive_name, top, meta_name = "cifar-100-python.tar.gz", "cifar-100-python", "meta"
         train_names, test_names = ["train"], ["test"]
     files: dict[str, bytes] = {}
-    expected: dict[str, list] = {"train_data": [], "train_labels": [], "test_data": [], "test_labels": [],
-                                 "train_coarse": [], "test_coarse": []}
+    expected: dict[str, list] = {
+        "train_data": [],
+        "train_labels": [],
+        "test_data": [],
+        "test_labels": [],
+        "train_coarse": [],
+        "test_coarse": [],
+    }
     for split, names in (("train", train_names), ("test", test_names)):
         for name in names:
             images = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
             if kind == "cifar10":
                 labels = rng.integers(0, 10, size=per_batch).tolist()
-                batch = {b"batch_label": name.encode(), b"labels": labels, b"data": images,
-                         b"filenames": [b"img.png"] * per_batch}
+                batch = {
+                    b"batch_label": name.encode(),
+                    b"labels": labels,
+                    b"data": images,
+                    b"filenames": [b"img.png"] * per_batch,
+                }
             else:
                 labels = rng.integers(0, 100, size=per_batch).tolist()
                 coarse = rng.integers(0, 20, size=per_batch).tolist()
-                batch = {b"batch_label": name.encode(), b"fine_labels": labels, b"coarse_labels": coarse,
-                         b"data": images, b"filenames": [b"img.png"] * per_batch}
+                batch = {
+                    b"batch_label": name.encode(),
+                    b"fine_labels": labels,
+                    b"coarse_labels": coarse,
+                    b"data": images,
+                    b"filenames": [b"img.png"] * per_batch,
+                }
                 expected[f"{split}_coarse"].extend(coarse)
             files[name] = python2_style_pickle(batch)
             expected[f"{split}_data"].append(images.reshape(-1, 3, 32, 32))
@@ -81,8 +105,10 @@ def build_cifar_archive(folder: Path, kind: str = "cifar10", per_batch: int = 3,
     if kind == "cifar10":
         meta = {b"label_names": CIFAR10_NAMES, b"num_cases_per_batch": per_batch, b"num_vis": 3072}
     else:
-        meta = {b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
-                b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)]}
+        meta = {
+            b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
+            b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)],
+        }
     files[meta_name] = python2_style_pickle(meta)
 
     folder.mkdir(parents=True, exist_ok=True)

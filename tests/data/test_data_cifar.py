@@ -64,9 +64,7 @@ def test_cifar_root_defaults_to_environment_folder(served_cifar10, tmp_path):
     assert (tmp_path / "default-cache" / "cifar-10-batches-py" / "test_batch").is_file()
 
 
-def test_cifar10_over_local_http_with_progress_bar(
-    monkeypatch, cifar10_archive, http_server, tmp_path, capsys
-):
+def test_cifar10_over_local_http_with_progress_bar(monkeypatch, cifar10_archive, http_server, tmp_path, capsys):
     base = http_server(cifar10_archive["archive"].parent)
     monkeypatch.setattr(CIFAR10, "url", base + "cifar-10-python.tar.gz")
     monkeypatch.setattr(CIFAR10, "md5", cifar10_archive["md5"])
@@ -142,8 +140,15 @@ def test_no_network_and_no_files_raises_one_clear_error(tmp_path):
     error = info.value
     assert isinstance(error, RuntimeError) and isinstance(error, FileNotFoundError)
     message = str(error)
-    for needle in ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "--data-dir", "root=",
-                   "data_batch_1", "batches.meta", str(root), "download failed"):
+    for needle in (
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "--data-dir",
+        "root=",
+        "data_batch_1",
+        "batches.meta",
+        str(root),
+        "download failed",
+    ):
         assert needle in message
 
 

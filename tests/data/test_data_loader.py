@@ -101,8 +101,9 @@ def test_augmentation_is_the_same_with_or_without_prefetching():
 
 def test_state_dict_resumes_mid_epoch_bit_exactly():
     def make(seed):
-        return DataLoader(ids_dataset(), batch_size=4, shuffle=True, seed=seed,
-                          transform=lambda b, rng: b + rng.random(b.shape))
+        return DataLoader(
+            ids_dataset(), batch_size=4, shuffle=True, seed=seed, transform=lambda b, rng: b + rng.random(b.shape)
+        )
 
     reference = make(11)
     expected = [[x for x, _ in reference] for _ in range(3)]  # three full epochs

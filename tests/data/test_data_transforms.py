@@ -59,8 +59,9 @@ def test_random_crop_keeps_shape_and_cuts_windows_of_the_padded_image(images):
     padded = np.pad(images, ((0, 0), (0, 0), (3, 3), (3, 3)))
     offsets = set()
     for n in range(len(images)):
-        matches = [(i, j) for i in range(7) for j in range(7)
-                   if np.array_equal(padded[n, :, i:i + 12, j:j + 10], out[n])]
+        matches = [
+            (i, j) for i in range(7) for j in range(7) if np.array_equal(padded[n, :, i : i + 12, j : j + 10], out[n])
+        ]
         assert matches, f"image {n} is not a window of its padded input"
         offsets.update(matches)
     assert len(offsets) > 20  # offsets spread over the 7x7 possibilities
@@ -147,10 +148,16 @@ def test_resize_matches_pillow_rgb_resize(images):
 
 def test_augmentation_is_deterministic_by_seed_and_leaves_input_alone(images):
     before = images.copy()
-    pipeline = T.Compose([
-        T.RandomCrop((12, 10), padding=2), T.RandomHorizontalFlip(), T.ColorJitter(0.2, 0.2),
-        T.Cutout(4, p=0.5), T.RandomErasing(p=0.5), T.ToFloat(),
-    ])
+    pipeline = T.Compose(
+        [
+            T.RandomCrop((12, 10), padding=2),
+            T.RandomHorizontalFlip(),
+            T.ColorJitter(0.2, 0.2),
+            T.Cutout(4, p=0.5),
+            T.RandomErasing(p=0.5),
+            T.ToFloat(),
+        ]
+    )
     first = pipeline(images, rng(11))
     np.testing.assert_array_equal(first, pipeline(images, rng(11)))
     assert not np.array_equal(first, pipeline(images, rng(12)))

@@ -47,8 +47,24 @@ def test_train_cifar10_smoke(tmp_path, monkeypatch, examples_on_path, capsys):
     monkeypatch.setattr(CIFAR10, "md5", archive["md5"])
     module = importlib.import_module("train_cifar10")
     out = tmp_path / "out"
-    result = module.main(["--data-dir", str(tmp_path / "data"), "--limit", "40", "--epochs", "2",
-                          "--batch-size", "16", "--model", "simple_cnn", "--out", str(out), "--verbose", "0"])
+    result = module.main(
+        [
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--limit",
+            "40",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--model",
+            "simple_cnn",
+            "--out",
+            str(out),
+            "--verbose",
+            "0",
+        ]
+    )
     _check_outputs(out, epochs=2)
     printed = capsys.readouterr().out
     assert "configuration:" in printed and "test accuracy" in printed and "precision" in printed
@@ -80,16 +96,33 @@ def test_train_fashion_mnist_smoke(tmp_path, monkeypatch, examples_on_path):
     monkeypatch.setattr(FashionMNIST, "mirrors", ())  # never the network
     module = importlib.import_module("train_fashion_mnist")
     out = tmp_path / "out"
-    module.main(["--data-dir", str(tmp_path / "data"), "--limit", "40", "--epochs", "1", "--batch-size", "16",
-                 "--out", str(out), "--verbose", "0"])
+    module.main(
+        [
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--limit",
+            "40",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--out",
+            str(out),
+            "--verbose",
+            "0",
+        ]
+    )
     _check_outputs(out, epochs=1)
 
 
-@pytest.mark.parametrize("script, argv", [
-    ("01_autograd_basics.py", []),
-    ("02_mlp_from_scratch.py", ["--epochs", "30"]),
-    ("03_conv_anatomy.py", []),
-])
+@pytest.mark.parametrize(
+    "script, argv",
+    [
+        ("01_autograd_basics.py", []),
+        ("02_mlp_from_scratch.py", ["--epochs", "30"]),
+        ("03_conv_anatomy.py", []),
+    ],
+)
 def test_teaching_examples_run(script, argv, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", [script, *argv])
     runpy.run_path(str(EXAMPLES / script), run_name="__main__")
@@ -106,6 +139,19 @@ def test_fashion_mnist_one_epoch_reaches_80_percent(tmp_path, examples_on_path):
             raise
         pytest.skip(f"Fashion-MNIST not available offline: {error}")
     module = importlib.import_module("train_fashion_mnist")
-    result = module.main(["--limit", "10000", "--epochs", "1", "--batch-size", "32", "--no-augment",
-                          "--out", str(tmp_path / "out"), "--verbose", "0"])
+    result = module.main(
+        [
+            "--limit",
+            "10000",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--no-augment",
+            "--out",
+            str(tmp_path / "out"),
+            "--verbose",
+            "0",
+        ]
+    )
     assert result["test_accuracy"] >= 0.80, result["test_accuracy"]

@@ -28,8 +28,20 @@ def conv_configs(draw):
     pads = (0, 0) if isinstance(padding, str) else ((padding, padding) if isinstance(padding, int) else padding)
     if padding != "same":
         assume(H + 2 * pads[0] >= dilation[0] * (KH - 1) + 1 and W + 2 * pads[1] >= dilation[1] * (KW - 1) + 1)
-    return dict(N=draw(st.integers(1, 2)), C=C, H=H, W=W, OC=OC, K=(KH, KW), stride=stride, padding=padding,
-                dilation=dilation, groups=groups, bias=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+    return dict(
+        N=draw(st.integers(1, 2)),
+        C=C,
+        H=H,
+        W=W,
+        OC=OC,
+        K=(KH, KW),
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        bias=draw(st.booleans()),
+        seed=draw(st.integers(0, 2**16)),
+    )
 
 
 @st.composite
@@ -42,12 +54,26 @@ def conv_transpose_configs(draw):
     padding = (draw(st.integers(0, 2)), draw(st.integers(0, 1)))
     output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
     H, W = draw(st.integers(1, 5)), draw(st.integers(1, 5))
-    out_hw = [(size - 1) * s - 2 * p + d * (k - 1) + op + 1
-              for size, s, p, d, k, op in zip((H, W), stride, padding, dilation, (KH, KW), output_padding)]
+    out_hw = [
+        (size - 1) * s - 2 * p + d * (k - 1) + op + 1
+        for size, s, p, d, k, op in zip((H, W), stride, padding, dilation, (KH, KW), output_padding)
+    ]
     assume(min(out_hw) >= 1)
-    return dict(N=draw(st.integers(1, 2)), C=C, H=H, W=W, OC=OC, K=(KH, KW), stride=stride, padding=padding,
-                output_padding=output_padding, dilation=dilation, groups=groups, bias=draw(st.booleans()),
-                seed=draw(st.integers(0, 2**16)))
+    return dict(
+        N=draw(st.integers(1, 2)),
+        C=C,
+        H=H,
+        W=W,
+        OC=OC,
+        K=(KH, KW),
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        dilation=dilation,
+        groups=groups,
+        bias=draw(st.booleans()),
+        seed=draw(st.integers(0, 2**16)),
+    )
 
 
 @st.composite
@@ -56,5 +82,11 @@ def pool_configs(draw):
     stride = draw(st.sampled_from([None, 1, 2, (1, 2), (3, 1)]))
     padding = (draw(st.integers(0, K[0] // 2)), draw(st.integers(0, K[1] // 2)))
     H, W = draw(st.integers(max(1, K[0] - 2 * padding[0]), 7)), draw(st.integers(max(1, K[1] - 2 * padding[1]), 7))
-    return dict(shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), H, W), kernel=K, stride=stride,
-                padding=padding, ceil_mode=draw(st.booleans()), seed=draw(st.integers(0, 2**16)))
+    return dict(
+        shape=(draw(st.integers(1, 2)), draw(st.integers(1, 3)), H, W),
+        kernel=K,
+        stride=stride,
+        padding=padding,
+        ceil_mode=draw(st.booleans()),
+        seed=draw(st.integers(0, 2**16)),
+    )

@@ -43,8 +43,9 @@ def test_batch_norm_channel_and_ndim_mismatch():
         nn.BatchNorm2d(3)(ns.randn(2, 3, 3))
     with raises(ValueError, "BatchNorm1d(3) expected a 2-d or 3-d input, got shape (2, 3, 3, 3)"):
         nn.BatchNorm1d(3)(ns.randn(2, 3, 3, 3))
-    with raises(ValueError, "batch_norm: expected more than 1 value per channel when training, "
-                            "got input of shape (1, 3)"):
+    with raises(
+        ValueError, "batch_norm: expected more than 1 value per channel when training, got input of shape (1, 3)"
+    ):
         nn.BatchNorm1d(3)(ns.randn(1, 3))
     with raises(ValueError, "batch_norm: expected weight of shape (3,) for input with 3 channels, got (2,)"):
         F.batch_norm(ns.randn(4, 3), None, None, weight=ns.ones(2), training=True)
@@ -55,29 +56,33 @@ def test_batch_norm_channel_and_ndim_mismatch():
 
 
 def test_linear_feature_mismatch():
-    with raises(ValueError, "Linear(in_features=3, out_features=4, bias=True) expected input with 3 features, "
-                            "got shape (2, 5)"):
+    with raises(
+        ValueError, "Linear(in_features=3, out_features=4, bias=True) expected input with 3 features, got shape (2, 5)"
+    ):
         nn.Linear(3, 4)(ns.randn(2, 5))
     with raises(ValueError, "linear: expected input with 5 features in its last dim, got shape (2, 3)"):
         F.linear(ns.randn(2, 3), ns.randn(4, 5))
 
 
 # --- constructor arguments ----------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs, text", [
-    (dict(kernel_size=-1), "kernel_size: expected an int >= 1 or a pair of them, got -1"),
-    (dict(kernel_size=0), "kernel_size: expected an int >= 1 or a pair of them, got 0"),
-    (dict(kernel_size=(3, 3, 3)), "kernel_size: expected an int >= 1 or a pair of them, got (3, 3, 3)"),
-    (dict(kernel_size=2.5), "kernel_size: expected an int >= 1 or a pair of them, got 2.5"),
-    (dict(kernel_size=True), "kernel_size: expected an int >= 1 or a pair of them, got True"),
-    (dict(kernel_size=3, stride=0), "stride: expected an int >= 1 or a pair of them, got 0"),
-    (dict(kernel_size=3, stride=(1, -2)), "stride: expected an int >= 1 or a pair of them, got (1, -2)"),
-    (dict(kernel_size=3, padding=-1), "padding: expected an int >= 0 or a pair of them, got -1"),
-    (dict(kernel_size=3, padding="full"), "padding: expected an int, a pair, 'same' or 'valid', got 'full'"),
-    (dict(kernel_size=3, dilation=0), "dilation: expected an int >= 1 or a pair of them, got 0"),
-    (dict(kernel_size=3, groups=0), "groups: expected a positive divisor of out_channels (32), got 0"),
-    (dict(kernel_size=3, groups=5), "groups: expected a positive divisor of out_channels (32), got 5"),
-    (dict(kernel_size=3, groups=2), "in_channels: expected a positive multiple of groups (2), got 3"),
-])
+@pytest.mark.parametrize(
+    "kwargs, text",
+    [
+        (dict(kernel_size=-1), "kernel_size: expected an int >= 1 or a pair of them, got -1"),
+        (dict(kernel_size=0), "kernel_size: expected an int >= 1 or a pair of them, got 0"),
+        (dict(kernel_size=(3, 3, 3)), "kernel_size: expected an int >= 1 or a pair of them, got (3, 3, 3)"),
+        (dict(kernel_size=2.5), "kernel_size: expected an int >= 1 or a pair of them, got 2.5"),
+        (dict(kernel_size=True), "kernel_size: expected an int >= 1 or a pair of them, got True"),
+        (dict(kernel_size=3, stride=0), "stride: expected an int >= 1 or a pair of them, got 0"),
+        (dict(kernel_size=3, stride=(1, -2)), "stride: expected an int >= 1 or a pair of them, got (1, -2)"),
+        (dict(kernel_size=3, padding=-1), "padding: expected an int >= 0 or a pair of them, got -1"),
+        (dict(kernel_size=3, padding="full"), "padding: expected an int, a pair, 'same' or 'valid', got 'full'"),
+        (dict(kernel_size=3, dilation=0), "dilation: expected an int >= 1 or a pair of them, got 0"),
+        (dict(kernel_size=3, groups=0), "groups: expected a positive divisor of out_channels (32), got 0"),
+        (dict(kernel_size=3, groups=5), "groups: expected a positive divisor of out_channels (32), got 5"),
+        (dict(kernel_size=3, groups=2), "in_channels: expected a positive multiple of groups (2), got 3"),
+    ],
+)
 def test_conv2d_bad_arguments(kwargs, text):
     with raises(ValueError, text):
         nn.Conv2d(3, 32, **kwargs)
@@ -104,8 +109,9 @@ def test_same_padding_needs_stride_one():
 
 
 def test_conv_functional_shape_errors():
-    with raises(ValueError, "conv2d: input H=2 with padding 0 is smaller than the dilated kernel (3); "
-                            "the output would be empty"):
+    with raises(
+        ValueError, "conv2d: input H=2 with padding 0 is smaller than the dilated kernel (3); the output would be empty"
+    ):
         F.conv2d(ns.randn(1, 3, 2, 5), ns.randn(4, 3, 3, 3))
     with raises(ValueError, "conv2d: expected input with 6 channels (weight (4, 3, 3, 3), groups=2), got 4"):
         F.conv2d(ns.randn(1, 4, 5, 5), ns.randn(4, 3, 3, 3), groups=2)
@@ -120,9 +126,15 @@ def test_conv_functional_shape_errors():
 
 
 # --- pooling ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("layer, name", [(nn.MaxPool2d(2), "max_pool2d"), (nn.AvgPool2d(2), "avg_pool2d"),
-                                         (nn.AdaptiveAvgPool2d(2), "adaptive_avg_pool2d"),
-                                         (nn.GlobalAvgPool2d(), "global_avg_pool2d")])
+@pytest.mark.parametrize(
+    "layer, name",
+    [
+        (nn.MaxPool2d(2), "max_pool2d"),
+        (nn.AvgPool2d(2), "avg_pool2d"),
+        (nn.AdaptiveAvgPool2d(2), "adaptive_avg_pool2d"),
+        (nn.GlobalAvgPool2d(), "global_avg_pool2d"),
+    ],
+)
 def test_pool_on_3d_input(layer, name):
     with raises(ValueError, f"{layer!r} expected a 4-d input (N, C, H, W), got shape (3, 8, 8)"):
         layer(ns.randn(3, 8, 8))
@@ -130,15 +142,21 @@ def test_pool_on_3d_input(layer, name):
         getattr(F, name)(ns.randn(3, 8, 8), *([] if name == "global_avg_pool2d" else [2]))
 
 
-@pytest.mark.parametrize("layer, x", [
-    (nn.Conv2d(3, 4, 3), ns.randn(1, 3, 8, 8, dtype=ns.float64)),
-    (nn.Linear(3, 2), ns.randn(2, 3, dtype=ns.float64)),
-    (nn.BatchNorm2d(3), ns.randn(2, 3, 4, 4, dtype=ns.float64)),
-])
+@pytest.mark.parametrize(
+    "layer, x",
+    [
+        (nn.Conv2d(3, 4, 3), ns.randn(1, 3, 8, 8, dtype=ns.float64)),
+        (nn.Linear(3, 2), ns.randn(2, 3, dtype=ns.float64)),
+        (nn.BatchNorm2d(3), ns.randn(2, 3, 4, 4, dtype=ns.float64)),
+    ],
+)
 def test_layer_given_the_wrong_dtype_names_itself(layer, x):
     name = {nn.Conv2d: "Conv2d(3, 4, ...)", nn.BatchNorm2d: "BatchNorm2d(3)"}.get(type(layer), repr(layer))
-    with raises(ValueError, f"{name} expected a float32 input (the dtype of its parameters; convert the model with "
-                            ".double()/.float() or the input with .to(...)), got float64"):
+    with raises(
+        ValueError,
+        f"{name} expected a float32 input (the dtype of its parameters; convert the model with "
+        ".double()/.float() or the input with .to(...)), got float64",
+    ):
         layer(x)
 
 
@@ -162,11 +180,15 @@ def test_pool_bad_arguments():
 # --- losses -------------------------------------------------------------------------------------
 def test_cross_entropy_target_errors():
     logits = ns.randn(2, 3)
-    with raises(ValueError, "cross_entropy: expected target class indices in [0, 2] (or ignore_index=-100), "
-                            "got values in [0, 3]"):
+    with raises(
+        ValueError,
+        "cross_entropy: expected target class indices in [0, 2] (or ignore_index=-100), got values in [0, 3]",
+    ):
         F.cross_entropy(logits, ns.tensor([0, 3]))
-    with raises(ValueError, "cross_entropy: expected target class indices in [0, 2] (or ignore_index=-100), "
-                            "got values in [-2, 0]"):
+    with raises(
+        ValueError,
+        "cross_entropy: expected target class indices in [0, 2] (or ignore_index=-100), got values in [-2, 0]",
+    ):
         F.cross_entropy(logits, ns.tensor([0, -2]))
     with raises(TypeError, "cross_entropy: expected integer class indices as target, got dtype float32"):
         F.cross_entropy(logits, ns.tensor([0.0, 1.0]))
@@ -176,8 +198,9 @@ def test_cross_entropy_target_errors():
         F.cross_entropy(ns.randn(2, 3, 4), ns.tensor([0, 1]))
     with raises(ValueError, "cross_entropy: expected input of shape (N, K) or (N, K, d1, ...), got (3,)"):
         F.cross_entropy(ns.randn(3), ns.tensor([0]))
-    with raises(ValueError, "nll_loss: expected target class indices in [0, 2] (or ignore_index=-100), "
-                            "got values in [0, 5]"):
+    with raises(
+        ValueError, "nll_loss: expected target class indices in [0, 2] (or ignore_index=-100), got values in [0, 5]"
+    ):
         F.nll_loss(logits, ns.tensor([5, 0]))
 
 

@@ -31,9 +31,16 @@ def _scalar_backward(ours, theirs, rng):
 def cross_entropy_configs(draw):
     extra = draw(st.sampled_from([(), (), (3,), (2, 2)]))
     K = draw(st.integers(2, 5))
-    return dict(N=draw(st.integers(1, 4)), K=K, extra=extra, weighted=draw(st.booleans()),
-                ignore=draw(st.booleans()), smoothing=draw(st.sampled_from([0.0, 0.0, 0.1, 0.5])),
-                reduction=draw(st.sampled_from(["mean", "sum", "none"])), seed=draw(st.integers(0, 2**16)))
+    return dict(
+        N=draw(st.integers(1, 4)),
+        K=K,
+        extra=extra,
+        weighted=draw(st.booleans()),
+        ignore=draw(st.booleans()),
+        smoothing=draw(st.sampled_from([0.0, 0.0, 0.1, 0.5])),
+        reduction=draw(st.sampled_from(["mean", "sum", "none"])),
+        seed=draw(st.integers(0, 2**16)),
+    )
 
 
 def _classification_inputs(cfg):
@@ -114,11 +121,16 @@ def test_binary_cross_entropy_with_logits_matches_torch(reduction, weighted, pos
     target = rng.uniform(0, 1, (4, 3))
     weight, pos_weight = rng.uniform(0.5, 2, (4, 3)), rng.uniform(0.5, 3, 3)
     x, tx, t, tt = leaf(logits), torch_leaf(logits), leaf(target), torch_leaf(target)
-    loss = F.binary_cross_entropy_with_logits(x, t, ns.tensor(weight) if weighted else None, reduction,
-                                              ns.tensor(pos_weight) if pos_weighted else None)
-    tloss = TF.binary_cross_entropy_with_logits(tx, tt, torch.tensor(weight) if weighted else None,
-                                                reduction=reduction,
-                                                pos_weight=torch.tensor(pos_weight) if pos_weighted else None)
+    loss = F.binary_cross_entropy_with_logits(
+        x, t, ns.tensor(weight) if weighted else None, reduction, ns.tensor(pos_weight) if pos_weighted else None
+    )
+    tloss = TF.binary_cross_entropy_with_logits(
+        tx,
+        tt,
+        torch.tensor(weight) if weighted else None,
+        reduction=reduction,
+        pos_weight=torch.tensor(pos_weight) if pos_weighted else None,
+    )
     assert_close(loss, tloss)
     _scalar_backward(loss, tloss, rng)
     assert_grads_close([(x, tx), (t, tt)])

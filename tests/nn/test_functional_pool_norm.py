@@ -46,8 +46,9 @@ def test_max_pool2d_matches_torch(impl, cfg):
 def test_avg_pool2d_matches_torch(impl, cfg, count_include_pad):
     rng, x, tx = _pool_pair(cfg)
     y = F.avg_pool2d(x, cfg["kernel"], cfg["stride"], cfg["padding"], cfg["ceil_mode"], count_include_pad, impl=impl)
-    ty = TF.avg_pool2d(tx, cfg["kernel"], cfg["stride"] or cfg["kernel"], cfg["padding"], cfg["ceil_mode"],
-                       count_include_pad)
+    ty = TF.avg_pool2d(
+        tx, cfg["kernel"], cfg["stride"] or cfg["kernel"], cfg["padding"], cfg["ceil_mode"], count_include_pad
+    )
     assert y.shape == tuple(ty.shape)
     assert_close(y, ty)
     backward_both(y, ty, rng)
@@ -56,8 +57,7 @@ def test_avg_pool2d_matches_torch(impl, cfg, count_include_pad):
 
 @pytest.mark.parametrize("impl", TIERS)
 @POOL_SETTINGS
-@given(H=st.integers(1, 8), W=st.integers(1, 8), OH=st.integers(1, 9), OW=st.integers(1, 9),
-       seed=st.integers(0, 2**16))
+@given(H=st.integers(1, 8), W=st.integers(1, 8), OH=st.integers(1, 9), OW=st.integers(1, 9), seed=st.integers(0, 2**16))
 def test_adaptive_avg_pool2d_matches_torch(impl, H, W, OH, OW, seed):
     rng, x, tx = _pool_pair(dict(shape=(2, 3, H, W), seed=seed))
     y = F.adaptive_avg_pool2d(x, (OH, OW), impl=impl)

@@ -117,15 +117,28 @@ def test_kernels_keep_shape_dtype_and_accept_strided_and_empty_arrays(tier):
 
 
 @pytest.mark.parametrize("tier", ["reference", "numba", "cuda"])
-@pytest.mark.parametrize("call, error, message", [
-    (lambda k: k.hardswish_forward(np.zeros(3, np.int64)), TypeError,
-     "x: expected dtype float32 or float64, got int64"),
-    (lambda k: k.hardswish_forward([1.0, 2.0]), TypeError, "x: expected a numpy.ndarray, got list"),
-    (lambda k: k.hardswish_backward(np.zeros((2, 3)), np.zeros((3, 2))), ValueError,
-     "x: expected shape (2, 3), got (3, 2)"),
-    (lambda k: k.hardswish_backward(np.zeros(3, np.float32), np.zeros(3)), TypeError,
-     "x: expected dtype float32 (the input's), got float64"),
-], ids=["int_dtype", "not_an_array", "shape", "dtype_mismatch"])
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda k: k.hardswish_forward(np.zeros(3, np.int64)),
+            TypeError,
+            "x: expected dtype float32 or float64, got int64",
+        ),
+        (lambda k: k.hardswish_forward([1.0, 2.0]), TypeError, "x: expected a numpy.ndarray, got list"),
+        (
+            lambda k: k.hardswish_backward(np.zeros((2, 3)), np.zeros((3, 2))),
+            ValueError,
+            "x: expected shape (2, 3), got (3, 2)",
+        ),
+        (
+            lambda k: k.hardswish_backward(np.zeros(3, np.float32), np.zeros(3)),
+            TypeError,
+            "x: expected dtype float32 (the input's), got float64",
+        ),
+    ],
+    ids=["int_dtype", "not_an_array", "shape", "dtype_mismatch"],
+)
 def test_the_contract_names_the_argument(tier, call, error, message):
     with pytest.raises(error, match=re.escape(message)):
         call(bound("activation", tier))
@@ -192,5 +205,6 @@ def test_module_matches_torch_module_in_a_small_network():
     with torch.no_grad():
         for ours_p, theirs_p in zip(ours.parameters(), theirs.parameters(), strict=True):
             theirs_p.copy_(torch.tensor(ours_p.detach().numpy()))
-    np.testing.assert_allclose(ours(ns.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        ours(ns.tensor(x)).detach().numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12, atol=1e-12
+    )

@@ -16,32 +16,38 @@ torch = pytest.importorskip("torch")
 
 
 # --- forward shapes -----------------------------------------------------------------------------
-LAYER_SHAPES = [
-    (lambda: nn.Linear(6, 4), (3, 6), (3, 4)),
-    (lambda: nn.Linear(6, 4), (2, 5, 6), (2, 5, 4)),
-    (lambda: nn.Conv2d(3, 8, 3), (2, 3, 9, 7), (2, 8, 7, 5)),
-    (lambda: nn.Conv2d(3, 8, (3, 1), stride=2, padding=(1, 0), dilation=1), (2, 3, 9, 7), (2, 8, 5, 4)),
-    (lambda: nn.Conv2d(4, 4, 3, padding="same", groups=4), (1, 4, 6, 5), (1, 4, 6, 5)),
-    (lambda: nn.Conv2d(4, 6, 2, padding="valid", dilation=2, groups=2), (1, 4, 6, 5), (1, 6, 4, 3)),
-    (lambda: nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1), (2, 4, 5, 5), (2, 2, 10, 10)),
-    (lambda: nn.MaxPool2d(2), (2, 3, 9, 8), (2, 3, 4, 4)),
-    (lambda: nn.MaxPool2d(3, 2, 1, ceil_mode=True), (2, 3, 8, 8), (2, 3, 5, 5)),
-    (lambda: nn.AvgPool2d(3, stride=1, padding=1), (2, 3, 5, 6), (2, 3, 5, 6)),
-    (lambda: nn.AdaptiveAvgPool2d((2, 3)), (2, 3, 7, 7), (2, 3, 2, 3)),
-    (lambda: nn.AdaptiveAvgPool2d(1), (2, 3, 7, 7), (2, 3, 1, 1)),
-    (lambda: nn.GlobalAvgPool2d(), (2, 3, 7, 7), (2, 3)),
-    (lambda: nn.BatchNorm1d(5), (4, 5), (4, 5)),
-    (lambda: nn.BatchNorm1d(5), (4, 5, 3), (4, 5, 3)),
-    (lambda: nn.BatchNorm2d(5), (4, 5, 3, 2), (4, 5, 3, 2)),
-    (lambda: nn.Flatten(), (2, 3, 4, 5), (2, 60)),
-    (lambda: nn.Flatten(0, 1), (2, 3, 4), (6, 4)),
-    (lambda: nn.Identity(), (2, 3), (2, 3)),
-    (lambda: nn.Dropout(0.5), (2, 3), (2, 3)),
-] + [(lambda cls=cls: cls(), (2, 3, 4), (2, 3, 4))
-     for cls in (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.LeakyReLU, nn.ELU, nn.GELU)] + [
-    (lambda: nn.Softmax(dim=1), (2, 3, 4), (2, 3, 4)),
-    (lambda: nn.LogSoftmax(dim=-1), (2, 3, 4), (2, 3, 4)),
-]
+LAYER_SHAPES = (
+    [
+        (lambda: nn.Linear(6, 4), (3, 6), (3, 4)),
+        (lambda: nn.Linear(6, 4), (2, 5, 6), (2, 5, 4)),
+        (lambda: nn.Conv2d(3, 8, 3), (2, 3, 9, 7), (2, 8, 7, 5)),
+        (lambda: nn.Conv2d(3, 8, (3, 1), stride=2, padding=(1, 0), dilation=1), (2, 3, 9, 7), (2, 8, 5, 4)),
+        (lambda: nn.Conv2d(4, 4, 3, padding="same", groups=4), (1, 4, 6, 5), (1, 4, 6, 5)),
+        (lambda: nn.Conv2d(4, 6, 2, padding="valid", dilation=2, groups=2), (1, 4, 6, 5), (1, 6, 4, 3)),
+        (lambda: nn.ConvTranspose2d(4, 2, 3, stride=2, padding=1, output_padding=1), (2, 4, 5, 5), (2, 2, 10, 10)),
+        (lambda: nn.MaxPool2d(2), (2, 3, 9, 8), (2, 3, 4, 4)),
+        (lambda: nn.MaxPool2d(3, 2, 1, ceil_mode=True), (2, 3, 8, 8), (2, 3, 5, 5)),
+        (lambda: nn.AvgPool2d(3, stride=1, padding=1), (2, 3, 5, 6), (2, 3, 5, 6)),
+        (lambda: nn.AdaptiveAvgPool2d((2, 3)), (2, 3, 7, 7), (2, 3, 2, 3)),
+        (lambda: nn.AdaptiveAvgPool2d(1), (2, 3, 7, 7), (2, 3, 1, 1)),
+        (lambda: nn.GlobalAvgPool2d(), (2, 3, 7, 7), (2, 3)),
+        (lambda: nn.BatchNorm1d(5), (4, 5), (4, 5)),
+        (lambda: nn.BatchNorm1d(5), (4, 5, 3), (4, 5, 3)),
+        (lambda: nn.BatchNorm2d(5), (4, 5, 3, 2), (4, 5, 3, 2)),
+        (lambda: nn.Flatten(), (2, 3, 4, 5), (2, 60)),
+        (lambda: nn.Flatten(0, 1), (2, 3, 4), (6, 4)),
+        (lambda: nn.Identity(), (2, 3), (2, 3)),
+        (lambda: nn.Dropout(0.5), (2, 3), (2, 3)),
+    ]
+    + [
+        (lambda cls=cls: cls(), (2, 3, 4), (2, 3, 4))
+        for cls in (nn.ReLU, nn.ReLU6, nn.Sigmoid, nn.Tanh, nn.SiLU, nn.LeakyReLU, nn.ELU, nn.GELU)
+    ]
+    + [
+        (lambda: nn.Softmax(dim=1), (2, 3, 4), (2, 3, 4)),
+        (lambda: nn.LogSoftmax(dim=-1), (2, 3, 4), (2, 3, 4)),
+    ]
+)
 
 
 @pytest.mark.parametrize("make, in_shape, out_shape", LAYER_SHAPES)
@@ -60,12 +66,15 @@ def _uniform_bound_check(values: np.ndarray, bound: float) -> None:
     assert abs(values.std() - bound / math.sqrt(3)) < 0.1 * bound
 
 
-@pytest.mark.parametrize("make, torch_make, fan_in", [
-    (lambda: nn.Linear(300, 200), lambda: torch.nn.Linear(300, 200), 300),
-    (lambda: nn.Conv2d(32, 64, 3), lambda: torch.nn.Conv2d(32, 64, 3), 32 * 9),
-    (lambda: nn.Conv2d(32, 64, (3, 5), groups=4), lambda: torch.nn.Conv2d(32, 64, (3, 5), groups=4), 8 * 15),
-    (lambda: nn.ConvTranspose2d(64, 32, 4), lambda: torch.nn.ConvTranspose2d(64, 32, 4), 32 * 16),
-])
+@pytest.mark.parametrize(
+    "make, torch_make, fan_in",
+    [
+        (lambda: nn.Linear(300, 200), lambda: torch.nn.Linear(300, 200), 300),
+        (lambda: nn.Conv2d(32, 64, 3), lambda: torch.nn.Conv2d(32, 64, 3), 32 * 9),
+        (lambda: nn.Conv2d(32, 64, (3, 5), groups=4), lambda: torch.nn.Conv2d(32, 64, (3, 5), groups=4), 8 * 15),
+        (lambda: nn.ConvTranspose2d(64, 32, 4), lambda: torch.nn.ConvTranspose2d(64, 32, 4), 32 * 16),
+    ],
+)
 def test_default_initialisation_is_pytorchs(make, torch_make, fan_in):
     """kaiming_uniform(a=sqrt(5)) weights and bias both U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as torch."""
     ns.manual_seed(0)
@@ -93,21 +102,24 @@ def test_batch_norm_initial_state():
 
 
 # --- repr ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("expression", [
-    "Conv2d(3, 32, 3, padding=1)",
-    "Conv2d(3, 32, (3, 5), stride=2, padding=(1, 2), dilation=2, bias=False)",
-    "Conv2d(4, 8, 3, groups=2, padding='same')",
-    "ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)",
-    "Linear(20, 30)",
-    "Linear(20, 30, bias=False)",
-    "ReLU()",
-    "LeakyReLU(0.2)",
-    "AvgPool2d(2)",
-    "AdaptiveAvgPool2d(1)",
-    "Flatten()",
-    "Softmax(dim=1)",
-    "Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Sequential(nn.Flatten(), nn.Linear(8, 2)))",
-])
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "Conv2d(3, 32, 3, padding=1)",
+        "Conv2d(3, 32, (3, 5), stride=2, padding=(1, 2), dilation=2, bias=False)",
+        "Conv2d(4, 8, 3, groups=2, padding='same')",
+        "ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1)",
+        "Linear(20, 30)",
+        "Linear(20, 30, bias=False)",
+        "ReLU()",
+        "LeakyReLU(0.2)",
+        "AvgPool2d(2)",
+        "AdaptiveAvgPool2d(1)",
+        "Flatten()",
+        "Softmax(dim=1)",
+        "Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Sequential(nn.Flatten(), nn.Linear(8, 2)))",
+    ],
+)
 def test_repr_like_pytorch(expression):
     ours = eval("nn." + expression, {"nn": nn})
     theirs = eval("nn." + expression, {"nn": torch.nn})
@@ -137,15 +149,34 @@ class Net(nn.Module):
 def test_parameters_named_parameters_children_modules_buffers():
     net = Net()
     names = [name for name, _ in net.named_parameters()]
-    assert names == ["scale", "features.0.weight", "features.0.bias", "features.1.weight", "features.1.bias",
-                     "head.weight", "head.bias"]
+    assert names == [
+        "scale",
+        "features.0.weight",
+        "features.0.bias",
+        "features.1.weight",
+        "features.1.bias",
+        "head.weight",
+        "head.bias",
+    ]
     assert [p.shape for p in net.parameters()] == [(1,), (2, 1, 3, 3), (2,), (2,), (2,), (3, 2), (3,)]
     assert [name for name, _ in net.named_children()] == ["features", "head", "drop"]
     assert [type(m).__name__ for m in net.children()] == ["Sequential", "Linear", "Dropout"]
-    assert [name for name, _ in net.named_modules()] == ["", "features", "features.0", "features.1",
-                                                         "features.2", "head", "drop"]
-    assert [name for name, _ in net.named_buffers()] == ["steps", "cache", "features.1.running_mean",
-                                                         "features.1.running_var", "features.1.num_batches_tracked"]
+    assert [name for name, _ in net.named_modules()] == [
+        "",
+        "features",
+        "features.0",
+        "features.1",
+        "features.2",
+        "head",
+        "drop",
+    ]
+    assert [name for name, _ in net.named_buffers()] == [
+        "steps",
+        "cache",
+        "features.1.running_mean",
+        "features.1.running_var",
+        "features.1.num_batches_tracked",
+    ]
     assert len(list(net.buffers())) == 5
     assert [name for name, _ in net.named_parameters(recurse=False)] == ["scale"]
     assert "cache" not in net.state_dict() and "steps" in net.state_dict()
@@ -270,8 +301,9 @@ def test_hooks_can_replace_inputs_and_outputs():
 
 # --- lazy shapes --------------------------------------------------------------------------------
 def test_lazy_in_features_and_in_channels():
-    model = nn.Sequential(nn.Conv2d(None, 4, 3, padding=1), nn.BatchNorm2d(None), nn.ReLU(), nn.Flatten(),
-                          nn.Linear(None, 2))
+    model = nn.Sequential(
+        nn.Conv2d(None, 4, 3, padding=1), nn.BatchNorm2d(None), nn.ReLU(), nn.Flatten(), nn.Linear(None, 2)
+    )
     assert model[0].weight is None and list(model.parameters()) == []
     assert repr(model[0]) == "Conv2d(None, 4, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1))"
     y = model(ns.randn(2, 3, 5, 5))
@@ -279,8 +311,17 @@ def test_lazy_in_features_and_in_channels():
     assert model[0].in_channels == 3 and model[0].weight.shape == (4, 3, 3, 3)
     assert model[1].num_features == 4 and model[1].running_mean.shape == (4,)
     assert model[4].in_features == 100 and model[4].weight.shape == (2, 100)
-    assert list(model.state_dict()) == ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean",
-                                        "1.running_var", "1.num_batches_tracked", "4.weight", "4.bias"]
+    assert list(model.state_dict()) == [
+        "0.weight",
+        "0.bias",
+        "1.weight",
+        "1.bias",
+        "1.running_mean",
+        "1.running_var",
+        "1.num_batches_tracked",
+        "4.weight",
+        "4.bias",
+    ]
     with pytest.raises(ValueError, match="expected input with 3 channels, got 2"):
         model(ns.randn(2, 2, 5, 5))  # fixed after the first call
     lazy_transpose = nn.ConvTranspose2d(None, 6, 2, stride=2, groups=2)
@@ -335,8 +376,9 @@ def test_sequential_from_ordered_dict():
     model = nn.Sequential(OrderedDict([("conv", nn.Conv2d(1, 2, 3)), ("act", nn.ReLU()), ("flat", nn.Flatten())]))
     assert list(model.state_dict()) == ["conv.weight", "conv.bias"]
     assert model.conv is model[0]
-    reference = torch.nn.Sequential(OrderedDict([("conv", torch.nn.Conv2d(1, 2, 3)), ("act", torch.nn.ReLU()),
-                                                 ("flat", torch.nn.Flatten())]))
+    reference = torch.nn.Sequential(
+        OrderedDict([("conv", torch.nn.Conv2d(1, 2, 3)), ("act", torch.nn.ReLU()), ("flat", torch.nn.Flatten())])
+    )
     assert repr(model) == repr(reference)
     assert model(ns.randn(1, 1, 4, 4)).shape == (1, 8)
 

@@ -17,14 +17,19 @@ tnn = torch.nn
 def torch_simple_cnn(num_classes=10, in_channels=3, image_size=32):
     side = image_size // 4
     return tnn.Sequential(
-        tnn.Conv2d(in_channels, 32, 3, padding=1), tnn.ReLU(),
-        tnn.Conv2d(32, 32, 3, padding=1), tnn.ReLU(),
+        tnn.Conv2d(in_channels, 32, 3, padding=1),
+        tnn.ReLU(),
+        tnn.Conv2d(32, 32, 3, padding=1),
+        tnn.ReLU(),
         tnn.MaxPool2d(2),
-        tnn.Conv2d(32, 64, 3, padding=1), tnn.ReLU(),
-        tnn.Conv2d(64, 64, 3, padding=1), tnn.ReLU(),
+        tnn.Conv2d(32, 64, 3, padding=1),
+        tnn.ReLU(),
+        tnn.Conv2d(64, 64, 3, padding=1),
+        tnn.ReLU(),
         tnn.MaxPool2d(2),
         tnn.Flatten(),
-        tnn.Linear(64 * side * side, 256), tnn.ReLU(),
+        tnn.Linear(64 * side * side, 256),
+        tnn.ReLU(),
         tnn.Linear(256, num_classes),
     )
 
@@ -37,8 +42,9 @@ class TorchBasicBlock(tnn.Module):
         self.conv2 = tnn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
         self.bn2 = tnn.BatchNorm2d(out_channels)
         if stride != 1 or in_channels != out_channels:
-            self.shortcut = tnn.Sequential(tnn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                                           tnn.BatchNorm2d(out_channels))
+            self.shortcut = tnn.Sequential(
+                tnn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), tnn.BatchNorm2d(out_channels)
+            )
         else:
             self.shortcut = tnn.Identity()
 
@@ -104,8 +110,15 @@ def test_state_dict_keys_equal_pytorchs(name):
 
 def test_state_dict_keys_spot_checks():
     keys = list(models.resnet20().state_dict())
-    assert keys[:7] == ["stem.0.weight", "stem.1.weight", "stem.1.bias", "stem.1.running_mean", "stem.1.running_var",
-                        "stem.1.num_batches_tracked", "layers.0.conv1.weight"]
+    assert keys[:7] == [
+        "stem.0.weight",
+        "stem.1.weight",
+        "stem.1.bias",
+        "stem.1.running_mean",
+        "stem.1.running_var",
+        "stem.1.num_batches_tracked",
+        "layers.0.conv1.weight",
+    ]
     assert "layers.3.shortcut.0.weight" in keys and "layers.3.shortcut.1.running_var" in keys
     assert "layers.1.shortcut.0.weight" not in keys  # identity shortcut inside a stage
     assert keys[-2:] == ["fc.weight", "fc.bias"]
@@ -139,11 +152,9 @@ def test_resnet20_training_step_matches_torch():
     tloss.backward()
     torch_params = dict(theirs.named_parameters())
     for key, p in ours.named_parameters():
-        np.testing.assert_allclose(p.grad.numpy(), torch_params[key].grad.numpy(), rtol=1e-8, atol=1e-10,
-                                   err_msg=key)
+        np.testing.assert_allclose(p.grad.numpy(), torch_params[key].grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=key)
     for key, value in theirs.state_dict().items():  # running statistics and num_batches_tracked
-        np.testing.assert_allclose(ours.state_dict()[key].numpy(), value.numpy(), rtol=1e-10, atol=1e-12,
-                                   err_msg=key)
+        np.testing.assert_allclose(ours.state_dict()[key].numpy(), value.numpy(), rtol=1e-10, atol=1e-12, err_msg=key)
 
 
 # --- load_state_dict errors and round trips -----------------------------------------------------
@@ -156,8 +167,11 @@ def test_strict_load_names_missing_and_unexpected_keys():
     state = dict(model.state_dict())
     del state["0.bias"], state["1.running_var"]
     state["3.weight"] = np.zeros((2, 2))
-    with pytest.raises(KeyError, match=r"load_state_dict: missing keys \['0.bias', '1.running_var'\], "
-                                       r"unexpected keys \['3.weight'\] in Sequential"):
+    with pytest.raises(
+        KeyError,
+        match=r"load_state_dict: missing keys \['0.bias', '1.running_var'\], "
+        r"unexpected keys \['3.weight'\] in Sequential",
+    ):
         model.load_state_dict(state)
 
 

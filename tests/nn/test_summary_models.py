@@ -23,8 +23,14 @@ SIMPLE_CNN_MACS = [
     64 * 8 * 8 * 256,  # linear 4096 -> 256:     1,048,576
     256 * 10,  # linear 256 -> 10:          2,560
 ]
-SIMPLE_CNN_PARAMS = [32 * 3 * 9 + 32, 32 * 32 * 9 + 32, 64 * 32 * 9 + 64, 64 * 64 * 9 + 64, 4096 * 256 + 256,
-                     256 * 10 + 10]
+SIMPLE_CNN_PARAMS = [
+    32 * 3 * 9 + 32,
+    32 * 32 * 9 + 32,
+    64 * 32 * 9 + 64,
+    64 * 64 * 9 + 64,
+    4096 * 256 + 256,
+    256 * 10 + 10,
+]
 
 
 def test_simple_cnn_summary_equals_the_hand_count():
@@ -39,9 +45,20 @@ def test_simple_cnn_summary_equals_the_hand_count():
     assert [layer.params for layer in weighted] == SIMPLE_CNN_PARAMS
     assert [layer.name for layer in s.layers] == [str(i) for i in range(14)]
     assert [layer.output_shape for layer in s.layers] == [
-        (1, 32, 32, 32), (1, 32, 32, 32), (1, 32, 32, 32), (1, 32, 32, 32), (1, 32, 16, 16),
-        (1, 64, 16, 16), (1, 64, 16, 16), (1, 64, 16, 16), (1, 64, 16, 16), (1, 64, 8, 8),
-        (1, 4096), (1, 256), (1, 256), (1, 10),
+        (1, 32, 32, 32),
+        (1, 32, 32, 32),
+        (1, 32, 32, 32),
+        (1, 32, 32, 32),
+        (1, 32, 16, 16),
+        (1, 64, 16, 16),
+        (1, 64, 16, 16),
+        (1, 64, 16, 16),
+        (1, 64, 16, 16),
+        (1, 64, 8, 8),
+        (1, 4096),
+        (1, 256),
+        (1, 256),
+        (1, 10),
     ]
     assert all(layer.flops == 0 for layer in s.layers if layer.kind not in ("Conv2d", "Linear"))
     assert s.layers[0].activation_bytes == 32 * 32 * 32 * 4  # float32
@@ -88,17 +105,29 @@ def test_summary_counts_transposed_conv_flops():
 def test_resnet20_parameter_count_and_flops():
     model = models.resnet20()
     # stem 3->16; stage 1: 6 convs 16->16 (+ 6 BN); stages 2, 3: first conv strided, 1x1 shortcut + BN (option B)
-    convs = 16 * 3 * 9 + 6 * 16 * 16 * 9 + (32 * 16 * 9 + 5 * 32 * 32 * 9 + 32 * 16) + (
-        64 * 32 * 9 + 5 * 64 * 64 * 9 + 64 * 32)
+    convs = (
+        16 * 3 * 9
+        + 6 * 16 * 16 * 9
+        + (32 * 16 * 9 + 5 * 32 * 32 * 9 + 32 * 16)
+        + (64 * 32 * 9 + 5 * 64 * 64 * 9 + 64 * 32)
+    )
     batch_norms = 2 * (16 * 7 + 32 * 7 + 64 * 7)  # stem + 6 of width 16; 6 + 1 shortcut each of 32 and 64
     fc = 64 * 10 + 10
     assert convs + batch_norms + fc == 272_474
     assert model.num_parameters() == 272_474
     s = model.summary((3, 32, 32), print_table=False)
     assert s.total_params == 272_474
-    macs = (conv_macs(16, 32, 3, 3) + 6 * conv_macs(16, 32, 16, 3)
-            + conv_macs(32, 16, 16, 3) + conv_macs(32, 16, 16, 1) + 5 * conv_macs(32, 16, 32, 3)
-            + conv_macs(64, 8, 32, 3) + conv_macs(64, 8, 32, 1) + 5 * conv_macs(64, 8, 64, 3) + 640)
+    macs = (
+        conv_macs(16, 32, 3, 3)
+        + 6 * conv_macs(16, 32, 16, 3)
+        + conv_macs(32, 16, 16, 3)
+        + conv_macs(32, 16, 16, 1)
+        + 5 * conv_macs(32, 16, 32, 3)
+        + conv_macs(64, 8, 32, 3)
+        + conv_macs(64, 8, 32, 1)
+        + 5 * conv_macs(64, 8, 64, 3)
+        + 640
+    )
     assert s.total_flops == 2 * macs == 81_626_368
 
 
@@ -122,10 +151,13 @@ def test_model_argument_errors():
         models.CifarResNet(0)
 
 
-@pytest.mark.parametrize("name, make, shape", [
-    ("simple_cnn", lambda: models.simple_cnn(in_channels=1, image_size=28), (8, 1, 28, 28)),
-    ("resnet20", models.resnet20, (8, 3, 32, 32)),
-])
+@pytest.mark.parametrize(
+    "name, make, shape",
+    [
+        ("simple_cnn", lambda: models.simple_cnn(in_channels=1, image_size=28), (8, 1, 28, 28)),
+        ("resnet20", models.resnet20, (8, 3, 32, 32)),
+    ],
+)
 def test_one_sgd_step_lowers_the_loss(name, make, shape):
     ns.manual_seed(0)
     model = make()

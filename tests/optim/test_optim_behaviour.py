@@ -80,14 +80,10 @@ def test_load_state_dict_mismatches_are_named():
     sd = opt.state_dict()
     with pytest.raises(ValueError, match="expected 2 parameter groups .* got 1"):
         optim.SGD([{"params": [a]}, {"params": [b]}], lr=0.1).load_state_dict(sd)
-    with pytest.raises(
-        ValueError, match=r"param_groups\[0\] has 2 parameters, this optimizer's group 0 has 3"
-    ):
+    with pytest.raises(ValueError, match=r"param_groups\[0\] has 2 parameters, this optimizer's group 0 has 3"):
         optim.SGD([a, b, c], lr=0.1).load_state_dict(sd)
     swapped = optim.SGD([a, c], lr=0.1, momentum=0.9)  # c has another shape than b
-    with pytest.raises(
-        ValueError, match=r"state\[1\]\['momentum_buffer'\] has shape \(5,\), .* shape \(2, 1, 3\)"
-    ):
+    with pytest.raises(ValueError, match=r"state\[1\]\['momentum_buffer'\] has shape \(5,\), .* shape \(2, 1, 3\)"):
         swapped.load_state_dict(sd)
     assert swapped.state == {}  # nothing was half-loaded
     bad = {"state": {7: {"step": 1}}, "param_groups": sd["param_groups"]}

@@ -54,9 +54,7 @@ def test_sgd_nesterov(impl):
 
 def test_sgd_weight_decay_and_maximize(impl):
     # g' = g + 0.1·p: step 1: 1.1 → p = 0.89; step 2: 2 + 0.089 → p = 0.89 − 0.2089
-    assert run(optim.SGD, [1.0, 2.0], impl, lr=0.1, weight_decay=0.1) == pytest.approx(
-        [0.89, 0.6811], abs=1e-14
-    )
+    assert run(optim.SGD, [1.0, 2.0], impl, lr=0.1, weight_decay=0.1) == pytest.approx([0.89, 0.6811], abs=1e-14)
     assert run(optim.SGD, [1.0, 2.0], impl, lr=0.1, maximize=True) == pytest.approx([1.1, 1.3], abs=1e-14)
 
 
@@ -83,9 +81,7 @@ def test_adam_amsgrad(impl):
 def test_adam_l2_vs_adamw_decoupled(impl):
     # Adam: g' = 1 + 0.1·1 = 1.1, yet the first step is still lr (m̂/√v̂ = 1): p = 1 − 0.1/(1 + eps/1.1)
     # AdamW: p = 1·(1 − 0.1·0.1) − 0.1/(1 + eps) = 0.99 − 0.1/(1 + eps)
-    assert run(optim.Adam, [1.0], impl, lr=0.1, weight_decay=0.1) == pytest.approx(
-        [1 - 0.1 / (1 + EPS / 1.1)]
-    )
+    assert run(optim.Adam, [1.0], impl, lr=0.1, weight_decay=0.1) == pytest.approx([1 - 0.1 / (1 + EPS / 1.1)])
     assert run(optim.AdamW, [1.0], impl, lr=0.1, weight_decay=0.1) == pytest.approx([0.99 - 0.1 / (1 + EPS)])
 
 

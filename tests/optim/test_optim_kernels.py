@@ -60,9 +60,7 @@ def test_sgd(n, dtype):
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_adam(n, dtype):
-    for amsgrad, decoupled, wd, maximize in itertools.product(
-        [False, True], [False, True], [0.0, 0.1], [False, True]
-    ):
+    for amsgrad, decoupled, wd, maximize in itertools.product([False, True], [False, True], [0.0, 0.1], [False, True]):
         param, grad, m, v, vmax = buffers(n, dtype, 5, positive=(3, 4))
         vmax = vmax if amsgrad else np.empty(0, dtype)
         scalars = [1e-2, 0.9, 0.999, 1e-8, wd, 1e-2 / 0.1, np.sqrt(1 - 0.999), amsgrad, decoupled, maximize]
@@ -72,9 +70,7 @@ def test_adam(n, dtype):
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_rmsprop(n, dtype):
-    for centered, momentum, wd, maximize in itertools.product(
-        [False, True], [0.0, 0.9], [0.0, 0.1], [False, True]
-    ):
+    for centered, momentum, wd, maximize in itertools.product([False, True], [0.0, 0.9], [0.0, 0.1], [False, True]):
         param, grad, sq, gavg, buf = buffers(n, dtype, 5, positive=(2,))
         sq = sq + 1.0  # keeps s − ḡ² positive for the centered variant
         gavg = gavg * 0.1 if centered else np.empty(0, dtype)

@@ -100,9 +100,7 @@ def test_reduce_on_plateau_by_hand():
     # bad again 7, 8, 9 → reduce at step 9 (the first group stops at min_lr 0.02)
     assert [v[0] for v in got] == pytest.approx([0.1] * 5 + [0.05] * 4 + [0.025] * 2)
     assert got[-1] == pytest.approx([0.025, 0.0125])
-    accuracy = sched.ReduceLROnPlateau(
-        make_opt(), mode="max", patience=0, threshold=0.1, threshold_mode="abs"
-    )
+    accuracy = sched.ReduceLROnPlateau(make_opt(), mode="max", patience=0, threshold=0.1, threshold_mode="abs")
     for acc in [0.5, 0.55]:  # +0.05 is not an improvement of more than 0.1
         accuracy.step(ns.tensor(acc))
     assert accuracy.get_last_lr() == pytest.approx([0.01, 0.005])
@@ -128,9 +126,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "name, options, opt_options", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)]
-)
+@pytest.mark.parametrize("name, options, opt_options", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_matches_torch(name, options, opt_options):
     torch = pytest.importorskip("torch")
     opt = make_opt(**opt_options)
@@ -184,9 +180,7 @@ def test_reduce_on_plateau_matches_torch():
         opt = make_opt()
         t_opt = torch.optim.SGD([{"params": [torch.zeros(2)], "lr": lr} for lr in LRS])
         ours = trajectory(sched.ReduceLROnPlateau(opt, **options), opt, len(metrics), metrics)
-        theirs = trajectory(
-            torch.optim.lr_scheduler.ReduceLROnPlateau(t_opt, **options), t_opt, len(metrics), metrics
-        )
+        theirs = trajectory(torch.optim.lr_scheduler.ReduceLROnPlateau(t_opt, **options), t_opt, len(metrics), metrics)
         assert ours == theirs, options
 
 
@@ -241,9 +235,7 @@ def test_initial_lr_and_resume():
     opt = make_opt()
     sched.ExponentialLR(opt, gamma=0.5)
     assert [g["initial_lr"] for g in opt.param_groups] == LRS
-    with pytest.raises(
-        ValueError, match=r"last_epoch: resuming at 3 needs param_groups\[0\]\['initial_lr'\]"
-    ):
+    with pytest.raises(ValueError, match=r"last_epoch: resuming at 3 needs param_groups\[0\]\['initial_lr'\]"):
         sched.StepLR(make_opt(), step_size=2, last_epoch=3)
 
 
@@ -274,9 +266,7 @@ def test_argument_errors():
         sched.LinearLR(opt, start_factor=0)
     with pytest.raises(ValueError, match=r"end_factor: expected a float in \[0.0, 1.0\], got 1.5"):
         sched.LinearLR(opt, end_factor=1.5)
-    with pytest.raises(
-        ValueError, match="total_steps: expected total_steps, or both epochs and steps_per_epoch"
-    ):
+    with pytest.raises(ValueError, match="total_steps: expected total_steps, or both epochs and steps_per_epoch"):
         sched.OneCycleLR(opt, max_lr=0.1)
     with pytest.raises(ValueError, match=r"max_lr: expected 2 values \(one per parameter group\), got 3"):
         sched.OneCycleLR(opt, max_lr=[0.1, 0.2, 0.3], total_steps=10)

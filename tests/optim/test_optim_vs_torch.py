@@ -66,9 +66,7 @@ def test_trajectory_matches_torch(case, impl, dtype):
 def test_param_groups_match_torch():
     arrays = initial_arrays(np.float64)
     groups = lambda ps: [{"params": ps[:2], "lr": 0.05, "amsgrad": True}, {"params": ps[2:]}]  # noqa: E731
-    ours, _ = run_ours(
-        lambda ps: optim.Adam(groups(ps), lr=0.01, weight_decay=0.1), make_params(arrays), STEPS
-    )
+    ours, _ = run_ours(lambda ps: optim.Adam(groups(ps), lr=0.01, weight_decay=0.1), make_params(arrays), STEPS)
     params = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
     opt = torch.optim.Adam(groups(params), lr=0.01, weight_decay=0.1)
     from .optim_helpers import grads_at

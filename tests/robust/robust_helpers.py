@@ -33,8 +33,11 @@ def tiny_cnn(seed: int = 0, size: int = SIZE) -> nn.Sequential:
     ns.manual_seed(seed)
     return nn.Sequential(
         NormalizeInputs(0.25, 0.3),
-        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(4 * (size // 2) ** 2, 2),
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(4 * (size // 2) ** 2, 2),
     )
 
 
@@ -42,8 +45,17 @@ def trained_cnn(seed: int = 0, epochs: int = 4, **fit_kwargs) -> tuple[nn.Sequen
     """A tiny CNN trained on :func:`bars`; returns the model and fit's History.history."""
     model = tiny_cnn(seed)
     x, y = bars(256, seed=seed)
-    history = train.fit(model, (x, y), epochs=epochs, optimizer=optim.Adam(model.parameters(), lr=0.02),
-                        loss_fn=nn.CrossEntropyLoss(), batch_size=32, verbose=0, seed=seed, **fit_kwargs)
+    history = train.fit(
+        model,
+        (x, y),
+        epochs=epochs,
+        optimizer=optim.Adam(model.parameters(), lr=0.02),
+        loss_fn=nn.CrossEntropyLoss(),
+        batch_size=32,
+        verbose=0,
+        seed=seed,
+        **fit_kwargs,
+    )
     return model, history.history
 
 

@@ -38,8 +38,16 @@ def test_a_ratio_of_each_batch_is_replaced_by_attacked_images():
 
     loader = DataLoader((x, y), batch_size=16, shuffle=False, seed=0, prefetch=0)
     cb = AdversarialTraining(attack, eps=0.5, ratio=0.25)
-    train.fit(model, loader, epochs=1, optimizer=optim.SGD(model.parameters(), lr=0.01),
-              loss_fn=nn.CrossEntropyLoss(), callbacks=[cb], verbose=0, metrics=None)
+    train.fit(
+        model,
+        loader,
+        epochs=1,
+        optimizer=optim.SGD(model.parameters(), lr=0.01),
+        loss_fn=nn.CrossEntropyLoss(),
+        callbacks=[cb],
+        verbose=0,
+        metrics=None,
+    )
     assert calls == [4, 4, 4, 4]
     for b, seen in enumerate(model.batches):
         clean = x[16 * b : 16 * (b + 1)]
@@ -52,9 +60,19 @@ def test_uint8_batches_reach_the_model_as_floats_in_0_1():
     x, y = bars(32)
     pixels = np.rint(x * 255).astype(np.uint8)
     model = Spy(tiny_cnn())
-    adversarial_fit(model, (pixels, y), attack="fgsm", eps=0.0, epochs=1, batch_size=32,
-                    optimizer=optim.SGD(model.parameters(), lr=0.01), loss_fn=nn.CrossEntropyLoss(),
-                    verbose=0, metrics=None, shuffle=False)
+    adversarial_fit(
+        model,
+        (pixels, y),
+        attack="fgsm",
+        eps=0.0,
+        epochs=1,
+        batch_size=32,
+        optimizer=optim.SGD(model.parameters(), lr=0.01),
+        loss_fn=nn.CrossEntropyLoss(),
+        verbose=0,
+        metrics=None,
+        shuffle=False,
+    )
     assert model.batches[0].dtype == np.float32
     np.testing.assert_allclose(model.batches[0], pixels / 255.0, rtol=1e-6)
 
@@ -69,7 +87,9 @@ def test_adversarial_training_is_robust_where_plain_training_is_not():
     x, y = bars(256, seed=1)
     plain, _ = trained_cnn(seed=0, epochs=6)
     robust, history = trained_cnn(
-        seed=0, epochs=6, val_data=(x[:64], y[:64]),
+        seed=0,
+        epochs=6,
+        val_data=(x[:64], y[:64]),
         callbacks=[AdversarialTraining("pgd", eps=0.2, ratio=0.5, validate=True, attack_kwargs={"steps": 5})],
     )
     acc_plain = accuracy_under_attack(plain, (x, y), "pgd", [0.0, 0.2], steps=10)
@@ -92,11 +112,22 @@ def test_a_resumed_run_trains_on_the_same_adversarial_batches(tmp_path):
     def run(epochs, resume_from=None):
         model = tiny_cnn(seed=0)
         x, y = bars(96)
-        callbacks = [AdversarialTraining("pgd", eps=0.1, ratio=0.5, attack_kwargs={"steps": 2}),
-                     ModelCheckpoint(tmp_path / "ckpt.npz")]
-        train.fit(model, (x, y), epochs=epochs, optimizer=optim.Adam(model.parameters(), lr=0.01),
-                  loss_fn=nn.CrossEntropyLoss(), batch_size=32, callbacks=callbacks, verbose=0, seed=0,
-                  resume_from=resume_from)
+        callbacks = [
+            AdversarialTraining("pgd", eps=0.1, ratio=0.5, attack_kwargs={"steps": 2}),
+            ModelCheckpoint(tmp_path / "ckpt.npz"),
+        ]
+        train.fit(
+            model,
+            (x, y),
+            epochs=epochs,
+            optimizer=optim.Adam(model.parameters(), lr=0.01),
+            loss_fn=nn.CrossEntropyLoss(),
+            batch_size=32,
+            callbacks=callbacks,
+            verbose=0,
+            seed=0,
+            resume_from=resume_from,
+        )
         return model
 
     straight = run(2)

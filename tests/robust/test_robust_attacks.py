@@ -80,8 +80,18 @@ def test_pgd_never_leaves_the_eps_ball_or_the_valid_range(seed, eps, steps, norm
     low, high = clip or (0.0, 1.0)
     x = rng.uniform(low, high, size=(5, 1, 8, 8)).astype(np.float32)
     y = rng.integers(0, 2, size=5)
-    x_adv = pgd(model, x, y, eps=eps, alpha=0.4 * eps + 0.01, steps=steps, norm=norm,
-                random_start=random_start, clip=clip, seed=seed)
+    x_adv = pgd(
+        model,
+        x,
+        y,
+        eps=eps,
+        alpha=0.4 * eps + 0.01,
+        steps=steps,
+        norm=norm,
+        random_start=random_start,
+        clip=clip,
+        seed=seed,
+    )
     delta = (x_adv - x).reshape(5, -1)
     if norm == "inf":
         assert np.abs(delta).max() <= eps + 1e-6

@@ -106,10 +106,16 @@ def test_corrupt_by_name_and_the_report_lives_in_robust_only():
 @pytest.mark.parametrize(
     ("args", "error", "message"),
     [
-        ((np.zeros((2, 8, 8)), 1, 0), ValueError,
-         "images: expected a batch of shape (N, C, H, W), got shape (2, 8, 8)"),
-        ((np.zeros((1, 1, 8, 8), np.int32), 1, 0), TypeError,
-         "images: expected uint8 or floating images, got dtype int32"),
+        (
+            (np.zeros((2, 8, 8)), 1, 0),
+            ValueError,
+            "images: expected a batch of shape (N, C, H, W), got shape (2, 8, 8)",
+        ),
+        (
+            (np.zeros((1, 1, 8, 8), np.int32), 1, 0),
+            TypeError,
+            "images: expected uint8 or floating images, got dtype int32",
+        ),
         (([[[[0.0]]]], 1, 0), TypeError, "images: expected a NumPy array (N, C, H, W), got list"),
         ((np.zeros((1, 1, 8, 8)), 0, 0), ValueError, "severity: expected an int from 1 to 5, got 0"),
         ((np.zeros((1, 1, 8, 8)), 6, 0), ValueError, "severity: expected an int from 1 to 5, got 6"),

@@ -27,8 +27,22 @@ def robustness_run(tmp_path_factory):
     from nnscratch import config
 
     with config.using_impl(None):
-        result = example.main(["--data", "synthetic", "--limit", "400", "--epochs", "1", "--pgd-steps", "2",
-                               "--eps", "0,0.1", "--out", str(out)])
+        result = example.main(
+            [
+                "--data",
+                "synthetic",
+                "--limit",
+                "400",
+                "--epochs",
+                "1",
+                "--pgd-steps",
+                "2",
+                "--eps",
+                "0,0.1",
+                "--out",
+                str(out),
+            ]
+        )
     return out, result
 
 
@@ -47,14 +61,42 @@ def test_robustness_example_writes_card_curves_grid_and_weights(robustness_run, 
 def test_explain_example_loads_the_saved_model_and_writes_its_grid(robustness_run, tmp_path, default_impl, capsys):
     out, result = robustness_run
     example = load_example("explain")
-    path = example.main(["--data", "synthetic", "--limit", "400", "--load", str(out / "model.npz"),
-                         "--count", "2", "--smoothgrad", "3", "--out", str(tmp_path)])
+    path = example.main(
+        [
+            "--data",
+            "synthetic",
+            "--limit",
+            "400",
+            "--load",
+            str(out / "model.npz"),
+            "--count",
+            "2",
+            "--smoothgrad",
+            "3",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert path == tmp_path / "explanations.png" and path.read_bytes()[:8] == PNG
     assert f"test accuracy {result['clean_accuracy']:.3f}" in capsys.readouterr().out
 
 
 def test_explain_example_trains_when_given_no_weights(tmp_path, default_impl):
     example = load_example("explain")
-    path = example.main(["--data", "synthetic", "--limit", "200", "--epochs", "1", "--count", "1",
-                         "--smoothgrad", "2", "--out", str(tmp_path)])
+    path = example.main(
+        [
+            "--data",
+            "synthetic",
+            "--limit",
+            "200",
+            "--epochs",
+            "1",
+            "--count",
+            "1",
+            "--smoothgrad",
+            "2",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert path.read_bytes()[:8] == PNG and (tmp_path / "model.npz").is_file()

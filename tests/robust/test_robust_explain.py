@@ -40,11 +40,24 @@ def left_half_problem(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def test_grad_cam_of_a_left_half_model_looks_at_the_left_half():
     ns.manual_seed(0)
-    model = nn.Sequential(LeftHalf(), nn.Conv2d(1, 6, 3, padding=1, bias=False), nn.ReLU(),
-                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(6 * 6 * 6, 2))
+    model = nn.Sequential(
+        LeftHalf(),
+        nn.Conv2d(1, 6, 3, padding=1, bias=False),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(6 * 6 * 6, 2),
+    )
     x, y = left_half_problem(256, seed=0)
-    train.fit(model, (x, y), epochs=8, optimizer=optim.Adam(model.parameters(), lr=0.02),
-              loss_fn=nn.CrossEntropyLoss(), verbose=0, seed=0)
+    train.fit(
+        model,
+        (x, y),
+        epochs=8,
+        optimizer=optim.Adam(model.parameters(), lr=0.02),
+        loss_fn=nn.CrossEntropyLoss(),
+        verbose=0,
+        seed=0,
+    )
     x_test, y_test = left_half_problem(40, seed=1)
     assert (train.predict(model, x_test).argmax(1) == y_test).mean() > 0.9
     for label in (0, 1):
@@ -106,8 +119,9 @@ def test_resize_bilinear_matches_pytorch():
     torch = pytest.importorskip("torch")
     maps = np.random.default_rng(0).random((2, 3, 5), dtype=np.float32)
     ours = resize_bilinear(maps, (7, 11))
-    theirs = torch.nn.functional.interpolate(torch.tensor(maps)[:, None], size=(7, 11), mode="bilinear",
-                                             align_corners=False)[:, 0].numpy()
+    theirs = torch.nn.functional.interpolate(
+        torch.tensor(maps)[:, None], size=(7, 11), mode="bilinear", align_corners=False
+    )[:, 0].numpy()
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
     np.testing.assert_allclose(resize_bilinear(maps, (3, 5)), maps)
 
@@ -131,8 +145,11 @@ def test_overlay_and_colormaps():
         (lambda m, x: grad_cam(m, x, layer="5"), ValueError, "layer: expected a layer with (N, K, h, w) outputs"),
         (lambda m, x: grad_cam(m, x, layer=nn.Conv2d(1, 1, 3)), ValueError, "layer: expected a module of the model"),
         (lambda m, x: grad_cam(m, x, layer=3), TypeError, "layer: expected None, a module name or a Module, got int"),
-        (lambda m, x: grad_cam(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), x), ValueError,
-         "layer: the model has no Conv2d"),
+        (
+            lambda m, x: grad_cam(nn.Sequential(nn.Flatten(), nn.Linear(64, 2)), x),
+            ValueError,
+            "layer: the model has no Conv2d",
+        ),
         (lambda m, x: saliency(m, x, target=[0]), ValueError, "target: expected None, a class index or one index"),
         (lambda m, x: saliency(m, x, target=5), ValueError, "target: expected class indices in [0, 2), got [5, 5]"),
         (lambda m, x: saliency(m, x, smoothgrad=-1), ValueError, "smoothgrad: expected an int >= 0, got -1"),

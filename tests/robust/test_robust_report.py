@@ -18,8 +18,14 @@ from .robust_helpers import accuracy
 @pytest.fixture(scope="module")
 def report(trained):
     model, x, y = trained
-    return robustness_report(model, (x, y), corruptions=["gaussian_noise", "occlusion", "low_light"],
-                             severities=(1, 3, 5), batch_size=50, seed=0)
+    return robustness_report(
+        model,
+        (x, y),
+        corruptions=["gaussian_noise", "occlusion", "low_light"],
+        severities=(1, 3, 5),
+        batch_size=50,
+        seed=0,
+    )
 
 
 def test_accuracies_and_the_mce_definition(report, trained):
@@ -38,12 +44,19 @@ def test_accuracies_and_the_mce_definition(report, trained):
 
 def test_the_report_is_reproducible_and_independent_of_the_batching(report, trained):
     model, x, y = trained
-    again = robustness_report(model, ArrayDataset(x, y), corruptions=["occlusion", "gaussian_noise"],
-                              severities=(1, 3, 5), batch_size=50, seed=0)
+    again = robustness_report(
+        model,
+        ArrayDataset(x, y),
+        corruptions=["occlusion", "gaussian_noise"],
+        severities=(1, 3, 5),
+        batch_size=50,
+        seed=0,
+    )
     assert again.accuracy["occlusion"] == report.accuracy["occlusion"]
     assert again.accuracy["gaussian_noise"] == report.accuracy["gaussian_noise"]
-    via_loader = robustness_report(model, DataLoader((x, y), batch_size=50), corruptions=["low_light"],
-                                   severities=(1, 3, 5))
+    via_loader = robustness_report(
+        model, DataLoader((x, y), batch_size=50), corruptions=["low_light"], severities=(1, 3, 5)
+    )
     assert via_loader.accuracy["low_light"] == report.accuracy["low_light"]  # deterministic corruption
 
 
@@ -78,8 +91,7 @@ def test_heatmap_without_matplotlib_names_the_extra(report, tmp_path, monkeypatc
 
 def test_a_custom_corruption_and_bad_arguments(trained):
     model, x, y = trained
-    report = robustness_report(model, (x[:20], y[:20]), corruptions={"same": lambda im, s, rng: im},
-                               severities=(2,))
+    report = robustness_report(model, (x[:20], y[:20]), corruptions={"same": lambda im, s, rng: im}, severities=(2,))
     assert report.accuracy == {"same": {2: report.clean_accuracy}}
     with pytest.raises(ValueError, match="corruptions: expected names from"):
         robustness_report(model, (x, y), corruptions=["fog"])

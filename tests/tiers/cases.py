@@ -28,6 +28,7 @@ from nnscratch.contracts.checks import conv_output_hw, pool_output_hw
 DTYPES = (np.float32, np.float64)
 dtypes = st.sampled_from([np.float64, np.float32])
 
+
 #: Settings of the hypothesis tests of this suite: no deadline (first calls compile), and the ``tier``
 #: fixture is set up once per test, not per example (its thread order and block sizes hold throughout).
 def tier_settings(max_examples: int) -> settings:
@@ -160,23 +161,43 @@ def activation_cases() -> list[Case]:
         label = _label(shape)
         cases += [
             Case("activation", "relu_forward", lambda r, d, s=shape: (normal(r, s, d),), label),
-            Case("activation", "relu_backward",
-                 lambda r, d, s=shape: (normal(r, s, d), np.maximum(normal(r, s, d), 0)), label),
+            Case(
+                "activation",
+                "relu_backward",
+                lambda r, d, s=shape: (normal(r, s, d), np.maximum(normal(r, s, d), 0)),
+                label,
+            ),
             Case("activation", "add_relu_forward", lambda r, d, s=shape: (normal(r, s, d), normal(r, s, d)), label),
             Case("activation", "leaky_relu_forward", lambda r, d, s=shape: (normal(r, s, d), 0.1), label),
-            Case("activation", "leaky_relu_backward",
-                 lambda r, d, s=shape: (normal(r, s, d), normal(r, s, d), 0.2), label),
+            Case(
+                "activation",
+                "leaky_relu_backward",
+                lambda r, d, s=shape: (normal(r, s, d), normal(r, s, d), 0.2),
+                label,
+            ),
             # hardswish x * relu6(x + 3) / 6: values spread over its three pieces (below -3, between, above 3)
             Case("activation", "hardswish_forward", lambda r, d, s=shape: ((normal(r, s) * 3).astype(d),), label),
-            Case("activation", "hardswish_backward",
-                 lambda r, d, s=shape: (normal(r, s, d), (normal(r, s) * 3).astype(d)), label),
+            Case(
+                "activation",
+                "hardswish_backward",
+                lambda r, d, s=shape: (normal(r, s, d), (normal(r, s) * 3).astype(d)),
+                label,
+            ),
         ]
         if len(shape) >= 2:
             cases += [
-                Case("activation", "bias_relu_forward",
-                     lambda r, d, s=shape: (normal(r, s, d), normal(r, (s[1],), d)), label),
-                Case("activation", "bias_leaky_relu_forward",
-                     lambda r, d, s=shape: (normal(r, s, d), normal(r, (s[1],), d), 0.05), label),
+                Case(
+                    "activation",
+                    "bias_relu_forward",
+                    lambda r, d, s=shape: (normal(r, s, d), normal(r, (s[1],), d)),
+                    label,
+                ),
+                Case(
+                    "activation",
+                    "bias_leaky_relu_forward",
+                    lambda r, d, s=shape: (normal(r, s, d), normal(r, (s[1],), d), 0.05),
+                    label,
+                ),
             ]
     return cases
 
@@ -204,22 +225,40 @@ def pool_cases() -> list[Case]:
         label = f"{_label(shape)}-k{k}-s{s}-p{p}-{'ceil' if cm else 'floor'}-{int(cip)}"
         out = shape[:2] + pool_output_hw(shape[2:], k, s, p, cm)
         cases += [
-            Case("pool", "max_pool2d_forward", lambda r, d, a=(shape, k, s, p, cm): (normal(r, a[0], d), *a[1:]),
-                 label),
-            Case("pool", "max_pool2d_backward",
-                 lambda r, d, a=(shape, k, s, p, cm): _max_pool_backward_args(r, d, *a), label),
-            Case("pool", "avg_pool2d_forward",
-                 lambda r, d, a=(shape, k, s, p, cm, cip): (normal(r, a[0], d), *a[1:]), label),
-            Case("pool", "avg_pool2d_backward",
-                 lambda r, d, a=(shape, k, s, p, cm, cip), o=out: (normal(r, o, d), *a), label),
+            Case(
+                "pool", "max_pool2d_forward", lambda r, d, a=(shape, k, s, p, cm): (normal(r, a[0], d), *a[1:]), label
+            ),
+            Case(
+                "pool",
+                "max_pool2d_backward",
+                lambda r, d, a=(shape, k, s, p, cm): _max_pool_backward_args(r, d, *a),
+                label,
+            ),
+            Case(
+                "pool",
+                "avg_pool2d_forward",
+                lambda r, d, a=(shape, k, s, p, cm, cip): (normal(r, a[0], d), *a[1:]),
+                label,
+            ),
+            Case(
+                "pool",
+                "avg_pool2d_backward",
+                lambda r, d, a=(shape, k, s, p, cm, cip), o=out: (normal(r, o, d), *a),
+                label,
+            ),
         ]
     for shape, size in ADAPTIVE_GEOMETRIES:
         label = f"{_label(shape)}-to{size}"
         cases += [
-            Case("pool", "adaptive_avg_pool2d_forward", lambda r, d, a=(shape, size): (normal(r, a[0], d), a[1]),
-                 label),
-            Case("pool", "adaptive_avg_pool2d_backward",
-                 lambda r, d, a=(shape, size): (normal(r, a[0][:2] + a[1], d), a[0]), label),
+            Case(
+                "pool", "adaptive_avg_pool2d_forward", lambda r, d, a=(shape, size): (normal(r, a[0], d), a[1]), label
+            ),
+            Case(
+                "pool",
+                "adaptive_avg_pool2d_backward",
+                lambda r, d, a=(shape, size): (normal(r, a[0][:2] + a[1], d), a[0]),
+                label,
+            ),
         ]
     return cases
 
@@ -245,18 +284,38 @@ def norm_cases() -> list[Case]:
     cases = []
     for shape in [(4, 3, 5, 7), (37, 5), (3, 2, 40)]:
         label = _label(shape)
-        for affine, running, training in [(True, True, True), (False, False, True), (True, True, False),
-                                          (False, True, True)]:
+        for affine, running, training in [
+            (True, True, True),
+            (False, False, True),
+            (True, True, False),
+            (False, True, True),
+        ]:
             flags = f"{label}-affine{int(affine)}-running{int(running)}-train{int(training)}"
-            cases.append(Case("norm", "batch_norm_forward",
-                              lambda r, d, a=(shape, affine, running, training): _bn_forward_args(r, d, *a), flags))
+            cases.append(
+                Case(
+                    "norm",
+                    "batch_norm_forward",
+                    lambda r, d, a=(shape, affine, running, training): _bn_forward_args(r, d, *a),
+                    flags,
+                )
+            )
         for affine in (True, False):
-            cases.append(Case("norm", "batch_norm_backward",
-                              lambda r, d, a=(shape, affine): _bn_backward_args(r, d, *a), f"{label}-affine{affine}"))
+            cases.append(
+                Case(
+                    "norm",
+                    "batch_norm_backward",
+                    lambda r, d, a=(shape, affine): _bn_backward_args(r, d, *a),
+                    f"{label}-affine{affine}",
+                )
+            )
     # the fused BatchNorm + ReLU: forward with relu=True, backward through relu_output
     cases += [
-        Case("norm", "batch_norm_forward", lambda r, d: _bn_forward_args(r, d, (4, 3, 5), True, False, True, True),
-             "4x3x5-relu"),
+        Case(
+            "norm",
+            "batch_norm_forward",
+            lambda r, d: _bn_forward_args(r, d, (4, 3, 5), True, False, True, True),
+            "4x3x5-relu",
+        ),
         Case("norm", "batch_norm_backward", lambda r, d: _bn_backward_args(r, d, (4, 3, 5), True, True), "4x3x5-relu"),
     ]
     return cases
@@ -306,23 +365,56 @@ def conv_cases() -> list[Case]:
         geometry = (s, p, dl, g)
         cases += [
             Case("conv", "im2col", lambda r, d, a=(xs, (KH, KW), s, p, dl): (normal(r, a[0], d), *a[1:]), label),
-            Case("conv", "col2im", lambda r, d, a=(xs, (KH, KW), s, p, dl), c=cols_shape: (normal(r, c, d), *a),
-                 label),
-            Case("conv", "conv2d_forward",
-                 lambda r, d, a=(xs, ws, geometry): (normal(r, a[0], d), normal(r, a[1], d),
-                                                     normal(r, (a[1][0],), d), *a[2]), label),
-            Case("conv", "conv2d_forward",
-                 lambda r, d, a=(xs, ws, geometry): (normal(r, a[0], d), normal(r, a[1], d), None, *a[2]),
-                 label + "-nobias"),
-            Case("conv", "conv2d_backward_input",
-                 lambda r, d, a=(xs, ws, geometry), y=ys: (normal(r, y, d), normal(r, a[1], d), a[0], *a[2]), label),
-            Case("conv", "conv2d_backward_weight",
-                 lambda r, d, a=(xs, ws, geometry), y=ys: (normal(r, y, d), normal(r, a[0], d), a[1], *a[2]), label),
+            Case("conv", "col2im", lambda r, d, a=(xs, (KH, KW), s, p, dl), c=cols_shape: (normal(r, c, d), *a), label),
+            Case(
+                "conv",
+                "conv2d_forward",
+                lambda r, d, a=(xs, ws, geometry): (
+                    normal(r, a[0], d),
+                    normal(r, a[1], d),
+                    normal(r, (a[1][0],), d),
+                    *a[2],
+                ),
+                label,
+            ),
+            Case(
+                "conv",
+                "conv2d_forward",
+                lambda r, d, a=(xs, ws, geometry): (normal(r, a[0], d), normal(r, a[1], d), None, *a[2]),
+                label + "-nobias",
+            ),
+            Case(
+                "conv",
+                "conv2d_backward_input",
+                lambda r, d, a=(xs, ws, geometry), y=ys: (normal(r, y, d), normal(r, a[1], d), a[0], *a[2]),
+                label,
+            ),
+            Case(
+                "conv",
+                "conv2d_backward_weight",
+                lambda r, d, a=(xs, ws, geometry), y=ys: (normal(r, y, d), normal(r, a[0], d), a[1], *a[2]),
+                label,
+            ),
         ]
     # conv2d_forward(..., relu=True): nn.Sequential's fused Conv2d + ReLU
-    cases.append(Case("conv", "conv2d_forward",
-                      lambda r, d: (normal(r, (2, 3, 6, 6), d), normal(r, (4, 3, 3, 3), d), normal(r, (4,), d),
-                                    (1, 1), (1, 1), (1, 1), 1, None, True), "x2x3x6x6-w4x3x3x3-relu"))
+    cases.append(
+        Case(
+            "conv",
+            "conv2d_forward",
+            lambda r, d: (
+                normal(r, (2, 3, 6, 6), d),
+                normal(r, (4, 3, 3, 3), d),
+                normal(r, (4,), d),
+                (1, 1),
+                (1, 1),
+                (1, 1),
+                1,
+                None,
+                True,
+            ),
+            "x2x3x6x6-w4x3x3x3-relu",
+        )
+    )
     return cases
 
 
@@ -334,11 +426,23 @@ def winograd_cases() -> list[Case]:
         ws = (OC, xs[1], 3, 3)
         ys = (xs[0], OC, xs[2] + 2 * padding[0] - 2, xs[3] + 2 * padding[1] - 2)
         cases += [
-            Case("winograd", "conv2d_forward_winograd",
-                 lambda r, d, a=(xs, ws, padding): (normal(r, a[0], d), normal(r, a[1], d), normal(r, a[1][:1], d),
-                                                    a[2]), label),
-            Case("winograd", "conv2d_backward_input_winograd",
-                 lambda r, d, a=(xs, ws, padding), y=ys: (normal(r, y, d), normal(r, a[1], d), a[0], a[2]), label),
+            Case(
+                "winograd",
+                "conv2d_forward_winograd",
+                lambda r, d, a=(xs, ws, padding): (
+                    normal(r, a[0], d),
+                    normal(r, a[1], d),
+                    normal(r, a[1][:1], d),
+                    a[2],
+                ),
+                label,
+            ),
+            Case(
+                "winograd",
+                "conv2d_backward_input_winograd",
+                lambda r, d, a=(xs, ws, padding), y=ys: (normal(r, y, d), normal(r, a[1], d), a[0], a[2]),
+                label,
+            ),
         ]
     return cases
 
@@ -348,8 +452,12 @@ def dropout_cases() -> list[Case]:
     # (3, 97): ragged across the blocks; 70_001 values: the numba kernel's parallel path
     return [
         Case("dropout", "dropout_mask", lambda r, d, s=shape, p=p, seed=seed: (np.zeros(s, d), p, seed), label)
-        for shape, p, seed, label in [((1,), 0.3, 2**63 + 5, "1"), ((7,), 0.3, 2**63 + 5, "7"),
-                                      ((3, 97), 0.35, 123456789, "3x97"), ((70_001,), 0.3, 2**63 + 5, "70001")]
+        for shape, p, seed, label in [
+            ((1,), 0.3, 2**63 + 5, "1"),
+            ((7,), 0.3, 2**63 + 5, "7"),
+            ((3, 97), 0.35, 123456789, "3x97"),
+            ((70_001,), 0.3, 2**63 + 5, "70001"),
+        ]
     ]
 
 
@@ -357,11 +465,23 @@ def dropout_cases() -> list[Case]:
 def elementwise_cases() -> list[Case]:
     cases = []
     for a, b in [((7,), (7,)), ((2, 3, 4), (2, 3, 4)), ((2, 3, 4), (3, 1)), ((5,), ())]:
-        cases.append(Case("elementwise", "add", lambda r, d, s=(a, b): (normal(r, s[0], d), normal(r, s[1], d)),
-                          f"{_label(a)}+{_label(b) or 'scalar'}"))
+        cases.append(
+            Case(
+                "elementwise",
+                "add",
+                lambda r, d, s=(a, b): (normal(r, s[0], d), normal(r, s[1], d)),
+                f"{_label(a)}+{_label(b) or 'scalar'}",
+            )
+        )
     for a, b in [((2, 3), (3, 4)), ((5, 7), (7, 1)), ((2, 4, 3), (3, 5)), ((3, 1, 2, 6), (4, 6, 2))]:
-        cases.append(Case("elementwise", "matmul", lambda r, d, s=(a, b): (normal(r, s[0], d), normal(r, s[1], d)),
-                          f"{_label(a)}@{_label(b)}"))
+        cases.append(
+            Case(
+                "elementwise",
+                "matmul",
+                lambda r, d, s=(a, b): (normal(r, s[0], d), normal(r, s[1], d)),
+                f"{_label(a)}@{_label(b)}",
+            )
+        )
     return cases
 
 
@@ -418,7 +538,8 @@ def run_optim_case(case: OptimCase, dtype: Any, target: Any) -> None:
 
 def _sgd(momentum, dampening, nesterov, weight_decay, maximize) -> OptimCase:
     return OptimCase(
-        "sgd_step", lambda r, d: _state(r, d, [True, True, momentum != 0]),
+        "sgd_step",
+        lambda r, d: _state(r, d, [True, True, momentum != 0]),
         lambda t: (0.1, momentum, dampening, nesterov, weight_decay, maximize, t == 1),
         f"m{momentum}-d{dampening}-n{int(nesterov)}-wd{weight_decay}-max{int(maximize)}",
     )
@@ -431,11 +552,22 @@ def _adam(amsgrad, decoupled, weight_decay, maximize) -> OptimCase:
         return _state(r, d, [True, True]) + _state(r, d, [True, True, amsgrad], positive=True)
 
     def scalars(t):
-        return (lr, beta1, beta2, 1e-8, weight_decay, lr / (1 - beta1**t), np.sqrt(1 - beta2**t), amsgrad, decoupled,
-                maximize)
+        return (
+            lr,
+            beta1,
+            beta2,
+            1e-8,
+            weight_decay,
+            lr / (1 - beta1**t),
+            np.sqrt(1 - beta2**t),
+            amsgrad,
+            decoupled,
+            maximize,
+        )
 
-    return OptimCase("adam_step", arrays, scalars,
-                     f"ams{int(amsgrad)}-dec{int(decoupled)}-wd{weight_decay}-max{int(maximize)}")
+    return OptimCase(
+        "adam_step", arrays, scalars, f"ams{int(amsgrad)}-dec{int(decoupled)}-wd{weight_decay}-max{int(maximize)}"
+    )
 
 
 def _rmsprop(centered, momentum, weight_decay, maximize) -> OptimCase:
@@ -446,20 +578,30 @@ def _rmsprop(centered, momentum, weight_decay, maximize) -> OptimCase:
             square_avg += 1  # keep s - gavg**2 positive, as it is for real running averages
         return [param, grad, square_avg, grad_avg, buf]
 
-    return OptimCase("rmsprop_step", arrays, lambda t: (1e-2, 0.99, 1e-8, weight_decay, momentum, centered, maximize),
-                     f"c{int(centered)}-m{momentum}-wd{weight_decay}-max{int(maximize)}")
+    return OptimCase(
+        "rmsprop_step",
+        arrays,
+        lambda t: (1e-2, 0.99, 1e-8, weight_decay, momentum, centered, maximize),
+        f"c{int(centered)}-m{momentum}-wd{weight_decay}-max{int(maximize)}",
+    )
 
 
 def _adagrad(weight_decay, maximize) -> OptimCase:
     return OptimCase(
-        "adagrad_step", lambda r, d: _state(r, d, [True, True]) + _state(r, d, [True], positive=True),
-        lambda t: (0.1 / (1 + (t - 1) * 0.01), 1e-10, weight_decay, maximize), f"wd{weight_decay}-max{int(maximize)}",
+        "adagrad_step",
+        lambda r, d: _state(r, d, [True, True]) + _state(r, d, [True], positive=True),
+        lambda t: (0.1 / (1 + (t - 1) * 0.01), 1e-10, weight_decay, maximize),
+        f"wd{weight_decay}-max{int(maximize)}",
     )
 
 
 def optim_cases() -> list[OptimCase]:
-    sgd = [(0.0, 0.0, False, 0.0, False), (0.9, 0.0, False, 1e-2, False), (0.9, 0.1, False, 0.0, True),
-           (0.8, 0.0, True, 5e-3, False)]
+    sgd = [
+        (0.0, 0.0, False, 0.0, False),
+        (0.9, 0.0, False, 1e-2, False),
+        (0.9, 0.1, False, 0.0, True),
+        (0.8, 0.0, True, 5e-3, False),
+    ]
     adam = [(a, d, wd, False) for a in (False, True) for d in (False, True) for wd in (0.0, 0.01) if wd or not d]
     adam += [(False, False, 0.0, True)]
     rmsprop = [(False, 0.0, 0.0, False), (True, 0.0, 0.01, False), (False, 0.9, 0.0, True), (True, 0.5, 0.0, False)]

@@ -82,11 +82,18 @@ def test_kernels_run_the_check_first():
     assert calls == [3]  # the kernel never saw the bad call
 
 
-@pytest.mark.parametrize("function, message", [
-    (lambda x, scale=2.0: x, r"scale\(x, scale=2.0\): expected the contract's arguments \(x: .*, factor: .* = 2.0\)"),
-    (lambda x, factor=3.0: x, r"scale\(x, factor=3.0\): expected the contract's arguments"),
-    (lambda factor, x: x, r"scale\(factor, x\): expected the contract's arguments"),
-], ids=["renamed", "other-default", "reordered"])
+@pytest.mark.parametrize(
+    "function, message",
+    [
+        (
+            lambda x, scale=2.0: x,
+            r"scale\(x, scale=2.0\): expected the contract's arguments \(x: .*, factor: .* = 2.0\)",
+        ),
+        (lambda x, factor=3.0: x, r"scale\(x, factor=3.0\): expected the contract's arguments"),
+        (lambda factor, x: x, r"scale\(factor, x\): expected the contract's arguments"),
+    ],
+    ids=["renamed", "other-default", "reordered"],
+)
 def test_kernels_refuse_a_function_with_other_parameters(function, message):
     with pytest.raises(TypeError, match=message):
         registry.Kernels(FAKE, "numba", _module(scale=function))

@@ -186,12 +186,21 @@ def test_matches_torch(tier, x_shape, w_shape, stride, padding, dilation, groups
         ({"padding": (-1, 0)}, ValueError, "padding: expected a pair of non-negative ints, got (-1, 0)"),
         ({"x": np.zeros((1, 3, 2, 2))}, ValueError, "giving output (OH, OW) = (0, 0)"),
         ({"b": np.zeros(5)}, ValueError, "b: expected shape (4,), got (5,)"),
-        ({"w": np.zeros((4, 3, 3, 3), dtype=np.float32)}, TypeError,
-         "w: expected dtype float64 (the input's), got float32"),
-        ({"x": np.zeros((1, 4, 5, 5), np.float32), "w": np.zeros((3, 2, 3, 3), np.float32), "groups": 2}, ValueError,
-         "groups: expected a divisor of both in_channels (4) and out_channels (3), got 2"),
-        ({"x": np.zeros((1, 4, 5, 5), np.float32), "w": np.zeros((3, 4, 3, 3))}, TypeError,
-         "w: expected dtype float32 (the input's), got float64"),
+        (
+            {"w": np.zeros((4, 3, 3, 3), dtype=np.float32)},
+            TypeError,
+            "w: expected dtype float64 (the input's), got float32",
+        ),
+        (
+            {"x": np.zeros((1, 4, 5, 5), np.float32), "w": np.zeros((3, 2, 3, 3), np.float32), "groups": 2},
+            ValueError,
+            "groups: expected a divisor of both in_channels (4) and out_channels (3), got 2",
+        ),
+        (
+            {"x": np.zeros((1, 4, 5, 5), np.float32), "w": np.zeros((3, 4, 3, 3))},
+            TypeError,
+            "w: expected dtype float32 (the input's), got float64",
+        ),
     ],
 )
 def test_errors_name_the_argument(tier, kwargs, error, message):

@@ -44,6 +44,7 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, dtype) -> None:
     scale = max(float(np.abs(expected).max(initial=0.0)), 1.0)
     np.testing.assert_allclose(actual, expected, rtol=0, atol=tolerance("numba", dtype).atol * scale)
 
+
 ONE = (1, 1)
 
 

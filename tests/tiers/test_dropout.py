@@ -52,11 +52,14 @@ def test_extreme_probabilities(tier):
 
 
 @pytest.mark.tiers("each")
-@pytest.mark.parametrize("args, message", [
-    ((np.zeros(3, np.int64), 0.5, 1), "like: expected a float32 or float64 array, got int64"),
-    ((np.zeros(3, np.float32), 1.5, 1), "p: expected a float in [0, 1], got 1.5"),
-    ((np.zeros(3, np.float32), 0.5, -1), "seed: expected an int in [0, 2**64), got -1"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ((np.zeros(3, np.int64), 0.5, 1), "like: expected a float32 or float64 array, got int64"),
+        ((np.zeros(3, np.float32), 1.5, 1), "p: expected a float in [0, 1], got 1.5"),
+        ((np.zeros(3, np.float32), 0.5, -1), "seed: expected an int in [0, 2**64), got -1"),
+    ],
+)
 def test_errors_name_the_argument(tier, args, message):
     with pytest.raises((TypeError, ValueError), match=re.escape(message)):
         tier.kernels(FAMILY).dropout_mask(*tier.put(args))

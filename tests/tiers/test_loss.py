@@ -138,8 +138,9 @@ def test_errors_name_the_argument(tier):
 
 # --- through the op ----------------------------------------------------------------------------------
 @pytest.mark.tiers("devices")
-@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.2}, {"ignore_index": 1}],
-                         ids=["plain", "smooth", "ignore"])
+@pytest.mark.parametrize(
+    "options", [{}, {"label_smoothing": 0.2}, {"ignore_index": 1}], ids=["plain", "smooth", "ignore"]
+)
 def test_gradcheck_through_the_op(tier, options):
     rng = np.random.default_rng(3)
     logits = tier.tensor(rng.standard_normal((5, 4)), requires_grad=True)
@@ -150,11 +151,19 @@ def test_gradcheck_through_the_op(tier, options):
 
 @pytest.mark.tiers("each-but-reference")
 @tier_settings(25)
-@given(N=st.integers(1, 6), K=st.integers(2, 7), extra=st.sampled_from([(), (3,)]), weighted=st.booleans(),
-       smoothing=st.sampled_from([0.0, 0.2]), reduction=st.sampled_from(["mean", "sum", "none"]), dtype=dtypes,
-       seed=st.integers(0, 2**16))
-def test_cross_entropy_op_values_and_gradients_match_reference(tier, N, K, extra, weighted, smoothing, reduction,
-                                                               dtype, seed):
+@given(
+    N=st.integers(1, 6),
+    K=st.integers(2, 7),
+    extra=st.sampled_from([(), (3,)]),
+    weighted=st.booleans(),
+    smoothing=st.sampled_from([0.0, 0.2]),
+    reduction=st.sampled_from(["mean", "sum", "none"]),
+    dtype=dtypes,
+    seed=st.integers(0, 2**16),
+)
+def test_cross_entropy_op_values_and_gradients_match_reference(
+    tier, N, K, extra, weighted, smoothing, reduction, dtype, seed
+):
     rng = np.random.default_rng(seed)
     logits = (rng.standard_normal((N, K, *extra)) * 4).astype(dtype)
     target = rng.integers(-1, K, (N, *extra))  # -1 is ignored

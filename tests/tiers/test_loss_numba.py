@@ -23,5 +23,7 @@ def test_serial_and_parallel_paths_agree_with_reference(size):
     glosses = rng.standard_normal(size // 8)
     np.testing.assert_allclose(
         numba.softmax_cross_entropy_backward(glosses, log_probs, target, None, 0.1, -100),
-        ref.softmax_cross_entropy_backward(glosses, expected_lp, target, None, 0.1, -100), rtol=1e-9, atol=1e-12,
+        ref.softmax_cross_entropy_backward(glosses, expected_lp, target, None, 0.1, -100),
+        rtol=1e-9,
+        atol=1e-12,
     )

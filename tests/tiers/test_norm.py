@@ -174,8 +174,12 @@ def test_batch_norm_relu_gradcheck_through_the_op(tier):
 
 @pytest.mark.tiers("each-but-reference")
 @tier_settings(25)
-@given(shape=st.sampled_from([(5, 3), (3, 4, 6), (2, 3, 4, 5), (4, 1, 3, 3)]), affine=st.booleans(),
-       dtype=dtypes, seed=st.integers(0, 2**16))
+@given(
+    shape=st.sampled_from([(5, 3), (3, 4, 6), (2, 3, 4, 5), (4, 1, 3, 3)]),
+    affine=st.booleans(),
+    dtype=dtypes,
+    seed=st.integers(0, 2**16),
+)
 def test_batch_norm_op_values_gradients_and_running_statistics_match_reference(tier, shape, affine, dtype, seed):
     C = shape[1]
     rng = np.random.default_rng(seed)

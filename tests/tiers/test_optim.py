@@ -41,13 +41,17 @@ def test_errors_name_the_argument(tier):
 
 
 @pytest.mark.tiers("each-but-reference")
-@pytest.mark.parametrize("make", [
-    lambda ps, impl: ns.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3, impl=impl),
-    lambda ps, impl: ns.optim.Adam(ps, lr=1e-2, amsgrad=True, impl=impl),
-    lambda ps, impl: ns.optim.AdamW(ps, lr=1e-2, impl=impl),
-    lambda ps, impl: ns.optim.RMSprop(ps, lr=1e-2, momentum=0.5, centered=True, impl=impl),
-    lambda ps, impl: ns.optim.Adagrad(ps, lr=0.1, lr_decay=0.01, impl=impl),
-], ids=["sgd", "adam", "adamw", "rmsprop", "adagrad"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps, impl: ns.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3, impl=impl),
+        lambda ps, impl: ns.optim.Adam(ps, lr=1e-2, amsgrad=True, impl=impl),
+        lambda ps, impl: ns.optim.AdamW(ps, lr=1e-2, impl=impl),
+        lambda ps, impl: ns.optim.RMSprop(ps, lr=1e-2, momentum=0.5, centered=True, impl=impl),
+        lambda ps, impl: ns.optim.Adagrad(ps, lr=0.1, lr_decay=0.01, impl=impl),
+    ],
+    ids=["sgd", "adam", "adamw", "rmsprop", "adagrad"],
+)
 def test_optimizer_steps_match_reference(tier, make):
     rng = np.random.default_rng(0)
     start = [rng.standard_normal((3, 5)), rng.standard_normal(7)]

@@ -212,22 +212,31 @@ def test_errors_name_the_argument(tier):
 
 # --- through the ops ---------------------------------------------------------------------------------
 @pytest.mark.tiers("devices")
-@pytest.mark.parametrize("pool", [
-    lambda t, impl: F.max_pool2d(t, 2, impl=impl),
-    lambda t, impl: F.max_pool2d(t, 3, 2, 1, ceil_mode=True, impl=impl),
-    lambda t, impl: F.avg_pool2d(t, 3, 2, 1, count_include_pad=False, impl=impl),
-    lambda t, impl: F.adaptive_avg_pool2d(t, (4, 3), impl=impl),
-], ids=["max", "max-overlap-ceil", "avg", "adaptive"])
+@pytest.mark.parametrize(
+    "pool",
+    [
+        lambda t, impl: F.max_pool2d(t, 2, impl=impl),
+        lambda t, impl: F.max_pool2d(t, 3, 2, 1, ceil_mode=True, impl=impl),
+        lambda t, impl: F.avg_pool2d(t, 3, 2, 1, count_include_pad=False, impl=impl),
+        lambda t, impl: F.adaptive_avg_pool2d(t, (4, 3), impl=impl),
+    ],
+    ids=["max", "max-overlap-ceil", "avg", "adaptive"],
+)
 def test_gradcheck_through_the_op(tier, pool):
-    x = tier.tensor(np.random.default_rng(1).permutation(72).reshape(2, 3, 4, 3) / 7.0, dtype=ns.float64,
-                    requires_grad=True)  # distinct values: max is differentiable
+    x = tier.tensor(
+        np.random.default_rng(1).permutation(72).reshape(2, 3, 4, 3) / 7.0, dtype=ns.float64, requires_grad=True
+    )  # distinct values: max is differentiable
     assert ns.gradcheck(lambda t: pool(t, tier.tier), [x])
 
 
 @pytest.mark.tiers("each-but-reference")
 @tier_settings(25)
-@given(case=pool_geometries(), dtype=dtypes, out=st.tuples(st.integers(1, 5), st.integers(1, 5)),
-       seed=st.integers(0, 2**16))
+@given(
+    case=pool_geometries(),
+    dtype=dtypes,
+    out=st.tuples(st.integers(1, 5), st.integers(1, 5)),
+    seed=st.integers(0, 2**16),
+)
 def test_pooling_ops_values_and_gradients_match_reference(tier, case, dtype, out, seed):
     shape, kernel, stride, padding, ceil_mode, count_include_pad = case
     x = [normal(np.random.default_rng(seed), shape, dtype)]

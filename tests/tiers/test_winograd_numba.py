@@ -60,6 +60,7 @@ def test_winograd_is_not_picked_below_the_batch_threshold():
 
 
 def test_numba_conv_forward_of_an_empty_batch_is_empty():
-    y = registry.bound("conv", "numba").conv2d_forward(np.zeros((0, 3, 6, 6), np.float32),
-                                                       np.ones((4, 3, 3, 3), np.float32), None, ONE, ONE, ONE, 1)
+    y = registry.bound("conv", "numba").conv2d_forward(
+        np.zeros((0, 3, 6, 6), np.float32), np.ones((4, 3, 3, 3), np.float32), None, ONE, ONE, ONE, 1
+    )
     assert y.shape == (0, 4, 6, 6) and y.dtype == np.float32

@@ -65,9 +65,7 @@ def test_early_stopping_max_mode_min_delta_and_missing_monitor():
     x, y = blobs(30)
     stopper = train.EarlyStopping(monitor="val_accuracy", patience=0, min_delta=0.05)
     assert stopper._best.mode == "max"
-    history = fit(
-        model, (x, y), val_data=(x, y), callbacks=[ScriptedLogs("val_accuracy", [0.5, 0.53, 0.9]), stopper]
-    )
+    history = fit(model, (x, y), val_data=(x, y), callbacks=[ScriptedLogs("val_accuracy", [0.5, 0.53, 0.9]), stopper])
     assert len(history) == 2  # +0.03 < min_delta is no improvement
     with pytest.raises(
         ValueError, match=r"EarlyStopping: monitor 'val_loss' is not in the epoch logs.*validation_split"
@@ -135,9 +133,7 @@ def test_terminate_on_nan_stops_before_the_bad_update_and_keeps_the_last_checkpo
     last_good, terminate = LastGood(), train.TerminateOnNaN()
     checkpoint = train.ModelCheckpoint(tmp_path / "last.npz")
     with pytest.warns(RuntimeWarning, match=r"TerminateOnNaN: the loss is nan at epoch 3, batch 2"):
-        history = fit(
-            model, (x, y), epochs=5, loss_fn=NaNAfter(7), callbacks=[terminate, last_good, checkpoint]
-        )
+        history = fit(model, (x, y), epochs=5, loss_fn=NaNAfter(7), callbacks=[terminate, last_good, checkpoint])
     assert len(history) == 2 and history.stop_reason == terminate.message
     assert_same_params(params_of(model), last_good.params)  # the NaN batch did not touch the weights
     assert all(np.isfinite(v).all() for v in params_of(model).values())

@@ -130,9 +130,7 @@ def test_keras_style_errors():
 def test_lazy_model_with_an_optimizer_built_too_early_is_refused():
     model = mlp(0, lazy=True)
     opt = optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(
-        ValueError, match=r"lazy layers created \['0.weight', '0.bias'\].*call model\(x\[:1\]\)"
-    ):
+    with pytest.raises(ValueError, match=r"lazy layers created \['0.weight', '0.bias'\].*call model\(x\[:1\]\)"):
         train.fit(model, blobs(12), epochs=1, optimizer=opt, loss_fn=nn.CrossEntropyLoss(), verbose=0)
 
 

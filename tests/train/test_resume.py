@@ -43,18 +43,12 @@ def epoch_run(tmp_path, epochs=4, resume_from=None, init_seed=0, seed=5, callbac
 
 
 def test_resume_after_epoch_k_is_bit_identical(tmp_path):
-    reference, ref_history = epoch_run(
-        tmp_path, callbacks=[train.ModelCheckpoint(tmp_path / "ck{epoch}.npz")]
-    )
-    resumed, history = epoch_run(
-        tmp_path, resume_from=tmp_path / "ck2.npz", init_seed=99
-    )  # other init: overwritten
+    reference, ref_history = epoch_run(tmp_path, callbacks=[train.ModelCheckpoint(tmp_path / "ck{epoch}.npz")])
+    resumed, history = epoch_run(tmp_path, resume_from=tmp_path / "ck2.npz", init_seed=99)  # other init: overwritten
     assert_same_params(params_of(resumed), params_of(reference))
     for key in ("loss", "accuracy", "val_loss", "lr"):
         assert history[key] == ref_history[key], key
-    other_seed, _ = epoch_run(
-        tmp_path, seed=6
-    )  # the test can fail: dropout and shuffling do depend on the seed
+    other_seed, _ = epoch_run(tmp_path, seed=6)  # the test can fail: dropout and shuffling do depend on the seed
     assert not np.array_equal(params_of(other_seed)["0.weight"], params_of(reference)["0.weight"])
 
 
@@ -151,9 +145,7 @@ def test_interrupt_checkpoint_goes_next_to_the_model_checkpoints(tmp_path):
             InterruptAt(1, 0),
         ],
     )
-    assert (
-        history.interrupted and (folder / "interrupted.ckpt.npz").exists() and (folder / "best.npz").exists()
-    )
+    assert history.interrupted and (folder / "interrupted.ckpt.npz").exists() and (folder / "best.npz").exists()
     assert train.load_checkpoint(folder / "best.npz")["epoch"] == 1  # the best checkpoint was not overwritten
 
 
@@ -167,9 +159,7 @@ def test_resume_from_bad_files_names_them(tmp_path):
     }
     weights = tmp_path / "weights.npz"
     save(model.state_dict(), weights)
-    with pytest.raises(
-        CheckpointError, match=r"weights\.npz: an nnscratch file, but not a training checkpoint"
-    ):
+    with pytest.raises(CheckpointError, match=r"weights\.npz: an nnscratch file, but not a training checkpoint"):
         train.fit(model, blobs(12), resume_from=weights, **args)
     truncated = tmp_path / "cut.npz"
     train.fit(model, blobs(12), callbacks=[train.ModelCheckpoint(truncated)], **args)

@@ -10,15 +10,34 @@ import nnscratch as ns
 from nnscratch import models, nn, optim
 
 ALL = models.list_models()
-FEATURES = {"alexnet": 1024, "vgg11": 512, "vgg16": 512, "resnet20": 64, "resnet56": 64, "resnet18": 512,
-            "mobilenet_v1": 1024, "mobilenet_v2": 1280, "squeezenet": 512, "inception": 416}
+FEATURES = {
+    "alexnet": 1024,
+    "vgg11": 512,
+    "vgg16": 512,
+    "resnet20": 64,
+    "resnet56": 64,
+    "resnet18": 512,
+    "mobilenet_v1": 1024,
+    "mobilenet_v2": 1280,
+    "squeezenet": 512,
+    "inception": 416,
+}
 #: exact counts for 10 classes and 3 input channels; the published figure where the model is the paper's.
-PARAMETERS = {"alexnet": 4_361_034, "vgg11": 9_225_610, "vgg16": 14_719_818, "resnet20": 272_474,
-              "resnet56": 855_770, "resnet18": 11_173_962, "mobilenet_v1": 3_217_226, "mobilenet_v2": 2_236_682,
-              "squeezenet": 727_626, "inception": 564_402}
+PARAMETERS = {
+    "alexnet": 4_361_034,
+    "vgg11": 9_225_610,
+    "vgg16": 14_719_818,
+    "resnet20": 272_474,
+    "resnet56": 855_770,
+    "resnet18": 11_173_962,
+    "mobilenet_v1": 3_217_226,
+    "mobilenet_v2": 2_236_682,
+    "squeezenet": 727_626,
+    "inception": 564_402,
+}
 PUBLISHED = {  # name: (millions in the paper or the standard CIFAR variant, tolerance)
-    "resnet20": (0.27, 0.005),   # He et al. table 6 (option A; our option-B 1x1 shortcuts add 2.3 K)
-    "resnet56": (0.85, 0.01),    # He et al. table 6 (option A; option B adds 6.3 K)
+    "resnet20": (0.27, 0.005),  # He et al. table 6 (option A; our option-B 1x1 shortcuts add 2.3 K)
+    "resnet56": (0.85, 0.01),  # He et al. table 6 (option A; option B adds 6.3 K)
     "resnet18": (11.17, 0.005),  # ResNet-18 with a CIFAR stem: 11,173,962
     "mobilenet_v1": (3.2, 0.05),  # Howard et al. table: 4.2 M with a 1000-class head, 3.2 M with 10 classes
     "mobilenet_v2": (2.24, 0.01),  # 3.4 M with 1000 classes: the 1280 x 990 fewer classifier weights
@@ -103,8 +122,9 @@ def test_reset_classifier_gives_a_new_head_of_the_requested_size(name):
     with ns.no_grad():
         assert model.eval()(ns.randn(1, 3, 8, 8)).shape == (1, 3)
     new = list(model.head.parameters())
-    assert new[-1].shape[0] == 3 and not any(p.shape == o.shape and np.array_equal(p.detach().numpy(), o)
-                                             for p, o in zip(new, old))
+    assert new[-1].shape[0] == 3 and not any(
+        p.shape == o.shape and np.array_equal(p.detach().numpy(), o) for p, o in zip(new, old)
+    )
     for p, b in zip(model.backbone_parameters(), backbone):
         np.testing.assert_array_equal(p.detach().numpy(), b)
 
@@ -118,21 +138,34 @@ def test_reset_classifier_keeps_dtype_and_rejects_bad_sizes():
 
 
 def test_registry_lists_every_family_and_rejects_unknown_names():
-    assert ALL == ["alexnet", "vgg11", "vgg16", "resnet20", "resnet56", "resnet18", "mobilenet_v1",
-                   "mobilenet_v2", "squeezenet", "inception"]
+    assert ALL == [
+        "alexnet",
+        "vgg11",
+        "vgg16",
+        "resnet20",
+        "resnet56",
+        "resnet18",
+        "mobilenet_v1",
+        "mobilenet_v2",
+        "squeezenet",
+        "inception",
+    ]
     with pytest.raises(ValueError, match=r"name: expected one of alexnet, vgg11, .*inception, got 'resnet50'"):
         models.get("resnet50")
     with pytest.raises(ValueError, match="name: expected one of"):
         models.get(None)
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda: models.resnet20(num_classes=0), "num_classes: expected a positive int, got 0"),
-    (lambda: models.alexnet(in_channels=-1), "in_channels: expected a positive int, got -1"),
-    (lambda: models.mobilenet_v2(width_mult=0), "width_mult: expected a positive number, got 0"),
-    (lambda: models.squeezenet(dropout=1.5), r"dropout: expected a probability in \[0, 1\), got 1.5"),
-    (lambda: models.CifarResNet((2, 2), widths=(8, 16, 32)), "blocks_per_stage: expected 3 positive ints"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: models.resnet20(num_classes=0), "num_classes: expected a positive int, got 0"),
+        (lambda: models.alexnet(in_channels=-1), "in_channels: expected a positive int, got -1"),
+        (lambda: models.mobilenet_v2(width_mult=0), "width_mult: expected a positive number, got 0"),
+        (lambda: models.squeezenet(dropout=1.5), r"dropout: expected a probability in \[0, 1\), got 1.5"),
+        (lambda: models.CifarResNet((2, 2), widths=(8, 16, 32)), "blocks_per_stage: expected 3 positive ints"),
+    ],
+)
 def test_bad_options_raise_messages_naming_the_argument(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -25,8 +25,11 @@ def test_shipped_checkpoint_is_listed_with_its_checksum_and_loads_offline():
 
 
 def test_shipped_weights_need_the_matching_architecture():
-    with pytest.raises(ValueError, match=r"pretrained='fashion-mnist': expected in_channels=1 and num_classes=10 "
-                                         r"\(the shipped weights' shapes\), got in_channels=3 and num_classes=10"):
+    with pytest.raises(
+        ValueError,
+        match=r"pretrained='fashion-mnist': expected in_channels=1 and num_classes=10 "
+        r"\(the shipped weights' shapes\), got in_channels=3 and num_classes=10",
+    ):
         models.resnet20(pretrained="fashion-mnist")
     with pytest.raises(ValueError, match=r"pretrained: no shipped weights 'imagenet' for resnet20"):
         models.pretrained_info("resnet20", "imagenet")
@@ -63,8 +66,11 @@ def test_url_weights_are_downloaded_into_the_cache_once(saved, tmp_path, monkeyp
 
 
 def test_missing_weights_file_is_reported():
-    with pytest.raises(FileNotFoundError, match=r"'nowhere.safetensors' is neither a file nor a URL "
-                                                r"\(shipped names for resnet20: fashion-mnist\)"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"'nowhere.safetensors' is neither a file nor a URL "
+        r"\(shipped names for resnet20: fashion-mnist\)",
+    ):
         models.resnet20(pretrained="nowhere.safetensors")
 
 

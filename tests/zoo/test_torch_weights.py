@@ -25,8 +25,9 @@ class TorchBasicBlock(tnn.Module):
         self.bn2 = tnn.BatchNorm2d(planes)
         self.downsample = None
         if stride != 1 or inplanes != planes:
-            self.downsample = tnn.Sequential(tnn.Conv2d(inplanes, planes, 1, stride, bias=False),
-                                             tnn.BatchNorm2d(planes))
+            self.downsample = tnn.Sequential(
+                tnn.Conv2d(inplanes, planes, 1, stride, bias=False), tnn.BatchNorm2d(planes)
+            )
 
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
@@ -45,8 +46,11 @@ class TorchResNet18Cifar(tnn.Module):
         inplanes = 64
         for i, planes in enumerate((64, 128, 256, 512), start=1):
             stride = 1 if i == 1 else 2
-            setattr(self, f"layer{i}", tnn.Sequential(TorchBasicBlock(inplanes, planes, stride),
-                                                      TorchBasicBlock(planes, planes)))
+            setattr(
+                self,
+                f"layer{i}",
+                tnn.Sequential(TorchBasicBlock(inplanes, planes, stride), TorchBasicBlock(planes, planes)),
+            )
             inplanes = planes
         self.avgpool = tnn.AdaptiveAvgPool2d(1)
         self.fc = tnn.Linear(512, num_classes)
@@ -108,8 +112,11 @@ def test_unmatched_keys_are_named(torch_model, tmp_path):
     state["head.extra"] = np.zeros(3)
     path = tmp_path / "bad.npz"
     np.savez(path, **state)
-    with pytest.raises(ValueError, match=r"missing from the file: \['layers.5.conv2.weight'\]; "
-                                         r"file entries with no place in the model: \['head.extra'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"missing from the file: \['layers.5.conv2.weight'\]; "
+        r"file entries with no place in the model: \['head.extra'\]",
+    ):
         models.load_torch_state_dict(models.resnet18(), path)
     report = models.load_torch_state_dict(models.resnet18(), path, strict=False)
     assert report == {"missing": ["layers.5.conv2.weight"], "unexpected": ["head.extra"]}
@@ -118,8 +125,11 @@ def test_unmatched_keys_are_named(torch_model, tmp_path):
 def test_shape_mismatch_names_the_key(torch_model, tmp_path):
     path = tmp_path / "w.npz"
     np.savez(path, **{k: v.numpy() for k, v in torch_model.state_dict().items()})
-    with pytest.raises(ValueError, match=r"shape mismatch: 'fc.weight' -> 'fc.weight': model \(5, 512\), "
-                                         r"file \(10, 512\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"shape mismatch: 'fc.weight' -> 'fc.weight': model \(5, 512\), "
+        r"file \(10, 512\)",
+    ):
         models.load_torch_state_dict(models.resnet18(num_classes=5), path)
 
 

@@ -67,11 +67,14 @@ def test_discriminative_lrs_move_the_head_more_than_the_backbone():
     assert moved[-2:] == [True, True] and not any(moved[:-2])
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ((nn.Linear(2, 2), 1e-3, 1e-2), "model: expected a zoo model"),
-    ((models.resnet20(), -1.0, 1e-2), "lr_backbone: expected a learning rate >= 0, got -1.0"),
-    ((models.resnet20(), 1e-3, "big"), "lr_head: expected a learning rate >= 0, got 'big'"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((nn.Linear(2, 2), 1e-3, 1e-2), "model: expected a zoo model"),
+        ((models.resnet20(), -1.0, 1e-2), "lr_backbone: expected a learning rate >= 0, got -1.0"),
+        ((models.resnet20(), 1e-3, "big"), "lr_head: expected a learning rate >= 0, got 'big'"),
+    ],
+)
 def test_param_groups_validate(args, message):
     with pytest.raises((TypeError, ValueError), match=message):
         models.param_groups(*args)

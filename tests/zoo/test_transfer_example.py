@@ -35,8 +35,9 @@ def example(tmp_path, monkeypatch):
 
 def test_transfer_learning_smoke(example, capsys):
     module, data_dir = example
-    rows = module.main(["--limit", "60", "--labels-per-class", "6", "--epochs", "2", "--pretrain-epochs", "1",
-                        "--data-dir", data_dir])
+    rows = module.main(
+        ["--limit", "60", "--labels-per-class", "6", "--epochs", "2", "--pretrain-epochs", "1", "--data-dir", data_dir]
+    )
     assert [row["method"] for row in rows] == [name for name, _ in module.METHODS]
     assert all(0.0 <= row["test_accuracy"] <= 1.0 for row in rows)
     out = capsys.readouterr().out

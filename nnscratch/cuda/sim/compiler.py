@@ -59,9 +59,7 @@ def rewrite_extern_shared(source: str) -> str:
 
     def replace(match: re.Match) -> str:
         ctype = " ".join(_ALIGN.sub(" ", match.group("type")).split())
-        return (
-            f"{ctype}* const {match.group('name')} = reinterpret_cast<{ctype}*>(::cudasim::g_dynamic_shared);"
-        )
+        return f"{ctype}* const {match.group('name')} = reinterpret_cast<{ctype}*>(::cudasim::g_dynamic_shared);"
 
     return _EXTERN_SHARED.sub(replace, source)
 
@@ -134,10 +132,7 @@ CUDASIM_EXPORT int cudasim_launch(int i, const unsigned int* grid, const unsigne
 def translation_unit(source: str, names: Sequence[str], filename: str) -> str:
     """The whole C++ file g++ compiles for one kernel source."""
     return (
-        f'#include "{HEADERS[0]}"\n#line 1 "{filename}"\n'
-        + rewrite_extern_shared(source)
-        + "\n"
-        + kernel_table(names)
+        f'#include "{HEADERS[0]}"\n#line 1 "{filename}"\n' + rewrite_extern_shared(source) + "\n" + kernel_table(names)
     )
 
 
@@ -209,9 +204,7 @@ def compile_source(
         cpp = Path(build) / f"{key}.cpp"
         cpp.write_text(unit)
         tmp_library = Path(build) / f"{key}.so"
-        result = subprocess.run(
-            ["g++", *flags, "-o", str(tmp_library), str(cpp)], capture_output=True, text=True
-        )
+        result = subprocess.run(["g++", *flags, "-o", str(tmp_library), str(cpp)], capture_output=True, text=True)
         if result.returncode != 0:
             log = result.stderr.replace(str(cpp), "<cudasim translation unit>")
             raise CompileError(f"g++ could not compile {filename} for the emulator:\n{log[-6000:]}")

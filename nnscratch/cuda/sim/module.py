@@ -93,9 +93,7 @@ class SimKernel:
         static_shared: bytes of ``__shared__`` variables it declares.
     """
 
-    def __init__(
-        self, library: ctypes.CDLL, index: int, signature: KernelSignature, static_shared: int
-    ) -> None:
+    def __init__(self, library: ctypes.CDLL, index: int, signature: KernelSignature, static_shared: int) -> None:
         self._library = library
         self._index = index
         self.name = signature.name
@@ -130,9 +128,7 @@ class SimKernel:
                     buffers.append((param, value, buffer))
                     np.copyto(buffer.view(value.dtype, value.shape), value)
                     holders.append(np.array(buffer.start, dtype=np.uintp))  # the pointer value
-                    guarded.append(
-                        (buffer.start, buffer.guard_start, buffer.guard_start + guard.PAGE, position)
-                    )
+                    guarded.append((buffer.start, buffer.guard_start, buffer.guard_start + guard.PAGE, position))
                 else:
                     holders.append(np.array(value))  # 0-d array: the scalar's bytes, in its C type
             status, message, info = self._run(grid3, block3, shared_mem, holders, guarded)

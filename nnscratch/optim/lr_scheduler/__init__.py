@@ -28,5 +28,14 @@ from nnscratch.optim.lr_scheduler.plateau import ReduceLROnPlateau
 from nnscratch.optim.lr_scheduler.sequential import SequentialLR
 from nnscratch.optim.lr_scheduler.simple import CosineAnnealingLR, ExponentialLR, LinearLR, MultiStepLR, StepLR
 
-__all__ = ["CosineAnnealingLR", "ExponentialLR", "LRScheduler", "LinearLR", "MultiStepLR", "OneCycleLR",
-           "ReduceLROnPlateau", "SequentialLR", "StepLR"]
+__all__ = [
+    "CosineAnnealingLR",
+    "ExponentialLR",
+    "LRScheduler",
+    "LinearLR",
+    "MultiStepLR",
+    "OneCycleLR",
+    "ReduceLROnPlateau",
+    "SequentialLR",
+    "StepLR",
+]

@@ -33,7 +33,6 @@ def _per_group(name: str, optimizer: Optimizer, value: Any) -> list[Any]:
     return [value] * n
 
 
-
 class LRScheduler:
     """Base class of the schedules: subclasses write :meth:`get_lr` (and a closed form if they can).
 

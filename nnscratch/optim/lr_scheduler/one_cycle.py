@@ -54,13 +54,9 @@ class OneCycleLR(LRScheduler):
         if total_steps is not None:
             self.total_steps = _check_int("total_steps", total_steps, 1)
         elif epochs is not None and steps_per_epoch is not None:
-            self.total_steps = _check_int("epochs", epochs, 1) * _check_int(
-                "steps_per_epoch", steps_per_epoch, 1
-            )
+            self.total_steps = _check_int("epochs", epochs, 1) * _check_int("steps_per_epoch", steps_per_epoch, 1)
         else:
-            raise ValueError(
-                "total_steps: expected total_steps, or both epochs and steps_per_epoch, got neither"
-            )
+            raise ValueError("total_steps: expected total_steps, or both epochs and steps_per_epoch, got neither")
         pct_start = check_number("pct_start", pct_start, 0.0, 1.0)
         if anneal_strategy not in ("cos", "linear"):
             raise ValueError(f"anneal_strategy: expected 'cos' or 'linear', got {anneal_strategy!r}")
@@ -143,9 +139,7 @@ class OneCycleLR(LRScheduler):
     def get_lr(self) -> list[float]:
         step_num = self.last_epoch
         if step_num > self.total_steps:
-            raise ValueError(
-                f"step: stepped {step_num} times, but the cycle has total_steps={self.total_steps}"
-            )
+            raise ValueError(f"step: stepped {step_num} times, but the cycle has total_steps={self.total_steps}")
         lrs = []
         for group in self.optimizer.param_groups:
             start_step = 0.0

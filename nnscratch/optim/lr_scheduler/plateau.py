@@ -84,12 +84,8 @@ class ReduceLROnPlateau(LRScheduler):
     def is_better(self, current: float, best: float) -> bool:
         """Whether ``current`` improves on ``best`` by more than the threshold."""
         if self.mode == "min":
-            return current < (
-                best * (1.0 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold
-            )
-        return current > (
-            best * (1.0 + self.threshold) if self.threshold_mode == "rel" else best + self.threshold
-        )
+            return current < (best * (1.0 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
+        return current > (best * (1.0 + self.threshold) if self.threshold_mode == "rel" else best + self.threshold)
 
     def step(self, metrics: Any) -> None:  # type: ignore[override]
         """Record the metric of the epoch just finished (a number or a one-element tensor)."""

@@ -45,15 +45,11 @@ class SequentialLR(LRScheduler):
             raise ValueError("schedulers: expected at least one scheduler, got none")
         for i, scheduler in enumerate(schedulers):
             if isinstance(scheduler, ReduceLROnPlateau):
-                raise ValueError(
-                    f"schedulers[{i}]: ReduceLROnPlateau cannot be sequenced (its step() needs a metric)"
-                )
+                raise ValueError(f"schedulers[{i}]: ReduceLROnPlateau cannot be sequenced (its step() needs a metric)")
             if not isinstance(scheduler, LRScheduler):
                 raise TypeError(f"schedulers[{i}]: expected an LRScheduler, got {type(scheduler).__name__}")
             if scheduler.optimizer is not optimizer:
-                raise ValueError(
-                    f"schedulers[{i}]: expected a scheduler of the same optimizer, got one of another"
-                )
+                raise ValueError(f"schedulers[{i}]: expected a scheduler of the same optimizer, got one of another")
         milestones = [_check_int(f"milestones[{i}]", m, 0) for i, m in enumerate(milestones)]
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(
@@ -84,9 +80,7 @@ class SequentialLR(LRScheduler):
         self._last_lr = scheduler.get_last_lr()
 
     def state_dict(self) -> dict[str, Any]:
-        state = {
-            key: to_plain(v, key) for key, v in vars(self).items() if key not in ("optimizer", "_schedulers")
-        }
+        state = {key: to_plain(v, key) for key, v in vars(self).items() if key not in ("optimizer", "_schedulers")}
         state["_schedulers"] = [s.state_dict() for s in self._schedulers]
         return state
 
