@@ -69,51 +69,27 @@ def _contracts() -> dict[str, Family]:
     return {module.FAMILY.name: module.FAMILY for module in families}
 
 
+def _by_family(*modules: ModuleType) -> dict[str, ModuleType]:
+    """Tier modules keyed by family: a module is named after its family (``nnscratch.cpu.conv`` -> "conv")."""
+    return {module.__name__.rsplit(".", 1)[1]: module for module in modules}
+
+
 def _reference_modules() -> dict[str, ModuleType]:
     from nnscratch.ref import activation, conv, dropout, elementwise, loss, norm, optim, pool, winograd
 
-    return {
-        "activation": activation,
-        "conv": conv,
-        "dropout": dropout,
-        "elementwise": elementwise,
-        "loss": loss,
-        "norm": norm,
-        "optim": optim,
-        "pool": pool,
-        "winograd": winograd,
-    }
+    return _by_family(activation, conv, dropout, elementwise, loss, norm, optim, pool, winograd)
 
 
 def _numba_modules() -> dict[str, ModuleType]:
     from nnscratch.cpu import activation, conv, dropout, elementwise, loss, norm, optim, pool, winograd
 
-    return {
-        "activation": activation,
-        "conv": conv,
-        "dropout": dropout,
-        "elementwise": elementwise,
-        "loss": loss,
-        "norm": norm,
-        "optim": optim,
-        "pool": pool,
-        "winograd": winograd,
-    }
+    return _by_family(activation, conv, dropout, elementwise, loss, norm, optim, pool, winograd)
 
 
 def _cuda_modules() -> dict[str, ModuleType]:
     from nnscratch.cuda import activation, conv, dropout, elementwise, loss, norm, optim, pool
 
-    return {
-        "activation": activation,
-        "conv": conv,
-        "dropout": dropout,
-        "elementwise": elementwise,
-        "loss": loss,
-        "norm": norm,
-        "optim": optim,
-        "pool": pool,
-    }
+    return _by_family(activation, conv, dropout, elementwise, loss, norm, optim, pool)
 
 
 _TIER_MODULES: dict[str, Callable[[], dict[str, ModuleType]]] = {
@@ -307,13 +283,10 @@ def resolve(family: str, impl: str | None = None, device: backend.Device | str |
     """
     name = device.name if isinstance(device, backend.Device) else device
     key = (family, impl, name, config.get_default_impl())
-    try:
-        return _resolved[key]
-    except (KeyError, TypeError):  # a first call, or an unhashable (so invalid) argument
-        pass
-    check_family(family)
-    kernels = bound(family, choose_tier(impl, device, family))
-    _resolved[key] = kernels
+    kernels = _resolved.get(key) if isinstance(impl, str | None) else None  # an invalid impl falls through
+    if kernels is None:
+        check_family(family)
+        kernels = _resolved[key] = bound(family, choose_tier(impl, device, family))
     return kernels
 
 
