@@ -99,8 +99,13 @@ def machine() -> dict:
         pass
     import numba
 
+    from nnscratch.cpu import isa
+
     return {
         "cpu_model": model,
+        "isa": isa.target().describe(),
+        "isa_capped": os.environ.get("NNSCRATCH_BENCH_ISA", "none (the host's)"),
+        "autotune": os.environ.get("NNSCRATCH_AUTOTUNE", "on"),
         "cpus": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "numpy": np.__version__,

@@ -17,7 +17,13 @@ own subprocess, interleaved round by round; ratios are medians of per-round rati
 framework, Numba compile time with an empty cache (cold) and a filled one (warm).
 
 Usage:
-    python benchmarks/run.py [--quick] [--only NAME] [--json out.json]
+    python benchmarks/run.py [--quick] [--only NAME] [--json out.json] [--isa avx2|generic]
+
+The first line printed names the CPU and the ISA nnscratch's kernels were compiled for. ``--isa avx2``
+runs the whole lab again in a subprocess capped at AVX2, nnscratch and PyTorch alike
+(:func:`nnscratch.cpu.isa.capped_environment`: ``NUMBA_CPU_NAME=haswell`` with the host's features less
+AVX-512, ``ATEN_CPU_CAPABILITY=avx2``, ``ONEDNN_MAX_CPU_ISA=AVX2``, ``OPENBLAS_CORETYPE=Haswell``), so an
+AVX-512 host measures both ISAs.
 
 ``--only`` keeps the rows whose name contains NAME (``conv``, ``simple_cnn.conv3``, ``batch_norm``,
 ``pool``, ``cross_entropy``, ``_step`` (the optimizer updates), ``e2e``, ``compile``).
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import _common
@@ -205,7 +212,23 @@ def end_to_end(lab: Lab, quick: bool, results: dict, rounds: int | None = None, 
         )
 
 
+def _rerun_capped(isa_name: str) -> None:
+    """Run this lab again, in a process whose every library is capped at ``isa_name`` (replaces this one)."""
+    from nnscratch.cpu import isa
+
+    env = {**os.environ, **isa.capped_environment(isa_name), "NNSCRATCH_BENCH_ISA": isa_name}
+    argv = [a for i, a in enumerate(sys.argv) if a != "--isa" and (i == 0 or sys.argv[i - 1] != "--isa")]
+    argv = [a for a in argv if not a.startswith("--isa=")]
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, *argv], env)
+
+
 def main() -> None:
+    if "--isa" in sys.argv or any(a.startswith("--isa=") for a in sys.argv):
+        if os.environ.get("NNSCRATCH_BENCH_ISA") is None:  # cap before any kernel compiles, in a fresh process
+            chosen = sys.argv[sys.argv.index("--isa") + 1] if "--isa" in sys.argv else None
+            chosen = chosen or next(a.split("=", 1)[1] for a in sys.argv if a.startswith("--isa="))
+            _rerun_capped(chosen)
     # Process tuning first, before any kernel: OpenMP reads its wait policy when it starts. Every process of
     # the lab runs under it, the PyTorch workers too (as every published figure was measured).
     cpu.tune_process()
@@ -224,12 +247,21 @@ def main() -> None:
         default=None,
         help="training steps per framework per round (default 1; the round's median counts)",
     )
+    parser.add_argument(
+        "--isa",
+        default=None,
+        choices=("avx2", "generic"),
+        help="cap nnscratch, PyTorch and OpenBLAS at this ISA (a rerun in a subprocess)",
+    )
     opts = parser.parse_args()
     repeats = opts.repeats or (3 if opts.quick else 7)
     N = 32 if opts.quick else 128
     results: dict = {"machine": _common.machine(), "threads": _common.thread_settings(), "batch": N,
                      "e2e": {}}  # fmt: skip
     results["gemm_gflops"] = gemm_gflops(repeats)
+    m = results["machine"]
+    print(f"CPU: {m['cpu_model']}; nnscratch compiles for {m['isa']}; capped at: {m['isa_capped']}; "
+          f"autotune: {m['autotune']}")  # fmt: skip
     print(f"{results['machine']}\nthreads: {results['threads']}")
     print(f"NumPy float32 GEMM 2048^3: {results['gemm_gflops']:.1f} GFLOP/s (the '% peak' column)\n")
     lab = Lab(opts.only, repeats, results["gemm_gflops"])

@@ -30,17 +30,16 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import IO, Any
 
 import numpy as np
 
 from nnscratch import backend
+from nnscratch.atomic import atomic_write
 from nnscratch.tensor import Tensor
 
 FORMAT_NAME = "nnscratch"
@@ -160,44 +159,6 @@ def _parse_header(raw: bytes, path: str) -> dict:
             f"this one reads up to {FORMAT_VERSION})"
         )
     return header
-
-
-# --- Atomic writing -------------------------------------------------------------------------------
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], None]) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it over ``path``.
-
-    The temporary file is flushed and ``fsync``-ed before ``os.replace``, which is atomic on POSIX
-    and Windows: readers see the old file or the complete new one. On any error the temporary file
-    is removed and ``path`` is left untouched.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600: give the usual file mode
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp_path)
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
-        with contextlib.suppress(OSError):
-            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
 
 
 def _write_npz(file: IO[bytes], header: bytes, arrays: dict[str, np.ndarray]) -> None:

@@ -4,16 +4,20 @@ Importing nnscratch changes nothing in the process; the suite asks for the tunin
 before any kernel starts Numba's OpenMP threads, so the parallel kernels' threads sleep between calls
 instead of spinning on the two cores (``tests/test_process_tuning.py`` checks the untuned behaviour in
 fresh subprocesses).
+
+The convolutions' autotuner is off for the suite (:func:`nnscratch.cpu.autotune.set_mode`): every test
+then runs the deterministic rule's choice and touches no cache file. Each candidate the tuner could pick
+is tested on its own (``tests/tiers/test_conv_direct.py``), and the tuner in ``tests/kernels/test_autotune.py``.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from nnscratch.cpu import tune_process
+from nnscratch.cpu import autotune, tune_process
 
 
 @pytest.fixture(scope="session", autouse=True)
 def tuned_process():
-    with tune_process() as tuning:
+    with tune_process() as tuning, autotune.using_mode("off"):
         yield tuning

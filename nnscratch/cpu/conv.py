@@ -47,9 +47,13 @@ Example:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 
 from nnscratch.contracts.checks import conv_output_hw
+from nnscratch.cpu import autotune
 from nnscratch.cpu.chunked_im2col import (
     col2im,
     conv2d_backward_input_im2col,
@@ -68,8 +72,11 @@ from nnscratch.cpu.direct import (
     conv2d_forward_direct,
     direct_applies,
     direct_input_applies,
+    forward_tiles,
+    input_tiles,
 )
-from nnscratch.cpu.direct_weight import conv2d_backward_weight_direct, direct_weight_applies
+from nnscratch.cpu.direct_codegen import TileShape
+from nnscratch.cpu.direct_weight import conv2d_backward_weight_direct, direct_weight_applies, weight_tiles
 from nnscratch.cpu.winograd import conv2d_backward_input_winograd, conv2d_forward_winograd
 
 Pair = tuple[int, int]
@@ -91,6 +98,9 @@ WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_PIXELS = 256
 #: Below this batch the per-call weight transform costs more than Winograd saves (batch-1 inference).
 WINOGRAD_MIN_BATCH = 8
+
+#: Direct-kernel tiles the autotuner times per key (``NNSCRATCH_AUTOTUNE=on``): the port model's best few.
+TILES_TRIED = 3
 
 
 # --- public API ------------------------------------------------------------------------------------
@@ -132,30 +142,90 @@ def conv2d_forward(
     """
     N, C, H, W = x.shape
     OC, CG, KH, KW = w.shape
-    (SH, SW), (PH, PW), (DH, DW), G = stride, padding, dilation, groups
     OH, OW = conv_output_hw((H, W), (KH, KW), stride, padding, dilation)
     if N == 0:
         return np.empty((0, OC, OH, OW), dtype=x.dtype)  # (0, OC, OH, OW)
-    if USE_DIRECT and direct_applies(x.dtype, G, OC, OW, (KH, KW)):
-        return conv2d_forward_direct(x, w, b, (SH, SW), (PH, PW), (DH, DW), relu)
-    y = _conv2d_forward_other(x, w, b, (SH, SW), (PH, PW), (DH, DW), G, OH, OW)  # (N, OC, OH, OW)
+    args = (tuple(stride), tuple(padding), tuple(dilation))
+    candidates: dict[str, Callable[[], np.ndarray]] = {}
+    if USE_DIRECT and direct_applies(x.dtype, groups, OC, OW, (KH, KW)):
+        for shape in _tiles_to_try(forward_tiles(OC, OH, OW)):
+            candidates[_direct_name(shape)] = functools.partial(conv2d_forward_direct, x, w, b, *args, relu, shape)
+    if _winograd_legal(C, OC, w.shape, *args, groups):
+        candidates["winograd"] = lambda: _relu(conv2d_forward_winograd(x, w, b, args[1]), relu)
+    if _is_depthwise(C, w.shape, groups):
+        candidates["depthwise"] = lambda: _relu(_depthwise_forward(x, w, b, *args), relu)
+    candidates["im2col"] = lambda: _relu(_forward_im2col(x, w, b, *args, groups, OH, OW), relu)
+    if next(iter(candidates)).startswith("direct"):
+        default = next(iter(candidates))
+    elif _winograd_pays(C, OC, w.shape, *args, groups, OH, OW, N):
+        default = "winograd"
+    else:
+        default = "depthwise" if "depthwise" in candidates else "im2col"
+    fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, x.dtype)}
+    fields["relu"] = relu
+    return _run_chosen("forward", fields, candidates, default)
+
+
+def _relu(y: np.ndarray, relu: bool) -> np.ndarray:
     return np.maximum(y, 0, out=y) if relu else y
 
 
-def _conv2d_forward_other(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair, padding: Pair,
-                          dilation: Pair, G: int, OH: int, OW: int) -> np.ndarray:  # fmt: skip
-    """Winograd, depthwise or im2col + BLAS: every convolution the direct kernel does not take."""
+def _settings(stride: Pair, padding: Pair, dilation: Pair, groups: int, dtype: np.dtype) -> dict[str, object]:
+    """The part of a tuning key every pass shares."""
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
-    N, C = x.shape[:2]
-    OC, CG, KH, KW = w.shape
-    if _winograd_pays(C, OC, w.shape, (SH, SW), (PH, PW), (DH, DW), G, OH, OW, N):
-        return conv2d_forward_winograd(x, w, b, (PH, PW))
-    x = np.ascontiguousarray(x)
+    return {"stride": f"{SH}x{SW}", "pad": f"{PH}x{PW}", "dil": f"{DH}x{DW}", "groups": groups,
+            "dtype": np.dtype(dtype).name}  # fmt: skip
+
+
+def _direct_name(shape: TileShape) -> str:
+    """``"direct 8x32x1"``: the direct kernel with tiles of channels x pixels x rows."""
+    return f"direct {shape.channels}x{shape.pixels}x{shape.rows}"
+
+
+def _tiles_to_try(tiles: tuple[TileShape, ...]) -> tuple[TileShape, ...]:
+    """The tiles the autotuner times: the port model's best :data:`TILES_TRIED` (all when exhaustive)."""
+    return tiles if autotune.mode() == "exhaustive" else tiles[:TILES_TRIED]
+
+
+def _run_chosen(op: str, fields: dict, candidates: dict[str, Callable[[], np.ndarray]], default: str) -> np.ndarray:
+    """The result of the candidate :func:`nnscratch.cpu.autotune.choose` picks (run once, unless choosing ran it)."""
+    choice, result = autotune.choose(op, fields, candidates, default)
+    return candidates[choice]() if result is None else result
+
+
+def _winograd_legal(C: int, OC: int, w_shape: tuple[int, ...], stride: Pair, padding: Pair, dilation: Pair,
+                    groups: int) -> bool:  # fmt: skip
+    """Whether Winograd F(2x2, 3x3) can run this convolution at all (a candidate of the autotuner: a 3x3,
+    stride-1, ungrouped one with 16 channels or more each side)."""
+    return (
+        USE_WINOGRAD
+        and tuple(w_shape[2:]) == (3, 3)
+        and tuple(stride) == (1, 1)
+        and tuple(dilation) == (1, 1)
+        and groups == 1
+        and max(padding) <= 2
+        and min(C, OC) >= 16
+    )
+
+
+def _depthwise_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair, padding: Pair,
+                       dilation: Pair) -> np.ndarray:  # fmt: skip
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    N, C, H, W = x.shape
+    OC, _, KH, KW = w.shape
+    OH, OW = conv_output_hw((H, W), (KH, KW), stride, padding, dilation)
     bias = np.zeros(OC, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
     y = np.empty((N, OC, OH, OW), dtype=x.dtype)  # (N, OC, OH, OW)
-    if _is_depthwise(C, w.shape, G):
-        _depthwise_forward_kernel(x, np.ascontiguousarray(w), bias, SH, SW, PH, PW, DH, DW, y)
-        return y
+    _depthwise_forward_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w), bias, SH, SW, PH, PW, DH, DW, y)
+    return y
+
+
+def _forward_im2col(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair, padding: Pair,
+                    dilation: Pair, G: int, OH: int, OW: int) -> np.ndarray:  # fmt: skip
+    x = np.ascontiguousarray(x)
+    OC = w.shape[0]
+    bias = np.zeros(OC, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
+    y = np.empty((x.shape[0], OC, OH, OW), dtype=x.dtype)  # (N, OC, OH, OW)
     return conv2d_forward_im2col(x, w, b, bias, stride, padding, dilation, G, y)
 
 
@@ -177,18 +247,36 @@ def conv2d_backward_input(
     x_shape = tuple(int(s) for s in x_shape)
     N, C, H, W = x_shape
     OC, CG, KH, KW = w.shape
-    (SH, SW), (PH, PW), (DH, DW), G = stride, padding, dilation, groups
     OH, OW = gy.shape[2:]
-    if USE_DIRECT and direct_input_applies(gy.dtype, (SH, SW), G, x_shape, (KH, KW), (PH, PW), (DH, DW)):
-        return conv2d_backward_input_direct(gy, w, x_shape, (SH, SW), (PH, PW), (DH, DW))
-    if _winograd_pays(C, OC, w.shape, (SH, SW), (PH, PW), (DH, DW), G, OH, OW, N):
-        return conv2d_backward_input_winograd(gy, w, x_shape, (PH, PW))
-    gy = np.ascontiguousarray(gy)
+    args = (tuple(stride), tuple(padding), tuple(dilation))
+    candidates: dict[str, Callable[[], np.ndarray]] = {}
+    if USE_DIRECT and direct_input_applies(gy.dtype, args[0], groups, x_shape, (KH, KW), args[1], args[2]):
+        for shape in _tiles_to_try(input_tiles(x_shape, (KH, KW), args[0], args[1])):
+            candidates[_direct_name(shape)] = functools.partial(conv2d_backward_input_direct, gy, w, x_shape, *args,
+                                                                shape)  # fmt: skip
+    if _winograd_legal(C, OC, w.shape, *args, groups):
+        candidates["winograd"] = lambda: conv2d_backward_input_winograd(gy, w, x_shape, args[1])
+    if _is_depthwise(C, w.shape, groups):
+        candidates["depthwise"] = lambda: _depthwise_input(gy, w, x_shape, *args)
+    candidates["im2col"] = lambda: conv2d_backward_input_im2col(
+        np.ascontiguousarray(gy), w, *args, groups, np.empty(x_shape, dtype=gy.dtype)
+    )
+    if next(iter(candidates)).startswith("direct"):
+        default = next(iter(candidates))
+    elif _winograd_pays(C, OC, w.shape, *args, groups, OH, OW, N):
+        default = "winograd"
+    else:
+        default = "depthwise" if "depthwise" in candidates else "im2col"
+    fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, gy.dtype)}
+    return _run_chosen("input_grad", fields, candidates, default)
+
+
+def _depthwise_input(gy: np.ndarray, w: np.ndarray, x_shape: tuple[int, int, int, int], stride: Pair,
+                     padding: Pair, dilation: Pair) -> np.ndarray:  # fmt: skip
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
     gx = np.empty(x_shape, dtype=gy.dtype)  # (N, C, H, W)
-    if _is_depthwise(C, w.shape, G):
-        _depthwise_backward_input_kernel(gy, np.ascontiguousarray(w), SH, SW, PH, PW, DH, DW, gx)
-        return gx
-    return conv2d_backward_input_im2col(gy, w, stride, padding, dilation, G, gx)
+    _depthwise_backward_input_kernel(np.ascontiguousarray(gy), np.ascontiguousarray(w), SH, SW, PH, PW, DH, DW, gx)
+    return gx
 
 
 def conv2d_backward_weight(
@@ -207,18 +295,32 @@ def conv2d_backward_weight(
         gy ``(N, OC, OH, OW)``, x ``(N, C, H, W)`` -> gw ``(OC, C//G, KH, KW)``.
     """
     w_shape = tuple(int(s) for s in w_shape)
-    N, C = x.shape[:2]
+    N, C, H, W = x.shape
     OC, CG, KH, KW = w_shape
-    (SH, SW), (PH, PW), (DH, DW), G = stride, padding, dilation, groups
-    OH, OW = gy.shape[2:]
-    if USE_DIRECT and N > 0 and direct_weight_applies(x.dtype, (SH, SW), G, C, KW, DW):
-        return conv2d_backward_weight_direct(gy, x, w_shape, (SH, SW), (PH, PW), (DH, DW))
-    x, gy = np.ascontiguousarray(x), np.ascontiguousarray(gy)
-    if _is_depthwise(C, w_shape, G):
-        gw = np.empty(w_shape, dtype=x.dtype)  # (OC, 1, KH, KW)
-        _depthwise_backward_weight_kernel(gy, x, SH, SW, PH, PW, DH, DW, gw)
-        return gw
-    return conv2d_backward_weight_im2col(gy, x, w_shape, stride, padding, dilation, G)
+    args = (tuple(stride), tuple(padding), tuple(dilation))
+    candidates: dict[str, Callable[[], np.ndarray]] = {}
+    if USE_DIRECT and N > 0 and direct_weight_applies(x.dtype, args[0], groups, C, KW, args[2][1]):
+        for shape in _tiles_to_try(weight_tiles(OC, C, KH, KW, args[2][1], *args[0])):
+            candidates[_direct_name(shape)] = functools.partial(conv2d_backward_weight_direct, gy, x, w_shape, *args,
+                                                                shape)  # fmt: skip
+    if _is_depthwise(C, w_shape, groups):
+        candidates["depthwise"] = lambda: _depthwise_weight(gy, x, w_shape, *args)
+    candidates["im2col"] = lambda: conv2d_backward_weight_im2col(
+        np.ascontiguousarray(gy), np.ascontiguousarray(x), w_shape, *args, groups
+    )
+    first = next(iter(candidates))
+    default = first if first.startswith("direct") else "depthwise" if "depthwise" in candidates else "im2col"
+    fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, x.dtype)}
+    return _run_chosen("weight_grad", fields, candidates, default)
+
+
+def _depthwise_weight(gy: np.ndarray, x: np.ndarray, w_shape: tuple[int, int, int, int], stride: Pair,
+                      padding: Pair, dilation: Pair) -> np.ndarray:  # fmt: skip
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    gw = np.empty(w_shape, dtype=x.dtype)  # (OC, 1, KH, KW)
+    gy, x = np.ascontiguousarray(gy), np.ascontiguousarray(x)
+    _depthwise_backward_weight_kernel(gy, x, SH, SW, PH, PW, DH, DW, gw)
+    return gw
 
 
 __all__ = [

@@ -11,13 +11,20 @@ the textbook sum of :func:`nnscratch.ref.conv.conv2d_forward`::
 A strided convolution reads its input split into stride phases (:func:`_copy_phases`), where each
 kernel tap reads consecutive values for consecutive output pixels, as in a stride-1 convolution.
 
-How it is fast. One *tile* is 8 output channels x VP neighbouring pixels of one output row (VP = 32, 16
-or 8, the widest that fits the row; 16- and 8-pixel tiles take two and four rows, ``ROWS``). Its 8*VP sums live
-in CPU registers (16 AVX-512 registers for VP = 32) for the whole reduction over the K = C*KH*KW rows
-``(c, kh, kw)``; per row the kernel loads VP contiguous input values once and one weight per channel,
-and does 8*VP multiply-adds. Over a 32x32 plane that is 2 loads per 16-wide multiply-add where im2col +
-BLAS writes and rereads a whole column matrix, and BLAS's packing is amortised over only OC = 16..64
-rows. On one core this kernel outruns OpenBLAS's product alone on the same shape.
+How it is fast. One *tile* is OB output channels x R rows x VP neighbouring pixels of the output
+(:class:`~nnscratch.cpu.direct_codegen.TileShape`). Its OB*R*VP sums live in CPU registers for the whole
+reduction over the K = C*KH*KW rows ``(c, kh, kw)``; per row the kernel loads R*VP contiguous input
+values once and one weight per channel, and does OB*R*VP multiply-adds. Over a 32x32 plane that is 2
+loads per 16-wide multiply-add where im2col + BLAS writes and rereads a whole column matrix, and BLAS's
+packing is amortised over only OC = 16..64 rows. On one core this kernel outruns OpenBLAS's product
+alone on the same shape.
+
+The tile is shaped for the ISA Numba compiles for (:mod:`nnscratch.cpu.isa`): the sums must fit its
+vector registers, 32 x 512-bit on AVX-512 (8 channels x 32 pixels, 16 registers; or 8 x 16 x 3 rows, 24)
+but 16 x 256-bit on AVX2, where those spill and 4 channels x 8 pixels x 3 rows (12 registers, as
+oneDNN's AVX2 kernel's 12) run 1.8x faster. :func:`~nnscratch.cpu.direct_codegen.sample_tiles` lists
+the legal tiles of a shape best first by a port model; :mod:`nnscratch.cpu.autotune` times the first few
+on the real call and keeps the fastest per shape.
 
 Two LLVM settings make the difference (each measured on the kernel alone, one core):
 
@@ -56,11 +63,12 @@ from numba import njit
 from nnscratch.cpu.direct_codegen import (
     KERNEL_OPTIONS,
     OCB,
-    ROWS,
     WIDTHS,
+    TileShape,
     compile_driver,
     phase_columns,
     prefer_wide_vectors,
+    sample_tiles,
     tile,
     tile_width,
 )
@@ -109,10 +117,9 @@ def _copy_phases(x, n, PH, PW, SH, SW, xq):
                     xq[plane + phase, i, j0 + k] = x[n, c, ih, iw0 + k * SW]
 
 
-def _make_sample_driver(VP: int, R: int) -> Callable:
-    """Convolution of samples ``n0 .. n0+count`` by tiles of ``OCB`` channels x ``R`` rows x ``VP`` pixels
-    (``R = ROWS[VP]``, or 1 for outputs of fewer rows: one tile shape per driver, as a second one in
-    the same loop cost the 8-pixel tiles 9%).
+def _make_sample_driver(OB: int, VP: int, R: int) -> Callable:
+    """Convolution of samples ``n0 .. n0+count`` by tiles of ``OB`` channels x ``R`` rows x ``VP`` pixels
+    (one tile shape per driver, as a second one in the same loop cost the 8-pixel tiles 9%).
 
     The tiles store straight into ``y``'s rows. (The driver closes over ints only: see
     :func:`~nnscratch.cpu.direct_codegen.tile_compiled` on Numba's cache and closures.)
@@ -121,7 +128,7 @@ def _make_sample_driver(VP: int, R: int) -> Callable:
     @njit(**KERNEL_OPTIONS)
     def conv_samples(x, n0, count, PH, PW, SH, SW, xq, offsets, w2, bias, floor, y):
         # x (N, C, H, W); scratch xq (C*SH*SW, Hq, Wq) with a zero border; offsets (K,), w2 (OC, K), bias (OC,),
-        # floor (0: fused ReLU, -inf: none) -> y[n0 : n0+count] (N, OC, OH, OW); OC >= OCB, OW >= VP, OH >= R
+        # floor (0: fused ReLU, -inf: none) -> y[n0 : n0+count] (N, OC, OH, OW); OC >= OB, OW >= VP, OH >= R
         prefer_wide_vectors()
         Wq = xq.shape[2]
         OC, K = w2.shape
@@ -131,13 +138,14 @@ def _make_sample_driver(VP: int, R: int) -> Callable:
         for n in range(n0, n0 + count):
             _copy_phases(x, n, PH, PW, SH, SW, xq)
             yf = y[n].reshape(-1)  # (OC*OH*OW,)
-            for block in range((OC + OCB - 1) // OCB):
-                oc0 = min(block * OCB, OC - OCB)  # the last block shifts back: overlapping channels agree
+            for block in range((OC + OB - 1) // OB):
+                oc0 = min(block * OB, OC - OB)  # the last block shifts back: overlapping channels agree
                 for segment in range((OW + VP - 1) // VP):
                     ow0 = min(segment * VP, OW - VP)
                     for band in range((OH + R - 1) // R):
                         oh = min(band * R, OH - R)  # the last band shifts back too
-                        tile(xf, oh * Wq + ow0, Wq, offsets, wf, K, oc0, bias, floor, yf, oh * OW + ow0, OW, L, VP, R)
+                        x0, y0 = oh * Wq + ow0, oh * OW + ow0
+                        tile(xf, x0, Wq, offsets, wf, K, oc0, bias, floor, yf, y0, OW, L, OB, VP, R)
 
     return conv_samples
 
@@ -151,7 +159,7 @@ _PHASE_INPUT_SIGNATURE = (
 )
 
 
-def _make_phase_input_driver(VP: int, R: int) -> Callable:
+def _make_phase_input_driver(OB: int, VP: int, R: int) -> Callable:
     """Input gradient of a strided convolution for samples ``n0 .. n0+count``, one stride phase at a time.
 
     The input positions of phase ``(a, b)`` (padded rows ``i*SH + a``, columns ``j*SW + b``) receive only
@@ -182,14 +190,14 @@ def _make_phase_input_driver(VP: int, R: int) -> Callable:
                 i0, rows, j0, cols = plan[p, 5], plan[p, 6], plan[p, 7], plan[p, 8]
                 offsets, wf = offs_all[o0 : o0 + K], w_all[w0 : w0 + C * K]  # (K,) and (C, K) flat
                 L = rows * cols
-                for block in range((C + OCB - 1) // OCB):
-                    c0 = min(block * OCB, C - OCB)
+                for block in range((C + OB - 1) // OB):
+                    c0 = min(block * OB, C - OB)
                     for segment in range((cols + VP - 1) // VP):
                         jj = min(segment * VP, cols - VP)
                         for band in range((rows + R - 1) // R):
                             ii = min(band * R, rows - R)
                             x0, y0 = (T + i0 + ii) * OWp + Lc + j0 + jj, ii * cols + jj
-                            tile(gf, x0, OWp, offsets, wf, K, c0, zero_bias, no_floor, of, y0, cols, L, VP, R)
+                            tile(gf, x0, OWp, offsets, wf, K, c0, zero_bias, no_floor, of, y0, cols, L, OB, VP, R)
                 h0, w0_ = i0 * SH + a - PH, j0 * SW + b - PW  # where the phase's first value lands in x
                 for c in range(C):
                     for i in range(rows):
@@ -238,6 +246,7 @@ def conv2d_forward_direct(
     padding: Pair,
     dilation: Pair,
     relu: bool = False,
+    shape: TileShape | None = None,
 ) -> np.ndarray:
     """Ungrouped float32 convolution (checked by the caller: :func:`direct_applies`).
 
@@ -255,8 +264,8 @@ def conv2d_forward_direct(
     Hp, Wp = H + 2 * PH, W + 2 * PW
     OH, OW = (Hp - DH * (KH - 1) - 1) // SH + 1, (Wp - DW * (KW - 1) - 1) // SW + 1
     Hq, Wq = -(-Hp // SH), -(-Wp // SW)
-    VP = tile_width(OW)
-    driver = compile_driver(_make_sample_driver, _SAMPLE_SIGNATURE, VP, ROWS[VP] if OH >= ROWS[VP] else 1)
+    shape = shape or sample_tiles(OC, OH, OW)[0]
+    driver = compile_driver(_make_sample_driver, _SAMPLE_SIGNATURE, shape)
     offsets = _row_offsets(C, KH, KW, Hq, Wq, DH, DW, SH, SW)  # (K,)
     w2 = np.ascontiguousarray(w, dtype=np.float32).reshape(OC, C * KH * KW)  # (OC, K)
     bias = np.zeros(OC, np.float32) if b is None else np.ascontiguousarray(b, dtype=np.float32)
@@ -318,6 +327,21 @@ def _input_phase_plan(
     return np.array(plan, dtype=np.int64), np.concatenate(offsets).astype(np.int64), T, Lc, OHp, OWp
 
 
+def forward_tiles(OC: int, OH: int, OW: int) -> tuple[TileShape, ...]:
+    """The forward pass's legal tiles for an output of ``(OC, OH, OW)``, best first by the port model."""
+    return sample_tiles(OC, OH, OW)
+
+
+def input_tiles(x_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair, padding: Pair) -> tuple[TileShape, ...]:
+    """The input gradient's legal tiles (where :func:`direct_input_applies`), best first by the port model:
+    those of ``gx``'s planes for stride 1, of the smallest stride phase otherwise."""
+    _, C, H, W = x_shape
+    if tuple(stride) == (1, 1):
+        return sample_tiles(C, H, W)
+    phases = _input_phases(tuple(x_shape), tuple(kernel), tuple(stride), tuple(padding))
+    return sample_tiles(C, min(p[5] for p in phases), min(p[7] for p in phases))
+
+
 def direct_input_applies(
     dtype: np.dtype, stride: Pair, groups: int, x_shape: tuple[int, int, int, int], kernel: Pair, padding: Pair,
     dilation: Pair,
@@ -339,7 +363,13 @@ def direct_input_applies(
 
 
 def conv2d_backward_input_direct(
-    gy: np.ndarray, w: np.ndarray, x_shape: tuple[int, int, int, int], stride: Pair, padding: Pair, dilation: Pair
+    gy: np.ndarray,
+    w: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    stride: Pair,
+    padding: Pair,
+    dilation: Pair,
+    shape: TileShape | None = None,
 ) -> np.ndarray:
     """Input gradient of an ungrouped float32 convolution (checked by the caller: :func:`direct_input_applies`).
 
@@ -354,16 +384,16 @@ def conv2d_backward_input_direct(
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
     if (SH, SW) == (1, 1):
         w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, OC, KH, KW)
-        return conv2d_forward_direct(gy, w_flipped, None, (1, 1), (DH * (KH - 1) - PH, DW * (KW - 1) - PW), dilation)
+        padding = (DH * (KH - 1) - PH, DW * (KW - 1) - PW)
+        return conv2d_forward_direct(gy, w_flipped, None, (1, 1), padding, dilation, shape=shape)
     N, OH, OW = gy.shape[0], gy.shape[2], gy.shape[3]
     phases = _input_phases(tuple(x_shape), (KH, KW), (SH, SW), (PH, PW))
     plan, offs_all, T, Lc, OHp, OWp = _input_phase_plan(tuple(x_shape), OC, OH, OW, (KH, KW), (SH, SW), (PH, PW))
     w = np.ascontiguousarray(w, dtype=np.float32)
     # each phase's taps as a (C, OC*M*Q) matrix, back to back in the phases' order
     w_all = np.concatenate([w[:, :, a::SH, b::SW].transpose(1, 0, 2, 3).reshape(-1) for a, b, *_ in phases])
-    VP = tile_width(min(p[7] for p in phases))
-    R = ROWS[VP] if min(p[5] for p in phases) >= ROWS[VP] else 1
-    driver = compile_driver(_make_phase_input_driver, _PHASE_INPUT_SIGNATURE, VP, R)
+    shape = shape or input_tiles(tuple(x_shape), (KH, KW), (SH, SW), (PH, PW))[0]
+    driver = compile_driver(_make_phase_input_driver, _PHASE_INPUT_SIGNATURE, shape)
     zero_bias = np.zeros(C, np.float32)
     gy = np.ascontiguousarray(gy, dtype=np.float32)
     covered = SH <= KH and SW <= KW  # every position of x is in a phase some tap reaches
@@ -387,5 +417,7 @@ __all__ = [
     "conv2d_forward_direct",
     "direct_applies",
     "direct_input_applies",
+    "forward_tiles",
+    "input_tiles",
     "tile_width",
 ]

@@ -1,26 +1,36 @@
-"""Code generation of the direct convolution kernels: the register tile, the LLVM requests that keep
-it in vector registers, and the cache of compiled drivers.
+"""Code generation of the direct convolution kernels: the register tile, its shapes per ISA, the LLVM
+requests that keep it in vector registers, and the cache of compiled drivers.
 
 :mod:`nnscratch.cpu.direct` (forward, input gradient) and :mod:`nnscratch.cpu.direct_weight` (weight
 gradient) build their drivers from these pieces; nothing here knows about a convolution's layout.
 
-* :func:`tile` is one block of ``OCB`` output channels x ``R`` rows x ``VP`` lanes of sums, written as a
+* :func:`tile` is one block of ``OB`` output channels x ``R`` rows x ``VP`` lanes of sums, written as a
   NumPy statement of the arithmetic and compiled (:func:`tile_compiled`) with every loop unrolled for
-  the literal ``VP`` and ``R``;
+  the literal ``OB``, ``VP`` and ``R``;
+* :class:`TileShape` names one ``(OB, VP, R)``; :func:`sample_tiles` lists a plane's legal tiles for the
+  ISA Numba compiles for (:mod:`nnscratch.cpu.isa`), best first by a port model (:func:`step_cost`):
+  the sums must fit the vector registers (16 x 256-bit on AVX2, 32 x 512-bit on AVX-512);
 * :func:`stack_buffer` and :func:`prefer_wide_vectors` are the two LLVM requests (the module docstring
   of :mod:`nnscratch.cpu.direct` says why each matters);
-* :func:`compile_driver` compiles a driver once per ``(VP, R)`` with Numba's SLP vectoriser switched on.
+* :func:`compile_driver` compiles a driver once per tile shape with Numba's SLP vectoriser switched on.
 
 Example:
-    >>> tile_width(20), tile_width(7)
-    (16, None)
+    >>> from nnscratch.cpu.isa import TargetISA
+    >>> avx2 = TargetISA("avx2", "haswell", 256, 16)
+    >>> best = sample_tiles(32, 32, 32, avx2)[0]  # 32 channels of 32x32 pixels
+    >>> best, best.accumulators(avx2.lanes)
+    (TileShape(channels=4, pixels=8, rows=3), 12)
+    >>> tile_width(20), tile_width(7)  # does a row hold the narrowest tile?
+    (8, None)
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 from numba import carray, njit, types
@@ -29,8 +39,9 @@ from numba.core import config as numba_config
 from numba.extending import intrinsic, overload
 
 from nnscratch.config import NUMBA_OPTIONS
+from nnscratch.cpu.isa import TargetISA, target
 
-#: Output channels per tile.
+#: The fewest output (or, for the input gradient, input) channels the direct kernels take.
 OCB = 8
 #: Pixels per tile, widest first; a row narrower than the smallest keeps the im2col path.
 WIDTHS = (32, 16, 8)
@@ -55,23 +66,25 @@ def stack_buffer(typingctx, size):
 
 @intrinsic
 def prefer_wide_vectors(typingctx):
-    """Ask LLVM for 512-bit vectors in the calling function (it prefers 256-bit ones on Intel cores)."""
+    """Ask LLVM for vectors as wide as the target ISA's registers in the calling function (it prefers
+    256-bit ones on Intel cores with 512-bit registers)."""
+    bits = target().vector_bits
 
     def codegen(context, builder, signature, args):
         attributes = builder.function.attributes
         # llvmlite validates only enum attributes; these are LLVM string attributes, written as such.
-        set.add(attributes, '"prefer-vector-width"="512"')
-        set.add(attributes, '"min-legal-vector-width"="512"')
+        set.add(attributes, f'"prefer-vector-width"="{bits}"')
+        set.add(attributes, f'"min-legal-vector-width"="{bits}"')
         return context.get_dummy_value()
 
     return types.none(), codegen
 
 
 # --- the tile -------------------------------------------------------------------------------------
-def tile(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, VP, R):
-    """One tile: OCB output channels x R groups of VP pixels (the compiled version is below).
+def tile(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, OB, VP, R):
+    """One tile: OB output channels x R groups of VP pixels (the compiled version is below).
 
-    For o < OCB, g < R, p < VP (group g starts ``xs`` further in x and ``ys`` further in y)::
+    For o < OB, g < R, p < VP (group g starts ``xs`` further in x and ``ys`` further in y)::
 
         s = bias[oc0+o] + sum_r wf[(oc0+o)*K + r] * xf[x0 + g*xs + offsets[r] + p]
         yf[(oc0+o)*L + y0 + g*ys + p] = max(floor, s)
@@ -79,45 +92,46 @@ def tile(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, VP, R):
     ``floor`` is 0 for a fused ReLU, -inf otherwise (NaN stays NaN either way).
 
     This NumPy version states the arithmetic (and runs it, if called from Python); jitted code gets the
-    register-blocked one from :func:`tile_compiled`, specialised for the literal ``VP`` and ``R``.
+    register-blocked one from :func:`tile_compiled`, specialised for the literal ``OB``, ``VP`` and ``R``.
     """
-    o = np.arange(OCB)[:, None, None]  # (OCB, 1, 1)
+    o = np.arange(OB)[:, None, None]  # (OB, 1, 1)
     g = np.arange(R)[None, :, None]  # (1, R, 1)
     p = np.arange(VP)[None, None, :]  # (1, 1, VP)
-    w = wf[(oc0 + o[:, :, 0]) * K + np.arange(K)[None, :]]  # (OCB, K)
+    w = wf[(oc0 + o[:, :, 0]) * K + np.arange(K)[None, :]]  # (OB, K)
     x = xf[x0 + g * xs + offsets[:, None, None] + p]  # (K, R, VP)
-    sums = np.einsum("ok,kgp->ogp", w, x)  # (OCB, R, VP)
-    out = sums + bias[oc0 + o]  # (OCB, R, VP)
+    sums = np.einsum("ok,kgp->ogp", w, x)  # (OB, R, VP)
+    out = sums + bias[oc0 + o]  # (OB, R, VP)
     yf[(oc0 + o) * L + y0 + g * ys + p] = np.where(out < floor, floor, out)
 
 
 @overload(tile, prefer_literal=True, jit_options=KERNEL_OPTIONS)
-def tile_compiled(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, VP, R):
-    """The register-blocked tile for literal ``VP`` and ``R`` (compile-time constants: every loop unrolls).
+def tile_compiled(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, OB, VP, R):
+    """The register-blocked tile for literal ``OB``, ``VP`` and ``R`` (compile-time constants: every loop
+    unrolls).
 
     Built as an overload rather than a closure per variant: Numba's on-disk cache keys a closure by its
     pickled free variables, and a captured dispatcher pickles differently in every process (so the
     drivers recompiled, ~4 s, at every start).
     """
-    if not (isinstance(VP, types.IntegerLiteral) and isinstance(R, types.IntegerLiteral)):
+    if not all(isinstance(n, types.IntegerLiteral) for n in (OB, VP, R)):
         return None
-    vp, groups = VP.literal_value, R.literal_value
-    NACC = OCB * groups * vp
+    ob, vp, groups = OB.literal_value, VP.literal_value, R.literal_value
+    NACC = ob * groups * vp
 
-    def impl(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, VP, R):
+    def impl(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, OB, VP, R):
         prefer_wide_vectors()
-        acc = carray(stack_buffer(NACC), (NACC,))  # (OCB, R, VP) sums, in registers
+        acc = carray(stack_buffer(NACC), (NACC,))  # (OB, R, VP) sums, in registers
         for i in range(NACC):
             acc[i] = 0.0
         for r in range(K):
             xa = x0 + offsets[r]
-            for o in range(OCB):
+            for o in range(ob):
                 weight = wf[np.uint64((oc0 + o) * K + r)]
                 for g in range(groups):
                     xg = np.uint64(xa + g * xs)
                     for p in range(vp):
                         acc[(o * groups + g) * vp + p] += weight * xf[xg + np.uint64(p)]
-        for o in range(OCB):
+        for o in range(ob):
             shift = bias[oc0 + o]
             for g in range(groups):
                 ya = np.uint64((oc0 + o) * L + y0 + g * ys)
@@ -126,14 +140,6 @@ def tile_compiled(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, V
                     yf[ya + np.uint64(p)] = floor if value < floor else value  # a fused ReLU if floor = 0
 
     return impl
-
-
-#: Output rows per tile for each tile width: a 16-pixel row alone needs one input load per 8
-#: multiply-adds; two rows share each weight and keep 16 accumulators busy, as one 32-pixel row does.
-#: 8-pixel rows fill only 256-bit vectors: four of them (32 such sums) beat two by 20-25% (64 -> 64
-#: channels at 8x8, one core: 1.45 -> 1.19 ms; three rows: 1.57-1.79), while 16-pixel rows are best
-#: in pairs (16x16: 1.12 for two rows, 1.26 three, 1.69 four).
-ROWS = {32: 1, 16: 2, 8: 4}
 
 
 @njit(**KERNEL_OPTIONS)
@@ -149,7 +155,7 @@ def phase_columns(W, PW, SW):
 
 
 # --- compiled drivers -------------------------------------------------------------------------------
-_drivers: dict[tuple[Callable, int, int], Callable] = {}
+_drivers: dict[tuple[Callable, int, int, int], Callable] = {}
 _compile_lock = threading.Lock()
 
 
@@ -164,33 +170,107 @@ def slp_vectorizer() -> Iterator[None]:
         numba_config.SLP_VECTORIZE = previous
 
 
-def compile_driver(make: Callable[[int, int], Callable], signature: str, VP: int, R: int) -> Callable:
-    """The driver ``make(VP, R)`` for tiles of ``VP`` lanes x ``R`` rows (output rows, or kernel rows of the
-    weight gradient), compiled for ``signature`` (or loaded from Numba's cache) on first use."""
+def compile_driver(make: Callable[[int, int, int], Callable], signature: str, shape: TileShape) -> Callable:
+    """The driver ``make(OB, VP, R)`` for tiles of ``shape`` (``OB`` channels x ``R`` rows, output rows or
+    kernel rows of the weight gradient, x ``VP`` lanes), compiled for ``signature`` (or loaded from
+    Numba's cache) on first use."""
+    key = (make, *shape)
     with _compile_lock:
-        if (make, VP, R) not in _drivers:
-            driver = make(VP, R)
+        if key not in _drivers:
+            driver = make(*shape)
             with slp_vectorizer():
                 driver.compile(signature)
-            _drivers[make, VP, R] = driver
-        return _drivers[make, VP, R]
+            _drivers[key] = driver
+        return _drivers[key]
+
+
+# --- tile shapes ------------------------------------------------------------------------------------
+class TileShape(NamedTuple):
+    """One register tile: ``channels`` (OB) x ``rows`` (R) x ``pixels`` (VP lanes) of sums."""
+
+    channels: int
+    pixels: int
+    rows: int
+
+    def accumulators(self, lanes: int) -> int:
+        """Vector registers its sums take on an ISA of ``lanes`` float32 lanes (a short row takes a whole one)."""
+        return self.channels * self.rows * -(-self.pixels // lanes)
+
+    def loads(self, lanes: int) -> int:
+        """Loads per reduction step: one vector per row and lane group, one broadcast per channel."""
+        return self.rows * -(-self.pixels // lanes) + self.channels
+
+
+#: The tile sizes considered: channels per tile, pixels (lanes) per row, rows per tile.
+CHANNELS, PIXELS, ROW_COUNTS = (4, 8, 16), (8, 16, 24, 32), (1, 2, 3, 4)
+
+#: FMA latency x FMA ports (4 cycles x 2 on Haswell .. Sapphire Rapids, Zen 2-4), plus a margin for the
+#: loop's own instructions: fewer independent accumulators leave the FMA units waiting on the previous
+#: sum. (With 8, 8-sum tiles tied 12-sum ones in the model; measured, 12 sums run 5-10% faster on AVX2.)
+_LATENCY_SLOTS = 10
+
+
+def step_cost(shape: TileShape, isa: TargetISA) -> float:
+    """Cycles (in half-cycle units) one reduction step of ``shape`` takes on ``isa``, by a port model.
+
+    Two FMA ports and two load ports per cycle; at least ``_LATENCY_SLOTS`` independent sums to hide the FMA
+    latency; sums beyond the register file spill (a store and a load each, so x3 for the excess).
+    """
+    acc, loads = shape.accumulators(isa.lanes), shape.loads(isa.lanes)
+    spilled = max(0, acc - isa.accumulator_budget)
+    return max(acc, loads, _LATENCY_SLOTS) + 3 * spilled
+
+
+def covered(extent: int, step: int) -> int:
+    """Positions computed when ``extent`` is covered by blocks of ``step``, the last shifted back (overlap)."""
+    return -(-extent // step) * step
+
+
+def sample_cost(shape: TileShape, OC: int, OH: int, OW: int, isa: TargetISA) -> float:
+    """Modelled cost of one output plane set ``(OC, OH, OW)`` by tiles of ``shape`` (per reduction row)."""
+    OB, VP, R = shape
+    tiles = (covered(OC, OB) // OB) * (covered(OW, VP) // VP) * (covered(OH, R) // R)
+    return tiles * step_cost(shape, isa)
+
+
+def sample_tiles(OC: int, OH: int, OW: int, isa: TargetISA | None = None) -> tuple[TileShape, ...]:
+    """The legal tiles of a forward (or stride-1 input-gradient) output ``(OC, OH, OW)``, best first by
+    :func:`sample_cost` (ties: more accumulators, then more channels). Empty when the plane is narrower
+    than any tile. Cached per shape (batch-1 inference asks once per layer and call)."""
+    return _sample_tiles(OC, OH, OW, isa or target())
+
+
+@functools.lru_cache(maxsize=1024)
+def _sample_tiles(OC: int, OH: int, OW: int, isa: TargetISA) -> tuple[TileShape, ...]:
+    shapes = [TileShape(ob, vp, r) for ob in CHANNELS for vp in PIXELS for r in ROW_COUNTS
+              if ob <= OC and vp <= OW and r <= OH and (vp % isa.lanes == 0 or vp < isa.lanes)
+              and TileShape(ob, vp, r).accumulators(isa.lanes) <= isa.vector_registers]  # fmt: skip
+    ranked = sorted(shapes, key=lambda t: (sample_cost(t, OC, OH, OW, isa), -t.accumulators(isa.lanes), -t.channels))
+    return tuple(ranked)
 
 
 def tile_width(OW: int) -> int | None:
-    """Pixels per tile for rows of ``OW`` lanes, or ``None`` when the row is too narrow."""
-    return next((VP for VP in WIDTHS if OW >= VP), None)
+    """The narrowest tile's pixels if a row of ``OW`` lanes holds it, else ``None`` (too narrow)."""
+    return min(WIDTHS) if OW >= min(WIDTHS) else None
 
 
 __all__ = [
+    "CHANNELS",
     "KERNEL_OPTIONS",
     "OCB",
-    "ROWS",
+    "PIXELS",
+    "ROW_COUNTS",
+    "TileShape",
     "WIDTHS",
     "compile_driver",
+    "covered",
     "phase_columns",
     "prefer_wide_vectors",
+    "sample_cost",
+    "sample_tiles",
     "slp_vectorizer",
     "stack_buffer",
+    "step_cost",
     "tile",
     "tile_compiled",
     "tile_width",

@@ -6,7 +6,7 @@ the reduction.
 laid out on the padded row width with zeros outside the output and the input is copied channels-last
 into a zero-bordered buffer (split into stride phases for a strided convolution); each *segment* of
 contiguous lanes (a kernel row's ``(kw, c)`` values, or one tap's channels) is then one tile pass, over
-2-3 kernel rows at once where they lie in one phase (:func:`weight_rows`).
+2-3 kernel rows at once where they lie in one phase (:func:`weight_tiles`).
 
 Example:
     >>> x = np.random.rand(2, 16, 8, 8).astype(np.float32)
@@ -17,12 +17,25 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 
 import numpy as np
 from numba import njit
 
-from nnscratch.cpu.direct_codegen import KERNEL_OPTIONS, OCB, compile_driver, phase_columns, tile, tile_width
+from nnscratch.cpu.direct_codegen import (
+    CHANNELS,
+    KERNEL_OPTIONS,
+    PIXELS,
+    TileShape,
+    compile_driver,
+    covered,
+    phase_columns,
+    step_cost,
+    tile,
+    tile_width,
+)
+from nnscratch.cpu.isa import TargetISA, target
 from nnscratch.cpu.threads import over_samples
 
 Pair = tuple[int, int]
@@ -61,7 +74,7 @@ _WEIGHT_SIGNATURE = (
 )
 
 
-def _make_weight_driver(VP: int, R: int) -> Callable:
+def _make_weight_driver(OB: int, VP: int, R: int) -> Callable:
     """Weight gradient of sample ``n``, added to ``total``, by the forward tile with pixels as the reduction.
 
     ``gw[oc, c, kh, kw] = sum over pixels i of gy[oc, i] * x[c, i + shift(kh, kw)]``: the forward tile
@@ -94,8 +107,8 @@ def _make_weight_driver(VP: int, R: int) -> Callable:
         xf, wf, yf = xt.reshape(-1), gyw.reshape(-1), gwt.reshape(-1)
         no_floor = np.float32(-np.inf)
         for s in range(seg_x.shape[0]):  # overlapping segments write equal values twice
-            for block in range(OCp // OCB):
-                tile(xf, seg_x[s], xs, offsets, wf, P, block * OCB, zero_bias, no_floor, yf, seg_y[s], ys, TC, VP, R)
+            for block in range(OCp // OB):
+                tile(xf, seg_x[s], xs, offsets, wf, P, block * OB, zero_bias, no_floor, yf, seg_y[s], ys, TC, OB, VP, R)
         tf = total.reshape(-1)
         for i in range(tf.shape[0]):
             tf[i] += yf[i]
@@ -114,23 +127,19 @@ def direct_weight_applies(dtype: np.dtype, stride: Pair, groups: int, C: int, KW
 
 
 def weight_segments(
-    C: int, KH: int, KW: int, Hq: int, Wq: int, DH: int, DW: int, SH: int = 1, SW: int = 1
-) -> tuple[int, np.ndarray, np.ndarray] | tuple[None, None, None]:
-    """The weight gradient's lanes: ``(VP, seg_x, seg_y)``, or Nones when no tile width fits.
+    C: int, KH: int, KW: int, Hq: int, Wq: int, DH: int, DW: int, SH: int, SW: int, shape: TileShape
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weight gradient's segments of lanes for tiles of ``shape``: ``(seg_x, seg_y)``.
 
     The channels-last sample is split into ``SH*SW`` stride phases of ``(Hq, Wq, C)`` (one phase when
     the stride is 1). Without horizontal dilation or stride each kernel row's ``(kw, c)`` values are
-    contiguous (``KW*C`` of them), so segments run along that row; otherwise along the channels of
-    each tap. ``seg_x`` is where a segment starts in the channels-last sample, ``seg_y`` in the
-    ``(OC, KH*KW*C)`` gradient; the last segment of a run shifts back to end at the run's end.
-    With :func:`weight_rows` ``R > 1`` the segments are those of the first kernel row only (each tile
-    covers all ``R``) and run 16 (or 8) lanes wide.
+    contiguous (``KW*C`` of them), so segments of ``shape.pixels`` lanes run along that row; otherwise
+    along the channels of each tap. ``seg_x`` is where a segment starts in the channels-last sample,
+    ``seg_y`` in the ``(OC, KH*KW*C)`` gradient; the last segment of a run shifts back to end at the
+    run's end. With ``shape.rows == KH > 1`` the segments are those of the first kernel row only (each
+    tile covers all the rows).
     """
-    run = _weight_run(C, KW, DW, SW)
-    R = weight_rows(C, KH, KW, DW, SH, SW)
-    VP = min(16, tile_width(run)) if R > 1 else tile_width(run)
-    if VP is None:
-        return None, None, None
+    run, VP, R = _weight_run(C, KW, DW, SW), shape.pixels, shape.rows
     starts = [min(s, run - VP) for s in range(0, run, VP)]
     seg_x, seg_y = [], []
     for kh in range(0, KH, R):
@@ -140,19 +149,35 @@ def weight_segments(
             base_y = (kh * KW + kw) * C
             seg_x += [base_x + s for s in starts]
             seg_y += [base_y + s for s in starts]
-    return VP, np.array(seg_x, dtype=np.int64), np.array(seg_y, dtype=np.int64)
+    return np.array(seg_x, dtype=np.int64), np.array(seg_y, dtype=np.int64)
 
 
-def weight_rows(C: int, KH: int, KW: int, DW: int, SH: int = 1, SW: int = 1) -> int:
-    """Kernel rows per weight-gradient tile: all ``KH`` when it is 2 or 3 (segments of 16 lanes, or 8
-    for rows of fewer than 16, times ``KH`` rows: 16-24 vector sums, 3 input loads per 24 multiply-adds),
-    else 1 (segments of up to 32 lanes). Rows must lie in one stride phase (``SH == 1``).
+def weight_tiles(
+    OC: int, C: int, KH: int, KW: int, DW: int, SH: int = 1, SW: int = 1, isa: TargetISA | None = None
+) -> tuple[TileShape, ...]:
+    """The legal weight-gradient tiles, best first by the port model (:func:`~nnscratch.cpu.direct_codegen.step_cost`).
 
-    3 rows x 16 lanes gain most over 1 row x 32 lanes where the lanes fill 16-lane segments exactly
-    (16 channels: 48 lanes) and on the RGB first layer (9 lanes, 8-lane segments). Measured figures:
-    benchmarks/README.md, 'Design measurements', nnscratch.cpu.direct_weight.weight_rows.
+    ``channels`` output channels (``gy`` is padded with zero channels to a multiple), ``pixels`` lanes of
+    one segment, and ``rows`` kernel rows: 1, or all ``KH`` when they lie in one stride phase (``SH ==
+    1``) and number 2 or 3 (3 input loads then feed 3 rows' multiply-adds). Empty when no segment fits.
     """
-    return KH if SH == 1 and 2 <= KH <= 3 and _weight_run(C, KW, DW, SW) >= 8 else 1
+    return _weight_tiles(OC, C, KH, KW, DW, SH, SW, isa or target())
+
+
+@functools.lru_cache(maxsize=1024)
+def _weight_tiles(
+    OC: int, C: int, KH: int, KW: int, DW: int, SH: int, SW: int, isa: TargetISA
+) -> tuple[TileShape, ...]:
+    run = _weight_run(C, KW, DW, SW)
+    shapes = [TileShape(ob, vp, r) for ob in CHANNELS for vp in PIXELS for r in sorted({1, KH})
+              if vp <= run and (r == 1 or (SH == 1 and 2 <= KH <= 3)) and (vp % isa.lanes == 0 or vp < isa.lanes)
+              and TileShape(ob, vp, r).accumulators(isa.lanes) <= isa.vector_registers]  # fmt: skip
+
+    def cost(shape: TileShape) -> float:
+        segments = (-(-KH // shape.rows)) * (1 if run == KW * C else KW) * (covered(run, shape.pixels) // shape.pixels)
+        return segments * covered(OC, shape.channels) // shape.channels * step_cost(shape, isa)
+
+    return tuple(sorted(shapes, key=lambda t: (cost(t), -t.accumulators(isa.lanes), -t.channels)))
 
 
 def conv2d_backward_weight_direct(
@@ -162,11 +187,12 @@ def conv2d_backward_weight_direct(
     stride: Pair,
     padding: Pair,
     dilation: Pair,
+    shape: TileShape | None = None,
 ) -> np.ndarray:
-    """Kernel gradient of an ungrouped float32 convolution (where :func:`weight_segments` fits).
+    """Kernel gradient of an ungrouped float32 convolution (where :func:`direct_weight_applies`).
 
     Per sample: ``gy`` is laid out on the phase rows' width (``Wq``) with zeros in the extra columns and
-    in the output channels up to a multiple of ``OCB``; the input is copied channels-last (split into
+    in the output channels up to a multiple of the tile's channels; the input is copied channels-last (split into
     stride phases) into a zero-bordered buffer. Then every segment of lanes is one pass of the forward
     tile.
 
@@ -178,12 +204,13 @@ def conv2d_backward_weight_direct(
     OH = gy.shape[2]
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
     Hq, Wq = -(-(H + 2 * PH) // SH), -(-(W + 2 * PW) // SW)
-    OCp, T = -(-OC // OCB) * OCB, KH * KW
-    VP, seg_x, seg_y = weight_segments(C, KH, KW, Hq, Wq, DH, DW, SH, SW)  # lanes; segments' starts
-    R = weight_rows(C, KH, KW, DW, SH, SW)  # kernel rows per tile, DH*Wq*C apart in xt, KW*C in gwt
+    shape = shape or weight_tiles(OC, C, KH, KW, DW, SH, SW)[0]
+    OCp, T = -(-OC // shape.channels) * shape.channels, KH * KW
+    seg_x, seg_y = weight_segments(C, KH, KW, Hq, Wq, DH, DW, SH, SW, shape)  # segments' starts
+    # a tile's shape.rows kernel rows lie DH*Wq*C apart in xt, KW*C in gwt
     offsets = np.arange(OH * Wq, dtype=np.int64) * C  # (P,): pixel i of the wide output grid, channels-last
     zero_bias = np.zeros(OCp, np.float32)
-    driver = compile_driver(_make_weight_driver, _WEIGHT_SIGNATURE, VP, R)
+    driver = compile_driver(_make_weight_driver, _WEIGHT_SIGNATURE, shape)
     x, gy = np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(gy, dtype=np.float32)
 
     def work(pieces: Iterator[tuple[int, int]]) -> np.ndarray:
@@ -205,6 +232,6 @@ def conv2d_backward_weight_direct(
 __all__ = [
     "conv2d_backward_weight_direct",
     "direct_weight_applies",
-    "weight_rows",
     "weight_segments",
+    "weight_tiles",
 ]

@@ -1,16 +1,20 @@
 """The register-blocked direct convolution (numba tier, float32): against the float64 reference.
 
-``nnscratch.cpu.conv`` sends float32 stride-1 ungrouped convolutions with at least 8 output channels and
-rows of at least 8 pixels to :mod:`nnscratch.cpu.direct`. The cases below cover every tile width
-(32, 16, 8 pixels), channel counts and row widths that are not multiples of the tile (the last tile
-shifts back and recomputes an overlap), kernel sizes 1 to 5, padding and dilation, and the input
-gradient (the same kernel on the flipped kernels) and the weight gradient (the same kernel again, with
-pixels as the reduction and channels as the tile's lanes). Tolerance: float32 sums of up to a few hundred terms,
-as the numba tier's in the other tier tests (``TOLERANCE`` in cases.py).
+``nnscratch.cpu.conv`` sends float32 ungrouped convolutions with at least 8 output channels and rows of
+at least 8 pixels to :mod:`nnscratch.cpu.direct`. The hypothesis tests run the default tile (the port
+model's best for the host's ISA) on random geometries: channel counts and row widths that are not
+multiples of the tile (the last tile shifts back and recomputes an overlap), kernel sizes 1 to 5,
+strides, padding and dilation, the input gradient (the same kernel on the flipped kernels, or one pass
+per stride phase) and the weight gradient (the same kernel again, with pixels as the reduction and
+channels as the tile's lanes). The autotuner may pick any legal tile instead, so every candidate tile
+of a few small shapes, for an AVX-512 and an AVX2 target (the lists differ; the kernels run on any
+host whatever the tile), is also run on its own against the float64 reference. Tolerance: float32 sums
+of up to a few hundred terms, as the numba tier's in the other tier tests (``TOLERANCE`` in cases.py).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -22,12 +26,13 @@ from hypothesis import strategies as st
 
 from nnscratch import registry
 from nnscratch.cpu import conv as cpu_conv
-from nnscratch.cpu import direct
+from nnscratch.cpu import direct, isa
+from nnscratch.cpu.direct_codegen import TileShape, sample_cost, sample_tiles
 from nnscratch.cpu.direct_weight import (
     conv2d_backward_weight_direct,
     direct_weight_applies,
-    weight_rows,
     weight_segments,
+    weight_tiles,
 )
 
 from .cases import normal as rand
@@ -88,7 +93,7 @@ def test_direct_strided_forward_and_gradients_match_reference(case):
     x, w, b = _float32_case(x_shape, w_shape)
     args = (stride, padding, dilation, 1)
     y_ref = REF.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), *args)
-    assume(y_ref.shape[3] >= min(direct.WIDTHS))  # the last row of a stride phase may not fit one more pixel
+    assume(direct.tile_width(y_ref.shape[3]) is not None)  # the last row of a stride phase may not fit one more pixel
     assert direct.direct_applies(np.float32, 1, w_shape[0], y_ref.shape[3], w_shape[2:])
     y = direct.conv2d_forward_direct(x, w, b, stride, padding, dilation, relu=True)
     assert_close(y, np.maximum(y_ref, 0), np.float32)
@@ -123,41 +128,108 @@ def test_direct_forward_and_input_gradient_match_reference(case):
     assert_close(y, y_ref, np.float32)
     assert_close(NUMBA.conv2d_forward(x, w, b, *args), y_ref, np.float32)  # the numba tier's own choice
     gy = rand(np.random.default_rng(1), y_ref.shape, np.float32)
-    C, KH, KW, Wp = x_shape[1], w_shape[2], w_shape[3], x_shape[3] + 2 * padding[1]
-    if weight_segments(C, KH, KW, x_shape[2] + 2 * padding[0], Wp, *dilation)[0] is not None:  # (kw, c) or c
+    C, KH, KW = x_shape[1], w_shape[2], w_shape[3]
+    tiles = weight_tiles(w_shape[0], C, KH, KW, dilation[1])  # (kw, c) or c lanes: at least the narrowest tile
+    assert direct_weight_applies(np.float32, ONE, 1, C, KW, dilation[1]) is bool(tiles)
+    if tiles:
         gw_ref = REF.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, *args)
         assert_close(conv2d_backward_weight_direct(gy, x, w_shape, ONE, padding, dilation), gw_ref, np.float32)
         assert_close(NUMBA.conv2d_backward_weight(gy, x, w_shape, *args), gw_ref, np.float32)
-    if x_shape[1] >= direct.OCB and x_shape[3] >= min(direct.WIDTHS):  # gx has C channels, W pixels
+    fits = x_shape[1] >= direct.OCB and direct.tile_width(x_shape[3]) is not None  # gx has C channels, W pixels
+    assert direct.direct_input_applies(np.float32, ONE, 1, x_shape, w_shape[2:], padding, dilation) is (
+        fits and w_shape[2:] != ONE
+    )
+    if fits:
         gx_ref = REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, *args)
         assert_close(direct.conv2d_backward_input_direct(gy, w, x_shape, ONE, padding, dilation), gx_ref, np.float32)
         assert_close(NUMBA.conv2d_backward_input(gy, w, x_shape, *args), gx_ref, np.float32)
 
 
-@pytest.mark.parametrize("OW, VP", [(7, None), (8, 8), (15, 8), (16, 16), (31, 16), (32, 32), (100, 32)])
-def test_tile_width_is_the_widest_that_fits(OW, VP):
-    assert direct.tile_width(OW) == VP
+#: Two targets whose tile lists differ: 16 float32 lanes and 32 registers, 8 lanes and 16 registers.
+AVX512, AVX2 = isa.TargetISA("avx512", "x", 512, 32), isa.TargetISA("avx2", "haswell", 256, 16)
+
+
+@pytest.mark.parametrize("OW, VP", [(7, None), (8, 8), (15, 8), (16, 8), (31, 8), (32, 8), (100, 8)])
+def test_tile_width_is_the_narrowest_tile_if_it_fits(OW, VP):
+    assert direct.tile_width(OW) == VP  # only whether a row holds a tile: the tile itself is chosen per ISA
+    assert (not sample_tiles(16, 4, OW, AVX512)) is (VP is None)
+
+
+@pytest.mark.parametrize(
+    "target, OW, widths",
+    [
+        (AVX512, 7, set()),
+        (AVX512, 8, {8}),  # narrower than a vector: one partly filled register per row
+        (AVX512, 31, {8, 16}),  # not 24: a vector and a half
+        (AVX512, 100, {8, 16, 32}),
+        (AVX2, 8, {8}),
+        (AVX2, 31, {8, 16, 24}),
+        (AVX2, 100, {8, 16, 24, 32}),
+    ],
+)
+def test_sample_tiles_are_the_widths_that_fit_the_row_and_the_isa(target, OW, widths):
+    assert {t.pixels for t in sample_tiles(16, 4, OW, target)} == widths
+
+
+@pytest.mark.parametrize("target", [AVX512, AVX2], ids=lambda t: t.name)
+@pytest.mark.parametrize("OC, OH, OW", [(16, 32, 32), (20, 16, 17), (8, 1, 8), (64, 8, 8), (10, 3, 40)])
+def test_sample_tiles_are_legal_and_best_first(target, OC, OH, OW):
+    tiles = sample_tiles(OC, OH, OW, target)
+    assert tiles and len(set(tiles)) == len(tiles)
+    for t in tiles:  # within the output, and the sums within the register file
+        assert t.channels <= OC and t.pixels <= OW and t.rows <= OH
+        assert t.accumulators(target.lanes) <= target.vector_registers
+    costs = [sample_cost(t, OC, OH, OW, target) for t in tiles]
+    assert costs == sorted(costs)
+    host = isa.target()
+    assert direct.forward_tiles(OC, OH, OW) == sample_tiles(OC, OH, OW, host)  # the host's own list
+
+
+def test_tile_lists_differ_per_isa():
+    # 16 channels x 2 rows x 16 pixels: 32 zmm sums on AVX-512 (its register file), 64 ymm on AVX2 (4 times its)
+    wide, narrow = sample_tiles(16, 16, 17, AVX512), sample_tiles(16, 16, 17, AVX2)
+    assert TileShape(16, 16, 2) in wide and TileShape(16, 16, 2) not in narrow
+    assert all(t.accumulators(AVX2.lanes) <= AVX2.vector_registers for t in narrow)
+    assert set(narrow) <= set(wide) and narrow[0].accumulators(AVX2.lanes) <= AVX2.accumulator_budget
 
 
 def test_weight_segments_run_along_kw_and_c_without_horizontal_dilation():
-    VP, seg_x, seg_y = weight_segments(32, 1, 3, 34, 34, 1, 1)  # one kernel row: 96 (kw, c) lanes
-    assert VP == 32 and weight_rows(32, 1, 3, 1) == 1
+    seg_x, seg_y = weight_segments(32, 1, 3, 34, 34, 1, 1, 1, 1, TileShape(8, 32, 1))  # one kernel row: 96 lanes
+    assert {t.rows for t in weight_tiles(8, 32, 1, 3, 1)} == {1}
     assert seg_y.tolist() == [0, 32, 64] and seg_x.tolist() == [0, 32, 64]
-    VP, seg_x, seg_y = weight_segments(20, 4, 2, 34, 34, 1, 1)  # 4 rows of 40 lanes, one row per tile
-    assert VP == 32 and seg_y.tolist()[:2] == [0, 8] and seg_x.tolist()[:4] == [0, 8, 34 * 20, 34 * 20 + 8]
-    VP, seg_x, seg_y = weight_segments(32, 3, 3, 34, 34, 1, 1)  # 3 rows: 16-lane segments of row 0
-    assert VP == 16 and weight_rows(32, 3, 3, 1) == 3 and seg_y.tolist() == [0, 16, 32, 48, 64, 80]
+    # 4 rows of 40 lanes, one row per tile (more than 3 kernel rows never share a tile)
+    seg_x, seg_y = weight_segments(20, 4, 2, 34, 34, 1, 1, 1, 1, TileShape(8, 32, 1))
+    assert {t.rows for t in weight_tiles(8, 20, 4, 2, 1)} == {1}
+    assert seg_y.tolist()[:2] == [0, 8] and seg_x.tolist()[:4] == [0, 8, 34 * 20, 34 * 20 + 8]
+    seg_x, seg_y = weight_segments(32, 3, 3, 34, 34, 1, 1, 1, 1, TileShape(8, 16, 3))  # 3 rows: row 0's segments
+    assert {t.rows for t in weight_tiles(8, 32, 3, 3, 1)} == {1, 3} and seg_y.tolist() == [0, 16, 32, 48, 64, 80]
     # 16 channels: 48 lanes = 3 segments of 16, each tile covering the 3 kernel rows (34*16 apart)
-    VP, seg_x, seg_y = weight_segments(16, 3, 3, 34, 34, 1, 1)
-    assert VP == 16 and weight_rows(16, 3, 3, 1) == 3
+    seg_x, seg_y = weight_segments(16, 3, 3, 34, 34, 1, 1, 1, 1, TileShape(8, 16, 3))
+    assert TileShape(8, 16, 3) in weight_tiles(8, 16, 3, 3, 1, isa=AVX512)
     assert seg_y.tolist() == [0, 16, 32] and seg_x.tolist() == [0, 16, 32]
-    VP, _, seg_y = weight_segments(3, 3, 3, 34, 34, 1, 1)  # the RGB first layer: 9 lanes per row
-    assert VP == 8 and seg_y.tolist() == [0, 1] and weight_rows(3, 3, 3, 1) == 3  # 3 rows per tile
-    VP, _, seg_y = weight_segments(16, 3, 3, 34, 34, 1, 2)  # dilated: per tap, along c (3 rows per tile)
-    assert VP == 16 and seg_y.tolist() == [0, 16, 32]
-    VP, _, seg_y = weight_segments(8, 4, 3, 34, 34, 1, 2)  # 8 channels, 4 rows: 8-lane taps, one row a tile
-    assert VP == 8 and len(seg_y) == 12 and weight_rows(8, 4, 3, 2) == 1
-    assert weight_segments(3, 3, 3, 34, 34, 1, 2) == (None, None, None)  # 3 lanes: im2col
+    seg_x, seg_y = weight_segments(16, 3, 3, 34, 34, 1, 1, 1, 1, TileShape(8, 32, 1))  # the last segment shifts back
+    assert seg_y.tolist() == [0, 16, 48, 64, 96, 112] and seg_x.tolist() == [0, 16, 544, 560, 1088, 1104]
+    _, seg_y = weight_segments(3, 3, 3, 34, 34, 1, 1, 1, 1, TileShape(8, 8, 3))  # the RGB first layer: 9 lanes a row
+    assert seg_y.tolist() == [0, 1] and TileShape(8, 8, 3) in weight_tiles(32, 3, 3, 3, 1)  # 3 rows per tile
+    _, seg_y = weight_segments(16, 3, 3, 34, 34, 1, 2, 1, 1, TileShape(8, 16, 3))  # dilated: per tap, along c
+    assert seg_y.tolist() == [0, 16, 32] and {t.pixels for t in weight_tiles(8, 16, 3, 3, 2)} == {8, 16}
+    _, seg_y = weight_segments(8, 4, 3, 34, 34, 1, 2, 1, 1, TileShape(8, 8, 1))  # 8 channels, 4 rows: 8-lane taps
+    assert len(seg_y) == 12 and set(weight_tiles(8, 8, 4, 3, 2)) == {TileShape(c, 8, 1) for c in (4, 8, 16)}
+    assert not weight_tiles(8, 3, 3, 3, 2) and not direct_weight_applies(np.float32, ONE, 1, 3, 3, 2)  # im2col
+
+
+@pytest.mark.parametrize("target", [AVX512, AVX2], ids=lambda t: t.name)
+@pytest.mark.parametrize("OC, C, KH, KW, DW, SH, SW", [(20, 20, 3, 3, 1, 1, 1), (16, 3, 3, 3, 1, 1, 1),
+                                                      (20, 16, 3, 3, 1, 2, 2), (8, 48, 2, 1, 1, 1, 2)])  # fmt: skip
+def test_weight_tiles_are_legal(target, OC, C, KH, KW, DW, SH, SW):
+    tiles = weight_tiles(OC, C, KH, KW, DW, SH, SW, isa=target)
+    run = KW * C if DW == 1 and SW == 1 else C  # contiguous lanes: a kernel row's (kw, c), or one tap's c
+    assert tiles and len(set(tiles)) == len(tiles)
+    for t in tiles:
+        assert t.pixels <= run and t.accumulators(target.lanes) <= target.vector_registers
+        assert t.rows == 1 or (t.rows == KH and SH == 1)
+    assert direct_weight_applies(np.float32, (SH, SW), 1, C, KW, DW)
+    assert weight_tiles(OC, C, KH, KW, DW, SH, SW) == weight_tiles(OC, C, KH, KW, DW, SH, SW, isa=isa.target())
 
 
 @pytest.mark.parametrize(
@@ -197,10 +269,11 @@ def test_compiled_drivers_load_from_numba_cache_in_a_new_process(tmp_path):
     # The drivers close over ints only: a closure over a dispatcher pickles differently in every process,
     # which made Numba's cache miss and recompile the kernels (~4 s) at every start.
     script = (
-        "from nnscratch.cpu import direct\n"
-        "from nnscratch.cpu import direct_weight\n"
-        "drivers = [direct.compile_driver(direct._make_sample_driver, direct._SAMPLE_SIGNATURE, 16, 2),\n"
-        "           direct.compile_driver(direct_weight._make_weight_driver, direct_weight._WEIGHT_SIGNATURE, 16, 1)]\n"
+        "from nnscratch.cpu import direct, direct_weight\n"
+        "from nnscratch.cpu.direct_codegen import TileShape, compile_driver\n"
+        "drivers = [compile_driver(direct._make_sample_driver, direct._SAMPLE_SIGNATURE, TileShape(8, 16, 2)),\n"
+        "           compile_driver(direct_weight._make_weight_driver, direct_weight._WEIGHT_SIGNATURE,\n"
+        "                          TileShape(4, 16, 1))]\n"
         "print(sum(sum(d.stats.cache_hits.values()) for d in drivers))\n"
     )
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
@@ -209,30 +282,34 @@ def test_compiled_drivers_load_from_numba_cache_in_a_new_process(tmp_path):
     assert [run.stdout.split()[-1] for run in runs] == ["0", "2"]
 
 
-@pytest.mark.parametrize("VP, R", [(8, 1), (8, 2), (16, 2)])
-def test_numpy_tile_states_the_compiled_arithmetic(VP, R):
+@pytest.mark.parametrize("OB, VP, R", [(8, 8, 1), (8, 8, 2), (8, 16, 2), (4, 8, 3), (16, 8, 1)])
+def test_numpy_tile_states_the_compiled_arithmetic(OB, VP, R):
     # The Python body of direct.tile (what a reader reads) computes one tile of the forward pass.
     rng = np.random.default_rng(4)
-    C, OC, H, W = 3, 10, 6, 20
+    C, OC, H, W = 3, 20, 6, 20
     x, w, b = _float32_case((1, C, H, W), (OC, C, 3, 3))
     Hp, Wp = H + 2, W + 2
     xpad = np.zeros((C, Hp, Wp), np.float32)
     xpad[:, 1:-1, 1:-1] = x[0]
     offsets = direct._row_offsets(C, 3, 3, Hp, Wp, 1, 1, 1, 1)
     y = rng.standard_normal((OC, H, W)).astype(np.float32)  # the tile overwrites its part only
+    before = y.copy()
     oc0, oh, ow0 = 2, 1, 3
     direct.tile(xpad.reshape(-1), oh * Wp + ow0, Wp, offsets, w.reshape(OC, -1).reshape(-1), C * 9, oc0, b,
-                np.float32(-np.inf), y.reshape(-1), oh * W + ow0, W, H * W, VP, R)  # fmt: skip
+                np.float32(-np.inf), y.reshape(-1), oh * W + ow0, W, H * W, OB, VP, R)  # fmt: skip
     expected = REF.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), ONE, ONE, ONE, 1)
-    block = y[oc0 : oc0 + direct.OCB, oh : oh + R, ow0 : ow0 + VP]
-    np.testing.assert_allclose(block, expected[0, oc0 : oc0 + direct.OCB, oh : oh + R, ow0 : ow0 + VP], rtol=1e-5,
+    block = y[oc0 : oc0 + OB, oh : oh + R, ow0 : ow0 + VP]
+    np.testing.assert_allclose(block, expected[0, oc0 : oc0 + OB, oh : oh + R, ow0 : ow0 + VP], rtol=1e-5,
                                atol=1e-5)  # fmt: skip
+    outside = np.ones(y.shape, bool)
+    outside[oc0 : oc0 + OB, oh : oh + R, ow0 : ow0 + VP] = False
+    np.testing.assert_array_equal(y[outside], before[outside])
 
 
 def test_weight_segments_of_a_strided_convolution_run_along_each_taps_channels():
     # stride 2, 16 channels, a 34x34 padded input: 4 phases of 17x17; tap (kh, kw) in phase (kh%2, kw%2)
-    VP, seg_x, seg_y = weight_segments(16, 3, 3, 17, 17, 1, 1, 2, 2)
-    assert VP == 16 and len(seg_x) == 9
+    seg_x, seg_y = weight_segments(16, 3, 3, 17, 17, 1, 1, 2, 2, TileShape(8, 16, 1))
+    assert len(seg_x) == 9 and {t.rows for t in weight_tiles(8, 16, 3, 3, 1, 2, 2)} == {1}  # rows in 2 phases
     assert seg_y.tolist() == [16 * t for t in range(9)]
     tap_1_2 = ((1 * 2 + 0) * 17 + 0) * 17 + 1  # (kh, kw) = (1, 2): phase (1, 0), row 0, column 1
     assert seg_x[5] == tap_1_2 * 16
@@ -249,13 +326,16 @@ def test_weight_segments_of_a_strided_convolution_run_along_each_taps_channels()
     ],
 )
 def test_weight_gradient_with_kernel_rows_per_tile_matches_reference(x_shape, w_shape, padding, dilation):
-    C, KH, KW = x_shape[1], w_shape[2], w_shape[3]
-    assert weight_rows(C, KH, KW, dilation[1]) == KH
+    OC, C, KH, KW = w_shape
+    # the best tile with all KH kernel rows, on each ISA (the default is the best tile of any rows)
+    shapes = {next(t for t in weight_tiles(OC, C, KH, KW, dilation[1], isa=target) if t.rows == KH)
+              for target in (AVX512, AVX2)}  # fmt: skip
     x, w, _ = _float32_case(x_shape, w_shape)
     args = (ONE, padding, dilation, 1)
     gy = rand(np.random.default_rng(6), REF.conv2d_forward(x, w, None, *args).shape, np.float32)
     expected = REF.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, *args)
-    assert_close(conv2d_backward_weight_direct(gy, x, w_shape, ONE, padding, dilation), expected, np.float32)
+    for shape in (*sorted(shapes), None):
+        assert_close(conv2d_backward_weight_direct(gy, x, w_shape, ONE, padding, dilation, shape), expected, np.float32)
 
 
 @pytest.mark.parametrize(
@@ -276,3 +356,115 @@ def test_strided_input_gradient_by_phases_matches_reference(x_shape, w_shape, st
     gy = rand(np.random.default_rng(5), gy_shape, np.float32)
     expected = REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, *args)
     assert_close(direct.conv2d_backward_input_direct(gy, w, x_shape, stride, padding, ONE), expected, np.float32)
+
+
+# --- every candidate tile -------------------------------------------------------------------------
+# The autotuner may run any legal tile of a shape (NNSCRATCH_AUTOTUNE=exhaustive: every one), so each
+# runs on its own here. The shapes let many tiles in (16-20 channels: 4, 8 and 16 per tile; 16 rows; 17
+# pixels: 8 and 16), none a multiple of every tile (the last block, segment and band shift back). Each
+# distinct tile compiles one driver per kind (forward, phase input gradient, weight gradient) the
+# first time, then loads it from Numba's cache.
+TARGETS = tuple(dict.fromkeys((AVX512, AVX2, isa.target())))  # the host's own list too, whatever its ISA
+
+#: name: (x, w, stride, padding), rows of 16-17 pixels (stride 2: phases of 8 rows, 8-9 or 16-17 columns).
+CANDIDATE_CASES = {
+    "forward": ((2, 16, 16, 17), (20, 16, 3, 3), ONE, ONE),  # y (2, 20, 16, 17)
+    "forward-s2": ((2, 16, 16, 17), (20, 16, 3, 3), (2, 2), ONE),  # y (2, 20, 8, 9), fused ReLU
+    "input": ((2, 20, 16, 17), (16, 20, 3, 3), ONE, (0, 1)),  # gx (2, 20, 16, 17) from gy (2, 16, 14, 17)
+    "input-s2": ((2, 20, 16, 33), (16, 20, 3, 3), (2, 2), ONE),  # phases of 8 x 16..17
+    "weight": ((2, 20, 16, 17), (20, 20, 3, 3), ONE, ONE),  # 60 (kw, c) lanes a kernel row
+    "weight-s2": ((2, 20, 16, 17), (20, 20, 3, 3), (2, 2), ONE),  # 20 lanes a tap
+}
+
+
+def _output_shape(name: str) -> tuple[int, int, int]:
+    x_shape, w_shape, stride, padding = CANDIDATE_CASES[name]
+    (H, W), (SH, SW), (PH, PW) = x_shape[2:], stride, padding
+    return w_shape[0], (H + 2 * PH - w_shape[2]) // SH + 1, (W + 2 * PW - w_shape[3]) // SW + 1
+
+
+def _input_tiles(x_shape, kernel, stride, padding, target: isa.TargetISA) -> tuple[TileShape, ...]:
+    """:func:`direct.input_tiles` for ``target``: gx's planes at stride 1, the smallest stride phase's otherwise."""
+    _, C, H, W = x_shape
+    if stride == ONE:
+        return sample_tiles(C, H, W, target)
+    phases = direct._input_phases(x_shape, kernel, stride, padding)
+    return sample_tiles(C, min(p[5] for p in phases), min(p[7] for p in phases), target)
+
+
+def _case_tiles(name: str, target: isa.TargetISA) -> tuple[TileShape, ...]:
+    """The legal tiles of case ``name`` on ``target``, best first (the list the tuner takes its candidates from)."""
+    x_shape, w_shape, stride, padding = CANDIDATE_CASES[name]
+    if name.startswith("forward"):
+        return sample_tiles(*_output_shape(name), target)
+    if name.startswith("input"):
+        return _input_tiles(x_shape, w_shape[2:], stride, padding, target)
+    return weight_tiles(*w_shape, 1, *stride, isa=target)
+
+
+def _tile_params(*names: str) -> list:
+    """``(name, tile)`` for every tile legal on any of :data:`TARGETS`, each once per case."""
+    return [pytest.param(name, t, id=f"{name}-{t.channels}x{t.pixels}x{t.rows}") for name in names
+            for t in dict.fromkeys(t for target in TARGETS for t in _case_tiles(name, target))]  # fmt: skip
+
+
+@functools.cache
+def _candidate_case(name: str):
+    """``(x, w, b, gy, expected)`` of a case; ``expected`` is the float64 reference's output of the case's pass."""
+    x_shape, w_shape, stride, padding = CANDIDATE_CASES[name]
+    x, w, b = _float32_case(x_shape, w_shape, seed=7)
+    args = (stride, padding, ONE, 1)
+    x64, w64, b64 = x.astype(np.float64), w.astype(np.float64), b.astype(np.float64)
+    y = REF.conv2d_forward(x64, w64, b64, *args)
+    gy = rand(np.random.default_rng(8), y.shape, np.float32)
+    if name.startswith("forward"):
+        expected = np.maximum(y, 0) if stride != ONE else y
+    elif name.startswith("input"):
+        expected = REF.conv2d_backward_input(gy.astype(np.float64), w64, x_shape, *args)
+    else:
+        expected = REF.conv2d_backward_weight(gy.astype(np.float64), x64, w_shape, *args)
+    return x, w, b, gy, expected
+
+
+FORWARD_CANDIDATES = _tile_params("forward", "forward-s2")
+INPUT_CANDIDATES = _tile_params("input", "input-s2")
+WEIGHT_CANDIDATES = _tile_params("weight", "weight-s2")
+
+
+def test_candidate_lists_are_the_kernels_own():
+    # the lists above, for the host's ISA, are the ones the numba tier's tuner times
+    host = isa.target()
+    for name in ("forward", "forward-s2"):
+        assert direct.forward_tiles(*_output_shape(name)) == _case_tiles(name, host)
+    for name in ("input", "input-s2"):
+        x_shape, w_shape, stride, padding = CANDIDATE_CASES[name]
+        assert direct.direct_input_applies(np.float32, stride, 1, x_shape, w_shape[2:], padding, ONE)
+        assert direct.input_tiles(x_shape, w_shape[2:], stride, padding) == _case_tiles(name, host)
+    for name in ("weight", "weight-s2"):
+        _, w_shape, stride, _ = CANDIDATE_CASES[name]
+        assert weight_tiles(*w_shape, 1, *stride) == _case_tiles(name, host)
+    kinds = {"forward": FORWARD_CANDIDATES, "input": INPUT_CANDIDATES, "weight": WEIGHT_CANDIDATES}
+    counts = {kind: len(params) for kind, params in kinds.items()}
+    assert min(counts.values()) >= 20, counts  # many tiles: 4, 8 and 16 channels, 1-4 rows, 8 and 16 pixels
+
+
+@pytest.mark.parametrize("name, shape", FORWARD_CANDIDATES)
+def test_every_forward_tile_matches_reference(name, shape):
+    x, w, b, _, expected = _candidate_case(name)
+    _, _, stride, padding = CANDIDATE_CASES[name]
+    relu = stride != ONE
+    assert_close(direct.conv2d_forward_direct(x, w, b, stride, padding, ONE, relu, shape), expected, np.float32)
+
+
+@pytest.mark.parametrize("name, shape", INPUT_CANDIDATES)
+def test_every_input_gradient_tile_matches_reference(name, shape):
+    _, w, _, gy, expected = _candidate_case(name)
+    x_shape, _, stride, padding = CANDIDATE_CASES[name]
+    assert_close(direct.conv2d_backward_input_direct(gy, w, x_shape, stride, padding, ONE, shape), expected, np.float32)
+
+
+@pytest.mark.parametrize("name, shape", WEIGHT_CANDIDATES)
+def test_every_weight_gradient_tile_matches_reference(name, shape):
+    x, _, _, gy, expected = _candidate_case(name)
+    _, w_shape, stride, padding = CANDIDATE_CASES[name]
+    assert_close(conv2d_backward_weight_direct(gy, x, w_shape, stride, padding, ONE, shape), expected, np.float32)

@@ -1,0 +1,152 @@
+"""The convolutions' autotuner (:mod:`nnscratch.cpu.autotune`): choices, modes and the cache file.
+
+The tests never depend on which candidate wins (the machine is shared and noisy): they check that the
+fastest *timed* candidate is kept, that its result is the call's result, and what the cache file holds.
+Each candidate's correctness is tested on its own in ``tests/tiers/test_conv_direct.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from nnscratch import registry
+from nnscratch.cpu import autotune
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A fresh cache folder and an empty in-memory table, the tuner on."""
+    monkeypatch.setenv("NNSCRATCH_CACHE", str(tmp_path))
+    autotune.forget()
+    with autotune.using_mode("on"):
+        yield tmp_path
+    autotune.forget()
+
+
+def sleeper(seconds: float, value: str):
+    def run() -> str:
+        time.sleep(seconds)
+        return value
+
+    return run
+
+
+def test_the_fastest_candidate_is_kept_and_its_result_returned(cache):
+    candidates = {"slow": sleeper(0.02, "slow result"), "fast": sleeper(0.0, "fast result")}
+    choice, result = autotune.choose("forward", {"N": 1}, candidates, default="slow")
+    assert (choice, result) == ("fast", "fast result")
+    again = autotune.choose("forward", {"N": 1}, candidates, default="slow")
+    assert again == ("fast", None)  # known: the caller runs it once
+    entry = autotune.entries()[autotune.make_key("forward", {"N": 1})]
+    assert entry.choice == "fast" and entry.ms["slow"] > entry.ms["fast"]
+
+
+def test_off_mode_takes_the_default_and_writes_nothing(cache):
+    with autotune.using_mode("off"):
+        assert autotune.choose("forward", {"N": 2}, {"a": sleeper(0, 1), "b": sleeper(0, 2)}, "b") == ("b", None)
+    assert not list(cache.rglob("*.json"))
+
+
+def test_a_single_candidate_is_not_timed(cache):
+    assert autotune.choose("forward", {"N": 3}, {"only": sleeper(0, 1)}, "only") == ("only", None)
+    assert autotune.entries() == {}
+
+
+def test_bad_mode_and_default_are_named(cache, monkeypatch):
+    with pytest.raises(ValueError, match=r"mode: expected one of \('off', 'on', 'exhaustive'\) or None, got 'fast'"):
+        autotune.set_mode("fast")
+    with autotune.using_mode(None):
+        monkeypatch.setenv("NNSCRATCH_AUTOTUNE", "sometimes")
+        with pytest.raises(ValueError, match="NNSCRATCH_AUTOTUNE: expected one of .* got 'sometimes'"):
+            autotune.mode()
+    with pytest.raises(ValueError, match=r"default: expected one of \['a'\], got 'b'"):
+        autotune.choose("forward", {}, {"a": sleeper(0, 1)}, "b")
+
+
+def test_choices_persist_for_a_new_process(cache):
+    autotune.choose("forward", {"N": 4}, {"a": sleeper(0.01, 1), "b": sleeper(0, 2)}, "a")
+    data = json.loads(autotune.cache_path().read_text())
+    assert data["isa"] == autotune.target().name and data["format"] == autotune.FORMAT
+    assert data["entries"][autotune.make_key("forward", {"N": 4})]["choice"] == "b"
+    autotune.forget()  # as a new process: the file is read back
+    entry = autotune.entries()[autotune.make_key("forward", {"N": 4})]
+    assert entry.choice == "b" and entry.source == "cache"
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"format": 1, "entries": "x"}), json.dumps([1, 2])])
+def test_a_corrupt_cache_file_is_ignored_with_one_warning_and_rewritten(cache, content):
+    path = autotune.cache_path()
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    with pytest.warns(UserWarning, match="ignoring the tuning cache .*corrupt"):
+        autotune.choose("forward", {"N": 5}, {"a": sleeper(0, 1), "b": sleeper(0.01, 2)}, "b")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one warning only
+        autotune.choose("forward", {"N": 6}, {"a": sleeper(0, 1), "b": sleeper(0.01, 2)}, "b")
+    data = json.loads(path.read_text())
+    assert len(data["entries"]) == 2
+
+
+def test_a_foreign_cache_file_is_ignored_and_rewritten(cache):
+    path = autotune.cache_path()
+    path.parent.mkdir(parents=True)
+    foreign = {**autotune._identity(), "nnscratch": "0.0.1", "entries": {"forward|N=7": {"choice": "zz", "ms": {}}}}
+    path.write_text(json.dumps(foreign))
+    with pytest.warns(UserWarning, match="written for"):
+        assert autotune.choose("forward", {"N": 7}, {"a": sleeper(0, 1), "b": sleeper(0.01, 2)}, "b")[0] == "a"
+    assert json.loads(path.read_text())["nnscratch"] == autotune._identity()["nnscratch"]
+
+
+def test_a_cached_choice_no_longer_legal_is_tuned_again(cache):
+    autotune.choose("forward", {"N": 8}, {"a": sleeper(0, 1), "b": sleeper(0.01, 2)}, "b")
+    assert autotune.choose("forward", {"N": 8}, {"c": sleeper(0, 3), "b": sleeper(0.01, 2)}, "b") == ("c", 3)
+
+
+WRITER = """
+import sys
+from nnscratch.cpu import autotune
+autotune.set_mode("on")
+for i in range(int(sys.argv[2])):
+    autotune.choose("forward", {"writer": sys.argv[1], "i": i}, {"a": lambda: 1, "b": lambda: 2}, "a")
+"""
+
+
+def test_two_processes_tuning_at_once_lose_nothing(cache):
+    env = {**os.environ, "NNSCRATCH_CACHE": str(cache)}
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, name, "25"], env=env) for name in ("p", "q")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    keys = json.loads(autotune.cache_path().read_text())["entries"]
+    assert len(keys) == 50
+    assert not [p for p in cache.rglob("*") if p.name.endswith(".tmp")]  # no temporary file left behind
+
+
+def test_conv_passes_tuned_exhaustively_match_the_reference(cache):
+    # every candidate of each pass is timed and the chosen one's result returned: it must be right
+    numba, ref = registry.bound("conv", "numba"), registry.bound("conv", "reference")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 16, 12, 12), dtype=np.float32)
+    w = (rng.standard_normal((16, 16, 3, 3)) * 0.2).astype(np.float32)
+    gy = rng.standard_normal((2, 16, 12, 12), dtype=np.float32)
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    x64, w64, gy64 = x.astype(np.float64), w.astype(np.float64), gy.astype(np.float64)
+    with autotune.using_mode("exhaustive"):
+        for _ in range(2):  # tuned, then looked up
+            np.testing.assert_allclose(numba.conv2d_forward(x, w, None, *args),
+                                       ref.conv2d_forward(x64, w64, None, *args), atol=1e-4)  # fmt: skip
+            np.testing.assert_allclose(numba.conv2d_backward_input(gy, w, x.shape, *args),
+                                       ref.conv2d_backward_input(gy64, w64, x.shape, *args), atol=1e-4)  # fmt: skip
+            np.testing.assert_allclose(numba.conv2d_backward_weight(gy, x, w.shape, *args),
+                                       ref.conv2d_backward_weight(gy64, x64, w.shape, *args), atol=1e-3)  # fmt: skip
+    ops = {key.split("|")[0] for key in autotune.entries()}
+    assert ops == {"forward", "input_grad", "weight_grad"}
+    forward = next(e for k, e in autotune.entries().items() if k.startswith("forward"))
+    assert {"im2col", "winograd"} <= set(forward.ms) and any(n.startswith("direct") for n in forward.ms)
+    assert "im2col" in autotune.table_text()
