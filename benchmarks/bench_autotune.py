@@ -38,7 +38,7 @@ model.eval()
 with ns.no_grad():
     model(ns.randn(256, 3, 32, 32))
 print(json.dumps({{"tuning_s": autotune.tuning_seconds(), "wall_s": time.perf_counter() - t0,
-                  "keys": len(autotune.entries())}}))
+                  "keys": len(autotune.entries()), "untuned": len(autotune.untuned_keys())}}))
 """
 
 
@@ -67,8 +67,9 @@ def main() -> None:
     result = {"model": opts.model, "isa": opts.isa or isa.target().name, "cold_numba_cache": opts.cold,
               "first_run": first, "second_run": second}  # fmt: skip
     print(f"{opts.model} ({result['isa']}, Numba cache {'cold' if opts.cold else 'as found'}): first epoch tunes "
-          f"{first['keys']} keys in {first['tuning_s']:.1f} s (epoch {first['wall_s']:.1f} s); second run "
-          f"{second['tuning_s']:.1f} s tuning (epoch {second['wall_s']:.1f} s)")  # fmt: skip
+          f"{first['keys']} keys in {first['tuning_s']:.1f} s, {first['untuned']} left untuned (epoch "
+          f"{first['wall_s']:.1f} s); second run {second['tuning_s']:.1f} s tuning, {second['untuned']} untuned "
+          f"(epoch {second['wall_s']:.1f} s)")  # fmt: skip
     if opts.json:
         with open(opts.json, "w") as f:
             json.dump(result, f, indent=1)

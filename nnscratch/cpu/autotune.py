@@ -13,7 +13,9 @@ Choices persist in one JSON file per nnscratch version, CPU and ISA under ``$NNS
 
 - the write is atomic (:func:`nnscratch.atomic.atomic_write`) and made under a file lock after
   re-reading the file, so two processes tuning at once both keep their entries;
-- a corrupt or foreign file (another version, CPU or ISA) is ignored with one warning and rewritten.
+- a corrupt or foreign file (another version, CPU or ISA) is ignored with one warning and rewritten;
+- a process tunes for at most :data:`PROCESS_BUDGET_S` in all; keys met after that run the rule's choice
+  and are tuned by a later run.
 
 Modes (``NNSCRATCH_AUTOTUNE``, or :func:`set_mode` in the program): ``on`` (default) times the port
 model's three best tiles and every other legal algorithm; ``exhaustive`` every legal tile; ``off`` takes
@@ -57,6 +59,12 @@ MODES = ("off", "on", "exhaustive")
 #: candidates come best-modelled first, and at least two are always timed.
 BUDGET_S = 2.0
 
+#: Seconds one process may spend tuning in all (timing and the warm-ups that compile the candidates).
+#: Past it, new keys take the deterministic rule's choice and are not saved: a later run tunes them. With
+#: Numba's compile cache warm resnet20's first epoch tunes in 3.5-4.5 s; a first run on a new machine
+#: compiles every candidate tile as well (25-45 s unbounded), which this cap keeps to its 10 s.
+PROCESS_BUDGET_S = 10.0
+
 #: Timed runs per candidate after its warm-up run (the fastest counts).
 REPEATS = 2
 
@@ -81,6 +89,7 @@ class _State:
     entries: dict[str, Entry] = field(default_factory=dict)
     loaded_from: Path | None = None
     tuning_s: float = 0.0  # seconds spent timing candidates in this process
+    untuned: set = field(default_factory=set)  # keys left to the rule once PROCESS_BUDGET_S was spent
     warned: set = field(default_factory=set)
 
 
@@ -241,6 +250,9 @@ def choose(
             known = _state.entries.get(key)
     if known is not None and known.choice in candidates:
         return known.choice, None
+    if _state.tuning_s >= PROCESS_BUDGET_S:
+        _state.untuned.add(key)
+        return default, None
     entry, result = _time_candidates(candidates)
     with _lock:
         _state.entries[key] = entry
@@ -277,6 +289,11 @@ def tuning_seconds() -> float:
     return _state.tuning_s
 
 
+def untuned_keys() -> set[str]:
+    """Keys this process ran by the deterministic rule because :data:`PROCESS_BUDGET_S` was spent."""
+    return set(_state.untuned)
+
+
 def entries() -> dict[str, Entry]:
     """Every key this process knows: tuned here, or read from the cache file."""
     with _lock:
@@ -295,6 +312,7 @@ def table_text() -> str:
     for key, entry in sorted(entries().items()):
         timings = ", ".join(f"{name} {ms:.3f}" for name, ms in sorted(entry.ms.items(), key=lambda item: item[1]))
         lines.append(f"| {key} | {entry.choice} | {entry.source} | {timings} |")
+    lines += [f"| {key} | (the rule's) | untuned: budget spent | |" for key in sorted(_state.untuned)]
     return "\n".join(lines)
 
 
@@ -302,12 +320,14 @@ def forget() -> None:
     """Drop the choices held in memory (the file stays): the next call re-reads the cache file."""
     with _lock:
         _state.entries, _state.loaded_from = {}, None
+        _state.untuned.clear()
 
 
 __all__ = [
     "BUDGET_S",
     "Entry",
     "MODES",
+    "PROCESS_BUDGET_S",
     "cache_folder",
     "cache_path",
     "choose",
@@ -319,5 +339,6 @@ __all__ = [
     "table",
     "table_text",
     "tuning_seconds",
+    "untuned_keys",
     "using_mode",
 ]

@@ -10,7 +10,8 @@ Versions of the design (each measured by ``benchmarks/bench_kernels.py``; the la
   memory passes cost more than the product.
 - v2 unsigned flat indexing in the copy loops (Numba then drops its negative-index checks and LLVM
   vectorises them): a faster im2col.
-- v3 (current) the batch is cut into chunks of a few samples whose columns fit in L2 (``_chunk_size``);
+- v3 (the im2col path today) the batch is cut into chunks of a few samples whose columns fit in L2
+  (``_chunk_size``);
   each of ``numba.get_num_threads()`` Python worker threads takes a contiguous share of the batch and,
   per chunk, runs im2col (serial Numba, GIL released), ONE single-threaded BLAS product, and the
   epilogue (bias, or col2im). BLAS is limited to one thread meanwhile (threadpoolctl), so Numba and
@@ -27,10 +28,18 @@ Versions of the design (each measured by ``benchmarks/bench_kernels.py``; the la
   here: float64 (gradient checks), strided and grouped convolutions, layers narrower than one tile;
   one sample's columns larger than ``COLUMN_BLOCK_BYTES`` are built in bands of output rows.
 
+- v7 (current) the choice is made per machine and per shape: the direct kernel's tile is shaped for the
+  ISA Numba compiles for (:mod:`nnscratch.cpu.isa`; on AVX2 the AVX-512 tiles spilled their sums and ran
+  at half speed), and :mod:`nnscratch.cpu.autotune` times the legal candidates of each pass on the first
+  call of each shape (the port model's three best tiles, im2col, Winograd, depthwise) and keeps the
+  fastest, in memory and in a cache file. ``NNSCRATCH_AUTOTUNE=off`` keeps the deterministic rule below.
+
 Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.conv.
 
-This module chooses the path (direct, Winograd, depthwise, or the chunked im2col + BLAS of
-:mod:`nnscratch.cpu.chunked_im2col`, which also holds the tier's ``im2col`` and ``col2im``).
+This module lists each pass's candidates and the deterministic rule's choice among them (direct with the
+model's best tile where it applies, else Winograd where :func:`_winograd_pays`, else depthwise or the
+chunked im2col + BLAS of :mod:`nnscratch.cpu.chunked_im2col`, which also holds the tier's ``im2col`` and
+``col2im``); :func:`nnscratch.cpu.autotune.choose` picks one.
 
 The forward's ``workspace`` is unused here: rebuilding a chunk's columns in cache is cheaper than keeping
 a whole batch's columns in memory between forward and backward.

@@ -150,3 +150,12 @@ def test_conv_passes_tuned_exhaustively_match_the_reference(cache):
     forward = next(e for k, e in autotune.entries().items() if k.startswith("forward"))
     assert {"im2col", "winograd"} <= set(forward.ms) and any(n.startswith("direct") for n in forward.ms)
     assert "im2col" in autotune.table_text()
+
+
+def test_past_the_process_budget_new_keys_take_the_rule_and_are_not_saved(cache, monkeypatch):
+    monkeypatch.setattr(autotune, "PROCESS_BUDGET_S", 0.0)
+    monkeypatch.setattr(autotune._state, "tuning_s", 0.0)
+    assert autotune.choose("forward", {"N": 9}, {"a": sleeper(0, 1), "b": sleeper(0.01, 2)}, "b") == ("b", None)
+    key = autotune.make_key("forward", {"N": 9})
+    assert autotune.untuned_keys() == {key} and key not in autotune.entries()
+    assert "untuned: budget spent" in autotune.table_text()
