@@ -10,6 +10,8 @@ Kernels compile on first use and are cached on disk (``cache=True`` in :mod:`nns
 :mod:`nnscratch.cpu.threads` says how the kernels share the cores. Importing this package changes
 nothing in the process; :func:`tune_process` (:mod:`nnscratch.cpu.tuning`, called by ``fit``) sets the
 OpenMP wait policy and glibc's malloc thresholds (:mod:`nnscratch.cpu.malloc`) explicitly, and undoes them.
+:mod:`nnscratch.cpu.isa` says which ISA the kernels compile for; :mod:`nnscratch.cpu.autotune` picks each
+convolution shape's fastest algorithm and tile on its first call and keeps the choice on disk.
 """
 
 from nnscratch.cpu.tuning import ProcessTuning, tune_process

@@ -84,7 +84,7 @@ from nnscratch.cpu.direct import (
     forward_tiles,
     input_tiles,
 )
-from nnscratch.cpu.direct_codegen import TileShape
+from nnscratch.cpu.direct_codegen import TileShape, measured_tile
 from nnscratch.cpu.direct_weight import conv2d_backward_weight_direct, direct_weight_applies, weight_tiles
 from nnscratch.cpu.winograd import conv2d_backward_input_winograd, conv2d_forward_winograd
 
@@ -157,7 +157,7 @@ def conv2d_forward(
     args = (tuple(stride), tuple(padding), tuple(dilation))
     candidates: dict[str, Callable[[], np.ndarray]] = {}
     if USE_DIRECT and direct_applies(x.dtype, groups, OC, OW, (KH, KW)):
-        for shape in _tiles_to_try(forward_tiles(OC, OH, OW)):
+        for shape in _tiles_to_try(forward_tiles(OC, OH, OW), measured_tile(OC, OH, OW)):
             candidates[_direct_name(shape)] = functools.partial(conv2d_forward_direct, x, w, b, *args, relu, shape)
     if _winograd_legal(C, OC, w.shape, *args, groups):
         candidates["winograd"] = lambda: _relu(conv2d_forward_winograd(x, w, b, args[1]), relu)
@@ -191,9 +191,14 @@ def _direct_name(shape: TileShape) -> str:
     return f"direct {shape.channels}x{shape.pixels}x{shape.rows}"
 
 
-def _tiles_to_try(tiles: tuple[TileShape, ...]) -> tuple[TileShape, ...]:
-    """The tiles the autotuner times: the port model's best :data:`TILES_TRIED` (all when exhaustive)."""
-    return tiles if autotune.mode() == "exhaustive" else tiles[:TILES_TRIED]
+def _tiles_to_try(tiles: tuple[TileShape, ...], measured: TileShape | None = None) -> tuple[TileShape, ...]:
+    """The tiles the autotuner times: the port model's best :data:`TILES_TRIED` (all when exhaustive), after
+    ``measured`` (:func:`~nnscratch.cpu.direct_codegen.measured_tile`, AVX-512 only) where it is legal. The
+    first is the deterministic rule's choice (``NNSCRATCH_AUTOTUNE=off``)."""
+    tried = tiles if autotune.mode() == "exhaustive" else tiles[:TILES_TRIED]
+    if measured in tiles:
+        return (measured, *(t for t in tried if t != measured))
+    return tried
 
 
 def _run_chosen(op: str, fields: dict, candidates: dict[str, Callable[[], np.ndarray]], default: str) -> np.ndarray:
@@ -260,7 +265,9 @@ def conv2d_backward_input(
     args = (tuple(stride), tuple(padding), tuple(dilation))
     candidates: dict[str, Callable[[], np.ndarray]] = {}
     if USE_DIRECT and direct_input_applies(gy.dtype, args[0], groups, x_shape, (KH, KW), args[1], args[2]):
-        for shape in _tiles_to_try(input_tiles(x_shape, (KH, KW), args[0], args[1])):
+        tiles = input_tiles(x_shape, (KH, KW), args[0], args[1])
+        measured = measured_tile(C, H, W) if args[0] == (1, 1) else None
+        for shape in _tiles_to_try(tiles, measured):
             candidates[_direct_name(shape)] = functools.partial(conv2d_backward_input_direct, gy, w, x_shape, *args,
                                                                 shape)  # fmt: skip
     if _winograd_legal(C, OC, w.shape, *args, groups):

@@ -249,6 +249,25 @@ def _sample_tiles(OC: int, OH: int, OW: int, isa: TargetISA) -> tuple[TileShape,
     return tuple(ranked)
 
 
+#: AVX-512 tiles measured best before the tiles were modelled (2026-11-24 sweep, one core): 8 channels x
+#: the widest of 32, 16 or 8 pixels that fits the row x 1, 2 or 4 rows. The port model ranks the 8x8x4 one
+#: (32 sums, more than it budgets) below tiles it runs 10-20% faster than, so the autotuner times it
+#: as well on AVX-512 (:func:`measured_tile`).
+AVX512_MEASURED_ROWS = {32: 1, 16: 2, 8: 4}
+
+
+def measured_tile(OC: int, OH: int, OW: int, isa: TargetISA | None = None) -> TileShape | None:
+    """The measured AVX-512 tile of a plane (:data:`AVX512_MEASURED_ROWS`), where it is legal; else None."""
+    isa = isa or target()
+    if isa.name != "avx512" or OC < 8:
+        return None
+    pixels = next((vp for vp in (32, 16, 8) if vp <= OW), None)
+    if pixels is None:
+        return None
+    rows = AVX512_MEASURED_ROWS[pixels]
+    return TileShape(8, pixels, rows if rows <= OH else 1)
+
+
 def tile_width(OW: int) -> int | None:
     """The narrowest tile's pixels if a row of ``OW`` lanes holds it, else ``None`` (too narrow)."""
     return min(WIDTHS) if OW >= min(WIDTHS) else None
@@ -264,6 +283,7 @@ __all__ = [
     "WIDTHS",
     "compile_driver",
     "covered",
+    "measured_tile",
     "phase_columns",
     "prefer_wide_vectors",
     "sample_cost",

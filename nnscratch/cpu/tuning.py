@@ -17,6 +17,9 @@ so, and its undo does nothing). The opt-outs: an ``OMP_WAIT_POLICY`` already in 
 left as it is, and ``NNSCRATCH_MALLOC_TUNING=0`` (or glibc's own ``MALLOC_*_THRESHOLD_`` variables)
 leaves malloc alone.
 
+The convolutions' per-shape choices are the other kind of tuning (:mod:`nnscratch.cpu.autotune`, on
+by default, nothing process-wide); :func:`table` (re-exported here) prints what it chose.
+
 What cannot be undone, and the record says so in ``notes`` rather than pretending:
 
 - the OpenMP runtime reads ``OMP_WAIT_POLICY`` once, when it starts (Numba's first parallel kernel).
@@ -42,6 +45,7 @@ import threading
 from dataclasses import dataclass, field
 
 from nnscratch.cpu import malloc, threads
+from nnscratch.cpu.autotune import table
 
 #: The OpenMP wait policy nnscratch asks for (see :mod:`nnscratch.cpu.threads`).
 WAIT_POLICY = "PASSIVE"
@@ -166,4 +170,4 @@ def tune_process() -> ProcessTuning:
         return record
 
 
-__all__ = ["ProcessTuning", "WAIT_POLICY", "tune_process"]
+__all__ = ["ProcessTuning", "WAIT_POLICY", "table", "tune_process"]
