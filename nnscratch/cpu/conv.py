@@ -164,15 +164,21 @@ def conv2d_forward(
     if _is_depthwise(C, w.shape, groups):
         candidates["depthwise"] = lambda: _relu(_depthwise_forward(x, w, b, *args), relu)
     candidates["im2col"] = lambda: _relu(_forward_im2col(x, w, b, *args, groups, OH, OW), relu)
-    if next(iter(candidates)).startswith("direct"):
-        default = next(iter(candidates))
-    elif _winograd_pays(C, OC, w.shape, *args, groups, OH, OW, N):
-        default = "winograd"
-    else:
-        default = "depthwise" if "depthwise" in candidates else "im2col"
+    default = _rule_choice(candidates, _winograd_pays(C, OC, w.shape, *args, groups, OH, OW, N))
     fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, x.dtype)}
     fields["relu"] = relu
     return _run_chosen("forward", fields, candidates, default)
+
+
+def _rule_choice(candidates: dict[str, Callable[[], np.ndarray]], winograd_pays: bool = False) -> str:
+    """The deterministic rule's candidate: the direct kernel's first tile, else Winograd where it pays,
+    else depthwise, else im2col (what ``NNSCRATCH_AUTOTUNE=off`` runs)."""
+    first = next(iter(candidates))
+    if first.startswith("direct"):
+        return first
+    if winograd_pays and "winograd" in candidates:
+        return "winograd"
+    return "depthwise" if "depthwise" in candidates else "im2col"
 
 
 def _relu(y: np.ndarray, relu: bool) -> np.ndarray:
@@ -277,12 +283,7 @@ def conv2d_backward_input(
     candidates["im2col"] = lambda: conv2d_backward_input_im2col(
         np.ascontiguousarray(gy), w, *args, groups, np.empty(x_shape, dtype=gy.dtype)
     )
-    if next(iter(candidates)).startswith("direct"):
-        default = next(iter(candidates))
-    elif _winograd_pays(C, OC, w.shape, *args, groups, OH, OW, N):
-        default = "winograd"
-    else:
-        default = "depthwise" if "depthwise" in candidates else "im2col"
+    default = _rule_choice(candidates, _winograd_pays(C, OC, w.shape, *args, groups, OH, OW, N))
     fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, gy.dtype)}
     return _run_chosen("input_grad", fields, candidates, default)
 
@@ -324,8 +325,7 @@ def conv2d_backward_weight(
     candidates["im2col"] = lambda: conv2d_backward_weight_im2col(
         np.ascontiguousarray(gy), np.ascontiguousarray(x), w_shape, *args, groups
     )
-    first = next(iter(candidates))
-    default = first if first.startswith("direct") else "depthwise" if "depthwise" in candidates else "im2col"
+    default = _rule_choice(candidates)
     fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, x.dtype)}
     return _run_chosen("weight_grad", fields, candidates, default)
 
