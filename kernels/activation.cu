@@ -2,9 +2,9 @@
 // mask.
 //
 // Kernels (each as _f32 and _f64; T = float or double):
-//   relu_forward          y  = max(x, 0)
-//   relu_backward         gx = gy where y > 0, else 0
-//   bias_relu_forward     y  = max(x + b[c], 0)               c = (i / L) % C for x (N, C, L)
+//   relu_forward          y  = x < 0 ? 0 : x                   (PyTorch's clamp_min: NaN and -0.0 stay)
+//   relu_backward         gx = y <= 0 ? 0 : gy                 (PyTorch's threshold_backward)
+//   bias_relu_forward     y  = relu(x + b[c])                  c = (i / L) % C for x (N, C, L)
 //   leaky_relu_forward    y  = x > 0 ? x : slope * x
 //   leaky_relu_backward   gx = x > 0 ? gy : slope * gy
 //   bias_leaky_relu_forward
@@ -18,6 +18,8 @@
 //      (1 FLOP per 8-12 bytes), so nothing else matters; see kernels/README.md for the numbers.
 //
 // Design notes:
+//   * ReLU is a select, never a product by 0: -inf * 0 and inf * 0 are NaN. The comparisons are written
+//     so that NaN takes the pass-through branch (NaN < 0 is false), not max()/fmax(), which drop NaN.
 //   * The bias kernels read b[c] through the read-only cache (__ldg); C is small, so it stays in L1.
 //   * The dropout mask needs no RNG state: element i hashes (seed, i) with SplitMix64, so any
 //     launch configuration (and the emulator's thread orders) gives the same mask.
@@ -25,22 +27,22 @@
 
 template <typename T>
 __device__ __forceinline__ void relu_forward_body(const T* __restrict__ x, T* __restrict__ y, int n) {
-    for (int i = nns_global_index_x(); i < n; i += nns_grid_stride_x()) y[i] = x[i] > T(0) ? x[i] : T(0);
+    for (int i = nns_global_index_x(); i < n; i += nns_grid_stride_x()) y[i] = x[i] < T(0) ? T(0) : x[i];
 }
 
 template <typename T>
 __device__ __forceinline__ void relu_backward_body(const T* __restrict__ gy, const T* __restrict__ y,
                                                    T* __restrict__ gx, int n) {
-    for (int i = nns_global_index_x(); i < n; i += nns_grid_stride_x()) gx[i] = y[i] > T(0) ? gy[i] : T(0);
+    for (int i = nns_global_index_x(); i < n; i += nns_grid_stride_x()) gx[i] = y[i] <= T(0) ? T(0) : gy[i];
 }
 
-// Leaky = false is plain ReLU: negatives become exactly 0 (z * 0 would turn -inf into NaN).
+// Leaky = false is plain ReLU: negatives become exactly 0 (z * 0 would turn -inf into NaN), NaN stays.
 template <bool Leaky, typename T>
 __device__ __forceinline__ void bias_activation_body(const T* __restrict__ x, const T* __restrict__ b,
                                                      T* __restrict__ y, T slope, int n, int C, int L) {
     for (int i = nns_global_index_x(); i < n; i += nns_grid_stride_x()) {
         const T z = x[i] + __ldg(&b[(i / L) % C]);
-        y[i] = z > T(0) ? z : (Leaky ? z * slope : T(0));
+        y[i] = Leaky ? (z > T(0) ? z : z * slope) : (z < T(0) ? T(0) : z);
     }
 }
 

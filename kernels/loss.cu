@@ -4,8 +4,8 @@
 //   softmax_cross_entropy_forward   one WARP per row: row max, sum of exp, log_probs = z - max - log(sum)
 //                                   written once, and the per-row loss
 //                                   (1 - s) * (-w[t] * lp[t]) + (s / K) * (-sum_k w[k] * lp[k])
-//   softmax_cross_entropy_backward  one warp per row: glogits = glosses[n] * (d - exp(lp) * sum(d)),
-//                                   d = -(s / K) * w - (1 - s) * w[t] * onehot(t)
+//   softmax_cross_entropy_backward  one warp per row: glogits = g * d - exp(lp) * sum(g * d),
+//                                   g = glosses[n], d = -(s / K) * w - (1 - s) * w[t] * onehot(t)
 //
 // Versions:
 //   v1 (this) warp per row with __shfl_xor_sync reductions: no shared memory, no __syncthreads, and
@@ -13,7 +13,12 @@
 //      write lp; the re-reads hit L1/L2 for K <= a few thousand) and writes it once.
 //   A block per row (reduce.cuh's nns_block_sum) would only pay off for K in the tens of thousands.
 //
-// Rows whose target is ignore_index get loss 0 and zero gradient. A target outside [0, K) that is
+// Non-finite logits as PyTorch: the smoothing term is added only when s > 0 (it is +inf for a -inf logit,
+// a masked class, and 0 * inf would be NaN); the gradient scales d by g before the softmax's part (PyTorch's
+// order), so a -inf logit gets g * d.
+//
+// Rows whose target is ignore_index get loss 0 and zero gradient (g = 0: NaN only where the row's own
+// log-probabilities are NaN, as in PyTorch). A target outside [0, K) that is
 // not ignore_index gives a NaN loss (the GPU cannot raise; the host checks run on the emulator).
 #include "reduce.cuh"
 
@@ -52,7 +57,9 @@ __device__ void softmax_cross_entropy_forward_body(const T* __restrict__ logits,
                     loss = __int_as_float(0x7fc00000);  // NaN: an invalid class index
                 } else {
                     const T nll = -class_weight(weight, has_weight, t) * ((z[t] - row_max) - log_sum);
-                    loss = (T(1) - label_smoothing) * nll + (label_smoothing / T(K)) * (-weighted);
+                    loss = label_smoothing > T(0)
+                               ? (T(1) - label_smoothing) * nll + (label_smoothing / T(K)) * (-weighted)
+                               : nll;
                 }
             }
             losses[row] = loss;
@@ -77,11 +84,11 @@ __device__ void softmax_cross_entropy_backward_body(const T* __restrict__ glosse
         const T target_weight = kept ? (T(1) - label_smoothing) * class_weight(weight, has_weight, t) : T(0);
         T sum_w = T(0);
         for (int k = lane; k < K; k += 32) sum_w += class_weight(weight, has_weight, k);
-        // sum_k d[k] = -(s / K) * sum(w) - (1 - s) * w[t]
-        const T sum_d = -smooth * nns_warp_sum(sum_w) - target_weight;
+        // sum_k scale * d[k] = scale * (-(s / K) * sum(w) - (1 - s) * w[t])
+        const T sum_d = scale * (-smooth * nns_warp_sum(sum_w) - target_weight);
         for (int k = lane; k < K; k += 32) {
             const T d = -smooth * class_weight(weight, has_weight, k) - (k == t ? target_weight : T(0));
-            g[k] = scale * (d - exp(lp[k]) * sum_d);
+            g[k] = scale * d - exp(lp[k]) * sum_d;
         }
     }
 }

@@ -7,6 +7,11 @@ a conv or linear layer followed by ReLU need not add the bias and apply ReLU as 
 Shape letters: N batch, C channels, ``...`` any trailing (spatial) dims. Every result has the shape and
 dtype of the first array argument.
 
+Non-finite values and signed zeros are PyTorch's in every tier (``tests/tiers/test_nonfinite.py``): ReLU
+is ``0 if x < 0 else x`` (-inf gives 0; NaN and -0.0 pass), its gradient ``0 if y <= 0 else gy`` (an
+infinite ``gy`` where the ReLU is closed gives 0, never ``inf * 0``); leaky ReLU is ``x if x > 0 else
+slope * x`` (so slope 0 at -inf is NaN, as PyTorch's ``leaky_relu``).
+
 Example:
     >>> import numpy as np
     >>> x, b = np.zeros((2, 3, 4), np.float32), np.zeros(3, np.float32)
@@ -34,11 +39,12 @@ class ActivationKernels(Protocol):
     """What every tier of the activation family implements."""
 
     def relu_forward(self, x: Array) -> Array:
-        """``max(x, 0)``. Shape: any -> same."""
+        """``max(x, 0)``: 0 where ``x < 0``, else ``x`` (NaN and -0.0 unchanged). Shape: any -> same."""
         ...
 
     def relu_backward(self, gy: Array, y: Array) -> Array:
-        """``gy`` where the output ``y`` is positive, else 0 (PyTorch's convention at 0). Shape: same."""
+        """``gy`` where the output ``y`` is positive, else 0 (PyTorch's convention at 0); 0 exactly where
+        ``y <= 0``, so a NaN output passes ``gy`` (PyTorch's ``threshold_backward``). Shape: same."""
         ...
 
     def add_relu_forward(self, a: Array, b: Array) -> Array:

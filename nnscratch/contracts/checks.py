@@ -67,14 +67,17 @@ def check_pair(name: str, value: object, minimum: int) -> tuple[int, int]:
 
 
 def check_x_shape(name: str, value: object) -> tuple[int, int, int, int]:
-    """Check a ``(N, C, H, W)`` shape tuple given to a backward kernel."""
+    """Check a ``(N, C, H, W)`` shape tuple given to a backward kernel: ``N >= 0`` (an empty batch, as the
+    forward passes accept), the others ``>= 1``."""
     ok = (
         isinstance(value, (tuple, list))
         and len(value) == 4
-        and all(isinstance(v, (int, np.integer)) and v >= 1 for v in value)
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+        and value[0] >= 0
+        and min(value[1:]) >= 1
     )
     if not ok:
-        raise ValueError(f"{name}: expected a 4-tuple of positive ints (N, C, H, W), got {value!r}")
+        raise ValueError(f"{name}: expected a 4-tuple of positive ints (N, C, H, W; N may be 0), got {value!r}")
     return tuple(int(v) for v in value)  # type: ignore[return-value]
 
 

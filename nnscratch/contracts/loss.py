@@ -4,6 +4,12 @@ and ``ignore_index``.
 Shape letters: N samples, K classes. The forward returns the per-sample losses and the log-probabilities
 that the backward reuses.
 
+Non-finite logits as PyTorch in every tier (``tests/tiers/test_nonfinite.py``): a -inf logit (a masked
+class) leaves the loss finite when it is not the target and there is no smoothing (the smoothing term,
++inf then, is added only for ``label_smoothing > 0``), and its gradient is the smoothing's
+``-glosses * s / K * w[k]`` (0 without smoothing); +inf or NaN in a row, or a row all -inf, make the row's
+loss and gradient NaN.
+
 On a GPU (CuPy arrays) the class indices are not read back to validate them (that would stall the
 stream): the CUDA kernels give a NaN loss for an index outside ``[0, K)`` that is not ``ignore_index``.
 
@@ -51,7 +57,8 @@ class LossKernels(Protocol):
         ignore_index: int,
     ) -> Array:
         """The gradient with respect to the logits: glosses ``(N,)``, log_probs ``(N, K)`` (the
-        forward's), target ``(N,)`` -> glogits ``(N, K)``; ignored rows get 0."""
+        forward's), target ``(N,)`` -> glogits ``(N, K)``; ignored rows get 0 (NaN where their own
+        log_probs are NaN, as PyTorch's ``0 - softmax * 0``)."""
         ...
 
 

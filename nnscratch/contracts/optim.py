@@ -4,9 +4,9 @@ Each kernel updates one parameter and its state buffers *in place*, with the for
 single-tensor optimizers (written out in :mod:`nnscratch.ref.optim`). Shape letter: P, the parameter's
 number of elements. Conventions shared by every tier:
 
-* ``param`` is a flat C-contiguous float32 or float64 array ``(P,)`` (``param.data.reshape(-1)``);
+* ``param`` is a flat C-contiguous, writeable float32 or float64 array ``(P,)`` (``param.data.reshape(-1)``);
   ``grad`` is a flat ``(P,)`` array (the CUDA tier casts it to param's dtype, the others read it as is).
-* A state buffer the options use is a C-contiguous ``(P,)`` array of param's dtype; one they leave
+* A state buffer the options use is a C-contiguous, writeable ``(P,)`` array of param's dtype; one they leave
   unused may be an empty array ``(0,)`` (it is never read).
 * Scalars are Python floats; those that depend on the step number (bias corrections, the decayed
   Adagrad rate) are computed by the optimizer in float64 before the call.
@@ -119,6 +119,7 @@ def check_buffers(param: Array, grad: Array, **buffers: tuple[Array, bool]) -> N
         )
     if param.dtype not in FLOAT_DTYPES:
         raise TypeError(f"param: expected a float32 or float64 array, got dtype {param.dtype}")
+    _check_writeable("param", param)
     if not is_array(grad) or grad.shape != param.shape:
         raise ValueError(f"grad: expected shape {param.shape} (as param), got {getattr(grad, 'shape', None)}")
     for name, (array, used) in buffers.items():
@@ -134,6 +135,16 @@ def check_buffers(param: Array, grad: Array, **buffers: tuple[Array, bool]) -> N
             )
         if array.dtype != param.dtype:
             raise TypeError(f"{name}: expected dtype {param.dtype} (as param), got {array.dtype}")
+        _check_writeable(name, array)
+
+
+def _check_writeable(name: str, array: Array) -> None:
+    """The kernels update ``array`` in place: a read-only NumPy array is refused by name (CuPy arrays have
+    no such flag)."""
+    if not getattr(array.flags, "writeable", True):
+        raise ValueError(
+            f"{name}: expected a writeable array (updated in place), got a read-only array of shape {array.shape}"
+        )
 
 
 def check_sgd_step(

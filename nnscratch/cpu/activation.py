@@ -5,9 +5,13 @@ as ``(N*C, L)`` rows (L = product of the trailing dims) and the rows are spread 
 swish has no channel dimension: it views the data as one flat run, cut into chunks for the cores.
 The arguments are checked by the contract (:mod:`nnscratch.contracts.activation`) before they get here.
 
+ReLU has kernels of its own, not leaky ReLU with slope 0: ``z * 0`` is NaN for ``z = -inf`` and -0.0 for
+``z = -1``, and ``gy * 0`` is NaN for an infinite ``gy``. They store ``0 if z < 0 else z`` (PyTorch's
+``clamp_min``: NaN and -0.0 pass unchanged) and ``0 if y <= 0 else gy`` (its ``threshold_backward``).
+
 Example:
-    >>> relu_forward(np.array([-1.0, 2.0])).tolist() == [0.0, 2.0]  # -1.0 becomes -0.0 (x * 0), equal to 0.0
-    True
+    >>> relu_forward(np.array([-np.inf, -1.0, -0.0, 2.0, np.nan])).tolist()
+    [0.0, 0.0, -0.0, 2.0, nan]
 """
 
 from __future__ import annotations
@@ -17,6 +21,39 @@ from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
 from nnscratch.cpu.elementwise import parallel_add
+
+
+@njit(**NUMBA_OPTIONS)
+def _bias_relu_rows(x2, bias, C, zero, y2, r0, r1):
+    # rows r0 .. r1 of x2, y2 (N*C, L); row r has channel r % C; zero has x's dtype. 0 where the sum is
+    # negative, else the sum: -inf becomes 0, NaN and -0.0 stay (never z * 0, NaN for z = -inf)
+    L = x2.shape[1]
+    for r in range(r0, r1):
+        shift = bias[r % C]
+        for i in range(L):
+            z = x2[r, i] + shift
+            y2[r, i] = zero if z < zero else z
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _bias_relu_kernel(x2, bias, C, zero, y2):
+    for r in prange(x2.shape[0]):
+        _bias_relu_rows(x2, bias, C, zero, y2, r, r + 1)
+
+
+@njit(**NUMBA_OPTIONS)
+def _relu_backward_rows(gy2, y2, zero, gx2, r0, r1):
+    # 0 where the output y <= 0, else gy (a NaN output passes gy; an inf gy where y <= 0 gives 0, not NaN)
+    L = y2.shape[1]
+    for r in range(r0, r1):
+        for i in range(L):
+            gx2[r, i] = zero if y2[r, i] <= zero else gy2[r, i]
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _relu_backward_kernel(gy2, y2, zero, gx2):
+    for r in prange(y2.shape[0]):
+        _relu_backward_rows(gy2, y2, zero, gx2, r, r + 1)
 
 
 @njit(**NUMBA_OPTIONS)
@@ -102,27 +139,44 @@ def _as_rows(a: np.ndarray) -> np.ndarray:
     return a.reshape(1, -1)  # (1, size)
 
 
-def _apply(x: np.ndarray, bias: np.ndarray | None, slope: float) -> np.ndarray:
+def _apply(x: np.ndarray, bias: np.ndarray | None, slope: float | None) -> np.ndarray:
+    """``relu(x + b[c])`` (``slope`` None) or ``leaky_relu(x + b[c], slope)`` in one pass."""
     if x.size == 0:
         return np.empty_like(x)
     x2 = _as_rows(x)  # (rows, L)
     C = x.shape[1] if x.ndim >= 2 else 1
     if bias is None:
-        bias = np.zeros(C, dtype=x.dtype)
+        bias = np.full(C, -0.0, dtype=x.dtype)  # x + (-0.0) is x for every x; x + 0.0 turns -0.0 into 0.0
+    bias = np.ascontiguousarray(bias)
     y2 = np.empty_like(x2)
-    if x.size < PARALLEL_MIN_SIZE:
-        _bias_leaky_relu_rows(x2, np.ascontiguousarray(bias), C, slope, y2, 0, x2.shape[0])
+    serial = x.size < PARALLEL_MIN_SIZE
+    if slope is None:
+        zero = x.dtype.type(0)
+        if serial:
+            _bias_relu_rows(x2, bias, C, zero, y2, 0, x2.shape[0])
+        else:
+            _bias_relu_kernel(x2, bias, C, zero, y2)
+    elif serial:
+        _bias_leaky_relu_rows(x2, bias, C, slope, y2, 0, x2.shape[0])
     else:
-        _bias_leaky_relu_kernel(x2, np.ascontiguousarray(bias), C, slope, y2)
+        _bias_leaky_relu_kernel(x2, bias, C, slope, y2)
     return y2.reshape(x.shape)
 
 
-def _gradient(gy: np.ndarray, x: np.ndarray, slope: float) -> np.ndarray:
+def _gradient(gy: np.ndarray, x: np.ndarray, slope: float | None) -> np.ndarray:
+    """ReLU's gradient (``slope`` None; ``x`` is then the output) or leaky ReLU's at the input ``x``."""
     if gy.size == 0:
         return np.empty_like(gy)
     gy2, x2 = _as_rows(gy), _as_rows(x)  # (rows, L)
     gx2 = np.empty_like(gy2)
-    if gy.size < PARALLEL_MIN_SIZE:
+    serial = gy.size < PARALLEL_MIN_SIZE
+    if slope is None:
+        zero = gy.dtype.type(0)
+        if serial:
+            _relu_backward_rows(gy2, x2, zero, gx2, 0, gx2.shape[0])
+        else:
+            _relu_backward_kernel(gy2, x2, zero, gx2)
+    elif serial:
         _leaky_relu_backward_rows(gy2, x2, slope, gx2, 0, gx2.shape[0])
     else:
         _leaky_relu_backward_kernel(gy2, x2, slope, gx2)
@@ -135,8 +189,8 @@ def _flat(a: np.ndarray) -> np.ndarray:
 
 
 def relu_forward(x: np.ndarray) -> np.ndarray:
-    """``max(x, 0)``. Shape: any -> same."""
-    return _apply(x, None, 0.0)
+    """``max(x, 0)``: 0 where ``x < 0``, else ``x`` (NaN and -0.0 unchanged). Shape: any -> same."""
+    return _apply(x, None, None)
 
 
 def add_relu_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -145,13 +199,13 @@ def add_relu_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def relu_backward(gy: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``gy`` where the output ``y`` is positive, else 0. Shape: same."""
-    return _gradient(gy, y, 0.0)
+    """0 where the output ``y <= 0``, else ``gy`` (a NaN output passes ``gy``). Shape: same."""
+    return _gradient(gy, y, None)
 
 
 def bias_relu_forward(x: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``relu(x + b[c])`` in one pass. Shape: x ``(N, C, ...)``, b ``(C,)`` -> same as x."""
-    return _apply(x, b, 0.0)
+    return _apply(x, b, None)
 
 
 def leaky_relu_forward(x: np.ndarray, negative_slope: float) -> np.ndarray:

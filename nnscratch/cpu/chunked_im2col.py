@@ -26,7 +26,7 @@ from numba import njit, prange
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
 from nnscratch.contracts.checks import conv_output_hw
 from nnscratch.cpu.taps import _add_tap, _copy_tap
-from nnscratch.cpu.threads import over_samples
+from nnscratch.cpu.threads import over_samples, sum_over_samples
 
 Pair = tuple[int, int]
 
@@ -292,8 +292,8 @@ def conv2d_backward_input_im2col(gy: np.ndarray, w: np.ndarray, stride: Pair, pa
 
 def conv2d_backward_weight_im2col(gy: np.ndarray, x: np.ndarray, w_shape: tuple[int, int, int, int], stride: Pair,
                                   padding: Pair, dilation: Pair, G: int) -> np.ndarray:  # fmt: skip
-    """``gw = gy @ im2col(x).T`` as ``cols @ gy.T`` per chunk, summed over chunks and then over workers
-    (in worker order).
+    """``gw = gy @ im2col(x).T`` as ``cols @ gy.T`` per chunk, summed over the chunks of each slot and then
+    over the slots, in an order fixed by the shapes (:func:`~nnscratch.cpu.threads.sum_over_samples`).
 
     Shape:
         gy ``(N, OC, OH, OW)``, x ``(N, C, H, W)``, both contiguous -> gw ``(OC, C//G, KH, KW)``.
@@ -308,30 +308,29 @@ def conv2d_backward_weight_im2col(gy: np.ndarray, x: np.ndarray, w_shape: tuple[
     band = _band_rows(rows, OH, OW, x.itemsize) if chunk == 1 else OH
     gy3 = gy.reshape(N, OC, L)  # (N, OC, L)
 
-    def work(pieces: Iterator[tuple[int, int]]) -> np.ndarray:
+    def work(slots: Iterator[tuple[Iterator[tuple[int, int]], np.ndarray]]) -> None:
         cols_buf = np.empty(rows * max(chunk * L, band * OW), dtype=x.dtype)
         gy_buf = np.empty(OC * chunk * L, dtype=x.dtype)
-        total = np.zeros((G, K, OC // G), dtype=x.dtype)  # (G, K, OCG): gw transposed, BLAS's faster side
-        part = np.empty_like(total)
-        for n0, count in pieces:
-            if count == 1:  # bands of output rows
-                for oh0, i0, i1, cols in _row_bands(cols_buf, rows, OH, OW, band):
-                    _im2col_block(x, n0, 1, KH, KW, SH, SW, PH - oh0 * SH, PW, DH, DW, cols, 0)
-                    gy_t = gy3[n0, :, i0:i1].reshape(G, OC // G, i1 - i0).transpose(0, 2, 1)  # (G, cols, OCG)
-                    _matmul_per_group(cols.reshape(G, K, i1 - i0), gy_t, part)
-                    total += part
-                continue
-            gy_chunk = gy_buf[: OC * count * L].reshape(OC, count, L)
-            _gather_block(gy3, n0, gy_chunk)  # (OC, count, L)
-            cols = cols_buf[: rows * count * L].reshape(rows, count, OH, OW)
-            _im2col_block(x, n0, count, KH, KW, SH, SW, PH, PW, DH, DW, cols, 0)
-            gy_t = gy_chunk.reshape(G, OC // G, count * L).transpose(0, 2, 1)  # (G, count*L, OCG), a view
-            _matmul_per_group(cols.reshape(G, K, count * L), gy_t, part)
-            total += part
-        return total
+        part = np.empty((G, K, OC // G), dtype=x.dtype)  # (G, K, OCG): gw transposed, BLAS's faster side
+        for pieces, total in slots:  # each slot's chunks in order into its own (G, K, OCG) total
+            for n0, count in pieces:
+                if count == 1:  # bands of output rows
+                    for oh0, i0, i1, cols in _row_bands(cols_buf, rows, OH, OW, band):
+                        _im2col_block(x, n0, 1, KH, KW, SH, SW, PH - oh0 * SH, PW, DH, DW, cols, 0)
+                        gy_t = gy3[n0, :, i0:i1].reshape(G, OC // G, i1 - i0).transpose(0, 2, 1)  # (G, cols, OCG)
+                        _matmul_per_group(cols.reshape(G, K, i1 - i0), gy_t, part)
+                        total += part
+                    continue
+                gy_chunk = gy_buf[: OC * count * L].reshape(OC, count, L)
+                _gather_block(gy3, n0, gy_chunk)  # (OC, count, L)
+                cols = cols_buf[: rows * count * L].reshape(rows, count, OH, OW)
+                _im2col_block(x, n0, count, KH, KW, SH, SW, PH, PW, DH, DW, cols, 0)
+                gy_t = gy_chunk.reshape(G, OC // G, count * L).transpose(0, 2, 1)  # (G, count*L, OCG), a view
+                _matmul_per_group(cols.reshape(G, K, count * L), gy_t, part)
+                total += part
 
-    partials = over_samples(work, N, chunk)
-    gw_t = sum(partials[1:], partials[0])  # (G, K, OCG)
+    # the slots' totals added in slot order: the same sum whichever worker ran which chunks
+    gw_t = sum_over_samples(work, N, chunk, (G, K, OC // G), x.dtype, sample_work=L)  # (G, K, OCG)
     return np.ascontiguousarray(gw_t.transpose(0, 2, 1)).reshape(w_shape)  # (OC, CG, KH, KW)
 
 

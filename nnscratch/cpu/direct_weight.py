@@ -36,7 +36,7 @@ from nnscratch.cpu.direct_codegen import (
     tile_width,
 )
 from nnscratch.cpu.isa import TargetISA, target
-from nnscratch.cpu.threads import over_samples
+from nnscratch.cpu.threads import sum_over_samples
 
 Pair = tuple[int, int]
 
@@ -213,19 +213,19 @@ def conv2d_backward_weight_direct(
     driver = compile_driver(_make_weight_driver, _WEIGHT_SIGNATURE, shape)
     x, gy = np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(gy, dtype=np.float32)
 
-    def work(pieces: Iterator[tuple[int, int]]) -> np.ndarray:
+    def work(slots: Iterator[tuple[Iterator[tuple[int, int]], np.ndarray]]) -> None:
         xt = np.zeros((SH * SW * Hq + 1, Wq, C), dtype=np.float32)  # phases, and a spare zero row for the last tap
         gyw = np.zeros((OCp, OH, Wq), dtype=np.float32)  # (OCp, OH, Wq): columns >= OW stay zero
         gwt = np.empty((OCp, T * C), dtype=np.float32)  # (OCp, T*C), one sample's gradient
-        total = np.zeros((OCp, T * C), dtype=np.float32)
-        for n0, count in pieces:
-            for n in range(n0, n0 + count):
-                driver(x, gy, n, PH, PW, SH, SW, xt, gyw, offsets, zero_bias, seg_x, seg_y, DH * Wq * C, KW * C, gwt,
-                       total)  # fmt: skip
-        return total
+        for pieces, total in slots:  # each slot's samples in order into its own (OCp, T*C) total
+            for n0, count in pieces:
+                for n in range(n0, n0 + count):
+                    driver(x, gy, n, PH, PW, SH, SW, xt, gyw, offsets, zero_bias, seg_x, seg_y, DH * Wq * C, KW * C,
+                           gwt, total)  # fmt: skip
 
-    partials = over_samples(work, N, 1, single_thread_blas=False)
-    total = sum(partials[1:], partials[0])  # (OCp, T*C)
+    # the slots' totals added in slot order: the same sum whichever worker ran which samples
+    # (OCp, T*C); each sample is OH*Wq multiply-adds per element of the sum
+    total = sum_over_samples(work, N, 1, (OCp, T * C), np.float32, single_thread_blas=False, sample_work=OH * Wq)
     return np.ascontiguousarray(total[:OC].reshape(OC, KH, KW, C).transpose(0, 3, 1, 2))  # (OC, C, KH, KW)
 
 

@@ -40,9 +40,11 @@ def _forward_rows(logits, target, w, smoothing, ignore_index, losses, log_probs,
         t = target[n]
         if t == ignore_index:
             losses[n] = 0.0
-        else:
+        elif smoothing > 0:
             nll = -w[t] * log_probs[n, t]
             losses[n] = (1.0 - smoothing) * nll + (smoothing / K) * smooth
+        else:  # no smoothing term: it is +inf for a -inf logit (a masked class), and 0 * inf is NaN
+            losses[n] = -w[t] * log_probs[n, t]
 
 
 @njit(**NUMBA_PARALLEL_OPTIONS)
@@ -59,17 +61,16 @@ def _backward_rows(glosses, log_probs, target, w, smoothing, ignore_index, glogi
         w_sum += w[k]
     for n in range(n0, n1):
         t = target[n]
-        if t == ignore_index:
-            glogits[n, :] = 0.0
-            continue
-        g = glosses[n]
-        # sum_k d_lp[k] = -(1 - s) * w[t] - (s / K) * sum(w)
-        d_sum = -(1.0 - smoothing) * w[t] - (smoothing / K) * w_sum
+        kept = t != ignore_index
+        g = glosses[n] if kept else 0.0  # an ignored row: 0, or NaN where its log_probs are (PyTorch)
+        w_t = (1.0 - smoothing) * w[t] if kept else 0.0
+        # g * d_lp[k] and their sum g * (-(1 - s) * w[t] - (s / K) * sum(w)), in PyTorch's order
+        d_sum = g * (-w_t - (smoothing / K) * w_sum)
         for k in range(K):
             d_lp = -(smoothing / K) * w[k]
             if k == t:
-                d_lp -= (1.0 - smoothing) * w[t]
-            glogits[n, k] = g * (d_lp - math.exp(log_probs[n, k]) * d_sum)
+                d_lp -= w_t
+            glogits[n, k] = g * d_lp - math.exp(log_probs[n, k]) * d_sum
 
 
 @njit(**NUMBA_PARALLEL_OPTIONS)

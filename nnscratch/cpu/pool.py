@@ -255,12 +255,13 @@ def max_pool2d_backward(gy: np.ndarray, indices: np.ndarray, x_shape: tuple[int,
         gy, indices ``(N, C, OH, OW)`` -> gx ``(N, C, H, W)``.
     """
     N, C, H, W = x_shape
+    P = gy.shape[2] * gy.shape[3]  # OH*OW, explicit: an empty batch cannot infer a -1
     gx = np.empty((N * C, H * W), dtype=gy.dtype)  # (N*C, H*W)
     _run(
         _max_pool_backward_kernel,
         gx.size,
-        np.ascontiguousarray(gy).reshape(N * C, -1),
-        np.ascontiguousarray(indices).reshape(N * C, -1),
+        np.ascontiguousarray(gy).reshape(N * C, P),
+        np.ascontiguousarray(indices).reshape(N * C, P),
         gx,
     )
     return gx.reshape(N, C, H, W)

@@ -15,6 +15,12 @@ they must never run at the same time, and none of them may keep a core busy whil
   runs its own products; OpenBLAS's threads stay asleep meanwhile.
 - :func:`over_samples` hands chunks of a batch on demand to ``numba.get_num_threads()`` worker threads; the serial
   Numba kernels they call release the GIL (``nogil``), so the workers run truly in parallel.
+- **Sums over the batch are reproducible** (:func:`sum_over_samples`, the weight gradients): which samples a
+  worker takes depends on timing, so each worker must not sum its own samples. The batch is cut into a
+  fixed number of contiguous *slots* (:func:`reduction_slots`: a function of the shapes, and of the thread
+  count past 4 threads only), the workers take whole slots on demand, each slot is summed into its own
+  array in sample order, and the slots are added in slot order. The result is then bit-identical from call
+  to call and run to run, whichever worker ran which slot.
 
 Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.threads.
 
@@ -28,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -38,6 +45,24 @@ try:  # limits BLAS to one thread while the worker threads each run a product
     from threadpoolctl import ThreadpoolController
 except ImportError:  # pragma: no cover - optional
     ThreadpoolController = None
+
+#: Slots of a batch reduction (:func:`sum_over_samples`) at least, whatever the shapes: enough for the
+#: dynamic balance on 2 threads, and the same on 1 to 4 threads (``2 * num_workers()`` past 4).
+MIN_REDUCTION_SLOTS = 8
+
+#: Slots at most. Their sizes decrease (:func:`slot_bounds`), so 16 are enough for the balance: at batch
+#: 128, from 14 samples down to 2 or 1, and the workers end together; each slot costs ~10 us of Python.
+REDUCTION_SLOTS = 16
+
+#: Multiply-adds per element of the partial sum that a slot should carry (samples x ``sample_work``):
+#: each slot costs two extra passes over its partial (zeroing it, adding it to the sum), under 1% then.
+#: The weight gradient of a 128 -> 128 convolution on 16x16 planes at batch 64 took about 10% more CPU
+#: time with 28 slots (2 samples each) than with per-worker partials; with 8 slots, the same.
+SLOT_WORK = 4096
+
+#: Bytes of partials the slot count allows for (a worst case: the sum takes each slot as soon as those
+#: before it are in, so a few are held at a time); :data:`MIN_REDUCTION_SLOTS` win over it.
+REDUCTION_BYTES = 16 << 20
 
 _executor: ThreadPoolExecutor | None = None
 _blas_controllers: list | None = None
@@ -102,11 +127,14 @@ def over_samples(
     another process steals one of them for a while (the machine is shared).
 
     Args:
-        work: called once per worker with its piece iterator; the results are returned in a list.
-        N: batch size. chunk: samples per piece.
+        work: called once per worker with its piece iterator; the results are returned in a list (empty,
+            and ``work`` not called, when ``N == 0``).
+        N: batch size. chunk: samples per piece (at least 1 when ``N > 0``).
         single_thread_blas: hold BLAS to one thread meanwhile (for workers that call BLAS).
     """
     global _executor
+    if N <= 0:  # an empty batch: no pieces, no worker
+        return []
     workers = min(num_workers(), -(-N // chunk))
     counter = itertools.count()  # next() on it is atomic under the GIL: each piece goes to one worker
 
@@ -122,6 +150,128 @@ def over_samples(
         futures = [_executor.submit(work, pieces()) for _ in range(1, workers)]
         first = work(pieces())  # the calling thread is a worker too
         return [first] + [f.result() for f in futures]
+
+
+def reduction_slots(N: int, chunk: int, slot_nbytes: int, sample_work: int | None = None) -> int:
+    """Slots of :func:`sum_over_samples` for a batch of ``N`` in chunks of ``chunk``, partials of
+    ``slot_nbytes``, each sample ``sample_work`` multiply-adds per element of the partial (None: much).
+
+    :data:`REDUCTION_SLOTS` at most, fewer where they would carry under :data:`SLOT_WORK` multiply-adds
+    per element each or their partials exceed :data:`REDUCTION_BYTES`, but never under
+    ``max(MIN_REDUCTION_SLOTS, 2 * num_workers())``, nor more than one per chunk. A function of the
+    shapes, and of the thread count past 4 threads only: never of timing.
+
+    Example:
+        >>> reduction_slots(128, 1, 36864), reduction_slots(64, 1, 589824, 288), reduction_slots(3, 1, 36864)
+        (16, 8, 3)
+    """
+    chunks = -(-N // max(1, chunk))
+    most = min(REDUCTION_SLOTS, REDUCTION_BYTES // max(1, slot_nbytes))
+    if sample_work is not None:
+        most = min(most, N * sample_work // SLOT_WORK)
+    return max(1, min(chunks, max(MIN_REDUCTION_SLOTS, 2 * num_workers(), most)))
+
+
+def slot_bounds(chunks: int, slots: int) -> list[int]:
+    """Where the ``slots`` slots of ``chunks`` chunks start (and the end): sizes decreasing from about
+    twice the mean to one or two chunks, so that the workers, taking the slots in order, end together (the
+    last slots are short, as the pieces of :func:`over_samples` are) with no more slots to add up.
+
+    Slot ``k`` has one chunk plus its share, proportional to ``slots - k``, of the ``chunks - slots``
+    others (rounded down; what the rounding leaves goes one chunk each to the first slots).
+
+    Example:
+        >>> slot_bounds(16, 4), slot_bounds(5, 5), slot_bounds(7, 1)
+        ([0, 6, 11, 14, 16], [0, 1, 2, 3, 4, 5], [0, 7])
+    """
+    spread, weights = chunks - slots, slots * (slots + 1) // 2  # weights slots, slots - 1, .., 1
+    sizes = [1 + spread * (slots - k) // weights for k in range(slots)]
+    for k in range(chunks - sum(sizes)):  # fewer than slots left by the rounding
+        sizes[k] += 1
+    return [0, *itertools.accumulate(sizes)]
+
+
+def sum_over_samples(
+    work: Callable[[Iterator[tuple[Iterator[tuple[int, int]], np.ndarray]]], object],
+    N: int,
+    chunk: int,
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    single_thread_blas: bool = True,
+    sample_work: int | None = None,
+) -> np.ndarray:
+    """The sum over the batch ``[0, N)`` of per-chunk contributions, in an order fixed by the shapes.
+
+    The chunks (``chunk`` samples each, fewer at the end) are split into :func:`reduction_slots`
+    contiguous slots (:func:`slot_bounds`: long ones first). ``work(slots)`` runs on every worker thread
+    (as in :func:`over_samples`); ``slots`` yields ``(pieces, total)`` for each slot the worker takes on
+    demand: ``pieces`` yields the slot's ``(n0, count)`` in sample order, and ``work`` adds their
+    contributions to ``total`` (zeros of ``shape``, the slot's own array) before it asks ``slots`` for the
+    next one (``work`` must exhaust ``slots``). The slots' totals are added in slot order,
+    ``((s0 + s1) + s2) + ...``: each as soon as every slot before it is in, by the worker that finished
+    it, so only a few partials are held at once and their arrays are reused. The partition and the order
+    of every addition depend on ``N``, ``chunk``, the partials' size, ``sample_work`` (a sample's
+    multiply-adds per element of the sum) and the thread count (through :func:`reduction_slots`) only,
+    never on which worker ran what: repeated calls are bit-identical.
+
+    Returns:
+        the sum, ``shape`` (zeros when ``N == 0``).
+
+    Example:
+        >>> def work(slots):
+        ...     for pieces, total in slots:
+        ...         for n0, count in pieces:
+        ...             total += count
+        >>> sum_over_samples(work, 10, 3, (1,), np.int64).tolist()  # each sample once
+        [10]
+    """
+    if N <= 0:  # an empty batch sums to zeros
+        return np.zeros(shape, dtype=dtype)
+    chunks = -(-N // chunk)
+    slots = reduction_slots(N, chunk, int(np.prod(shape)) * np.dtype(dtype).itemsize, sample_work)
+    bounds = slot_bounds(chunks, slots)  # slot s: chunks bounds[s] .. bounds[s+1]
+    lock = threading.Lock()
+    finished: dict[int, np.ndarray] = {}  # slots done, not yet added (a later slot done before an earlier one)
+    spare: list[np.ndarray] = []  # added partials' arrays, for the next slots
+    fold = {"next": 0, "total": None, "busy": False}  # the next slot to add, the sum so far, someone adding
+
+    def partial() -> np.ndarray:
+        try:
+            array = spare.pop()  # atomic under the GIL
+        except IndexError:
+            return np.zeros(shape, dtype=dtype)
+        array.fill(0)
+        return array
+
+    def add_in_order(s: int, array: np.ndarray) -> None:
+        with lock:
+            finished[s] = array
+            if fold["busy"]:  # the worker adding now takes this one in turn
+                return
+            fold["busy"] = True
+        while True:
+            with lock:
+                part = finished.pop(fold["next"], None)
+                if part is None:
+                    fold["busy"] = False
+                    return
+                fold["next"] += 1
+                if fold["total"] is None:
+                    fold["total"] = part
+                    continue
+            fold["total"] += part  # outside the lock: only the worker with busy set touches the total
+            spare.append(part)
+
+    def claimed(claims: Iterator[tuple[int, int]]) -> Iterator[tuple[Iterator[tuple[int, int]], np.ndarray]]:
+        for s, _ in claims:  # over_samples' pieces of one slot index each
+            total = partial()
+            yield ((c * chunk, min(chunk, N - c * chunk)) for c in range(bounds[s], bounds[s + 1])), total
+            add_in_order(s, total)  # work has summed the slot: it asks for the next one
+
+    over_samples(lambda claims: work(claimed(claims)), slots, 1, single_thread_blas)
+    if fold["next"] != slots:
+        raise RuntimeError(f"sum_over_samples: {slots - fold['next']} of {slots} slots were not summed")
+    return fold["total"]
 
 
 def parallel_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -143,7 +293,9 @@ def parallel_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         for r0, count in pieces:
             np.matmul(a[r0 : r0 + count], b, out=out[r0 : r0 + count])
 
-    over_samples(work, M, max(1, -(-M // (2 * num_workers()))))  # two bands per worker: some balance
+    # two bands per worker: some balance; each band is one product whichever worker runs it (no reduction
+    # across bands), so the result does not depend on timing
+    over_samples(work, M, max(1, -(-M // (2 * num_workers()))))
     return out
 
 
@@ -155,4 +307,14 @@ def describe() -> str:
     )
 
 
-__all__ = ["blas_single_thread", "describe", "num_workers", "openmp_started", "over_samples", "parallel_matmul"]
+__all__ = [
+    "blas_single_thread",
+    "describe",
+    "num_workers",
+    "openmp_started",
+    "over_samples",
+    "parallel_matmul",
+    "reduction_slots",
+    "slot_bounds",
+    "sum_over_samples",
+]

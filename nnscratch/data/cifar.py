@@ -46,6 +46,13 @@ _ALLOWED_GLOBALS = {
 }
 
 
+def _value_range(array: np.ndarray) -> str:
+    """`` with values in [lo, hi]`` for a non-empty numeric array, else ``""`` (for error messages)."""
+    if array.size == 0 or array.dtype.kind not in "biuf":
+        return ""
+    return f" with values in [{array.min()}, {array.max()}]"
+
+
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     """An unpickler that refuses every global except NumPy's array reconstruction."""
 
@@ -110,28 +117,62 @@ class CIFAR10(ArrayDataset):
         names = self.train_files if train else self.test_files
         batches = [load_batch(folder / name) for name in names]
         meta = load_batch(folder / self.meta_file)
+        classes = self._names(meta, self.names_key, folder / self.meta_file)
         images = np.concatenate([self._images(b, folder / n) for b, n in zip(batches, names)])  # (N, 3072)
-        labels = np.concatenate([self._labels(b, self.label_key, folder) for b in batches])
-        classes = [name.decode() if isinstance(name, bytes) else str(name) for name in meta[self.names_key]]
+        labels = np.concatenate(
+            [self._labels(b, self.label_key, folder / n, len(classes)) for b, n in zip(batches, names)]
+        )
         super().__init__(images.reshape(-1, 3, 32, 32), labels, classes)  # (N, 3, 32, 32)
         self._read_extra(batches, meta, folder)
 
     # --- Reading the batches ------------------------------------------------------------------------
+    # A batch is used only in the exact official format; anything else is refused, never converted
+    # (a cast to uint8 would wrap 300.7 to 44, and an int64 label 57 would pass as a class).
     @staticmethod
     def _images(batch: dict, path: Path) -> np.ndarray:
-        images = np.asarray(batch.get(b"data"), dtype=np.uint8)
+        """The b"data" entry, which must be a uint8 array of shape (N, 3072)."""
+        images = batch.get(b"data")
+        if not isinstance(images, np.ndarray):
+            raise ValueError(f"{path}: expected b'data' to be a uint8 array (N, 3072), got {type(images).__name__}")
+        if images.dtype != np.uint8:
+            raise ValueError(
+                f"{path}: expected b'data' to hold uint8 pixels (integers 0..255), got dtype {images.dtype}"
+                + _value_range(images)
+            )
         if images.ndim != 2 or images.shape[1] != 3 * 32 * 32:
             raise ValueError(f"{path}: expected b'data' of shape (N, 3072), got {images.shape}")
         return images  # (N, 3072)
 
     @staticmethod
-    def _labels(batch: dict, key: bytes, folder: Path) -> np.ndarray:
+    def _names(meta: dict, key: bytes, path: Path) -> list[str]:
+        """The class names under ``key`` in the meta file, as str."""
+        names = meta.get(key)
+        if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, (bytes, str)) for n in names):
+            raise ValueError(f"{path}: expected {key!r} to be a non-empty list of class names, got {names!r:.80}")
+        return [name.decode() if isinstance(name, bytes) else name for name in names]
+
+    @staticmethod
+    def _labels(batch: dict, key: bytes, path: Path, num_classes: int) -> np.ndarray:
+        """The labels under ``key``: one integer in [0, num_classes) per image."""
         if key not in batch:
-            raise ValueError(f"{folder}: a batch has no {key!r} entry (keys: {sorted(batch)})")
-        labels = np.asarray(batch[key], dtype=np.int64)  # (N,)
+            raise ValueError(f"{path}: the batch has no {key!r} entry (keys: {sorted(batch)})")
+        raw = batch[key]
+        try:
+            labels = np.asarray(raw)
+        except ValueError as err:  # ragged nesting
+            raise ValueError(f"{path}: expected {key!r} to be a list of integer labels ({err})") from err
+        if labels.dtype.kind not in "iu":
+            raise ValueError(
+                f"{path}: expected {key!r} to be integer labels in [0, {num_classes}), got dtype {labels.dtype}"
+            )
         if labels.shape != (len(batch[b"data"]),):
-            raise ValueError(f"{folder}: {key!r} has {labels.shape} entries for {len(batch[b'data'])} images")
-        return labels
+            raise ValueError(f"{path}: {key!r} has {labels.shape} entries for {len(batch[b'data'])} images")
+        if labels.size and not 0 <= labels.min() <= labels.max() < num_classes:
+            raise ValueError(
+                f"{path}: expected {key!r} in [0, {num_classes}) (the meta file names {num_classes} classes), "
+                f"got values in [{labels.min()}, {labels.max()}]"
+            )
+        return labels.astype(np.int64)  # (N,)
 
     def _read_extra(self, batches: list[dict], meta: dict, folder: Path) -> None:
         """Hook for subclasses that read more than one label per image (CIFAR-100)."""
@@ -242,6 +283,8 @@ class CIFAR100(CIFAR10):
     names_key = b"fine_label_names"
 
     def _read_extra(self, batches: list[dict], meta: dict, folder: Path) -> None:
-        self.coarse_targets = np.concatenate([self._labels(b, b"coarse_labels", folder) for b in batches])
-        names = meta[b"coarse_label_names"]
-        self.coarse_classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+        self.coarse_classes = self._names(meta, b"coarse_label_names", folder / self.meta_file)
+        names = self.train_files if self.train else self.test_files
+        self.coarse_targets = np.concatenate(
+            [self._labels(b, b"coarse_labels", folder / n, len(self.coarse_classes)) for b, n in zip(batches, names)]
+        )

@@ -4,6 +4,18 @@
 names) and labels 0, 1. Images of any size and mode are converted (to RGB or grey) and resized to one
 size, so the whole folder fits one (N, C, H, W) uint8 array and batches are gathered by indexing.
 
+Bit depth: the data is 8 bits per channel. Images with more are reduced by keeping the high byte,
+``v >> 8`` (16-bit 40000 becomes 156, 65535 becomes 255), which is what Pillow itself does when it
+decodes 16-bit RGB and RGBA PNGs, and what :func:`to_8bit` does for 16-bit grey PNG, TIFF and PGM
+images (Pillow's modes ``I;16*``, and ``I`` for PGM), which Pillow's own conversion would clip to 255.
+A 12-bit TIFF is shifted by 4 instead, from its BitsPerSample tag. Images with no defined 8-bit scale
+(32-bit integer or signed images, mode ``I``; floating-point images, mode ``F``) are refused.
+
+Decompression bombs: an image whose header claims more than twice ``PIL.Image.MAX_IMAGE_PIXELS``
+(about 179 million pixels by default) is refused before it is decoded; like any unreadable image it
+raises (``on_error="raise"``) or is skipped with a warning and recorded in ``skipped``
+(``on_error="skip"``). Raise ``PIL.Image.MAX_IMAGE_PIXELS`` to load genuine huge images.
+
 Example:
     >>> ds = ImageFolder("photos/", size=(64, 64))  # doctest: +SKIP
     >>> ds.data.shape, ds.classes  # doctest: +SKIP
@@ -47,6 +59,47 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (
 )
 
 
+#: Pillow modes holding unsigned 16-bit samples (grey), reduced to 8 bits by :func:`to_8bit`.
+UNSIGNED_16_MODES: tuple[str, ...] = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """Return ``image`` with 8-bit samples: 16-bit grey reduced faithfully, 8-bit modes unchanged.
+
+    Pillow's ``convert("L")`` or ``convert("RGB")`` clips 16-bit grey samples at 255 (40000 becomes
+    255). Here they keep their high byte instead, ``v >> 8`` (40000 becomes 156), the reduction Pillow
+    applies to 16-bit RGB PNGs. A TIFF whose BitsPerSample is below 16 (12-bit: 0..4095) is shifted
+    by ``bits - 8``. Grey PGM files with maxval above 255 open as mode ``I``, already scaled by Pillow
+    to 0..65535, and are treated as 16-bit.
+
+    Raises:
+        ValueError: a mode with no defined 8-bit scale: 32-bit or signed integers (``I``, ``I;16S``
+            ...) and floating point (``F``). The message names the mode.
+
+    Example:
+        >>> import numpy as np
+        >>> grey16 = Image.fromarray(np.array([[0, 255, 40000, 65535]], np.uint16))
+        >>> grey16.mode, np.asarray(to_8bit(grey16)).tolist()
+        ('I;16', [[0, 0, 156, 255]])
+    """
+    mode = image.mode
+    if mode in UNSIGNED_16_MODES or (mode == "I" and image.format == "PPM"):
+        bits = 16
+        if image.format == "TIFF":
+            declared = image.tag_v2.get(258, (16,))  # BitsPerSample
+            declared = declared[0] if isinstance(declared, tuple) else declared
+            bits = int(declared) if 8 < int(declared) <= 16 else 16
+        values = np.asarray(image).astype(np.uint32)  # (H, W), 0 .. 2**bits - 1
+        return Image.fromarray(np.minimum(values >> (bits - 8), 255).astype(np.uint8))
+    if mode in ("I", "F") or mode.startswith(("I;", "F;")):
+        kind = "floating-point" if mode.startswith("F") else "32-bit or signed integer"
+        raise ValueError(
+            f"expected an image with 8 or 16 bits per sample, got a {kind} image (Pillow mode {mode!r}), "
+            "which has no defined 8-bit scale; convert it to 8 or 16 bits first"
+        )
+    return image
+
+
 def resample_filter(name: str) -> Image.Resampling:
     """The Pillow filter called ``name`` (one of :data:`RESAMPLE_FILTERS`)."""
     if name not in RESAMPLE_FILTERS:
@@ -72,14 +125,18 @@ class ImageFolder(ArrayDataset):
         resample: Pillow filter used to resize, a name from :data:`RESAMPLE_FILTERS`
             (default: ``"bilinear"``).
         on_error: ``"raise"`` (default) to stop at an unreadable file, or ``"skip"`` to leave it
-            out with a warning naming it.
+            out with a warning naming it and record its path in ``skipped``. Unreadable includes
+            corrupt files, decompression bombs and modes with no 8-bit scale (see the module notes).
         extensions: file endings treated as images (default: :data:`IMAGE_EXTENSIONS`).
 
     Shape:
-        - data: (N, C, H, W) uint8 with C = 3 for RGB, 1 for L; targets: (N,) int64
+        - data: (N, C, H, W) uint8 with C = 3 for RGB, 1 for L (16-bit images reduced by ``v >> 8``);
+          targets: (N,) int64
 
     Raises:
-        ValueError: bad arguments, no class folder, or (``on_error="raise"``) an unreadable image.
+        ValueError: bad arguments, no class folder, or (``on_error="raise"``) an unreadable image,
+            including a decompression bomb (``PIL.Image.DecompressionBombError``, chained as the
+            cause); the message names the file.
     """
 
     def __init__(
@@ -116,10 +173,14 @@ class ImageFolder(ArrayDataset):
                     continue
                 try:
                     image = self._load(path)
-                except (OSError, ValueError, SyntaxError) as err:  # PIL.UnidentifiedImageError is an OSError
+                except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+                    # PIL.UnidentifiedImageError is an OSError; DecompressionBombError is none of them
+                    reason = str(err)
+                    if isinstance(err, Image.DecompressionBombError):
+                        reason = f"decompression bomb refused: {err} (raise PIL.Image.MAX_IMAGE_PIXELS to load it)"
                     if on_error == "raise":
-                        raise ValueError(f"ImageFolder: cannot read image {path}: {err}") from err
-                    warnings.warn(f"ImageFolder: skipping unreadable image {path}: {err}", stacklevel=2)
+                        raise ValueError(f"ImageFolder: cannot read image {path}: {reason}") from err
+                    warnings.warn(f"ImageFolder: skipping unreadable image {path}: {reason}", stacklevel=2)
                     self.skipped.append(path)
                     continue
                 images.append(image)
@@ -130,9 +191,9 @@ class ImageFolder(ArrayDataset):
         super().__init__(data, np.asarray(labels, dtype=np.int64), classes)
 
     def _load(self, path: Path) -> np.ndarray:
-        """Decode, convert and resize one image; returns (C, H, W) uint8."""
+        """Decode, reduce to 8 bits (:func:`to_8bit`), convert and resize one image; returns (C, H, W) uint8."""
         with Image.open(path) as image:
-            image = image.convert(self.mode)
+            image = to_8bit(image).convert(self.mode)
             height, width = self.size
             if image.size != (width, height):  # Pillow sizes are (W, H)
                 image = image.resize((width, height), self._filter)

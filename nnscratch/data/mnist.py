@@ -17,9 +17,29 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
+
 from nnscratch.data.base import ArrayDataset, ChecksumError, DatasetNotFoundError
 from nnscratch.data.download import DATA_DIR_ENV, data_root, download_verified
 from nnscratch.data.idx import read_idx
+
+
+def _check_uint8_values(values: np.ndarray, path: Path, what: str) -> None:
+    """Refuse ``values`` that do not convert exactly to uint8: non-integers or outside 0..255.
+
+    The message names the file, the expected range and the dtype and range found.
+    """
+    if values.dtype == np.uint8:
+        return
+    if values.dtype.kind not in "iu":
+        raise ValueError(
+            f"{path}: expected integer {what} in [0, 255] (IDX type 0x08, unsigned byte), got {values.dtype}"
+        )
+    if values.size and not 0 <= values.min() <= values.max() <= 255:
+        raise ValueError(
+            f"{path}: expected {what} in [0, 255] (IDX type 0x08, unsigned byte), got {values.dtype} values in "
+            f"[{values.min()}, {values.max()}]; they cannot be stored as uint8 without changing them"
+        )
 
 
 class MNIST(ArrayDataset):
@@ -36,7 +56,10 @@ class MNIST(ArrayDataset):
 
     Raises:
         DatasetNotFoundError: the files are nowhere on disk and cannot be downloaded.
-        ValueError: a file is not valid IDX, or images and labels disagree.
+        ValueError: a file is not valid IDX, its values do not fit the dataset (pixels outside
+            0..255, e.g. an int8 file holding -1; non-integer or out-of-range labels), or images and
+            labels disagree. Files of another IDX type than 0x08 (unsigned byte) are accepted only when
+            every value converts exactly.
     """
 
     mirrors: tuple[str, ...] = (
@@ -65,17 +88,20 @@ class MNIST(ArrayDataset):
         prefix = "train" if train else "t10k"
         image_path = self._find(f"{prefix}-images-idx3-ubyte", download, progress)
         label_path = self._find(f"{prefix}-labels-idx1-ubyte", download, progress)
-        images = read_idx(image_path)  # (N, 28, 28)
+        images = read_idx(image_path)  # (N, 28, 28), the file's own dtype
         labels = read_idx(label_path)  # (N,)
-        if images.ndim != 3 or images.dtype.itemsize != 1:
-            raise ValueError(f"{image_path}: expected uint8 (N, H, W), got {images.shape} {images.dtype}")
+        if images.ndim != 3:
+            raise ValueError(f"{image_path}: expected images of shape (N, H, W), got {images.shape}")
+        _check_uint8_values(images, image_path, "pixel values")
         if labels.ndim != 1 or len(labels) != len(images):
             raise ValueError(f"{label_path}: expected {len(images)} labels (N,), got shape {labels.shape}")
+        if labels.dtype.kind not in "iu":
+            raise ValueError(f"{label_path}: expected integer labels (IDX type 0x08), got {labels.dtype}")
         if len(labels) and not 0 <= labels.min() <= labels.max() < len(self.class_names):
             raise ValueError(
                 f"{label_path}: expected labels in [0, {len(self.class_names)}), got [{labels.min()}, {labels.max()}]"
             )
-        super().__init__(images[:, None].astype("u1", copy=False), labels, self.class_names)  # (N, 1, H, W)
+        super().__init__(images[:, None].astype(np.uint8, copy=False), labels, self.class_names)  # (N, 1, H, W)
         self.files = (image_path, label_path)
 
     def search_dirs(self) -> list[Path]:

@@ -12,7 +12,7 @@ from nnscratch.nn import functional as F
 from nnscratch.nn import init
 from nnscratch.nn.layers_basic import _empty, build_like, check_input_dtype
 from nnscratch.nn.module import Module
-from nnscratch.ops.conv import _pair, conv2d_relu
+from nnscratch.ops.conv import _pair, conv2d_relu, is_int
 from nnscratch.ops.norm import batch_norm_relu
 from nnscratch.tensor import Tensor
 
@@ -35,12 +35,15 @@ class _ConvNd(Module):
         impl: str | None,
     ) -> None:
         super().__init__()
-        if out_channels < 1:
-            raise ValueError(f"out_channels: expected a positive int, got {out_channels}")
-        if not isinstance(groups, int) or groups < 1 or out_channels % groups:
-            raise ValueError(f"groups: expected a positive divisor of out_channels ({out_channels}), got {groups}")
-        if in_channels is not None and (in_channels < 1 or in_channels % groups):
-            raise ValueError(f"in_channels: expected a positive multiple of groups ({groups}), got {in_channels}")
+        if not is_int(out_channels) or out_channels < 1:
+            raise ValueError(f"out_channels: expected a positive int, got {out_channels!r}")
+        if not is_int(groups) or groups < 1 or out_channels % groups:
+            raise ValueError(f"groups: expected a positive divisor of out_channels ({out_channels}), got {groups!r}")
+        if in_channels is not None and (not is_int(in_channels) or in_channels < 1 or in_channels % groups):
+            raise ValueError(f"in_channels: expected a positive multiple of groups ({groups}), got {in_channels!r}")
+        # NumPy integers (np.int64(2)) are accepted as ints and kept as Python ints
+        in_channels = None if in_channels is None else int(in_channels)
+        out_channels, groups = int(out_channels), int(groups)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride, self.dilation = _pair(stride, "stride"), _pair(dilation, "dilation")

@@ -27,9 +27,10 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
-    """x for x > 0, ``alpha * (exp(x) - 1)`` otherwise."""
-    negative = clip(x, max=0.0)  # keeps exp from overflowing on the branch that is not taken
-    return where(x.data > 0, x, (exp(negative) - 1) * alpha)
+    """``alpha * (exp(x) - 1)`` for x <= 0, x otherwise (NaN too, and its gradient gy: PyTorch's)."""
+    negative = x.data <= 0
+    # exp of x where it is used and of 0 elsewhere: no overflow, and no NaN (of x = NaN) on the branch not taken
+    return where(negative, (exp(where(negative, x, 0.0)) - 1) * alpha, x)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
@@ -59,9 +60,9 @@ def relu6(x: Tensor) -> Tensor:
 
 
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
-    """Clip to [min_val, max_val]; the gradient is 1 strictly inside and 0 at and beyond the ends
+    """Clip to [min_val, max_val]; the gradient is 0 at and beyond the ends and 1 elsewhere, NaN included
     (PyTorch's, so relu6 has relu's zero gradient at 0; ``clip`` itself passes it at the ends)."""
-    inside = (x.data > min_val) & (x.data < max_val)
+    inside = ~((x.data <= min_val) | (x.data >= max_val))
     return where(inside, x, clip(x, min_val, max_val).detach())
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from nnscratch.ops.math import ReLUGrad
 from nnscratch.ops.shape import pad as pad_op
 from nnscratch.registry import resolve
@@ -25,15 +27,28 @@ from nnscratch.tensor import Function, Tensor
 Pair = tuple[int, int]
 
 
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is an int: a Python int or a NumPy integer scalar (``np.int64(2)``), not a bool."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 def _pair(value: Any, name: str, minimum: int = 1) -> Pair:
-    """Normalise an int or a pair of ints, checking the lower bound."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    """Normalise an int or a pair of ints (Python or NumPy integers; not bools, not floats) to a pair of
+    Python ints, checking the lower bound."""
+    if is_int(value):
         pair: tuple = (value, value)
     else:
         pair = tuple(value) if isinstance(value, tuple | list) else ()  # () fails the check below
-    if len(pair) != 2 or any(not isinstance(v, int) or isinstance(v, bool) or v < minimum for v in pair):
+    if len(pair) != 2 or any(not is_int(v) or v < minimum for v in pair):
         raise ValueError(f"{name}: expected an int >= {minimum} or a pair of them, got {value!r}")
-    return pair  # type: ignore[return-value]
+    return int(pair[0]), int(pair[1])
+
+
+def _groups(groups: Any) -> int:
+    """``groups`` as a Python int (a Python or NumPy integer >= 1)."""
+    if not is_int(groups) or groups < 1:
+        raise ValueError(f"groups: expected a positive int, got {groups!r}")
+    return int(groups)
 
 
 class _ConvParams:
@@ -126,8 +141,7 @@ def _check_conv_inputs(input: Tensor, weight: Tensor, bias: Tensor | None, group
         raise ValueError(f"{name}: expected a 4-d input (N, C, H, W), got shape {input.shape}")
     if weight.ndim != 4:
         raise ValueError(f"{name}: expected a 4-d weight, got shape {weight.shape}")
-    if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"groups: expected a positive int, got {groups!r}")
+    _groups(groups)
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"bias: expected shape ({weight.shape[0]},), got {bias.shape}")
 
@@ -190,6 +204,7 @@ def _conv2d(input: Tensor, weight: Tensor, bias: Tensor | None, stride: int | Pa
             dilation: int | Pair, groups: int, impl: str | None, relu: bool) -> Tensor:  # fmt: skip
     """:func:`conv2d`, checked and normalised, then one :class:`Conv2dFn` (with the ReLU fused if ``relu``)."""
     _check_conv_inputs(input, weight, bias, groups, "conv2d")
+    groups = _groups(groups)
     C, OC = input.shape[1], weight.shape[0]
     if C % groups or OC % groups:
         raise ValueError(f"groups: expected a divisor of in_channels ({C}) and out_channels ({OC}), got {groups}")
@@ -261,6 +276,7 @@ def conv_transpose2d(
         (1, 3, 8, 8)
     """
     _check_conv_inputs(input, weight, None, groups, "conv_transpose2d")
+    groups = _groups(groups)
     if input.shape[1] != weight.shape[0]:
         raise ValueError(
             f"conv_transpose2d: expected input with {weight.shape[0]} channels (weight {weight.shape}), "

@@ -12,7 +12,7 @@ from typing import Any
 from nnscratch import autograd, backend
 from nnscratch.ops.activation import log_softmax
 from nnscratch.ops.math import abs as abs_op
-from nnscratch.ops.math import clip, exp, log
+from nnscratch.ops.math import exp, log, maximum, where
 from nnscratch.registry import resolve
 from nnscratch.tensor import Function, Tensor
 
@@ -54,22 +54,24 @@ def _check_targets(target: Any, K: int, ignore_index: int, name: str) -> None:
 def _cross_entropy_composed(
     logits: Tensor, target: Any, weight: Tensor | None, label_smoothing: float, ignore_index: int
 ) -> Tensor:
-    """Per-sample cross-entropy from tensor ops (the readable definition, PyTorch's formula)."""
+    """Per-sample cross-entropy from tensor ops (the readable definition, PyTorch's formula).
+
+    The target's log-probability is picked by indexing, not summed against a one-hot row (``-inf * 0`` is
+    NaN for a masked class), the smoothing term is added only when ``label_smoothing > 0``, and ignored
+    rows are set to 0 by a select, not a product (as the kernels of :mod:`nnscratch.ref.loss`)."""
     xp = logits.device.xp
     N, K = logits.shape
     logp = log_softmax(logits, dim=1)  # (N, K)
     keep = target != ignore_index
     safe_target = xp.where(keep, target, 0)
-    onehot = Tensor._wrap((xp.arange(K)[None, :] == safe_target[:, None]).astype(logits.dtype), logits.device)
+    nll = -logp[xp.arange(N), safe_target]  # (N,)
     if weight is not None:
-        w = weight.reshape(1, K)
-        nll = -(logp * onehot * w).sum(dim=1)
-        smooth = -(logp * w).sum(dim=1) / K
-    else:
-        nll = -(logp * onehot).sum(dim=1)
-        smooth = -logp.sum(dim=1) / K
-    losses = nll * (1 - label_smoothing) + smooth * label_smoothing if label_smoothing else nll
-    return losses * Tensor._wrap(keep.astype(logits.dtype), logits.device)
+        nll = nll * weight[safe_target]
+    losses = nll
+    if label_smoothing:
+        smooth = -((logp * weight.reshape(1, K)) if weight is not None else logp).sum(dim=1) / K
+        losses = nll * (1 - label_smoothing) + smooth * label_smoothing
+    return where(keep, losses, 0.0)
 
 
 class SoftmaxCrossEntropyFn(Function):
@@ -184,7 +186,8 @@ def nll_loss(
     picked = logp[xp.arange(N), safe]  # (N,)
     w = xp.ones(N, dtype=logp.dtype) if weight is None else weight.data[safe]
     w = w * keep
-    losses = -picked * Tensor._wrap(w.astype(logp.dtype), logp.device)
+    # ignored rows set to 0 by a select: their picked value may be -inf (a row all -inf), and -inf * 0 is NaN
+    losses = where(keep, -picked * Tensor._wrap(w.astype(logp.dtype), logp.device), 0.0)
     if reduction == "none":
         return losses.reshape(target_shape)
     return _reduce(losses, reduction, w.sum())
@@ -207,7 +210,10 @@ def binary_cross_entropy_with_logits(
     pos_weight: Tensor | None = None,
 ) -> Tensor:
     """Sigmoid + binary cross-entropy in one stable formula:
-    ``max(x, 0) - x t + log(1 + exp(-|x|))`` (and PyTorch's form with ``pos_weight``)."""
+    ``max(x, 0) - x t + log(1 + exp(-|x|))`` (and PyTorch's form with ``pos_weight``).
+
+    ``max(x, 0)`` is :func:`nnscratch.maximum`, which splits its gradient at the tie x = 0: with ``|x|``'s
+    0 there, the gradient at x = 0 is ``sigmoid(0) - t = 0.5 - t`` (a clip's 1 there gave ``1 - t``)."""
     _check_reduction(reduction)
     if input.shape != target.shape:
         raise ValueError(
@@ -215,10 +221,10 @@ def binary_cross_entropy_with_logits(
         )
     softplus_neg_abs = log(exp(-abs_op(input)) + 1)  # log(1 + e^-|x|), never overflows
     if pos_weight is None:
-        losses = clip(input, min=0.0) - input * target + softplus_neg_abs
+        losses = maximum(input, 0.0) - input * target + softplus_neg_abs
     else:
         log_weight = (pos_weight - 1) * target + 1
-        losses = (1 - target) * input + log_weight * (softplus_neg_abs + clip(-input, min=0.0))
+        losses = (1 - target) * input + log_weight * (softplus_neg_abs + maximum(-input, 0.0))
     if weight is not None:
         losses = losses * weight
     return _reduce(losses, reduction)

@@ -91,6 +91,11 @@ class Sigmoid(Function):
         return gy * y * (1 - y)
 
 
+def _relu(x: Any) -> Any:
+    """0 where ``x < 0``, else ``x``: -inf becomes 0, NaN and -0.0 stay (PyTorch's ``relu``)."""
+    return get_array_module(x).where(x < 0, x.dtype.type(0), x)
+
+
 def _activation_kernels(device: Any, *arrays: Any) -> Any:
     """The CPU tier's fused ReLU kernels for float arrays on the CPU (one pass, no temporaries), else None."""
     if device.name != "cpu" or any(a.dtype.kind != "f" for a in arrays):
@@ -106,7 +111,7 @@ class ReLU(Function):
 
     def forward(self, x: Any) -> Any:
         k = _activation_kernels(self.device, x)
-        return k.relu_forward(x) if k is not None else get_array_module(x).maximum(x, 0)
+        return k.relu_forward(x) if k is not None else _relu(x)
 
     def backward(self, gy: Tensor) -> Tensor:
         return ReLUGrad()(gy, self.output())
@@ -124,7 +129,7 @@ class AddReLU(Function):
         k = _activation_kernels(self.device, a, b)
         if k is not None and a.shape == b.shape:
             return k.add_relu_forward(a, b)
-        return get_array_module(a).maximum(a + b, 0)
+        return _relu(a + b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
         g = ReLUGrad()(gy, self.output())  # through the ReLU; the sum passes it to both sides
@@ -132,11 +137,15 @@ class AddReLU(Function):
 
 
 class ReLUGrad(Function):
-    """gx = gy where y > 0, else 0: linear in gy (its own backward), a constant mask in y."""
+    """gx = 0 where y <= 0, else gy: linear in gy (its own backward), a constant mask in y. A select, not
+    ``gy * (y > 0)``: an infinite gy where the ReLU is closed gives 0, not NaN (PyTorch's
+    ``threshold_backward``, which also passes gy where y is NaN)."""
 
     def forward(self, gy: Any, y: Any) -> Any:
         k = _activation_kernels(self.device, gy, y)
-        return k.relu_backward(gy, y) if k is not None and gy.shape == y.shape else gy * (y > 0)
+        if k is not None and gy.shape == y.shape:
+            return k.relu_backward(gy, y)
+        return get_array_module(gy).where(y <= 0, gy.dtype.type(0), gy)
 
     def backward(self, ggx: Tensor) -> tuple[Tensor, None]:
         return ReLUGrad()(ggx, self.inputs[1]), None
@@ -205,7 +214,7 @@ class Where(Function):
         return get_array_module(a).where(self.cond, a, b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
-        zero = gy * 0
+        zero = _constant(gy.device.xp.zeros_like(gy.data), gy)  # not gy * 0: NaN where gy is infinite
         return (
             sum_to(where(self.cond, gy, zero), self.shapes[0]),
             sum_to(where(self.cond, zero, gy), self.shapes[1]),

@@ -129,7 +129,8 @@ def _pool_args(input: Tensor, kernel_size: Any, stride: Any, padding: Any, name:
     if input.ndim != 4:
         raise ValueError(f"{name}: expected a 4-d input (N, C, H, W), got shape {input.shape}")
     kernel = _pair(kernel_size, "kernel_size")
-    stride_p = kernel if stride is None or stride == () else _pair(stride, "stride")
+    default = stride is None or (isinstance(stride, tuple | list) and len(stride) == 0)  # None or (): the kernel
+    stride_p = kernel if default else _pair(stride, "stride")
     padding_p = _pair(padding, "padding", minimum=0)
     if padding_p[0] > kernel[0] // 2 or padding_p[1] > kernel[1] // 2:
         raise ValueError(f"padding: expected at most half the kernel size {kernel}, got {padding_p}")

@@ -40,7 +40,7 @@ class Sum(Function):
             # Per-channel sums of an NCHW array (every conv's bias gradient): einsum runs one pass over
             # the contiguous planes, 2x faster than NumPy's reduction over axes (0, 2, 3).
             N, C = x.shape[:2]
-            total = np.einsum("ncl->c", x.reshape(N, C, -1))  # (C,)
+            total = np.einsum("ncl->c", x.reshape(N, C, x.shape[2] * x.shape[3]))  # (C,); N may be 0
             return total.reshape(1, C, 1, 1) if self.keepdim else total
         return x.sum(axis=self.dims, keepdims=self.keepdim)
 

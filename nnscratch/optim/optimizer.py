@@ -61,6 +61,17 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
+def _check_writeable(p: Tensor, group: int, index: int) -> None:
+    """The update is in place: refuse a parameter whose NumPy array is read-only, naming it (the Numba
+    kernels would otherwise fail with a typing error, NumPy with 'assignment destination is read-only')."""
+    if not getattr(p.data.flags, "writeable", True):
+        raise ValueError(
+            f"step: param_groups[{group}]['params'][{index}] (shape {p.shape}, {p.dtype}): expected a writeable "
+            "array (the optimizer updates parameters in place), got a read-only one; give it a writeable copy "
+            "first (p.data = p.data.copy())"
+        )
+
+
 def to_plain(value: Any, where: str) -> Any:
     """Copy ``value`` into NumPy arrays, Python numbers/strings, lists and dicts (no pickling needed)."""
     if value is None or isinstance(value, bool | int | float | str):
@@ -198,12 +209,16 @@ class Optimizer:
         if closure is not None:
             with autograd.enable_grad():
                 loss = closure()
+        updates = []  # every parameter is checked before any is updated: no half-done step
+        for g, group in enumerate(self.param_groups):
+            for i, p in enumerate(group["params"]):
+                if p.grad is None or not p.requires_grad:
+                    continue
+                _check_writeable(p, g, i)
+                updates.append((p, group))
         with autograd.no_grad():
-            for group in self.param_groups:
-                for p in group["params"]:
-                    if p.grad is None or not p.requires_grad:
-                        continue
-                    self._step_one(p, group)
+            for p, group in updates:
+                self._step_one(p, group)
         self._step_count += 1
         return loss
 

@@ -3,6 +3,10 @@
 ``bias_relu_forward(x, b)`` is ``relu(x + b[c])`` in one pass; a conv or linear layer followed by ReLU
 can use it instead of adding the bias and applying ReLU as two passes over memory.
 
+Non-finite values follow PyTorch: ReLU is "0 where negative, else x", so -inf becomes 0 while NaN and -0.0
+pass unchanged, and its gradient is 0 where the output is <= 0, else ``gy`` (an inf or NaN ``gy`` stays
+where the ReLU is closed). ReLU is never written as ``x * 0`` or ``gy * 0``: that is NaN for an infinity.
+
 Shape letters: N batch, C channels, ``...`` any trailing (spatial) dims.
 
 The arguments are checked once, by the contract (:mod:`nnscratch.contracts.activation`), before a call
@@ -24,24 +28,25 @@ def channel_bias(b: np.ndarray, ndim: int) -> np.ndarray:
 
 
 def relu_forward(x: np.ndarray) -> np.ndarray:
-    """``max(x, 0)``. Shape: any -> same."""
-    return np.maximum(x, 0)
+    """``max(x, 0)``: 0 where ``x < 0``, else ``x`` (NaN and -0.0 unchanged, as PyTorch). Shape: any -> same."""
+    return np.where(x < 0, 0, x).astype(x.dtype, copy=False)  # np.maximum may turn -0.0 into 0.0
 
 
 def add_relu_forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``max(a + b, 0)``: a residual sum and the ReLU after it. Shape: a, b the same -> same."""
-    return np.maximum(a + b, 0)
+    return relu_forward(a + b)
 
 
 def relu_backward(gy: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``gy`` where the output ``y`` is positive, else 0 (PyTorch's convention at 0). Shape: same."""
-    return np.where(y > 0, gy, 0).astype(gy.dtype)
+    """``gy`` where the output ``y`` is positive, else 0 (PyTorch's convention at 0; a NaN output passes
+    ``gy``, as PyTorch's ``threshold_backward``: 0 only where ``y <= 0``). Shape: same."""
+    return np.where(y <= 0, 0, gy).astype(gy.dtype, copy=False)
 
 
 def bias_relu_forward(x: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``relu(x + b[c])``. Shape: x ``(N, C, ...)``, b ``(C,)`` -> same as x."""
     bias = channel_bias(b, x.ndim)  # (1, C, 1, ...)
-    return np.maximum(x + bias, 0)
+    return relu_forward(x + bias)
 
 
 def leaky_relu_forward(x: np.ndarray, negative_slope: float) -> np.ndarray:

@@ -8,6 +8,10 @@ smoothing ``s`` and ``K`` classes, PyTorch's per-sample loss (``reduction="none"
 
 and rows whose target equals ``ignore_index`` get 0.
 
+A logit of -inf (a masked class) has probability 0 and log-probability -inf. Without smoothing it is
+simply not the target's, and the loss stays finite; the smoothing sum is then +inf, so it is added only
+when ``s > 0`` (``0 * inf`` would be NaN), as PyTorch does: with ``s > 0`` the loss is +inf.
+
 Shape letters: N samples, K classes.
 
 The arguments are checked once, by the contract (:mod:`nnscratch.contracts.loss`), before a call
@@ -57,8 +61,10 @@ def softmax_cross_entropy_forward(
     kept = target != ignore_index  # (N,)
     safe_target = np.where(kept, target, 0)  # (N,), any valid index on ignored rows
     nll = -w[safe_target] * log_probs[np.arange(N), safe_target]  # (N,)
-    smooth = -(log_probs * w).sum(axis=1)  # (N,)
-    losses = (1.0 - label_smoothing) * nll + (label_smoothing / K) * smooth  # (N,)
+    losses = nll
+    if label_smoothing > 0:  # only then: its sum is +inf for a -inf logit, and 0 * inf is NaN
+        smooth = -(log_probs * w).sum(axis=1)  # (N,)
+        losses = (1.0 - label_smoothing) * nll + (label_smoothing / K) * smooth  # (N,)
     return np.where(kept, losses, 0.0).astype(logits.dtype), log_probs
 
 
@@ -72,8 +78,10 @@ def softmax_cross_entropy_backward(
 ) -> np.ndarray:
     """Gradient of the per-sample losses with respect to the logits.
 
-    ``d loss / d log_probs = -(1 - s) * w[t] * onehot(t) - (s / K) * w`` and, through the log-softmax,
-    ``d loss / d logits = d_lp - softmax * sum(d_lp)``; each row is scaled by its ``glosses`` entry.
+    ``d loss / d log_probs = -(1 - s) * w[t] * onehot(t) - (s / K) * w``, scaled by the row's ``glosses``
+    entry (0 on ignored rows) and then, through the log-softmax, ``d_lp - softmax * sum(d_lp)``:
+    PyTorch's order, so a -inf logit (softmax 0) gets ``d_lp`` and an ignored row 0 (NaN where its own
+    log-probabilities are NaN, as in PyTorch).
 
     Shape:
         glosses ``(N,)``, log_probs ``(N, K)``, target ``(N,)`` -> glogits ``(N, K)``.
@@ -84,8 +92,8 @@ def softmax_cross_entropy_backward(
     safe_target = np.where(kept, target, 0)  # (N,)
     d_lp = np.broadcast_to(-(label_smoothing / K) * w, (N, K)).copy()  # (N, K)
     d_lp[np.arange(N), safe_target] -= (1.0 - label_smoothing) * w[safe_target]
+    d_lp = np.where(kept[:, None], d_lp * glosses[:, None], 0.0)  # the upstream gradient first; 0 if ignored
     glogits = d_lp - np.exp(log_probs) * d_lp.sum(axis=1, keepdims=True)  # (N, K)
-    glogits *= np.where(kept, glosses, 0.0)[:, None]
     return glogits.astype(log_probs.dtype)
 
 

@@ -84,7 +84,8 @@ def max_pool2d_backward(gy: np.ndarray, indices: np.ndarray, x_shape: tuple[int,
     N, C, H, W = x_shape
     gx = np.zeros((N * C, H * W), dtype=gy.dtype)  # (N*C, H*W)
     planes = np.arange(N * C)[:, None]  # (N*C, 1)
-    np.add.at(gx, (planes, indices.reshape(N * C, -1)), gy.reshape(N * C, -1))  # repeats add up
+    P = gy.shape[2] * gy.shape[3]  # OH*OW, explicit: an empty batch cannot infer a -1
+    np.add.at(gx, (planes, indices.reshape(N * C, P)), gy.reshape(N * C, P))  # repeats add up
     return gx.reshape(N, C, H, W)
 
 

@@ -28,7 +28,7 @@ from nnscratch.train.callbacks import (
     ProgressBar,
     TerminateOnNaN,
 )
-from nnscratch.train.checkpoint import load_checkpoint, save_checkpoint
+from nnscratch.train.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint
 from nnscratch.train.evaluation import evaluate, predict
 from nnscratch.train.history import History
 from nnscratch.train.keras import KerasMixin, Sequential
@@ -38,6 +38,7 @@ __all__ = [
     "CSVLogger",
     "Callback",
     "CheckpointError",
+    "CheckpointSaveError",
     "EarlyStopping",
     "History",
     "KerasMixin",

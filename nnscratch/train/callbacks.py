@@ -6,8 +6,9 @@ fit() calls, on every callback, ``on_train_begin``, then per epoch ``on_epoch_be
 history...) and asks training to stop by setting ``self.trainer.stop_training = True``.
 
 Callbacks run in the order of their ``order`` attribute, then in the order given: ordinary
-callbacks (0), then the History record (50), the progress display (60), and last the checkpoint
-writers (100), so that a checkpoint holds everything this epoch produced.
+callbacks (0), then the History record (50), the progress display (60), TerminateOnNaN (90), and
+last the checkpoint writers (100), so that a checkpoint holds everything this epoch produced.
+No checkpoint is written of a state holding NaN or inf (see :class:`ModelCheckpoint`).
 
 A stop asked for during an epoch (in ``on_loss`` or ``on_batch_end``) ends training at once: the
 unfinished epoch is neither validated, nor recorded, nor checkpointed.
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from nnscratch.metrics import to_numpy
+from nnscratch.train.checkpoint import nonfinite_entries
 
 
 class Callback:
@@ -193,8 +195,14 @@ class ModelCheckpoint(Callback):
         save_best_only: write only when ``monitor`` improves (default: ``False``: every epoch).
         mode: ``"min"``, ``"max"`` or ``"auto"``.
 
+    A checkpoint is never written from a broken state: when the model's weights or buffers, the
+    optimizer's state, or the epoch's ``loss``, ``val_loss`` or ``monitor`` hold NaN or inf, the file
+    is not written (a ``RuntimeWarning`` names it and the reason), so a good checkpoint already
+    there is never replaced by a non-finite one.
+
     Attributes:
         last_path: the file written last (None before the first).
+        skipped: ``(epoch, reason)`` of every epoch not written because of NaN or inf.
     """
 
     order = 100
@@ -210,6 +218,7 @@ class ModelCheckpoint(Callback):
         self.monitor, self.save_best_only = monitor, bool(save_best_only)
         self._best = _Monitor(monitor, mode, 0.0, "ModelCheckpoint")
         self.last_path: str | None = None
+        self.skipped: list[tuple[int, str]] = []
 
     @property
     def best(self) -> float:
@@ -220,9 +229,20 @@ class ModelCheckpoint(Callback):
             value = _monitored(logs, self.monitor, "ModelCheckpoint")
             if not self._best.improved(value):
                 return
-            self._best.best = value
         path = self.path.format(epoch=epoch + 1, **logs)
-        self.trainer.save_checkpoint(path)
+        reason = nonfinite_reason(self.trainer, logs, ("loss", "val_loss", self.monitor))
+        if reason is not None:
+            self.skipped.append((epoch, reason))
+            kept = "the file already there keeps its previous checkpoint" if os.path.exists(path) else "no file written"
+            warnings.warn(
+                f"ModelCheckpoint: not writing {path} at the end of epoch {epoch + 1}: {reason}; {kept}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            return
+        if self.save_best_only:
+            self._best.best = value
+        self.trainer.save_checkpoint(path, when=f"ModelCheckpoint at the end of epoch {epoch + 1}")
         self.last_path = path
 
     def state_dict(self) -> dict[str, Any]:
@@ -232,28 +252,133 @@ class ModelCheckpoint(Callback):
         self._best.best, self.last_path = float(state["best"]), state["last_path"]
 
 
-class TerminateOnNaN(Callback):
-    """Stop at the first batch whose loss is NaN or infinite, before that batch updates the weights.
+def nonfinite_reason(trainer: Any, logs: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    """Why the state of ``trainer`` at an epoch end must not be saved (None: all finite): the
+    entries of ``keys`` in ``logs`` that are NaN or inf, then the model and optimizer arrays that are."""
+    bad_logs = [k for k in dict.fromkeys(keys) if k in logs and _is_nonfinite_number(logs[k])]
+    reasons = [", ".join(f"{k} is {float(logs[k])}" for k in bad_logs)] if bad_logs else []
+    bad_arrays = nonfinite_entries(trainer.model, trainer.optimizer)
+    if bad_arrays:
+        reasons.append(f"NaN or inf in {', '.join(bad_arrays)}")
+    return "; ".join(reasons) if reasons else None
 
-    The model keeps the last weights that gave a finite loss, and no checkpoint is written for the
-    unfinished epoch, so the last good checkpoint on disk stays as it was. A ``RuntimeWarning``
-    naming the epoch and the batch is issued; the same text is ``message`` and ``History.stop_reason``.
+
+def _is_nonfinite_number(value: Any) -> bool:
+    try:
+        return not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+class TerminateOnNaN(Callback):
+    """Stop training at the first NaN or infinite loss, or at an epoch end with NaN or inf in the
+    validation loss, the weights or the optimizer's state; then put back the last good weights.
+
+    A non-finite batch loss stops training before that batch's backward pass and update. An update
+    can also break the weights without a non-finite loss yet (a too large step at an epoch's last
+    batch): the epoch end checks ``loss``, ``val_loss``, the model's weights and buffers and the
+    optimizer's state, after the History recorded the epoch. Either way no checkpoint is written
+    for the broken state (:class:`ModelCheckpoint` refuses non-finite states too), so the last good
+    checkpoint on disk stays as it was.
+
+    Args:
+        restore_weights: when training ends, put back the model's weights and buffers (BatchNorm
+            statistics included) as they were when it computed the last finite batch loss
+            (default: ``True``), as ``EarlyStopping(restore_best_weights=True)`` does. It costs one
+            copy of the model's state per batch. The weights that gave a non-finite loss are often
+            the broken ones; the optimizer's state is not put back (resume from a checkpoint to
+            continue training). ``False``: the model keeps the weights it stopped with, as in Keras.
+
+    A ``RuntimeWarning`` says where it stopped and exactly what the model then holds; the same text
+    is ``message`` and ``History.stop_reason``. It runs after the other callbacks (``order`` 90,
+    before the checkpoint writers), so that its restoration is the last word on the weights.
+
+    Attributes:
+        message: that text (None while training went well).
+        restored_from: ``(epoch, batch)`` (0-based) of the finite loss whose weights were put back,
+            ``(epoch, batch, "start")`` when it was the state fit() started from; None if nothing was.
     """
 
-    def __init__(self) -> None:
+    order = 90
+
+    def __init__(self, restore_weights: bool = True) -> None:
+        self.restore_weights = bool(restore_weights)
         self.message: str | None = None
+        self.restored_from: tuple[Any, ...] | None = None
+        self._good: dict[str, Any] | None = None  # the state that gave the last finite loss
+        self._spare: dict[str, Any] | None = None  # the state of the batch under way
+        self._good_at: tuple[Any, ...] | None = None
+        self._stopped = False
+
+    # -- snapshots: two preallocated copies, swapped ----------------------------------------------------
+    def _copy_into(self, target: dict[str, Any] | None) -> dict[str, Any]:
+        state = self.trainer.model.state_dict()
+        if target is None or target.keys() != state.keys():
+            target = {}
+        for key, tensor in state.items():
+            data = tensor.data
+            held = target.get(key)
+            if held is None or held.shape != data.shape or held.dtype != data.dtype:
+                target[key] = data.copy()
+            else:
+                held[...] = data
+        return target
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.message, self.restored_from, self._stopped = None, None, False
+        if self.restore_weights:
+            self._good = self._copy_into(self._good)
+            self._good_at = (self.trainer.epoch, self.trainer.batch, "start")
+
+    def on_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.restore_weights:
+            self._spare = self._copy_into(self._spare)
+
+    def _where_good(self) -> str:
+        at = self._good_at
+        if at is None:
+            return "?"
+        if len(at) == 3:
+            return f"the state this fit() started from (epoch {at[0] + 1}, {at[1]} batches done)"
+        return f"those that gave the last finite loss (epoch {at[0] + 1}, batch {at[1] + 1})"
+
+    def _stop(self, what: str, kept: str) -> None:
+        if self.restore_weights:
+            holds = (
+                f"when fit() returns, the model's weights and buffers are {self._where_good()}; "
+                "the optimizer's state is that of the last update"
+            )
+        else:
+            holds = f"the model keeps {kept} (restore_weights=False)"
+        self.message = f"TerminateOnNaN: {what}; training stopped, no checkpoint written for it; {holds}"
+        self._stopped = True
+        self.trainer.stop_training = True
+        self.trainer.stop_reason = self.message
+        warnings.warn(self.message, RuntimeWarning, stacklevel=3)
 
     def on_loss(self, batch: int, logs: dict[str, Any]) -> None:
         loss = logs["loss"]
         if math.isfinite(loss):
+            if self.restore_weights:
+                self._good, self._spare = self._spare, self._good
+                self._good_at = (self.trainer.epoch, batch)
             return
-        self.message = (
-            f"TerminateOnNaN: the loss is {loss} at epoch {self.trainer.epoch + 1}, batch {batch + 1}; "
-            "training stopped before this batch's update, the weights are those of the last finite loss"
+        self._stop(
+            f"the loss is {loss} at epoch {self.trainer.epoch + 1}, batch {batch + 1}, before this batch's update",
+            "the weights that gave this loss, and the BatchNorm statistics its forward pass updated",
         )
-        self.trainer.stop_training = True
-        self.trainer.stop_reason = self.message
-        warnings.warn(self.message, RuntimeWarning, stacklevel=2)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        if self._stopped:
+            return
+        reason = nonfinite_reason(self.trainer, logs, ("loss", "val_loss"))
+        if reason is not None:
+            self._stop(f"at the end of epoch {epoch + 1}, {reason}", "the weights after the epoch's last update")
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._stopped and self.restore_weights and self._good is not None:
+            self.trainer.model.load_state_dict(self._good)
+            self.restored_from = self._good_at
 
 
 class CSVLogger(Callback):

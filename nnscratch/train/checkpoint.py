@@ -32,11 +32,14 @@ Example:
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from typing import Any
 
 import numpy as np
 
+from nnscratch import backend
 from nnscratch import random as ns_random
 from nnscratch.serialization import CheckpointError, load, save
 
@@ -54,6 +57,61 @@ REQUIRED_KEYS = (
     "loader",
     "rng",
 )
+
+
+class CheckpointSaveError(OSError):
+    """fit() could not write a checkpoint (a full disk, no permission...): training stopped.
+
+    ``str(error)`` names the file not written and says what was not saved; ``errno`` and
+    ``filename`` are those of the failed write (``errno.ENOSPC`` for a full disk), and the cause is
+    ``error.__cause__``. The file named keeps its previous content (writes are atomic). fit() adds:
+
+    Attributes:
+        history: the :class:`~nnscratch.train.history.History` of the epochs done (also
+            ``model.history``).
+        trainer: the :class:`~nnscratch.train.loop.Trainer`, left at the state that was being saved
+            (the end of the epoch, or of the last finished batch for Ctrl-C):
+            ``error.trainer.save_checkpoint(other_path)`` writes it, and
+            ``fit(..., resume_from=other_path)`` continues from there.
+    """
+
+    history: Any = None
+    trainer: Any = None
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _nonfinite(value: Any) -> bool:
+    data = getattr(value, "data", value)
+    if isinstance(data, numbers.Real) and not isinstance(data, bool | numbers.Integral):
+        return not math.isfinite(float(data))
+    dtype = getattr(data, "dtype", None)
+    if dtype is None or not np.issubdtype(dtype, np.inexact):
+        return False
+    return not bool(backend.get_array_module(data).isfinite(data).all())
+
+
+def nonfinite_entries(model: Any, optimizer: Any = None, limit: int = 5) -> list[str]:
+    """The model-state entries (parameters and buffers) and optimizer-state arrays that hold NaN or
+    inf, by name (``"0.weight"``, ``"optimizer state of 0.weight: momentum_buffer"``); at most
+    ``limit``."""
+    found: list[str] = []
+    for name, tensor in model.state_dict().items():
+        if _nonfinite(tensor):
+            found.append(name)
+            if len(found) >= limit:
+                return found
+    if optimizer is None:
+        return found
+    param_names = {id(p): name for name, p in model.named_parameters()}
+    for param, state in getattr(optimizer, "state", {}).items():
+        for key, value in (state or {}).items():
+            if _nonfinite(value):
+                found.append(f"optimizer state of {param_names.get(id(param), '?')}: {key}")
+                if len(found) >= limit:
+                    return found
+    return found
 
 
 def rng_states() -> dict[str, Any]:

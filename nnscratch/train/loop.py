@@ -19,9 +19,24 @@ keeps the passive policy afterwards (see :mod:`nnscratch.cpu.tuning`). Call ``tu
 around a longer run (evaluation, attacks, a loop of your own): fit then changes nothing more.
 
 **Ctrl-C** during fit() does not stop in the middle of a step: the current batch finishes, a
-checkpoint is written (``checkpoint_dir``, else the folder of a ModelCheckpoint, else the working
-directory; file ``interrupted.ckpt.npz``) and fit() returns the History. A second Ctrl-C stops at
-once. ``fit(..., resume_from=that_file)`` continues where it stopped.
+checkpoint of that state (the end of the last finished batch) is written (``checkpoint_dir``, else
+the folder of a ModelCheckpoint, else the working directory; file ``interrupted.ckpt.npz``) and
+fit() returns the History. ``fit(..., resume_from=that_file)`` continues where it stopped.
+A second Ctrl-C stops at once, and writes a checkpoint only of a consistent state: when it lands
+in the middle of a batch or of an epoch's end (nearly always), the model, the optimizer and the
+counters in memory are partway through an update, so no checkpoint is written (an
+``interrupted.ckpt.npz`` already there is left as it was, from earlier); during the checkpoint's
+own write, that write is abandoned and the previous file stays whole. fit() still returns the
+History; ``history.interrupted`` is True and ``history.stop_reason`` says which file, if any, was
+written. A Ctrl-C that comes when a callback has already stopped training (TerminateOnNaN,
+EarlyStopping) changes nothing.
+
+**A failed save** (a full disk, ``OSError`` with ``errno.ENOSPC``) of a ModelCheckpoint or of the
+Ctrl-C checkpoint stops training with :class:`~nnscratch.train.checkpoint.CheckpointSaveError`
+(an ``OSError``) naming the file not written; that file keeps its previous content. The History
+stays reachable: ``error.history`` and ``model.history`` (set by every fit() as in Keras, unless the
+model has an attribute of that name already); ``error.trainer.save_checkpoint(other_path)`` writes
+the state that was not saved. Every other exception that leaves fit() carries ``error.history`` too.
 
 Example:
     >>> import numpy as np, nnscratch as ns
@@ -66,6 +81,7 @@ from nnscratch.train.batches import (
     to_tensor,
 )
 from nnscratch.train.callbacks import Callback, ModelCheckpoint, ProgressBar
+from nnscratch.train.checkpoint import CheckpointSaveError
 from nnscratch.train.evaluation import LossFn, resolve_metrics, run_eval
 from nnscratch.train.history import History
 
@@ -115,6 +131,10 @@ class Trainer:
         progress: running sums of the unfinished epoch (loss, metrics, samples, seconds, lr).
         stop_training: set it to True to stop (see :mod:`nnscratch.train.callbacks`).
         resumed: True when this run continues a checkpoint.
+
+    The state is consistent, and so fit for a checkpoint, between batches (from the moment a batch
+    counts, ``batch`` incremented, until the next one begins) and between epochs; a
+    ``KeyboardInterrupt`` that arrives elsewhere (a second Ctrl-C) writes no checkpoint.
     """
 
     def __init__(
@@ -144,6 +164,7 @@ class Trainer:
         self.stop_training = False
         self.stop_reason: str | None = None
         self.resumed = False
+        self._mid_step: tuple[str, int, int] | None = None  # set while the state is partway through a step
         for cb in self.callbacks:
             cb.set_trainer(self)
 
@@ -152,9 +173,23 @@ class Trainer:
         sums.update({name: 0.0 for name, _ in self.metric_fns})
         return sums
 
-    def save_checkpoint(self, path: str | os.PathLike) -> None:
-        """Write the full training state to ``path`` (atomically)."""
-        ckpt.save_checkpoint(path, self)
+    def save_checkpoint(self, path: str | os.PathLike, when: str | None = None) -> None:
+        """Write the full training state to ``path`` (atomically).
+
+        Args:
+            path: the file.
+            when: who saves, named by the error (e.g. ``"ModelCheckpoint at the end of epoch 3"``).
+
+        Raises:
+            CheckpointSaveError: the write failed (a full disk...); ``path`` keeps its previous content.
+        """
+        try:
+            ckpt.save_checkpoint(path, self)
+        except OSError as error:
+            path = os.fspath(path)
+            kept = "the file there keeps its previous content" if os.path.exists(path) else "no file was written"
+            message = f"{when or 'save_checkpoint'} could not write {path}: {error}; nothing of it was saved, {kept}"
+            raise CheckpointSaveError(error.errno, message, path) from error
 
     def _call(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:
@@ -163,6 +198,7 @@ class Trainer:
     # -- one batch ---------------------------------------------------------------------------------
     def _train_batch(self, x: Any, y: Any) -> None:
         batch = self.batch
+        self._mid_step = ("batch", self.epoch, batch)
         self._call("on_batch_begin", batch, {})
         lr = float(self.optimizer.param_groups[0]["lr"])
         inputs, targets = (
@@ -192,6 +228,7 @@ class Trainer:
         p["samples"] += size
         p["lr"] = lr
         self.batch = batch + 1
+        self._mid_step = None  # the batch counts: the state is that of its end
         self._call("on_batch_end", batch, logs)
 
     # -- one epoch ---------------------------------------------------------------------------------
@@ -251,8 +288,38 @@ class Trainer:
         return INTERRUPT_FILE
 
     def run(self, checkpoint_dir: str | None, verbose: int) -> History:
+        """Train from where the state stands to ``epochs``; see :func:`fit` for Ctrl-C and errors."""
+        try:
+            return self._run(checkpoint_dir, verbose)
+        except Exception as error:
+            self._attach_history(error)
+            raise
+
+    def _attach_history(self, error: Exception) -> None:
+        """Make the History (and, for a failed save, the state) reachable from ``error``."""
+        with contextlib.suppress(AttributeError, TypeError):
+            error.history = self.history  # type: ignore[attr-defined]
+        if isinstance(error, CheckpointSaveError):
+            error.trainer = self
+            done = len(self.history)
+            error.strerror = (
+                f"{error.strerror}. Training stopped; the History of the {done} epoch(s) done is error.history "
+                "(also model.history), and the state that was not saved is error.trainer: "
+                "error.trainer.save_checkpoint(other_path) writes it, and fit(..., resume_from=other_path) "
+                "continues from there"
+            )
+            self.stop_reason = str(error)
+        self.history.stop_reason = self.stop_reason
+
+    def _last_checkpoints(self) -> str:
+        paths = [cb.last_path for cb in self.callbacks if isinstance(cb, ModelCheckpoint) and cb.last_path]
+        paths = [p for p in dict.fromkeys(paths) if os.path.exists(p)]
+        return f"; the last ModelCheckpoint file: {', '.join(paths)}" if paths else ""
+
+    def _run(self, checkpoint_dir: str | None, verbose: int) -> History:
         self._call("on_train_begin", {})
         interrupted = False
+        cut: tuple[str, int, int] | None = None  # where a KeyboardInterrupt left the state partway
         with _InterruptGuard() as guard:
             try:
                 while self.epoch < self.epochs and not self.stop_training:
@@ -260,29 +327,52 @@ class Trainer:
                     if not self._run_epoch(guard):
                         interrupted = guard.requested and not self.stop_training
                         break
+                    self._mid_step = ("end", self.epoch, self.batch)  # validation, schedule, counters, callbacks
                     logs = self._epoch_logs()
                     self._step_epoch_scheduler(logs)
                     epoch = self.epoch
                     self.epoch, self.batch, self.progress = epoch + 1, 0, self._empty_progress()
                     self._call("on_epoch_end", epoch, logs)
-                    if guard.requested:
+                    self._mid_step = None
+                    if guard.requested and not self.stop_training:
                         interrupted = True
                         break
             except KeyboardInterrupt:
-                interrupted = True
+                interrupted, cut = True, self._mid_step
         if interrupted:
-            path = self.interrupt_path(checkpoint_dir)
-            self.save_checkpoint(path)
-            self.history.interrupted = True
-            self.stop_reason = (
-                f"interrupted (Ctrl-C) at epoch {self.epoch}, batch {self.batch}; "
-                f"checkpoint saved to {path}: resume with fit(..., resume_from={path!r})"
-            )
+            self._save_interrupted(checkpoint_dir, cut)
             if verbose:
                 print(self.stop_reason)
         self.history.stop_reason = self.stop_reason
         self._call("on_train_end", {})
         return self.history
+
+    def _save_interrupted(self, checkpoint_dir: str | None, cut: tuple[str, int, int] | None) -> None:
+        """Write the Ctrl-C checkpoint if the state is consistent, and say what was written."""
+        path = self.interrupt_path(checkpoint_dir)
+        self.history.interrupted = True
+        if cut is not None:
+            kind, epoch, batch = cut
+            where = f"batch {batch + 1} of epoch {epoch + 1}" if kind == "batch" else f"the end of epoch {epoch + 1}"
+            self.stop_reason = (
+                f"interrupted (a second Ctrl-C) during {where}, before it finished: no checkpoint written, since "
+                f"the model, the optimizer and the counters in memory are partway through it; {path} was not "
+                f"written (a file there is from earlier){self._last_checkpoints()}"
+            )
+            return
+        try:
+            self.save_checkpoint(path, when="the Ctrl-C checkpoint")
+        except KeyboardInterrupt:
+            self.stop_reason = (
+                f"interrupted (Ctrl-C) at epoch {self.epoch}, batch {self.batch}; a second Ctrl-C stopped the "
+                f"checkpoint's write: {path} was not written (a file there is from earlier, whole)"
+                f"{self._last_checkpoints()}"
+            )
+            return
+        self.stop_reason = (
+            f"interrupted (Ctrl-C) at epoch {self.epoch}, batch {self.batch}; "
+            f"checkpoint saved to {path}: resume with fit(..., resume_from={path!r})"
+        )
 
 
 def _check_schedule(scheduler: Any, interval: str) -> None:
@@ -362,13 +452,19 @@ def fit(
         resume_from: a checkpoint (ModelCheckpoint's or the Ctrl-C one) to continue from.
         verbose: 0 silent, 1 progress bar on a terminal (epoch lines elsewhere), 2 epoch lines.
         seed: seeds nnscratch's generator (dropout) and the batching of array data; with a fixed
-            seed a CPU run is reproducible, bit for bit, resumed or not.
+            seed a CPU run is reproducible, bit for bit, resumed or not (same thread count up to 4,
+            same convolution choices: the same tuning cache, or ``NNSCRATCH_AUTOTUNE=off``).
         checkpoint_dir: where Ctrl-C writes ``interrupted.ckpt.npz``.
         tune_process: apply :func:`nnscratch.cpu.tune_process` for the run (default: True) and undo it
             on return; False leaves the OpenMP wait policy and glibc's malloc as they are.
 
     Returns:
-        the :class:`History`; ``history.stop_reason`` says why training ended early.
+        the :class:`History` (also ``model.history``); ``history.stop_reason`` says why training
+        ended early, and for Ctrl-C which checkpoint was written.
+
+    Raises:
+        CheckpointSaveError: a checkpoint could not be written (a full disk); it names the file, which
+            keeps its previous content, and carries ``history`` and ``trainer``.
     """
     if isinstance(epochs, bool) or not isinstance(epochs, int | np.integer) or epochs < 0:
         raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
@@ -425,6 +521,8 @@ def fit(
             dev,
             scheduler_interval,
         )
+        if getattr(model, "history", None) is None or isinstance(model.history, History):
+            model.history = trainer.history  # as Keras: reachable even when fit() raises
         if resume_from is not None:
             ckpt.restore_checkpoint(trainer, ckpt.load_checkpoint(resume_from))
             trainer.resumed = True

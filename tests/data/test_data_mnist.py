@@ -66,7 +66,8 @@ def test_idx_truncated_header_and_gzip(tmp_path):
     with pytest.raises(ValueError, match="short: truncated IDX header"):
         read_idx(short)
     broken = tmp_path / "broken.gz"
-    broken.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + bytes(1000))[:20])
+    # a consistent header (1000 labels) whose gzip stream is cut short: the only fault is the truncation
+    broken.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + (1000).to_bytes(4, "big") + bytes(1000))[:20])
     with pytest.raises(ValueError, match="broken.gz: corrupt or truncated gzip"):
         read_idx(broken)
 

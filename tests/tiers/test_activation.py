@@ -77,9 +77,7 @@ def test_matches_torch(tier):
 
 
 @pytest.mark.tiers("each")
-def test_negative_infinity_through_relu_is_zero_not_nan(tier, request):
-    if tier.tier == "numba":  # found by this suite; the numba tier computes relu as leaky_relu with slope 0
-        request.applymarker(pytest.mark.xfail(strict=True, reason="numba tier: relu(-inf) = -inf * 0 = nan"))
+def test_negative_infinity_through_relu_is_zero_not_nan(tier):
     x = np.array([[-np.inf, 1.0]], np.float32)  # (N=1, C=2)
     k = tier.kernels(FAMILY)
     assert backend.to_numpy(k.bias_relu_forward(*tier.put((x, np.zeros(2, np.float32))))).tolist() == [[0.0, 1.0]]

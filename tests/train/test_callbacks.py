@@ -135,9 +135,14 @@ def test_terminate_on_nan_stops_before_the_bad_update_and_keeps_the_last_checkpo
     with pytest.warns(RuntimeWarning, match=r"TerminateOnNaN: the loss is nan at epoch 3, batch 2"):
         history = fit(model, (x, y), epochs=5, loss_fn=NaNAfter(7), callbacks=[terminate, last_good, checkpoint])
     assert len(history) == 2 and history.stop_reason == terminate.message
-    assert_same_params(params_of(model), last_good.params)  # the NaN batch did not touch the weights
+    assert "weights and buffers are those that gave the last finite loss (epoch 3, batch 1)" in terminate.message
+    saved = load(tmp_path / "last.npz")
+    assert saved["epoch"] == 2  # the checkpoint of the last finished epoch stays
+    # The last finite loss (epoch 3, batch 1) came from the weights at the end of epoch 2: they are put back,
+    # not those after that batch's update, which gave the NaN (last_good.params).
+    assert_same_params(params_of(model), {k: v.numpy() for k, v in saved["model"].items()})
+    assert not np.array_equal(params_of(model)["0.weight"], last_good.params["0.weight"])
     assert all(np.isfinite(v).all() for v in params_of(model).values())
-    assert load(tmp_path / "last.npz")["epoch"] == 2  # the checkpoint of the last finished epoch stays
 
 
 def test_csv_logger_writes_one_row_per_epoch(tmp_path):
