@@ -146,12 +146,10 @@ def _locked_temp(directory: str, name: str) -> tuple[int, str]:
                 fcntl.flock(fd, fcntl.LOCK_EX)  # waits only while a cleaner looks at it (an instant)
             except OSError:  # a file system without locks: nothing will remove it either
                 return fd, tmp_path
-            try:
+            with contextlib.suppress(FileNotFoundError):  # gone: removed by a cleaner before the lock
                 ours, there = os.fstat(fd), os.lstat(tmp_path)
                 if (there.st_dev, there.st_ino) == (ours.st_dev, ours.st_ino):
                     return fd, tmp_path
-            except FileNotFoundError:
-                pass
         except BaseException:  # e.g. Ctrl-C right here: leave nothing behind
             with contextlib.suppress(OSError):
                 os.remove(tmp_path)

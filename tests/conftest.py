@@ -12,6 +12,7 @@ is tested on its own (``tests/tiers/test_conv_direct.py``), and the tuner in ``t
 
 from __future__ import annotations
 
+import numba
 import pytest
 
 from nnscratch.cpu import autotune, tune_process
@@ -21,3 +22,16 @@ from nnscratch.cpu import autotune, tune_process
 def tuned_process():
     with tune_process() as tuning, autotune.using_mode("off"):
         yield tuning
+
+
+@pytest.fixture
+def two_threads():
+    """Run the test on exactly 2 Numba threads (and so 2 conv workers), as issue 20's probe did."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("Numba was started with fewer than 2 threads")
+    before = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)

@@ -108,6 +108,9 @@ WINOGRAD_MIN_PIXELS = 256
 #: Below this batch the per-call weight transform costs more than Winograd saves (batch-1 inference).
 WINOGRAD_MIN_BATCH = 8
 
+#: The autotuner times Winograd from this many channels each side (the rule above takes it from 64).
+WINOGRAD_TRIED_MIN_CHANNELS = 16
+
 #: Direct-kernel tiles the autotuner times per key (``NNSCRATCH_AUTOTUNE=on``): the port model's best few.
 TILES_TRIED = 3
 
@@ -115,14 +118,10 @@ TILES_TRIED = 3
 # --- public API ------------------------------------------------------------------------------------
 def _winograd_pays(C: int, OC: int, w_shape: tuple[int, ...], stride: Pair, padding: Pair, dilation: Pair,
                    groups: int, OH: int, OW: int, N: int) -> bool:  # fmt: skip
-    """Whether this convolution is a 3x3, stride-1 one that Winograd runs faster (see USE_WINOGRAD)."""
+    """Whether Winograd can run this convolution (:func:`_winograd_legal`) and runs it faster than the other
+    paths, by the measured rule (see USE_WINOGRAD)."""
     return (
-        USE_WINOGRAD
-        and tuple(w_shape[2:]) == (3, 3)
-        and stride == (1, 1)
-        and dilation == (1, 1)
-        and groups == 1
-        and max(padding) <= 2
+        _winograd_legal(C, OC, w_shape, stride, padding, dilation, groups)
         and min(C, OC) >= WINOGRAD_MIN_CHANNELS
         and OH * OW >= WINOGRAD_MIN_PIXELS
         and N >= WINOGRAD_MIN_BATCH
@@ -162,7 +161,7 @@ def conv2d_forward(
     if _winograd_legal(C, OC, w.shape, *args, groups):
         candidates["winograd"] = lambda: _relu(conv2d_forward_winograd(x, w, b, args[1]), relu)
     if _is_depthwise(C, w.shape, groups):
-        candidates["depthwise"] = lambda: _relu(_depthwise_forward(x, w, b, *args), relu)
+        candidates["depthwise"] = lambda: _relu(_depthwise_forward(x, w, b, *args, OH, OW), relu)
     candidates["im2col"] = lambda: _relu(_forward_im2col(x, w, b, *args, groups, OH, OW), relu)
     default = _rule_choice(candidates, _winograd_pays(C, OC, w.shape, *args, groups, OH, OW, N))
     fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, x.dtype)}
@@ -216,7 +215,7 @@ def _run_chosen(op: str, fields: dict, candidates: dict[str, Callable[[], np.nda
 def _winograd_legal(C: int, OC: int, w_shape: tuple[int, ...], stride: Pair, padding: Pair, dilation: Pair,
                     groups: int) -> bool:  # fmt: skip
     """Whether Winograd F(2x2, 3x3) can run this convolution at all (a candidate of the autotuner: a 3x3,
-    stride-1, ungrouped one with 16 channels or more each side)."""
+    stride-1, ungrouped one with :data:`WINOGRAD_TRIED_MIN_CHANNELS` channels or more each side)."""
     return (
         USE_WINOGRAD
         and tuple(w_shape[2:]) == (3, 3)
@@ -224,16 +223,14 @@ def _winograd_legal(C: int, OC: int, w_shape: tuple[int, ...], stride: Pair, pad
         and tuple(dilation) == (1, 1)
         and groups == 1
         and max(padding) <= 2
-        and min(C, OC) >= 16
+        and min(C, OC) >= WINOGRAD_TRIED_MIN_CHANNELS
     )
 
 
 def _depthwise_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair, padding: Pair,
-                       dilation: Pair) -> np.ndarray:  # fmt: skip
+                       dilation: Pair, OH: int, OW: int) -> np.ndarray:  # fmt: skip
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
-    N, C, H, W = x.shape
-    OC, _, KH, KW = w.shape
-    OH, OW = conv_output_hw((H, W), (KH, KW), stride, padding, dilation)
+    N, OC = x.shape[0], w.shape[0]
     bias = np.zeros(OC, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
     y = np.empty((N, OC, OH, OW), dtype=x.dtype)  # (N, OC, OH, OW)
     _depthwise_forward_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w), bias, SH, SW, PH, PW, DH, DW, y)

@@ -261,7 +261,7 @@ def measured_tile(OC: int, OH: int, OW: int, isa: TargetISA | None = None) -> Ti
     isa = isa or target()
     if isa.name != "avx512" or OC < 8:
         return None
-    pixels = next((vp for vp in (32, 16, 8) if vp <= OW), None)
+    pixels = next((vp for vp in WIDTHS if vp <= OW), None)
     if pixels is None:
         return None
     rows = AVX512_MEASURED_ROWS[pixels]

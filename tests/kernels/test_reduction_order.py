@@ -26,18 +26,6 @@ from nnscratch.cpu.direct_weight import conv2d_backward_weight_direct, direct_we
 ONE = (1, 1)
 
 
-@pytest.fixture
-def two_threads():
-    if numba.config.NUMBA_NUM_THREADS < 2:
-        pytest.skip("Numba was started with fewer than 2 threads")
-    before = numba.get_num_threads()
-    numba.set_num_threads(2)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
-
-
 def test_sum_over_samples_partition_and_order_do_not_depend_on_timing(two_threads):
     """Workers slowed at random take different slots each call; every slot still holds the same samples,
     each once and in order, and the float32 sum (whose rounding depends on the order) is the same."""

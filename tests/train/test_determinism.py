@@ -37,17 +37,6 @@ needs_two_threads = pytest.mark.skipif(
 )
 
 
-@pytest.fixture
-def two_threads():
-    """Run the test on exactly 2 Numba threads (and so 2 conv workers), as the issue's probe did."""
-    before = numba.get_num_threads()
-    numba.set_num_threads(2)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
-
-
 def conv_model(seed: int = 0) -> nn.Sequential:
     """conv + BN + ReLU twice, max pooling, a linear classifier: (N, 3, 16, 16) -> (N, 3)."""
     ns.manual_seed(seed)
