@@ -18,7 +18,8 @@ Choices persist in one JSON file per nnscratch version, CPU and ISA under ``$NNS
   and are tuned by a later run.
 
 Modes (``NNSCRATCH_AUTOTUNE``, or :func:`set_mode` in the program): ``on`` (default) times the port
-model's three best tiles and every other legal algorithm; ``exhaustive`` every legal tile; ``off`` takes
+model's three best tiles and every other legal algorithm, within the budgets; ``exhaustive`` times every
+legal tile and algorithm of every key, with no budget (what a user asks for once, to fill the cache); ``off`` takes
 the deterministic rule of :mod:`nnscratch.cpu.conv` and reads no cache (bit-identical results on every
 machine of the same ISA). :func:`table` prints what was chosen and how fast each candidate was.
 
@@ -251,7 +252,7 @@ def choose(
             known = _state.entries.get(key)
     if known is not None and known.choice in candidates:
         return known.choice, None
-    if _state.tuning_s >= PROCESS_BUDGET_S:
+    if _state.tuning_s >= PROCESS_BUDGET_S and mode() != "exhaustive":
         _state.untuned.add(key)
         return default, None
     entry, result = _time_candidates(candidates, default)
@@ -264,14 +265,17 @@ def choose(
 def _time_candidates(candidates: Mapping[str, Callable[[], Any]], default: str) -> tuple[Entry, Any]:
     """Warm up and time each candidate in order until :data:`BUDGET_S` is spent; keep the fastest's result.
 
+    In mode ``exhaustive`` every candidate is timed, whatever the budgets.
+
     What tuning costs is counted in :func:`tuning_seconds`: every timed run, and the warm-ups of every
     candidate but the rule's own (its warm-up compiles what the call would compile anyway).
     """
     timed, spent = 0.0, 0.0
     timings: dict[str, float] = {}
     best_name, best_result = None, None
+    bounded = mode() != "exhaustive"
     for index, (name, run) in enumerate(candidates.items()):
-        if index >= 2 and (timed > BUDGET_S or _state.tuning_s + spent + timed > PROCESS_BUDGET_S):
+        if bounded and index >= 2 and (timed > BUDGET_S or _state.tuning_s + spent + timed > PROCESS_BUDGET_S):
             break
         t0 = time.perf_counter()
         result = run()  # the warm-up: compiles on first use (once per machine: Numba caches it on disk)

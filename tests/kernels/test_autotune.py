@@ -23,8 +23,13 @@ from nnscratch.cpu import autotune
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    """A fresh cache folder and an empty in-memory table, the tuner on."""
+    """A fresh cache folder, an empty in-memory table and an unspent process budget, the tuner on.
+
+    Earlier tests of the same process may have spent the budget (on a new machine every candidate
+    compiles first), so each test starts from none spent.
+    """
     monkeypatch.setenv("NNSCRATCH_CACHE", str(tmp_path))
+    monkeypatch.setattr(autotune._state, "tuning_s", 0.0)
     autotune.forget()
     with autotune.using_mode("on"):
         yield tmp_path
@@ -150,6 +155,17 @@ def test_conv_passes_tuned_exhaustively_match_the_reference(cache):
     forward = next(e for k, e in autotune.entries().items() if k.startswith("forward"))
     assert {"im2col", "winograd"} <= set(forward.ms) and any(n.startswith("direct") for n in forward.ms)
     assert "im2col" in autotune.table_text()
+
+
+def test_exhaustive_mode_times_every_candidate_whatever_the_budgets(cache, monkeypatch):
+    monkeypatch.setattr(autotune, "PROCESS_BUDGET_S", 0.0)
+    monkeypatch.setattr(autotune, "BUDGET_S", 0.0)
+    monkeypatch.setattr(autotune._state, "tuning_s", 1.0)  # already past the process budget
+    candidates = {name: sleeper(0.001 * rank, name) for rank, name in enumerate("abcd")}
+    with autotune.using_mode("exhaustive"):
+        assert autotune.choose("forward", {"N": 8}, candidates, "d") == ("a", "a")
+    assert set(autotune.entries()[autotune.make_key("forward", {"N": 8})].ms) == set("abcd")
+    assert autotune.untuned_keys() == set()
 
 
 def test_past_the_process_budget_new_keys_take_the_rule_and_are_not_saved(cache, monkeypatch):
