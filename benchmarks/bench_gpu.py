@@ -276,7 +276,7 @@ def training_throughput(cp: Any, batch: int, steps: int, warmup: int) -> float:
         ns.nn.functional.cross_entropy(model(x), y).backward()
         with ns.no_grad():
             for p in model.parameters():
-                p.data -= 0.01 * p.grad.data
+                p.array -= 0.01 * p.grad.array
 
     ms = time_ms(cp, lambda: [step() for _ in range(steps)], repeats=3, warmup=max(warmup, 1))
     return batch * steps / (ms / 1000.0)

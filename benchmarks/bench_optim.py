@@ -85,11 +85,11 @@ def validate(name: str, cls: Any, options: dict, p0: np.ndarray, g: np.ndarray, 
     expected_step()
     got_step, got = ours(cls, options, p0, g, "numba")
     got_step()
-    np.testing.assert_allclose(got.data, expected.data, rtol=1e-6, atol=1e-6, err_msg=f"{name}: numba")
+    np.testing.assert_allclose(got.array, expected.array, rtol=1e-6, atol=1e-6, err_msg=f"{name}: numba")
     if torch_ok:
         step, tp = theirs(OPTIMIZERS[name][2], options, p0, g, foreach=True)
         step()
-        np.testing.assert_allclose(tp.detach().numpy(), expected.data, rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(tp.detach().numpy(), expected.array, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def main() -> None:

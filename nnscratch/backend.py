@@ -158,7 +158,7 @@ def get_array_module(x: Any) -> ModuleType:
 
     Lets one function body serve both devices: ``xp = get_array_module(x); xp.exp(x)``.
     """
-    data = getattr(x, "data", x)
+    data = getattr(x, "array", x)
     return _cupy if is_cupy_array(data) else np
 
 

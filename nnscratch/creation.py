@@ -37,11 +37,11 @@ def _make(array: Any, device: Device, requires_grad: bool) -> Tensor:
 def tensor(data: Any, dtype: Any = None, device: str | Device | None = None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (a list, scalar or array)."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     dev = backend.get_device(device) if device is not None else None
     t = Tensor(data, dtype=dtype, device=dev, requires_grad=requires_grad)
-    if t.data is data:
-        t.data = t.data.copy()
+    if t.array is data:
+        t.array = t.array.copy()
     return t
 
 

@@ -62,7 +62,7 @@ def _targets(model: Module, x: np.ndarray, target: Any) -> np.ndarray:
     if target is None:
         return logits(model, x).argmax(axis=1)  # (N,)
     if isinstance(target, Tensor):
-        target = target.data
+        target = target.array
     t = np.asarray(backend.to_numpy(target) if backend.is_cupy_array(target) else target)
     if not np.issubdtype(t.dtype, np.integer) or t.ndim > 1 or (t.ndim == 1 and len(t) != n):
         raise ValueError(f"target: expected None, a class index or one index per image ({n}), got {target!r}")
@@ -108,7 +108,7 @@ def _input_gradient(model: Module, x: np.ndarray, targets: np.ndarray) -> np.nda
     with evaluation(model), autograd.enable_grad():
         xt = to_model_tensor(model, x, requires_grad=True)
         (grad,) = autograd.grad(_target_score(model(xt), targets), [xt])
-    return backend.to_numpy(grad.data)  # (N, C, H, W)
+    return backend.to_numpy(grad.array)  # (N, C, H, W)
 
 
 def saliency(
@@ -228,8 +228,8 @@ def grad_cam(model: Module, x: Any, target: Any = None, layer: Module | str | No
             autograd.grad(score, [xt])
     finally:
         remove()
-    activation = backend.to_numpy(captured["activation"].data)  # (N, K, h, w)
-    gradient = backend.to_numpy(captured["gradient"].data)  # (N, K, h, w)
+    activation = backend.to_numpy(captured["activation"].array)  # (N, K, h, w)
+    gradient = backend.to_numpy(captured["gradient"].array)  # (N, K, h, w)
     weights = gradient.mean(axis=(2, 3))  # (N, K)
     cam = np.maximum((weights[:, :, None, None] * activation).sum(axis=1), 0.0)  # (N, h, w)
     cam = resize_bilinear(cam.astype(np.float32), images.shape[2:])  # (N, H, W)
@@ -266,7 +266,7 @@ def apply_colormap(values: np.ndarray, colormap: str = "jet") -> np.ndarray:
 
 def _rgb_image(image: Any) -> np.ndarray:
     """(H, W), (1|3, H, W) or (H, W, 1|3), uint8 or [0, 1], as RGB floats (H, W, 3)."""
-    a = as_float_images(np.asarray(image.data if isinstance(image, Tensor) else image), "image")
+    a = as_float_images(np.asarray(image.array if isinstance(image, Tensor) else image), "image")
     if a.ndim == 3 and a.shape[0] in (1, 3) and a.shape[-1] not in (1, 3):
         a = a.transpose(1, 2, 0)  # (H, W, C)
     if a.ndim == 2:
@@ -291,7 +291,7 @@ def overlay(image: Any, map: Any, alpha: float = 0.5, colormap: str = "jet") -> 
     if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha: expected a number in [0, 1], got {alpha!r}")
     base = _rgb_image(image)  # (H, W, 3)
-    m = np.asarray(map.data if isinstance(map, Tensor) else map, dtype=np.float32)
+    m = np.asarray(map.array if isinstance(map, Tensor) else map, dtype=np.float32)
     if m.ndim != 2:
         raise ValueError(f"map: expected a 2-D map (H, W), got shape {m.shape}")
     if m.shape != base.shape[:2]:

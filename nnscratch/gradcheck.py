@@ -47,7 +47,7 @@ def _flat_outputs(fn: Callable[..., Any], inputs: list[Any]) -> np.ndarray:
         outs = _float_outputs(fn(*inputs))
     if not outs:
         return np.zeros(0)
-    return np.concatenate([backend.to_numpy(o.data).astype(np.float64).ravel() for o in outs])
+    return np.concatenate([backend.to_numpy(o.array).astype(np.float64).ravel() for o in outs])
 
 
 def _with_data(inputs: list[Any], i: int, data: Any) -> list[Any]:
@@ -72,7 +72,7 @@ def _analytic_vjp(fn: Callable[..., Any], inputs: list[Any], which: list[int], w
         allow_unused=True,
     )
     return [
-        np.zeros(inputs[i].shape) if g is None else backend.to_numpy(g.data).astype(np.float64)
+        np.zeros(inputs[i].shape) if g is None else backend.to_numpy(g.array).astype(np.float64)
         for i, g in zip(which, grads)
     ]
 
@@ -163,7 +163,7 @@ def gradcheck(
 def _numeric_jacobian(fn: Callable[..., Any], inputs: list[Any], i: int, eps: float) -> np.ndarray:
     """The Jacobian of the flattened outputs with respect to input i: shape (n_out, *x.shape)."""
     x = inputs[i]
-    base = backend.to_numpy(x.data).astype(np.float64)
+    base = backend.to_numpy(x.array).astype(np.float64)
     columns = []
     for j in range(base.size):
         step = np.zeros(base.size)
@@ -230,7 +230,7 @@ def _check_directions(
     analytic = _analytic_vjp(fn, inputs, which, weights)
     for i, a in zip(which, analytic):
         x = inputs[i]
-        base = backend.to_numpy(x.data).astype(np.float64)
+        base = backend.to_numpy(x.array).astype(np.float64)
         d = rng.standard_normal(base.shape)
         xp = x.device.xp
         f_plus = _flat_outputs(fn, _with_data(inputs, i, xp.asarray(base + eps * d, dtype=x.dtype)))

@@ -33,7 +33,7 @@ MetricFn = Callable[[np.ndarray, np.ndarray], float]
 def to_numpy(value: Any) -> np.ndarray:
     """A host NumPy array from a Tensor, a CuPy array, a NumPy array or a list."""
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     if backend.is_cupy_array(value):
         return backend.to_numpy(value)
     return np.asarray(value)

@@ -40,7 +40,7 @@ def as_float_images(x: Any, name: str = "x") -> np.ndarray:
         any (N, ...) -> the same shape, float32.
     """
     if isinstance(x, Tensor):
-        x = x.data
+        x = x.array
     if backend.is_cupy_array(x):
         x = backend.to_numpy(x)
     if not isinstance(x, np.ndarray):
@@ -55,7 +55,7 @@ def as_float_images(x: Any, name: str = "x") -> np.ndarray:
 def as_labels(y: Any, n: int, name: str = "y") -> np.ndarray:
     """Integer class labels (N,) on the host, checked against the batch size ``n``."""
     if isinstance(y, Tensor):
-        y = y.data
+        y = y.array
     y = backend.to_numpy(y) if backend.is_cupy_array(y) else np.asarray(y)
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"{name}: expected integer class labels of shape (N,), got {y.dtype} {y.shape}")
@@ -107,7 +107,7 @@ def logits(model: Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     out = []
     with evaluation(model, freeze=False), autograd.no_grad():
         for start in range(0, len(x), batch_size):
-            out.append(backend.to_numpy(model(to_model_tensor(model, x[start : start + batch_size])).data))
+            out.append(backend.to_numpy(model(to_model_tensor(model, x[start : start + batch_size])).array))
     if not out:
         return np.zeros((0, 0), np.float32)
     return np.concatenate(out)  # (N, K)

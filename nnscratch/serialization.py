@@ -117,7 +117,7 @@ class _Flattener:
         if isinstance(value, Tensor):
             return {
                 "type": "tensor",
-                "key": self._add_array(value.data, path),
+                "key": self._add_array(value.array, path),
                 "requires_grad": bool(value.requires_grad),
             }
         if isinstance(value, np.ndarray) or backend.is_cupy_array(value):

@@ -95,6 +95,9 @@ class Tensor:
         device: ``"cpu"``, ``"cuda"`` or ``"cudasim"``; by default where ``data`` lives.
         requires_grad: record operations on this tensor so that ``backward`` can fill ``.grad``.
 
+    The values live in :attr:`array`, a NumPy array on the CPU or a CuPy array on the GPU; every op
+    reads and writes it. :attr:`data` is PyTorch's: a tensor sharing that array, outside the graph.
+
     Example:
         >>> import nnscratch as ns
         >>> t = ns.Tensor([1.0, 2.0, 3.0], requires_grad=True)
@@ -113,7 +116,7 @@ class Tensor:
         requires_grad: bool = False,
     ) -> None:
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         dtype = _as_dtype(dtype) or _default_dtype_for(data)
         if device is None:
             dev = backend.get_device("cuda") if backend.is_cupy_array(data) else backend.get_device("cpu")
@@ -127,7 +130,7 @@ class Tensor:
             raise RuntimeError(
                 f"requires_grad: only floating-point tensors can require gradients, got dtype {array.dtype}"
             )
-        self.data = array
+        self.array = array
         self.device: Device = dev
         self.grad: Tensor | None = None
         self.requires_grad = bool(requires_grad)
@@ -144,7 +147,7 @@ class Tensor:
         if isinstance(array, np.generic):  # NumPy returns scalars for 0-d results; tensors hold arrays
             array = np.asarray(array)
         t = cls.__new__(cls)
-        t.data = array
+        t.array = array
         t.device = device
         t.grad = None
         t.requires_grad = False
@@ -165,16 +168,43 @@ class Tensor:
 
     # -- attributes ------------------------------------------------------------------------------
     @property
+    def data(self) -> Tensor:
+        """The values as a tensor outside the graph, sharing this one's storage (PyTorch's ``.data``).
+
+        Changes made through it are not seen by autograd (unlike :meth:`detach`'s, they are not
+        counted as in-place changes), which is why PyTorch code uses it for ``p.data.add_(...)``.
+        Assigning replaces the storage: ``p.data = other`` (a Tensor or an array, any shape or dtype).
+        The raw NumPy or CuPy array itself is :attr:`array`.
+
+        Example:
+            >>> import nnscratch as ns
+            >>> w = ns.ones(2, requires_grad=True)
+            >>> w.data.mul_(3)
+            tensor([3., 3.])
+            >>> w, w.data.requires_grad
+            (tensor([3., 3.], requires_grad=True), False)
+        """
+        return Tensor._wrap(self.array, self.device)
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        if isinstance(value, Tensor):
+            self.array, self.device = value.array, value.device
+            return
+        dev = backend.get_device("cuda") if backend.is_cupy_array(value) else self.device
+        self.array, self.device = dev.xp.asarray(value), dev
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def is_leaf(self) -> bool:
@@ -195,10 +225,10 @@ class Tensor:
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     def __len__(self) -> int:
         if self.ndim == 0:
@@ -213,9 +243,9 @@ class Tensor:
         return id(self)
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
-            raise RuntimeError(f"the truth value of a tensor with {self.data.size} elements is ambiguous")
-        return bool(self.data.reshape(()))
+        if self.array.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.array.size} elements is ambiguous")
+        return bool(self.array.reshape(()))
 
     def __float__(self) -> float:
         return float(self.item())
@@ -224,20 +254,20 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.dtype.kind not in "iub" or self.data.size != 1:
+        if self.dtype.kind not in "iub" or self.array.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        array = backend.to_numpy(self.data)
+        array = backend.to_numpy(self.array)
         return array if dtype is None else array.astype(dtype)
 
     def __repr__(self) -> str:
-        body = np.array2string(backend.to_numpy(self.data), separator=", ", prefix="tensor(")
+        body = np.array2string(backend.to_numpy(self.array), separator=", ", prefix="tensor(")
         extras = []
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
-        if self.dtype not in (float32, int64, bool_) or self.data.size == 0:
+        if self.dtype not in (float32, int64, bool_) or self.array.size == 0:
             extras.append(f"dtype={self.dtype.name}")
         if self.creator is not None:
             extras.append(f"grad_fn=<{type(self.creator).__name__}Backward>")
@@ -265,7 +295,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """A tensor sharing this one's data (and version counter) but cut from the graph."""
-        t = Tensor._wrap(self.data, self.device)
+        t = Tensor._wrap(self.array, self.device)
         t._version_counter = self._version_counter
         return t
 
@@ -299,16 +329,16 @@ class Tensor:
         """The data as a NumPy array (copied from the GPU if needed)."""
         if self.requires_grad:
             raise RuntimeError("numpy: the tensor requires grad; call tensor.detach().numpy() instead")
-        return backend.to_numpy(self.data)
+        return backend.to_numpy(self.array)
 
     def tolist(self) -> Any:
-        return backend.to_numpy(self.data).tolist()
+        return backend.to_numpy(self.array).tolist()
 
     def item(self) -> Any:
         """The value of a single-element tensor as a Python number."""
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item: expected a tensor with one element, got shape {self.shape}")
-        return backend.to_numpy(self.data).reshape(()).item()
+        return backend.to_numpy(self.array).reshape(()).item()
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """Move to a device and/or cast to a dtype: ``t.to("cuda")``, ``t.to(ns.float64)``."""
@@ -378,28 +408,28 @@ class Tensor:
         if not recording:
             with autograd.no_grad():
                 result = op(self, *args)
-            self._write(result.data)
+            self._write(result.array)
             return self
         # The old value becomes a hidden tensor the op consumes. It gets its own copy of the data,
         # so functions that saved it still see the value they were given.
-        old = Tensor._wrap(self.data.copy(), self.device)
+        old = Tensor._wrap(self.array.copy(), self.device)
         old.requires_grad, old.creator, old.generation = self.requires_grad, self.creator, self.generation
         old._version_counter.value = self._version
         if self.creator is not None:
             self.creator._replace_output(self, old)
         result = op(old, *args)
-        self._write(result.data)
+        self._write(result.array)
         self.requires_grad, self.creator, self.generation = True, result.creator, result.generation
         result.creator._replace_output(result, self)
         return self
 
     def _write(self, array: Any) -> None:
-        if array.shape != self.data.shape:
+        if array.shape != self.array.shape:
             raise RuntimeError(
                 f"in-place operation: the result has shape {tuple(array.shape)} but the tensor has "
                 f"shape {self.shape} (in-place ops cannot broadcast the tensor itself)"
             )
-        self.data[...] = array
+        self.array[...] = array
         self._bump_version()
 
     def add_(self, other: Any, alpha: float = 1) -> Tensor:
@@ -483,7 +513,7 @@ class Function:
         like = tensors[0]
         inputs_t = [x if isinstance(x, Tensor) else _scalar_tensor(x, like) for x in inputs]
         self.device = device
-        arrays = [x.data for x in inputs_t]
+        arrays = [x.array for x in inputs_t]
         if self.promotes_dtypes:
             arrays = _promote_to_float(arrays)
         try:

@@ -4,7 +4,7 @@ Each kernel updates one parameter and its state buffers *in place*, with the for
 single-tensor optimizers (written out in :mod:`nnscratch.ref.optim`). Shape letter: P, the parameter's
 number of elements. Conventions shared by every tier:
 
-* ``param`` is a flat C-contiguous, writeable float32 or float64 array ``(P,)`` (``param.data.reshape(-1)``);
+* ``param`` is a flat C-contiguous, writeable float32 or float64 array ``(P,)`` (``param.array.reshape(-1)``);
   ``grad`` is a flat ``(P,)`` array (the CUDA tier casts it to param's dtype, the others read it as is).
 * A state buffer the options use is a C-contiguous, writeable ``(P,)`` array of param's dtype; one they leave
   unused may be an empty array ``(0,)`` (it is never read).

@@ -8,7 +8,7 @@ Example:
     >>> import nnscratch as ns
     >>> import nnscratch.cuda.device  # registers "cudasim"
     >>> x = ns.randn(2, 3, device="cudasim")  # doctest: +SKIP
-    >>> type(x.data).__name__  # doctest: +SKIP
+    >>> type(x.array).__name__  # doctest: +SKIP
     'ndarray'
 """
 

@@ -47,7 +47,7 @@ def _read_state(path: str) -> dict[str, np.ndarray]:
             ) from None
     if not isinstance(state, dict):
         raise ValueError(f"load_torch_state_dict: {path}: expected a state dict, got {type(state).__name__}")
-    return {k: (v.data if isinstance(v, Tensor) else np.asarray(v)) for k, v in state.items()}
+    return {k: (v.array if isinstance(v, Tensor) else np.asarray(v)) for k, v in state.items()}
 
 
 def map_torch_state(model: Module, state: Mapping[str, Any]) -> dict[str, Any]:

@@ -42,7 +42,7 @@ def _calculate_fan_in_and_fan_out(tensor: Tensor) -> tuple[int, int]:
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     with autograd.no_grad():
-        tensor.data[...] = tensor.device.xp.asarray(values, dtype=tensor.dtype)
+        tensor.array[...] = tensor.device.xp.asarray(values, dtype=tensor.dtype)
         tensor._bump_version()
     return tensor
 

@@ -345,7 +345,7 @@ class _BatchNorm(Module):
         check_input_dtype(name, x, self.weight if self.affine else self.running_mean)
         use_batch_stats = self.training or not self.track_running_stats
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data[...] += 1
+            self.num_batches_tracked.array[...] += 1
         normalise = batch_norm_relu if relu else F.batch_norm
         return normalise(
             x,

@@ -49,7 +49,7 @@ class Parameter(Tensor):
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
         if isinstance(data, Tensor):
             device = data.device
-            data = data.data
+            data = data.array
         else:
             device = None
         super().__init__(data, device=device, requires_grad=requires_grad)
@@ -271,11 +271,11 @@ class Module:
                 for t in table.values():
                     if t is None:
                         continue
-                    t.data = fn(t.data)
+                    t.array = fn(t.array)
                     if device is not None:
                         t.device = device
                     if t.grad is not None:
-                        t.grad = Tensor._wrap(fn(t.grad.data), device or t.grad.device)
+                        t.grad = Tensor._wrap(fn(t.grad.array), device or t.grad.device)
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
@@ -337,12 +337,12 @@ class Module:
                 if key not in state_dict:
                     continue
                 value = state_dict[key]
-                array = value.data if isinstance(value, Tensor) else value
+                array = value.array if isinstance(value, Tensor) else value
                 if tuple(np.shape(array)) != target.shape:
                     raise ValueError(
                         f"load_state_dict: {key!r} expected shape {target.shape}, got {tuple(np.shape(array))}"
                     )
-                target.data[...] = backend.to_device(array, target.device).astype(target.dtype, copy=False)
+                target.array[...] = backend.to_device(array, target.device).astype(target.dtype, copy=False)
                 target._bump_version()
         return IncompatibleKeys(missing, unexpected)
 

@@ -41,9 +41,9 @@ def _set_grad(p: Tensor, new: Any) -> None:
     grad = p.grad
     assert grad is not None
     try:
-        grad.data[...] = new
+        grad.array[...] = new
     except ValueError:  # a read-only broadcast array made by backward
-        grad.data = backend.get_array_module(new).array(new, dtype=grad.dtype)
+        grad.array = backend.get_array_module(new).array(new, dtype=grad.dtype)
     grad._bump_version()
 
 
@@ -101,7 +101,7 @@ def clip_grad_norm_(
     with autograd.no_grad():
         device = grads[0].grad.device
         xp = device.xp
-        norms = [_vector_norm(p.grad.data, norm_type) for p in grads]  # one 0-d array per gradient
+        norms = [_vector_norm(p.grad.array, norm_type) for p in grads]  # one 0-d array per gradient
         dtype = np.result_type(*[n.dtype for n in norms])
         total = _vector_norm(xp.stack([xp.asarray(n, dtype=dtype) for n in norms]), norm_type)  # ()
         if error_if_nonfinite and not bool(xp.isfinite(total)):
@@ -111,7 +111,7 @@ def clip_grad_norm_(
             )
         clip_coef = xp.minimum(max_norm / (total + dtype.type(1e-6)), dtype.type(1.0))  # ()
         for p in grads:
-            g = p.grad.data
+            g = p.grad.array
             _set_grad(p, g * clip_coef.astype(g.dtype))
     return Tensor._wrap(xp.asarray(total), device)
 
@@ -136,8 +136,8 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
     with autograd.no_grad():
         for p in params:
             if p.grad is not None:
-                xp = backend.get_array_module(p.grad.data)
-                _set_grad(p, xp.clip(p.grad.data, -clip_value, clip_value))
+                xp = backend.get_array_module(p.grad.array)
+                _set_grad(p, xp.clip(p.grad.array, -clip_value, clip_value))
 
 
 def _check_float(name: str, value: Any) -> float:

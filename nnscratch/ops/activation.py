@@ -23,12 +23,12 @@ from nnscratch.tensor import Function, Tensor
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """x for x > 0, ``negative_slope * x`` otherwise."""
-    return where(x.data > 0, x, x * negative_slope)
+    return where(x.array > 0, x, x * negative_slope)
 
 
 def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
     """``alpha * (exp(x) - 1)`` for x <= 0, x otherwise (NaN too, and its gradient gy: PyTorch's)."""
-    negative = x.data <= 0
+    negative = x.array <= 0
     # exp of x where it is used and of 0 elsewhere: no overflow, and no NaN (of x = NaN) on the branch not taken
     return where(negative, (exp(where(negative, x, 0.0)) - 1) * alpha, x)
 
@@ -62,7 +62,7 @@ def relu6(x: Tensor) -> Tensor:
 def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
     """Clip to [min_val, max_val]; the gradient is 0 at and beyond the ends and 1 elsewhere, NaN included
     (PyTorch's, so relu6 has relu's zero gradient at 0; ``clip`` itself passes it at the ends)."""
-    inside = ~((x.data <= min_val) | (x.data >= max_val))
+    inside = ~((x.array <= min_val) | (x.array >= max_val))
     return where(inside, x, clip(x, min_val, max_val).detach())
 
 
@@ -95,7 +95,7 @@ class HardswishGrad(Function):
         ggy = HardswishGrad(self.impl)(ggx, x) if gy.requires_grad else None
         if not x.requires_grad:
             return ggy, None
-        inside = (x.data > -3) & (x.data < 3)
+        inside = (x.array > -3) & (x.array < 3)
         curvature = Tensor._wrap(inside.astype(x.dtype) / 3, x.device)  # a constant: ds/dx
         return ggy, ggx * gy * curvature
 
@@ -127,7 +127,7 @@ def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
     """log(1 + exp(beta x)) / beta, linear above ``threshold`` (as PyTorch)."""
     scaled = x * beta
     safe = clip(scaled, max=threshold)
-    return where(scaled.data > threshold, x, log(exp(safe) + 1) / beta)
+    return where(scaled.array > threshold, x, log(exp(safe) + 1) / beta)
 
 
 def _check_dim(x: Tensor, dim: int | None, name: str) -> int:

@@ -86,5 +86,5 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, impl: str | No
         return input * 0
     # Every tier draws the same mask for a seed (a counter-based hash), so CPU and GPU runs agree.
     k = resolve("dropout", impl, input.device)
-    mask = k.dropout_mask(input.data, float(p), random.fresh_seed())
+    mask = k.dropout_mask(input.array, float(p), random.fresh_seed())
     return DropoutMask(mask)(input)

@@ -85,7 +85,7 @@ class SoftmaxCrossEntropyFn(Function):
 
     def forward(self, logits: Any) -> Any:
         self.k = resolve("loss", self.impl, self.device)
-        w = None if self.weight is None else self.weight.data
+        w = None if self.weight is None else self.weight.array
         losses, self.log_probs = self.k.softmax_cross_entropy_forward(
             logits, self.target, w, self.label_smoothing, self.ignore_index
         )
@@ -97,9 +97,9 @@ class SoftmaxCrossEntropyFn(Function):
             losses = _cross_entropy_composed(logits, self.target, self.weight, self.label_smoothing, self.ignore_index)
             (g,) = autograd.grad(losses, [logits], glosses, create_graph=True)
             return g
-        w = None if self.weight is None else self.weight.data
+        w = None if self.weight is None else self.weight.array
         glogits = self.k.softmax_cross_entropy_backward(
-            glosses.data, self.log_probs, self.target, w, self.label_smoothing, self.ignore_index
+            glosses.array, self.log_probs, self.target, w, self.label_smoothing, self.ignore_index
         )
         return Tensor._wrap(glogits, logits.device)
 
@@ -153,7 +153,7 @@ def cross_entropy(
     K = logits.shape[1]
     if weight is not None and weight.shape != (K,):
         raise ValueError(f"weight: expected shape ({K},), got {weight.shape}")
-    t = flat_target.data.astype("int64", copy=False)
+    t = flat_target.array.astype("int64", copy=False)
     _check_targets(t, K, ignore_index, "cross_entropy")
     losses = SoftmaxCrossEntropyFn(t, weight, float(label_smoothing), int(ignore_index), impl)(logits)  # (N,)
     if reduction == "none":
@@ -163,7 +163,7 @@ def cross_entropy(
     if weight is None:
         denominator = keep.sum()
     else:
-        denominator = (weight.data[xp.where(keep, t, 0)] * keep).sum()
+        denominator = (weight.array[xp.where(keep, t, 0)] * keep).sum()
     return _reduce(losses, reduction, denominator)
 
 
@@ -179,12 +179,12 @@ def nll_loss(
     logp, flat_target, target_shape = _flatten_classes(input, target, "nll_loss")
     N, K = logp.shape
     xp = logp.device.xp
-    t = flat_target.data.astype("int64", copy=False)
+    t = flat_target.array.astype("int64", copy=False)
     _check_targets(t, K, ignore_index, "nll_loss")
     keep = t != ignore_index
     safe = xp.where(keep, t, 0)
     picked = logp[xp.arange(N), safe]  # (N,)
-    w = xp.ones(N, dtype=logp.dtype) if weight is None else weight.data[safe]
+    w = xp.ones(N, dtype=logp.dtype) if weight is None else weight.array[safe]
     w = w * keep
     # ignored rows set to 0 by a select: their picked value may be -inf (a row all -inf), and -inf * 0 is NaN
     losses = where(keep, -picked * Tensor._wrap(w.astype(logp.dtype), logp.device), 0.0)

@@ -62,7 +62,7 @@ class Abs(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0]
-        return gy * _constant(get_array_module(x.data).sign(x.data), x)
+        return gy * _constant(get_array_module(x.array).sign(x.array), x)
 
 
 class Tanh(Function):
@@ -160,11 +160,11 @@ class Clip(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0]
-        inside = x.data == x.data  # all True, same shape
+        inside = x.array == x.array  # all True, same shape
         if self.lo is not None:
-            inside = inside & (x.data >= self.lo)
+            inside = inside & (x.array >= self.lo)
         if self.hi is not None:
-            inside = inside & (x.data <= self.hi)
+            inside = inside & (x.array <= self.hi)
         return gy * _constant(inside, x)
 
 
@@ -177,7 +177,7 @@ class Maximum(Function):
         return get_array_module(a).maximum(a, b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
-        return _split_by_mask(gy, *self.inputs, self.inputs[0].data > self.inputs[1].data)
+        return _split_by_mask(gy, *self.inputs, self.inputs[0].array > self.inputs[1].array)
 
 
 class Minimum(Function):
@@ -189,12 +189,12 @@ class Minimum(Function):
         return get_array_module(a).minimum(a, b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
-        return _split_by_mask(gy, *self.inputs, self.inputs[0].data < self.inputs[1].data)
+        return _split_by_mask(gy, *self.inputs, self.inputs[0].array < self.inputs[1].array)
 
 
 def _split_by_mask(gy: Tensor, a: Tensor, b: Tensor, a_wins: Any) -> tuple[Tensor, Tensor]:
     xp = get_array_module(a_wins)
-    tie = a.data == b.data
+    tie = a.array == b.array
     share_a = xp.where(tie, 0.5, a_wins.astype(gy.dtype)).astype(gy.dtype)
     wa = _constant(share_a, gy)
     return sum_to(gy * wa, a.shape), sum_to(gy * (1 - wa), b.shape)
@@ -214,7 +214,7 @@ class Where(Function):
         return get_array_module(a).where(self.cond, a, b)
 
     def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
-        zero = _constant(gy.device.xp.zeros_like(gy.data), gy)  # not gy * 0: NaN where gy is infinite
+        zero = _constant(gy.device.xp.zeros_like(gy.array), gy)  # not gy * 0: NaN where gy is infinite
         return (
             sum_to(where(self.cond, gy, zero), self.shapes[0]),
             sum_to(where(self.cond, zero, gy), self.shapes[1]),
@@ -291,7 +291,7 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Pick ``a`` where ``condition`` holds, else ``b`` (broadcasting); differentiable in a and b."""
-    cond = condition.data if isinstance(condition, Tensor) else condition
+    cond = condition.array if isinstance(condition, Tensor) else condition
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError("where: expected a or b to be a Tensor")
     like = a if isinstance(a, Tensor) else b
@@ -303,12 +303,12 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
 
 # --- comparisons: non-differentiable, return bool tensors ---------------------------------------
 def _compare(a: Tensor, b: Any, op: str) -> Tensor:
-    other = b.data if isinstance(b, Tensor) else b
+    other = b.array if isinstance(b, Tensor) else b
     if isinstance(b, Tensor) and b.device != a.device:
         raise RuntimeError(
             f"expected all tensors to be on the same device, but found at least two devices, {a.device} and {b.device}"
         )
-    return Tensor._wrap(getattr(a.data, op)(other), a.device)
+    return Tensor._wrap(getattr(a.array, op)(other), a.device)
 
 
 def eq(a: Tensor, b: Any) -> Tensor:
@@ -337,9 +337,9 @@ def ge(a: Tensor, b: Any) -> Tensor:
 
 def sign(x: Tensor) -> Tensor:
     """Elementwise sign (-1, 0, 1), not differentiable."""
-    return Tensor._wrap(get_array_module(x.data).sign(x.data), x.device)
+    return Tensor._wrap(get_array_module(x.array).sign(x.array), x.device)
 
 
 def isfinite(x: Tensor) -> Tensor:
     """Elementwise finiteness test, as a bool tensor."""
-    return Tensor._wrap(get_array_module(x.data).isfinite(x.data), x.device)
+    return Tensor._wrap(get_array_module(x.array).isfinite(x.array), x.device)

@@ -80,12 +80,12 @@ class BatchNormFn(Function):
             grads = iter(autograd.grad(y, wanted, gy, create_graph=True, allow_unused=True))
             return tuple(next(grads) if t.requires_grad else None for t in self.inputs)
         gx, gw, gb = self.k.batch_norm_backward(
-            gy.data,
-            x.data,
-            None if weight is None else weight.data,
+            gy.array,
+            x.array,
+            None if weight is None else weight.array,
             self.save_mean,
             self.save_invstd,
-            relu_output=self.output().data if self.relu else None,  # the ReLU's mask, applied as gy is read
+            relu_output=self.output().array if self.relu else None,  # the ReLU's mask, applied as gy is read
         )
         out = [Tensor._wrap(gx, x.device)]
         if self.has_weight:
@@ -171,8 +171,8 @@ def _batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor 
                 f"batch_norm: expected more than 1 value per channel when training, got input of shape {input.shape}"
             )
         fn = BatchNormFn(
-            None if running_mean is None else running_mean.data,
-            None if running_var is None else running_var.data,
+            None if running_mean is None else running_mean.array,
+            None if running_var is None else running_var.array,
             momentum,
             eps,
             weight is not None,
@@ -192,7 +192,7 @@ def _batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor 
     same_dtype = all(t.dtype == input.dtype for t in params + [running_mean, running_var])
     if same_dtype and not (autograd.is_grad_enabled() and any(t.requires_grad for t in params)):  # inference
         k = resolve("norm", impl, input.device)
-        arrays = [None if t is None else t.data for t in (input, weight, bias, running_mean, running_var)]
+        arrays = [None if t is None else t.array for t in (input, weight, bias, running_mean, running_var)]
         y, _, _ = k.batch_norm_forward(*arrays, False, momentum, eps, relu=relu)
         return Tensor._wrap(y, input.device)
     scale = (running_var.detach() + eps) ** -0.5  # (C,)

@@ -64,8 +64,8 @@ class AMax(Function):
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0]
         kept = reduced_shape(x.shape, self.dims)
-        y = self.output().data.reshape(kept)
-        winners = (x.data == y).astype(gy.dtype)
+        y = self.output().array.reshape(kept)
+        winners = (x.array == y).astype(gy.dtype)
         share = winners / winners.sum(axis=self.dims, keepdims=True)
         return broadcast_to(gy.reshape(kept), x.shape) * Tensor._wrap(share, x.device)
 
@@ -86,7 +86,7 @@ class MaxDim(Function):
 
     def backward(self, gy: Tensor) -> Tensor:
         x = self.inputs[0]
-        xp = get_array_module(x.data)
+        xp = get_array_module(x.array)
         positions = xp.arange(x.shape[self.dim]).reshape([-1 if i == self.dim else 1 for i in range(x.ndim)])
         chosen = (positions == self.indices).astype(gy.dtype)
         kept = reduced_shape(x.shape, (self.dim,))
@@ -216,14 +216,14 @@ def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 
 
 def _arg(x: Tensor, dim: int | None, keepdim: bool, name: str) -> Tensor:
-    xp = get_array_module(x.data)
+    xp = get_array_module(x.array)
     if dim is None:
-        out = getattr(xp, name)(x.data)
+        out = getattr(xp, name)(x.array)
         if keepdim:
             out = out.reshape((1,) * x.ndim)
     else:
         d = normalize_dim(dim, x.ndim)
-        out = getattr(xp, name)(x.data, axis=d)
+        out = getattr(xp, name)(x.array, axis=d)
         if keepdim:
             out = xp.expand_dims(out, d)
     return Tensor._wrap(xp.asarray(out, dtype="int64"), x.device)
@@ -240,6 +240,6 @@ def any(x: Tensor, dim: Dim = None, keepdim: bool = False) -> Tensor:  # noqa: A
 
 
 def _logical(x: Tensor, dim: Dim, keepdim: bool, name: str) -> Tensor:
-    xp = get_array_module(x.data)
-    out = getattr(xp, name)(x.data, axis=normalize_dims(dim, x.ndim), keepdims=keepdim)
+    xp = get_array_module(x.array)
+    out = getattr(xp, name)(x.array, axis=normalize_dims(dim, x.ndim), keepdims=keepdim)
     return Tensor._wrap(xp.asarray(out), x.device)

@@ -164,7 +164,7 @@ def _index_key(key: Any, device: Device) -> Any:
     if isinstance(key, tuple):
         return tuple(_index_key(k, device) for k in key)
     if isinstance(key, Tensor):
-        return key.data
+        return key.array
     if isinstance(key, list):
         return device.xp.asarray(key)
     return key
@@ -236,8 +236,8 @@ class IndexPut(Function):
     def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
         from nnscratch.ops.arith import sum_to
 
-        keep = Tensor._wrap(get_array_module(gy.data).ones(gy.shape, dtype=gy.dtype), gy.device)
-        keep.data[self.key] = 0
+        keep = Tensor._wrap(get_array_module(gy.array).ones(gy.shape, dtype=gy.dtype), gy.device)
+        keep.array[self.key] = 0
         picked = GetItem(self.key)(gy)
         return gy * keep, sum_to(picked, self.value_shape)
 
@@ -401,7 +401,7 @@ def clone(x: Tensor) -> Tensor:
 
 def contiguous(x: Tensor) -> Tensor:
     """``x`` itself if its data is C-contiguous, else a contiguous copy."""
-    return x if x.data.flags["C_CONTIGUOUS"] else clone(x)
+    return x if x.array.flags["C_CONTIGUOUS"] else clone(x)
 
 
 class Cast(Function):

@@ -64,11 +64,11 @@ def check_bool(name: str, value: Any) -> bool:
 def _check_writeable(p: Tensor, group: int, index: int) -> None:
     """The update is in place: refuse a parameter whose NumPy array is read-only, naming it (the Numba
     kernels would otherwise fail with a typing error, NumPy with 'assignment destination is read-only')."""
-    if not getattr(p.data.flags, "writeable", True):
+    if not getattr(p.array.flags, "writeable", True):
         raise ValueError(
             f"step: param_groups[{group}]['params'][{index}] (shape {p.shape}, {p.dtype}): expected a writeable "
             "array (the optimizer updates parameters in place), got a read-only one; give it a writeable copy "
-            "first (p.data = p.data.copy())"
+            "first (p.array = p.array.copy())"
         )
 
 
@@ -192,9 +192,9 @@ class Optimizer:
                     continue
                 grad = p.grad.detach()
                 try:
-                    grad.data[...] = 0
+                    grad.array[...] = 0
                 except ValueError:  # a read-only (broadcast) gradient array: replace it
-                    grad.data = backend.get_array_module(grad.data).zeros(grad.shape, dtype=grad.dtype)
+                    grad.array = backend.get_array_module(grad.array).zeros(grad.shape, dtype=grad.dtype)
                 grad._bump_version()
                 p.grad = grad
 
@@ -223,11 +223,11 @@ class Optimizer:
         return loss
 
     def _step_one(self, p: Tensor, group: dict[str, Any]) -> None:
-        data = p.data
+        data = p.array
         xp = backend.get_array_module(data)
         contiguous = data.flags.c_contiguous
         flat = data.reshape(-1) if contiguous else xp.ascontiguousarray(data).reshape(-1)  # (P,) view if contiguous
-        grad = p.grad.data
+        grad = p.grad.array
         if grad.shape != data.shape:
             raise RuntimeError(f"step: a parameter of shape {p.shape} has a gradient of shape {p.grad.shape}")
         grad = xp.ascontiguousarray(grad, dtype=data.dtype).reshape(-1)  # (P,)
@@ -341,6 +341,6 @@ class Optimizer:
                 f"state_dict: state[{index}][{name!r}] has shape {tuple(value.shape)}, "
                 f"but parameter {index} has shape {p.shape}"
             )
-        xp = backend.get_array_module(p.data)
+        xp = backend.get_array_module(p.array)
         dtype = p.dtype if value.dtype.kind == "f" else value.dtype
         return xp.array(value, dtype=dtype, copy=True, order="C")

@@ -9,7 +9,7 @@ The arguments are checked by the contract (:mod:`nnscratch.contracts.optim`), no
 Conventions shared by every tier:
 
 * ``param``, ``grad`` and the state buffers are flat contiguous arrays of ``P`` elements and of
-  the parameter's dtype (``param.data.reshape(-1)``); a buffer an option does not use may be an
+  the parameter's dtype (``param.array.reshape(-1)``); a buffer an option does not use may be an
   empty array.
 * Scalars are Python floats; the ones that depend on the step number (bias corrections, the
   decayed Adagrad rate) are computed by the optimizer in float64 before the call.

@@ -120,7 +120,7 @@ def _loss_and_grad(model: Module, x: np.ndarray, labels: np.ndarray, loss_fn: Lo
                 f"loss_fn: expected a scalar Tensor, got {type(loss).__name__} {getattr(loss, 'shape', '')}"
             )
         (grad,) = autograd.grad(loss, [xt])
-    return float(loss.item()), backend.to_numpy(grad.data).astype(np.float32, copy=False)  # (N, C, H, W)
+    return float(loss.item()), backend.to_numpy(grad.array).astype(np.float32, copy=False)  # (N, C, H, W)
 
 
 def _like_input(x_adv: np.ndarray, x: Any, model: Module) -> Any:

@@ -45,4 +45,4 @@ class NormalizeInputs(Module):
         return (x - self.mean) / self.std
 
     def extra_repr(self) -> str:
-        return f"mean={self.mean.data.ravel().tolist()}, std={self.std.data.ravel().tolist()}"
+        return f"mean={self.mean.array.ravel().tolist()}, std={self.std.array.ravel().tolist()}"

@@ -25,7 +25,7 @@ from nnscratch.tensor import Tensor
 # --- Data: loaders, batches, tensors ---------------------------------------------------------------
 def as_array(data: Any) -> Any:
     """The array inside a Tensor, or ``data`` itself."""
-    return data.data if isinstance(data, Tensor) else data
+    return data.array if isinstance(data, Tensor) else data
 
 
 def is_pair(data: Any) -> bool:

@@ -316,7 +316,7 @@ class TerminateOnNaN(Callback):
         if target is None or target.keys() != state.keys():
             target = {}
         for key, tensor in state.items():
-            data = tensor.data
+            data = tensor.array
             held = target.get(key)
             if held is None or held.shape != data.shape or held.dtype != data.dtype:
                 target[key] = data.copy()

@@ -83,7 +83,7 @@ class CheckpointSaveError(OSError):
 
 
 def _nonfinite(value: Any) -> bool:
-    data = getattr(value, "data", value)
+    data = getattr(value, "array", value)
     if isinstance(data, numbers.Real) and not isinstance(data, bool | numbers.Integral):
         return not math.isfinite(float(data))
     dtype = getattr(data, "dtype", None)

@@ -135,7 +135,7 @@ def test_argmax_argmin_sign_isfinite_are_not_differentiable():
 def test_zero_d_results_hold_arrays():
     x = leaf([1.0, 2.0])
     for t in (x.sum(), x.max(), x[0], x.mean().exp(), x.sum() > 0):
-        assert isinstance(t.data, np.ndarray) and t.shape == ()
+        assert isinstance(t.array, np.ndarray) and t.shape == ()
 
 
 # --- devices ------------------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def test_tensor_copies_its_data():
     a[0] = 9.0
     assert t.tolist() == [1.0, 2.0]
     u = ns.tensor(t, requires_grad=True)
-    assert u.data is not t.data and u.requires_grad and u.is_leaf
+    assert u.array is not t.array and u.requires_grad and u.is_leaf
     nested = ns.tensor([[1, 2], [3, 4]], dtype=ns.float64)
     assert nested.shape == (2, 2) and nested.dtype == ns.float64
 

@@ -121,7 +121,7 @@ def test_detach():
     y = x * 2
     d = y.detach()
     assert not d.requires_grad and d.is_leaf and d.grad_fn is None
-    assert d.data is y.data  # shares the data
+    assert d.array is y.array  # shares the data
     (d * x).sum().backward()  # no gradient flows through d
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
 

@@ -244,10 +244,10 @@ def test_clone_and_contiguous(shape, seed):
     check_op(lambda t: t.clone(), [values(shape, seed)], lambda a: a)
     check_op(lambda t: t.T.contiguous(), [values(shape, seed)], lambda a: a.T)
     x = leaf(values(shape, seed))
-    assert x.clone().data is not x.data
+    assert x.clone().array is not x.array
     assert x.contiguous() is x
     if len(shape) >= 2 and shape[0] > 1 and shape[1] > 1:
-        assert x.T.contiguous().data.flags["C_CONTIGUOUS"]
+        assert x.T.contiguous().array.flags["C_CONTIGUOUS"]
 
 
 @GRAD_SETTINGS

@@ -23,7 +23,7 @@ class WrongSquare(ns.Function):
         (x,) = self.inputs
         g = gy * 2 * x
         bad = ns.ones_like(x)
-        bad.data[(1,) * x.ndim] = 0.5  # element (1, 1, ...) gets half its gradient
+        bad.array[(1,) * x.ndim] = 0.5  # element (1, 1, ...) gets half its gradient
         return g * bad
 
 
@@ -36,7 +36,7 @@ class SquareWithConstantBackward(ns.Function):
 
     def backward(self, gy):
         (x,) = self.inputs
-        return gy * ns.Tensor(2 * x.data)
+        return gy * ns.Tensor(2 * x.array)
 
 
 @pytest.mark.parametrize("full_jacobian", [True, False])

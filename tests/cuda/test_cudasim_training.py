@@ -19,7 +19,7 @@ def test_cudasim_is_registered_with_the_cuda_tier_and_numpy_arrays():
     assert "cudasim" in backend.available_devices()
     assert registry.resolve("conv", None, device).module.__name__ == "nnscratch.cuda.conv"
     assert registry.choose_tier("reference", device) == "reference" and registry.choose_tier("numba", device) == "numba"
-    assert type(ns.randn(2, 3, device="cudasim").data) is np.ndarray
+    assert type(ns.randn(2, 3, device="cudasim").array) is np.ndarray
 
 
 def test_host_tiers_also_run_on_cudasim_tensors():
@@ -27,7 +27,7 @@ def test_host_tiers_also_run_on_cudasim_tensors():
     w = ns.randn(4, 3, 3, 3, device="cudasim")
     by_tier = [ns.nn.functional.conv2d(x, w, padding=1, impl=impl) for impl in ("reference", "numba", "cuda")]
     for y in by_tier[1:]:
-        np.testing.assert_allclose(y.data, by_tier[0].data, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(y.array, by_tier[0].array, rtol=1e-4, atol=1e-5)
     assert all(y.device == "cudasim" for y in by_tier)
 
 
@@ -53,7 +53,7 @@ def _train(model: ns.nn.Module, images: np.ndarray, labels: np.ndarray, device: 
         loss.backward()
         with ns.no_grad():
             for p in model.parameters():
-                p.data -= 0.1 * p.grad.data  # plain SGD, lr 0.1
+                p.array -= 0.1 * p.grad.array  # plain SGD, lr 0.1
         losses.append(float(loss.item()))
     return losses
 
@@ -74,9 +74,9 @@ def test_small_cnn_trains_the_same_on_cudasim_and_cpu(dtype):
     np.testing.assert_allclose(losses_sim, losses_cpu, rtol=tol, atol=tol)
     assert losses_cpu[-1] < losses_cpu[0]  # it learns
     for (name, p_sim), p_cpu in zip(on_sim.named_parameters(), on_cpu.parameters()):
-        np.testing.assert_allclose(p_sim.data, p_cpu.data, rtol=tol, atol=tol, err_msg=name)
+        np.testing.assert_allclose(p_sim.array, p_cpu.array, rtol=tol, atol=tol, err_msg=name)
     for b_sim, b_cpu in zip(on_sim.buffers(), on_cpu.buffers()):  # running statistics
-        np.testing.assert_allclose(b_sim.data, b_cpu.data, rtol=tol, atol=tol)
+        np.testing.assert_allclose(b_sim.array, b_cpu.array, rtol=tol, atol=tol)
 
 
 def test_simple_cnn_three_sgd_steps_on_cudasim_equal_cpu():

@@ -148,19 +148,19 @@ OPTIMIZERS = {
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_a_read_only_parameter_is_refused_by_name_before_any_update(impl, optimizer):
     layer = nn.Linear(4, 3)
-    layer.bias.data.setflags(write=False)
+    layer.bias.array.setflags(write=False)
     opt = OPTIMIZERS[optimizer](layer.parameters(), impl)
     layer(ns.randn(2, 4)).sum().backward()
-    weight_before = layer.weight.data.copy()
+    weight_before = layer.weight.array.copy()
     with pytest.raises(ValueError) as info:
         opt.step()
     message = str(info.value)
     assert "param_groups[0]['params'][1] (shape (3,), float32)" in message
     assert "expected a writeable array" in message and "got a read-only one" in message
-    np.testing.assert_array_equal(layer.weight.data, weight_before)  # nothing half-updated
-    layer.bias.data = layer.bias.data.copy()  # the fix the message suggests
+    np.testing.assert_array_equal(layer.weight.array, weight_before)  # nothing half-updated
+    layer.bias.array = layer.bias.array.copy()  # the fix the message suggests
     opt.step()
-    assert not np.array_equal(layer.weight.data, weight_before)
+    assert not np.array_equal(layer.weight.array, weight_before)
 
 
 @pytest.mark.parametrize("tier", ["reference", "numba"])

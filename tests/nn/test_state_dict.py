@@ -205,7 +205,7 @@ def test_round_trip_state_dict_to_a_fresh_model():
     target.load_state_dict(source.state_dict())
     assert [id(p) for p in target.parameters()] == parameters_before  # loaded in place
     np.testing.assert_array_equal(source(x).detach().numpy(), target(x).detach().numpy())
-    source[0].weight.data[...] = 0  # a copy was loaded, not a view
+    source[0].weight.array[...] = 0  # a copy was loaded, not a view
     assert target[0].weight.detach().numpy().any()
 
 

@@ -170,6 +170,6 @@ def test_one_sgd_step_lowers_the_loss(name, make, shape):
     assert all(p.grad is not None and np.isfinite(p.grad.numpy()).all() for p in model.parameters())
     with ns.no_grad():
         for p in model.parameters():
-            p.data -= 0.05 * p.grad.data
+            p.array -= 0.05 * p.grad.array
     after = loss_fn(model(x), y)
     assert after.item() < loss.item() - 1e-3, (name, loss.item(), after.item())

@@ -39,10 +39,10 @@ def run_ours(
     opt = make_opt(params) if opt is None else opt
     history = []
     for k in range(first_step, first_step + steps):
-        for p, g in zip(params, grads_at(k, [p.data for p in params])):
+        for p, g in zip(params, grads_at(k, [p.array for p in params])):
             p.grad = ns.Tensor(g)
         opt.step()
-        history.append([p.data.copy() for p in params])
+        history.append([p.array.copy() for p in params])
     return history, opt
 
 

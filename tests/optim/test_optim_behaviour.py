@@ -24,7 +24,7 @@ NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
 @pytest.mark.parametrize("make", ALL, ids=NAMES)
 def test_frozen_and_gradless_parameters_do_not_move(make):
     a, b, c = make_params(initial_arrays(np.float32))
-    before_b, before_c = b.data.copy(), c.data.copy()
+    before_b, before_c = b.array.copy(), c.array.copy()
     b.requires_grad = False  # frozen, yet holding a stale gradient
     opt = make([a, b, c])
     for _ in range(3):
@@ -32,9 +32,9 @@ def test_frozen_and_gradless_parameters_do_not_move(make):
         b.grad = ns.ones(b.shape)
         c.grad = None  # unused by the loss
         opt.step()
-    assert np.array_equal(b.data, before_b) and np.array_equal(c.data, before_c)
+    assert np.array_equal(b.array, before_b) and np.array_equal(c.array, before_c)
     assert b not in opt.state and c not in opt.state
-    assert not np.array_equal(a.data, initial_arrays(np.float32)[0])
+    assert not np.array_equal(a.array, initial_arrays(np.float32)[0])
 
 
 @pytest.mark.parametrize("make", ALL, ids=NAMES)
@@ -49,7 +49,7 @@ def test_state_dict_round_trip_continues_identically(make, dtype):
     assert_plain(saved)
     saved = json_round_trip(saved)  # string keys, lists for tuples: as read back from a JSON file
 
-    resumed = make_params([p.data for p in first])
+    resumed = make_params([p.array for p in first])
     new_opt = make(resumed)
     new_opt.load_state_dict(saved)
     continued, _ = run_ours(None, resumed, 5, first_step=5, opt=new_opt)
@@ -121,8 +121,8 @@ def test_param_groups_fill_defaults_and_use_their_own_lr():
     }
     a.grad, b.grad = ns.ones(3), ns.ones(3)
     opt.step()
-    np.testing.assert_allclose(a.data, 0.5)
-    np.testing.assert_allclose(b.data, 0.9)
+    np.testing.assert_allclose(a.array, 0.5)
+    np.testing.assert_allclose(b.array, 0.9)
     c = ns.ones(2, requires_grad=True)
     opt.add_param_group({"params": [c], "momentum": 0.0})
     assert opt.param_groups[2]["lr"] == 0.1 and opt.param_groups[2]["momentum"] == 0.0
@@ -143,9 +143,9 @@ def test_zero_grad_and_closure():
     with ns.no_grad():  # the closure still records its graph
         loss = opt.step(closure)
     assert calls == [True] and float(loss) == pytest.approx(5.0)
-    np.testing.assert_allclose(w.data, [0.8, 1.6], rtol=1e-6)
+    np.testing.assert_allclose(w.array, [0.8, 1.6], rtol=1e-6)
     opt.zero_grad(set_to_none=False)
-    assert w.grad is not None and np.all(w.grad.data == 0)
+    assert w.grad is not None and np.all(w.grad.array == 0)
     opt.zero_grad()
     assert w.grad is None
 
@@ -158,8 +158,8 @@ def test_updates_keep_dtype_bump_version_and_handle_non_contiguous_params():
     version = w._version
     opt.step()
     assert w.dtype == np.float32 and w._version == version + 1
-    assert w.data is data  # updated in place, not replaced
-    np.testing.assert_allclose(w.data, np.arange(6).reshape(2, 3) - 0.1, rtol=1e-6)
+    assert w.array is data  # updated in place, not replaced
+    np.testing.assert_allclose(w.array, np.arange(6).reshape(2, 3) - 0.1, rtol=1e-6)
     assert opt.state[w]["exp_avg"].dtype == np.float32
 
 
@@ -177,7 +177,7 @@ def test_tier_selection(monkeypatch):
     with config.using_impl("reference"):
         optim.SGD([w], lr=0.1).step()
     assert calls == [1, 1]
-    np.testing.assert_allclose(w.data, 0.7, rtol=1e-6)
+    np.testing.assert_allclose(w.array, 0.7, rtol=1e-6)
 
 
 def test_tier_rules_are_the_registry_s():
@@ -186,12 +186,12 @@ def test_tier_rules_are_the_registry_s():
     w.grad = ns.ones(3)
     with pytest.raises(ValueError, match="impl: 'cuda' needs tensors on device 'cuda' or 'cudasim', got device 'cpu'"):
         optim.SGD([w], lr=0.1, impl="cuda").step()
-    np.testing.assert_array_equal(w.data, 1.0)  # nothing moved
+    np.testing.assert_array_equal(w.array, 1.0)  # nothing moved
     with config.using_impl("cuda"):  # CPU parameters: the CPU's own tier, not the emulator
         opt = optim.SGD([w], lr=0.1)
         assert opt._kernels_for(w).tier == "numba"
         opt.step()
-    np.testing.assert_allclose(w.data, 0.9, rtol=1e-6)
+    np.testing.assert_allclose(w.array, 0.9, rtol=1e-6)
     v = ns.ones(3, device="cudasim", requires_grad=True)
     assert optim.SGD([v], lr=0.1)._kernels_for(v).tier == "cuda"  # the cudasim device's default
     assert optim.SGD([v], lr=0.1, impl="numba")._kernels_for(v).tier == "numba"  # NumPy arrays: allowed

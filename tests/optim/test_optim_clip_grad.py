@@ -25,15 +25,15 @@ def test_clip_grad_norm_by_hand():
     total = clip_grad_norm_([a, b], max_norm=1.0)
     assert float(total) == pytest.approx(13.0)  # √(9 + 16 + 144)
     coef = 1.0 / (13.0 + 1e-6)
-    np.testing.assert_allclose(a.grad.data, [3 * coef, 4 * coef], rtol=1e-15)
-    np.testing.assert_allclose(b.grad.data, [12 * coef], rtol=1e-15)
+    np.testing.assert_allclose(a.grad.array, [3 * coef, 4 * coef], rtol=1e-15)
+    np.testing.assert_allclose(b.grad.array, [12 * coef], rtol=1e-15)
 
 
 def test_clip_grad_norm_leaves_small_gradients_alone():
     (a,) = params_with_grads([[0.3, -0.4]])
     total = clip_grad_norm_(a, max_norm=1.0)  # a single tensor is accepted too
     assert float(total) == pytest.approx(0.5)
-    np.testing.assert_array_equal(a.grad.data, [0.3, -0.4])
+    np.testing.assert_array_equal(a.grad.array, [0.3, -0.4])
 
 
 def test_clip_grad_norm_other_norms_by_hand():
@@ -41,7 +41,7 @@ def test_clip_grad_norm_other_norms_by_hand():
     assert float(clip_grad_norm_([a, b], max_norm=10.0, norm_type=math.inf)) == 5.0
     assert float(clip_grad_norm_([a, b], max_norm=10.0, norm_type=1)) == 8.0
     total = clip_grad_norm_([a, b], max_norm=2.0, norm_type=1)
-    np.testing.assert_allclose(a.grad.data, np.array([1.0, -5.0]) * 2 / (8 + 1e-6))
+    np.testing.assert_allclose(a.grad.array, np.array([1.0, -5.0]) * 2 / (8 + 1e-6))
     assert float(total) == 8.0
 
 
@@ -67,19 +67,19 @@ def test_clip_on_a_backward_gradient():
     w.sum().backward()
     total = clip_grad_norm_([w], max_norm=1.0)
     assert float(total) == pytest.approx(math.sqrt(6), rel=1e-6)
-    np.testing.assert_allclose(w.grad.data, 1 / (math.sqrt(6) + 1e-6), rtol=1e-6)
+    np.testing.assert_allclose(w.grad.array, 1 / (math.sqrt(6) + 1e-6), rtol=1e-6)
     v = ns.ones(3, requires_grad=True)
     (v * 5).sum().backward()
     clip_grad_value_(v, 2.0)
-    np.testing.assert_array_equal(v.grad.data, [2.0, 2.0, 2.0])
+    np.testing.assert_array_equal(v.grad.array, [2.0, 2.0, 2.0])
 
 
 def test_clip_grad_value_by_hand():
     a, b = params_with_grads([[0.5, -4.0, 2.0], [[-0.1, 9.0]]], dtype=np.float32)
     version = a.grad._version
     assert clip_grad_value_([a, b], 1.0) is None
-    np.testing.assert_array_equal(a.grad.data, [0.5, -1.0, 1.0])
-    np.testing.assert_array_equal(b.grad.data, np.array([[-0.1, 1.0]], np.float32))
+    np.testing.assert_array_equal(a.grad.array, [0.5, -1.0, 1.0])
+    np.testing.assert_array_equal(b.grad.array, np.array([[-0.1, 1.0]], np.float32))
     assert a.grad.dtype == np.float32 and a.grad._version == version + 1
 
 
@@ -109,7 +109,7 @@ def test_clip_grad_norm_matches_torch(norm_type, dtype):
     assert total.dtype == dtype
     np.testing.assert_allclose(float(total), float(t_total), rtol=rtol)
     for p, t in zip(ours, theirs):
-        np.testing.assert_allclose(p.grad.data, t.grad.numpy(), rtol=rtol, atol=1e-7)
+        np.testing.assert_allclose(p.grad.array, t.grad.numpy(), rtol=rtol, atol=1e-7)
 
 
 def test_clip_grad_value_matches_torch():
@@ -120,4 +120,4 @@ def test_clip_grad_value_matches_torch():
     theirs.grad = torch.from_numpy(g.copy())
     clip_grad_value_([ours], 0.7)
     torch.nn.utils.clip_grad_value_([theirs], 0.7)
-    np.testing.assert_array_equal(ours.grad.data, theirs.grad.numpy())
+    np.testing.assert_array_equal(ours.grad.array, theirs.grad.numpy())

@@ -25,7 +25,7 @@ def run(opt_cls, grads, impl, p0=1.0, **options):
     for g in grads:
         p.grad = ns.tensor([g], dtype=ns.float64)
         opt.step()
-        values.append(p.data[0])
+        values.append(p.array[0])
     return values
 
 
@@ -125,4 +125,4 @@ def test_sgd_minimises_a_real_loss():
         loss = ((w * x - y) ** 2).mean()
         loss.backward()
         opt.step()
-    assert float(w.data[0]) == pytest.approx(3.0, abs=1e-6)
+    assert float(w.array[0]) == pytest.approx(3.0, abs=1e-6)

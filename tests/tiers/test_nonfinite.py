@@ -275,8 +275,8 @@ def test_add_relu_op(tier, dtype):
 
 def _identity_layer(layer: nn.Module, dtype) -> nn.Module:
     """A 1x1 Conv2d or a Linear with weight 1 and bias 0: the fused ReLU then sees the input itself."""
-    layer.weight.data[...] = 1.0
-    layer.bias.data[...] = 0.0
+    layer.weight.array[...] = 1.0
+    layer.bias.array[...] = 0.0
     return layer.to(dtype=dtype)
 
 

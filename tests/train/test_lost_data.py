@@ -101,7 +101,7 @@ def test_inf_weights_without_validation_are_caught_at_the_epoch_end(tmp_path):
     class BreakOneWeight(train.Callback):
         def on_batch_end(self, batch, logs):
             if (self.trainer.epoch, batch) == (1, 2):
-                self.trainer.model[0].weight.data[0, 0] = np.inf
+                self.trainer.model[0].weight.array[0, 0] = np.inf
 
     model, path = mlp(0), tmp_path / "ck{epoch}.npz"
     terminate = train.TerminateOnNaN()

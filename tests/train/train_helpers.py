@@ -30,7 +30,7 @@ def mlp(seed: int = 0, dropout: float = 0.0, lazy: bool = False) -> nn.Sequentia
 
 def params_of(model: nn.Module) -> dict[str, np.ndarray]:
     """Copies of the model's state as NumPy arrays."""
-    return {k: np.array(v.data, copy=True) for k, v in model.state_dict().items()}
+    return {k: np.array(v.array, copy=True) for k, v in model.state_dict().items()}
 
 
 def assert_same_params(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
