@@ -12,7 +12,7 @@ Example:
     tensor([2., 4., 6.])
 """
 
-from nnscratch import autograd, backend, config, explain, metrics, models, nn, optim, robust, train
+from nnscratch import autograd, backend, config, data, explain, metrics, models, nn, optim, robust, train, utils
 from nnscratch.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from nnscratch.creation import (
     arange,
@@ -57,6 +57,8 @@ __all__ = [
     "robust",
     "save",
     "train",
+    "data",
+    "utils",
     "Function",
     "GradcheckError",
     "Tensor",
