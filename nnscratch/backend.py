@@ -35,13 +35,29 @@ def cupy_module() -> ModuleType | None:
 
 
 def cuda_is_available() -> bool:
-    """True when CuPy imported and sees at least one CUDA device."""
+    """True when CuPy imported and sees at least one CUDA device (the ``cudasim`` emulator is not one)."""
     if _cupy is None:
         return False
     try:
         return bool(_cupy.cuda.is_available())
     except Exception:  # pragma: no cover - driver errors
         return False
+
+
+def cuda_device_count() -> int:
+    """How many CUDA devices CuPy sees: 0 without CuPy, without a driver or without a GPU."""
+    if not cuda_is_available():
+        return 0
+    try:  # pragma: no cover - needs a GPU
+        return int(_cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # pragma: no cover - driver errors
+        return 0
+
+
+def cuda_synchronize() -> None:
+    """Wait for every kernel queued on the current CUDA device to finish (nothing to wait for without one)."""
+    if cuda_is_available():  # pragma: no cover - needs a GPU
+        _cupy.cuda.Device().synchronize()
 
 
 # --- The registry -------------------------------------------------------------------------------
@@ -67,6 +83,17 @@ class Device:
     def xp(self) -> ModuleType:
         """The array module holding this device's data."""
         return self.xp_loader()
+
+    @property
+    def type(self) -> str:
+        """The device type, as ``torch.device.type``: ``"cpu"``, ``"cuda"`` or ``"cudasim"``."""
+        return self.name
+
+    @property
+    def index(self) -> int | None:
+        """The device index, as ``torch.device.index`` of a tensor's device: None on the CPU, else 0
+        (nnscratch runs on one GPU)."""
+        return None if self.name == "cpu" else 0
 
     def __str__(self) -> str:
         return self.name

@@ -33,43 +33,27 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch import autograd, backend
+from nnscratch import autograd, backend, dtypes
 from nnscratch.backend import Device
 
-# --- dtypes -------------------------------------------------------------------------------------
-float32 = np.dtype(np.float32)
-float64 = np.dtype(np.float64)
-float16 = np.dtype(np.float16)
-int32 = np.dtype(np.int32)
-int64 = np.dtype(np.int64)
-uint8 = np.dtype(np.uint8)
-bool_ = np.dtype(np.bool_)
-_DEFAULT_FLOAT = float32
-
-
-def _as_dtype(dtype: Any) -> np.dtype | None:
-    if dtype is None:
-        return None
-    if dtype is bool:
-        return bool_
-    try:
-        return np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype: expected a NumPy dtype or its name such as 'float32', got {dtype!r}") from None
+# --- dtypes (defined in nnscratch.dtypes; re-exported here for the modules that import them from here)
+float32, float64, float16 = dtypes.float32, dtypes.float64, dtypes.float16
+int32, int64, uint8, bool_ = dtypes.int32, dtypes.int64, dtypes.uint8, dtypes.bool_
+_as_dtype = dtypes.to_dtype
 
 
 def _default_dtype_for(data: Any) -> np.dtype | None:
-    """PyTorch's rule for new tensors: Python floats become float32, ints int64, bools bool."""
+    """PyTorch's rule for new tensors: Python floats become the default dtype, ints int64, bools bool."""
     if isinstance(data, bool | np.bool_):
         return bool_
     if isinstance(data, int | np.integer) and not isinstance(data, np.integer):
         return int64
     if isinstance(data, float):
-        return _DEFAULT_FLOAT
+        return dtypes.get_default_dtype()
     if isinstance(data, list | tuple):
         arr = np.asarray(data)
         if arr.dtype.kind == "f":
-            return _DEFAULT_FLOAT
+            return dtypes.get_default_dtype()
         if arr.dtype.kind in "iu":
             return int64
     return None
@@ -267,7 +251,7 @@ class Tensor:
         extras = []
         if self.device != "cpu":
             extras.append(f"device='{self.device}'")
-        if self.dtype not in (float32, int64, bool_) or self.array.size == 0:
+        if self.dtype not in (dtypes.get_default_dtype(), int64, bool_) or self.array.size == 0:
             extras.append(f"dtype={self.dtype.name}")
         if self.creator is not None:
             extras.append(f"grad_fn=<{type(self.creator).__name__}Backward>")
@@ -359,10 +343,14 @@ class Tensor:
         return out
 
     def float(self) -> Tensor:
+        """A float32 copy (differentiable), or self when already float32; likewise the casts below."""
         return self.to(float32)
 
     def double(self) -> Tensor:
         return self.to(float64)
+
+    def half(self) -> Tensor:
+        return self.to(float16)
 
     def long(self) -> Tensor:
         return self.to(int64)
@@ -370,8 +358,33 @@ class Tensor:
     def int(self) -> Tensor:
         return self.to(int32)
 
+    def short(self) -> Tensor:
+        return self.to(dtypes.int16)
+
+    def char(self) -> Tensor:
+        return self.to(dtypes.int8)
+
+    def byte(self) -> Tensor:
+        return self.to(uint8)
+
     def bool(self) -> Tensor:
         return self.to(bool_)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """Cast to ``other``'s dtype (self when they already agree).
+
+        Example:
+            >>> import nnscratch as ns
+            >>> ns.tensor([1, 2]).type_as(ns.zeros(1, dtype=ns.float64))
+            tensor([1., 2.], dtype=float64)
+        """
+        if not isinstance(other, Tensor):
+            raise TypeError(f"type_as: expected other to be a Tensor, got {type(other).__name__}")
+        return self.to(other.dtype)
+
+    def is_floating_point(self) -> bool:
+        """Whether the dtype is a floating type (float16, float32, float64)."""
+        return self.dtype.kind == "f"
 
     def cpu(self) -> Tensor:
         return self.to("cpu")
@@ -603,7 +616,7 @@ def _scalar_tensor(value: Any, like: Tensor) -> Tensor:
         if kind in "fc":
             dtype = like.dtype
         elif isinstance(value, float | np.floating):
-            dtype = _DEFAULT_FLOAT
+            dtype = dtypes.get_default_dtype()
         elif isinstance(value, bool | np.bool_):
             dtype = like.dtype
         else:

@@ -11,13 +11,13 @@ from typing import Any
 from nnscratch.nn import functional as F
 from nnscratch.nn import init
 from nnscratch.nn.module import Module, Parameter
-from nnscratch.tensor import _DEFAULT_FLOAT, Tensor
+from nnscratch.tensor import Tensor
 
 
 def _empty(*shape: int) -> Parameter:
     from nnscratch.creation import zeros
 
-    return Parameter(zeros(*shape, dtype=_DEFAULT_FLOAT))
+    return Parameter(zeros(*shape))  # of the default dtype
 
 
 def check_input_dtype(layer: str, x: Tensor, param: Tensor | None) -> None:

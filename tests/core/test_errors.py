@@ -151,7 +151,7 @@ def test_numpy_on_tensor_requiring_grad():
 def test_factory_and_conversion_errors():
     with raises(ValueError, "size: expected non-negative ints, got (-1,)"):
         ns.zeros(-1)
-    with raises(TypeError, "dtype: expected a NumPy dtype or its name such as 'float32', got 'floatx'"):
+    with raises(TypeError, "dtype: expected a dtype such as ns.float32 or its name 'float32', got 'floatx'"):
         ns.tensor([1.0], dtype="floatx")
     with raises(ValueError, "step: expected a non-zero step, got 0"):
         ns.arange(0, 5, 0)
