@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> float:
             info={
                 "model": "resnet20",
                 "num_classes": 10,
+                "num_params": model.num_parameters(),
                 "in_channels": 1,
                 "input_size": [28, 28],
                 "dataset": "Fashion-MNIST",

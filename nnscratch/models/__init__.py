@@ -2,7 +2,14 @@
 
 Every zoo model is built as ``name(num_classes=10, in_channels=3, **options)``, takes 32x32 inputs
 (28x28 work too: global or adaptive pooling), and offers ``forward_features(x)`` (pooled features
-before the classifier), ``reset_classifier(num_classes)`` and ``summary(input_shape)``.
+before the classifier), ``reset_classifier(num_classes)`` and ``summary()`` (its documented input by
+default: ``model.input_shape()``).
+
+Pretrained weights come as :class:`Weights` objects, torchvision-style: ``get_weights(model, name)``
+and ``list_weights()``; ``resnet20(weights="fashion-mnist")`` takes its shapes from them, and
+``weights.transforms()`` is the preprocessing they expect (:mod:`nnscratch.models.weights`).
+:func:`with_normalization` puts that normalisation inside the model, for tools that work in pixel
+space (attacks, corruptions, saliency).
 
 =================  ======================================================  ==========
 name               paper                                                   parameters
@@ -33,7 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 from nnscratch.models.alexnet import AlexNet, alexnet
-from nnscratch.models.base import ZooModel, param_groups
+from nnscratch.models.base import DocumentedInput, ZooModel, param_groups
 from nnscratch.models.hub import load_pretrained, pretrained_info
 from nnscratch.models.inception import GoogLeNet, Inception, inception
 from nnscratch.models.mobilenet import (
@@ -44,11 +51,14 @@ from nnscratch.models.mobilenet import (
     mobilenet_v1,
     mobilenet_v2,
 )
+from nnscratch.models.normalization import with_normalization
+from nnscratch.models.presets import ImageClassification
 from nnscratch.models.resnet import BasicBlock, CifarResNet, resnet18, resnet20, resnet56
-from nnscratch.models.simple import simple_cnn
+from nnscratch.models.simple import AdaptiveFlatten, SimpleCNN, simple_cnn
 from nnscratch.models.squeezenet import Fire, SqueezeNet, squeezenet
 from nnscratch.models.torch_weights import load_torch_state_dict
 from nnscratch.models.vgg import VGG, vgg11, vgg16
+from nnscratch.models.weights import Weights, get_weights, list_weights
 
 #: name -> model function, in the order of the table above.
 MODELS: dict[str, Callable[..., ZooModel]] = {
@@ -93,24 +103,31 @@ def get(name: str, **kwargs: Any) -> ZooModel:
 
 
 __all__ = [
+    "AdaptiveFlatten",
     "AlexNet",
     "BasicBlock",
     "CifarResNet",
     "DepthwiseSeparable",
+    "DocumentedInput",
     "Fire",
     "GoogLeNet",
+    "ImageClassification",
     "Inception",
     "InvertedResidual",
     "MODELS",
     "MobileNetV1",
     "MobileNetV2",
+    "SimpleCNN",
     "SqueezeNet",
     "VGG",
+    "Weights",
     "ZooModel",
     "alexnet",
     "get",
+    "get_weights",
     "inception",
     "list_models",
+    "list_weights",
     "load_pretrained",
     "load_torch_state_dict",
     "mobilenet_v1",
@@ -124,4 +141,5 @@ __all__ = [
     "squeezenet",
     "vgg11",
     "vgg16",
+    "with_normalization",
 ]

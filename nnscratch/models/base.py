@@ -55,7 +55,47 @@ def kaiming_init(module: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class ZooModel(nn.Module):
+def first_conv(model: nn.Module) -> nn.Conv2d:
+    """The model's first Conv2d (the one that sees the images)."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            return m
+    raise TypeError(f"{type(model).__name__} has no Conv2d layer: its input channels are unknown")
+
+
+class DocumentedInput:
+    """Mixin of the zoo's models: they know the input they document, so ``summary()`` needs no shape.
+
+    ``input_size`` is (H, W): 32x32 for the zoo (CIFAR scale), or the size the loaded weights were
+    trained at; the channels are those of the first conv.
+    """
+
+    input_size: tuple[int, int] = (32, 32)
+
+    def input_shape(self) -> tuple[int, int, int]:
+        """The documented input of one image, ``(C, H, W)``."""
+        return (first_conv(self).in_channels, *self.input_size)  # type: ignore[arg-type]
+
+    def summary(
+        self,
+        input_shape: tuple[int, ...] | None = None,
+        batch_size: int = 1,
+        device: Any = None,
+        print_table: bool = True,
+    ) -> Any:
+        """Per-layer shapes, parameters and FLOPs (see ``nn.summary``); ``input_shape`` defaults to
+        :meth:`input_shape`, the model's documented input.
+
+        Example:
+            >>> import nnscratch as ns
+            >>> ns.models.resnet20(in_channels=1).summary(print_table=False).input_shape
+            (1, 32, 32)
+        """
+        shape = self.input_shape() if input_shape is None else input_shape
+        return super().summary(shape, batch_size, device, print_table)  # type: ignore[misc]
+
+
+class ZooModel(DocumentedInput, nn.Module):
     """Base class of the zoo: ``forward(x) = head(forward_features(x))``.
 
     Subclasses set ``num_features`` (F, the width of the pooled features), create the head with

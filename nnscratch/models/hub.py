@@ -5,9 +5,10 @@ The shipped folder holds ``<name>.safetensors`` (a model's ``state_dict()``) and
 (dataset, classes, input size, mean and std, test accuracy). :func:`load_pretrained` verifies the
 checksum before reading, so a corrupt or substituted file is refused instead of silently used.
 
-``pretrained=`` of a model function accepts:
+``weights=`` (or its older name ``pretrained=``) of a model function accepts:
 
-* a short name of a shipped checkpoint (``"fashion-mnist"`` for resnet20), looked up offline;
+* a :class:`~nnscratch.models.Weights` or the short name of a shipped checkpoint (``"fashion-mnist"``
+  for resnet20, see :mod:`nnscratch.models.weights`), looked up offline;
 * a path to a ``.safetensors`` or ``.npz`` file holding a state dict;
 * an ``http(s)://`` or ``file://`` URL, downloaded once into ``<data_root>/weights/`` (the cache of
   :func:`nnscratch.data.data_root`) and verified when ``sha256=`` is given.
@@ -163,9 +164,16 @@ def load_pretrained(
     root: str | os.PathLike | None = None,
 ) -> Module:
     """Load the weights ``spec`` names into ``model`` (strict: every key must match) and return it."""
+    model.load_state_dict(read_state(model_name, spec, sha256, root))
+    return model
+
+
+def read_state(
+    model_name: str, spec: str | os.PathLike, sha256: str | None = None, root: str | os.PathLike | None = None
+) -> dict[str, Any]:
+    """The state dict the weights ``spec`` name (a shipped name, a path or a URL), checksum verified."""
     path = resolve(model_name, spec, sha256, root)
     state = serialization.load(path)
     if not isinstance(state, dict):
         raise ValueError(f"pretrained: {path}: expected a state dict (a dict of tensors), got {type(state).__name__}")
-    model.load_state_dict(state)
-    return model
+    return state

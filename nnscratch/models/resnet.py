@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from nnscratch import nn
 from nnscratch.models.base import ZooModel, check_positive_int
+from nnscratch.models.hub import read_state
+from nnscratch.models.weights import Weights, resolve_weights, value_from_weights
 from nnscratch.nn.container import relu_after
 from nnscratch.ops.math import add_relu
 from nnscratch.tensor import Tensor
@@ -133,71 +136,105 @@ class CifarResNet(ZooModel):
         return key
 
 
+def _state_shapes(state: dict[str, Any]) -> tuple[int | None, int | None]:
+    """``(in_channels, num_classes)`` read from a CifarResNet state dict (None where a key is missing)."""
+    stem, fc = state.get("stem.0.weight"), state.get("fc.weight")
+    return (None if stem is None else int(stem.shape[1])), (None if fc is None else int(fc.shape[0]))
+
+
 def _build(
     blocks: int | Sequence[int],
     widths: Sequence[int],
-    num_classes: int,
-    in_channels: int,
-    pretrained: str | None,
+    num_classes: int | None,
+    in_channels: int | None,
+    weights: Any,
+    pretrained: Any,
     model_name: str,
     sha256: str | None,
 ) -> CifarResNet:
-    if pretrained is not None:
-        from nnscratch.models.hub import SHIPPED, load_pretrained, pretrained_info
-
-        if (model_name, pretrained) in SHIPPED:
-            info = pretrained_info(model_name, pretrained)
-            if (in_channels, num_classes) != (info["in_channels"], info["num_classes"]):
-                raise ValueError(
-                    f"pretrained={pretrained!r}: expected in_channels={info['in_channels']} and "
-                    f"num_classes={info['num_classes']} (the shipped weights' shapes), got "
-                    f"in_channels={in_channels} and num_classes={num_classes}; call "
-                    f"reset_classifier() after loading for other classes"
-                )
-    model = CifarResNet(blocks, num_classes, in_channels, widths)
-    if pretrained is not None:
-        load_pretrained(model, model_name, pretrained, sha256)
+    spec = resolve_weights(model_name, weights, pretrained)
+    state: dict[str, Any] | None = None
+    if isinstance(spec, Weights):
+        hint = f"; build with the weights' value, then call model.reset_classifier({num_classes})"
+        num_classes = value_from_weights("num_classes", num_classes, spec, hint)
+        in_channels = value_from_weights("in_channels", in_channels, spec)
+        state = spec.get_state_dict()
+    elif spec is not None:  # a path or a URL: the shapes come from the state dict unless given
+        state = read_state(model_name, spec, sha256)
+        stored_channels, stored_classes = _state_shapes(state)
+        in_channels = stored_channels if in_channels is None else in_channels
+        num_classes = stored_classes if num_classes is None else num_classes
+    model = CifarResNet(
+        blocks, 10 if num_classes is None else num_classes, 3 if in_channels is None else in_channels, widths
+    )
+    if state is not None:
+        model.load_state_dict(state)
+    if isinstance(spec, Weights):
+        model.input_size = tuple(spec.meta["input_size"])
     return model
 
 
 def resnet20(
-    num_classes: int = 10, in_channels: int = 3, pretrained: str | None = None, sha256: str | None = None
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    weights: Weights | str | None = None,
+    sha256: str | None = None,
+    *,
+    pretrained: bool | str | None = None,
 ) -> CifarResNet:
     """ResNet-20 for 32x32 images (He et al. 2016, section 4.2; n = 3; 0.27 M parameters).
 
     Args:
-        num_classes: classifier outputs (default 10).
-        in_channels: input channels (default 3).
-        pretrained: ``None`` (random weights), ``"fashion-mnist"`` (the shipped weights, offline,
-            SHA-256 checked; needs ``in_channels=1`` and ``num_classes=10``; inputs scaled to [0, 1]
-            and normalised with the mean and std in ``hub.pretrained_info("resnet20", "fashion-mnist")``),
-            or a path or URL of a state dict (``.safetensors`` / ``.npz``).
-        sha256: expected hex digest of the file ``pretrained`` names (optional).
+        num_classes: classifier outputs (default: the weights' value, else 10).
+        in_channels: input channels (default: the weights' value, else 3). A value that differs from
+            the weights' is an error naming both.
+        weights: ``None`` (random weights), a :class:`~nnscratch.models.Weights`, the name of shipped
+            weights (``"fashion-mnist"`` for resnet20; ``"DEFAULT"``: the model's default), or a path
+            or URL of a state dict (``.safetensors`` / ``.npz``; its shapes give the defaults). Feed
+            the model ``weights.transforms()(images)``: see :mod:`nnscratch.models.weights`.
+        sha256: expected hex digest of the file a path or URL names (optional; shipped weights are
+            always checked).
+        pretrained: the older name of ``weights``: ``True`` for the default weights, ``False`` for
+            none, or anything ``weights`` takes.
 
     Example:
         >>> import nnscratch as ns
         >>> ns.models.resnet20()(ns.randn(2, 3, 32, 32)).shape
         (2, 10)
+        >>> model = ns.models.resnet20(weights="fashion-mnist")  # 1 channel, 10 classes, 28x28
+        >>> model.fc.out_features, model.input_shape()
+        (10, (1, 28, 28))
     """
-    return _build(3, (16, 32, 64), num_classes, in_channels, pretrained, "resnet20", sha256)
+    return _build(3, (16, 32, 64), num_classes, in_channels, weights, pretrained, "resnet20", sha256)
 
 
 def resnet56(
-    num_classes: int = 10, in_channels: int = 3, pretrained: str | None = None, sha256: str | None = None
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    weights: Weights | str | None = None,
+    sha256: str | None = None,
+    *,
+    pretrained: bool | str | None = None,
 ) -> CifarResNet:
     """ResNet-56 for 32x32 images (He et al. 2016, section 4.2; n = 9; 0.86 M parameters with
-    option-B shortcuts, 0.85 M in the paper's option A). Arguments as :func:`resnet20`.
+    option-B shortcuts, 0.85 M in the paper's option A). Arguments as :func:`resnet20` (no weights are
+    shipped for it: a path or URL).
 
     Example:
         >>> import nnscratch as ns
         >>> ns.models.resnet56().num_parameters()
         855770
     """
-    return _build(9, (16, 32, 64), num_classes, in_channels, pretrained, "resnet56", sha256)
+    return _build(9, (16, 32, 64), num_classes, in_channels, weights, pretrained, "resnet56", sha256)
 
 
 def resnet18(
-    num_classes: int = 10, in_channels: int = 3, pretrained: str | None = None, sha256: str | None = None
+    num_classes: int | None = None,
+    in_channels: int | None = None,
+    weights: Weights | str | None = None,
+    sha256: str | None = None,
+    *,
+    pretrained: bool | str | None = None,
 ) -> CifarResNet:
     """ResNet-18 (He et al. 2016, table 1: basic blocks 2-2-2-2 of 64-128-256-512 channels) with the
     CIFAR stem: a 3x3 stride-1 conv and no max-pool; 11.17 M parameters. Arguments as :func:`resnet20`;
@@ -208,4 +245,4 @@ def resnet18(
         >>> ns.models.resnet18().num_parameters()
         11173962
     """
-    return _build((2, 2, 2, 2), (64, 128, 256, 512), num_classes, in_channels, pretrained, "resnet18", sha256)
+    return _build((2, 2, 2, 2), (64, 128, 256, 512), num_classes, in_channels, weights, pretrained, "resnet18", sha256)

@@ -10,6 +10,9 @@ towards the clean image, which is inside the range), so the result is in both.
 The gradients come from the autograd engine (:func:`nnscratch.autograd.grad`) with the model in
 evaluation mode and its parameters temporarily frozen, so backward computes input gradients only.
 Images are raw [0, 1] values (uint8 inputs are divided by 255): see :mod:`nnscratch.model_io`.
+Clean images outside ``clip`` are refused, since ``eps`` and ``clip`` would then be in other units
+than the images'; a pretrained model that takes normalised inputs is wrapped first with
+:func:`nnscratch.models.with_normalization`.
 
 Example:
     >>> import numpy as np, nnscratch as ns
@@ -68,6 +71,21 @@ def _check_clip(clip: Any) -> tuple[float, float] | None:
     if not low < high:
         raise ValueError(f"clip: expected None or a pair (low, high) with low < high, got {clip!r}")
     return low, high
+
+
+def _check_inside(x: np.ndarray, clip: tuple[float, float] | None) -> None:
+    """ValueError unless every value of the clean images ``x`` lies in ``clip``: an attack on inputs
+    from another range (normalised images...) would measure eps and clip in the wrong units."""
+    if clip is None or x.size == 0:
+        return
+    low, high = float(x.min()), float(x.max())
+    if low < clip[0] or high > clip[1]:
+        raise ValueError(
+            f"x: expected images in the valid range clip={clip}, got min {low:.4g} and max {high:.4g}. "
+            "Attacks work in pixel space: pass pixels in [0, 1] and a model that normalises them itself "
+            "(nnscratch.models.with_normalization(model, mean, std)), or give the range of your inputs as "
+            "clip=(low, high) (clip=None: no range)"
+        )
 
 
 def _check_norm(norm: Any) -> str:
@@ -181,6 +199,9 @@ def fgsm(
         loss_fn: ``loss_fn(outputs, labels) -> scalar Tensor`` (default: cross-entropy, summed).
         clip: the valid range ``(low, high)`` (default ``(0, 1)``), or ``None``.
 
+    Raises:
+        ValueError: ``x`` has values outside ``clip`` (the message gives its min and max).
+
     Returns:
         the adversarial images, float32, as a NumPy array, or a Tensor on the model's device when
         ``x`` is a Tensor.
@@ -205,6 +226,7 @@ def fgsm(
     model = check_model(model)
     eps, clip = _check_eps(eps), _check_clip(clip)
     x0 = as_float_images(x)  # (N, C, H, W)
+    _check_inside(x0, clip)
     labels = as_labels(y, len(x0))
     if eps == 0:
         return _like_input(x0, x, model)
@@ -242,6 +264,9 @@ def pgd(
         seed: an int or a ``np.random.Generator`` for the random start (default: unseeded).
         loss_fn: ``loss_fn(outputs, labels) -> scalar Tensor`` (default: cross-entropy, summed).
 
+    Raises:
+        ValueError: ``x`` has values outside ``clip`` (the message gives its min and max).
+
     Returns:
         the adversarial images, float32, the same kind as ``x`` (NumPy array or Tensor).
 
@@ -267,6 +292,7 @@ def pgd(
     steps = check_positive_int(steps, "steps", 0)
     alpha = 2.5 * eps / max(steps, 1) if alpha is None else _check_eps(alpha, "alpha")
     x0 = as_float_images(x)  # (N, C, H, W)
+    _check_inside(x0, clip)
     labels = as_labels(y, len(x0))
     loss_fn = loss_fn or _default_loss
     if eps == 0:
