@@ -33,8 +33,13 @@ MODELS = ("simple_cnn", *ns.models.list_models())  # the reference CNN and the z
 
 
 def build_parser(description: str, defaults: dict[str, Any]) -> argparse.ArgumentParser:
-    """The options every example takes; ``defaults`` holds the dataset's recipe."""
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    """The options every example takes; ``defaults`` holds the dataset's recipe, and its ``epilog``
+    (how long the default run takes, a quick setting) ends ``--help``."""
+    p = argparse.ArgumentParser(
+        description=description,
+        epilog=defaults.get("epilog"),
+        formatter_class=_HelpFormatter,
+    )
     p.add_argument("--model", choices=MODELS, default=defaults["model"], help="architecture")
     p.add_argument("--epochs", type=int, default=defaults["epochs"], help="training epochs")
     p.add_argument("--batch-size", type=int, default=128, help="images per step")
@@ -51,11 +56,28 @@ def build_parser(description: str, defaults: dict[str, Any]) -> argparse.Argumen
     p.add_argument("--seed", type=int, default=0, help="seed of every random stream")
     p.add_argument("--out", default=defaults["out"], help="folder for the checkpoint, logs and pictures")
     p.add_argument("--limit", type=int, default=None, help="use N training images (and at most N test images)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a short run to see it work: --epochs 1 and --limit {defaults['quick_limit']} (unless --limit is given)",
+    )
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of the training images held out")
     p.add_argument("--no-augment", action="store_true", help="train without crop and flip")
     p.add_argument("--resume", default=None, help="continue from a checkpoint written by an earlier run")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1), help="progress bars and per-epoch lines")
     return p
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the help of each option, and the epilog's lines kept as written."""
+
+
+def apply_quick(args: argparse.Namespace, quick_limit: int) -> argparse.Namespace:
+    """``--quick``: one epoch on ``quick_limit`` training images (an explicit ``--limit`` wins)."""
+    if args.quick:
+        args.epochs = 1
+        args.limit = quick_limit if args.limit is None else args.limit
+    return args
 
 
 def _check_args(args: argparse.Namespace) -> None:

@@ -25,7 +25,6 @@ from nnscratch.train.callbacks import (
     EarlyStopping,
     LearningRateMonitor,
     ModelCheckpoint,
-    ProgressBar,
     TerminateOnNaN,
 )
 from nnscratch.train.checkpoint import CheckpointSaveError, load_checkpoint, save_checkpoint
@@ -33,6 +32,7 @@ from nnscratch.train.evaluation import evaluate, predict
 from nnscratch.train.history import History
 from nnscratch.train.keras import KerasMixin, Sequential
 from nnscratch.train.loop import Trainer, fit
+from nnscratch.train.progress import ProgressBar
 
 __all__ = [
     "CSVLogger",

@@ -6,8 +6,9 @@ fit() calls, on every callback, ``on_train_begin``, then per epoch ``on_epoch_be
 history...) and asks training to stop by setting ``self.trainer.stop_training = True``.
 
 Callbacks run in the order of their ``order`` attribute, then in the order given: ordinary
-callbacks (0), then the History record (50), the progress display (60), TerminateOnNaN (90), and
-last the checkpoint writers (100), so that a checkpoint holds everything this epoch produced.
+callbacks (0), then the History record (50), the progress display (60,
+:class:`~nnscratch.train.progress.ProgressBar`), TerminateOnNaN (90), and last the checkpoint
+writers (100), so that a checkpoint holds everything this epoch produced.
 No checkpoint is written of a state holding NaN or inf (see :class:`ModelCheckpoint`).
 
 A stop asked for during an epoch (in ``on_loss`` or ``on_batch_end``) ends training at once: the
@@ -24,7 +25,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import sys
 import warnings
 from typing import Any
 
@@ -462,74 +462,3 @@ class LearningRateMonitor(Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.lrs = [[float(v) for v in row] for row in state["lrs"]]
-
-
-class ProgressBar(Callback):
-    """A tqdm bar per epoch showing loss, accuracy, images per second and the ETA.
-
-    On a terminal (stderr is a TTY) the bar is redrawn as batches finish. Elsewhere (logs, CI,
-    notebooks captured to files) there is no bar, only one summary line per epoch. ``verbose=0``
-    prints nothing. fit() adds one when ``verbose > 0`` and none is given.
-
-    Args:
-        verbose: 0 silent, 1 bar on a TTY and epoch lines elsewhere, 2 epoch lines only.
-        file: where to write (default: ``sys.stderr``).
-    """
-
-    order = 60
-
-    def __init__(self, verbose: int = 1, file: Any = None) -> None:
-        self.verbose, self.file = int(verbose), file
-        self._bar: Any = None
-        self._seen = 0
-        self._loss_sum = 0.0
-
-    def _stream(self) -> Any:
-        return self.file if self.file is not None else sys.stderr
-
-    def _use_bar(self) -> bool:
-        stream = self._stream()
-        return self.verbose == 1 and hasattr(stream, "isatty") and stream.isatty()
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._seen, self._loss_sum = 0, 0.0
-        if self._use_bar():
-            from tqdm.auto import tqdm
-
-            total = len(self.trainer.train_loader)
-            self._bar = tqdm(
-                total=total,
-                initial=self.trainer.batch,
-                file=self._stream(),
-                leave=True,
-                desc=f"epoch {epoch + 1}/{self.trainer.epochs}",
-                unit="batch",
-                dynamic_ncols=True,
-            )
-
-    def on_batch_end(self, batch: int, logs: dict[str, Any]) -> None:
-        if self._bar is None:
-            return
-        self._seen += int(logs["size"])
-        self._loss_sum += float(logs["loss"]) * int(logs["size"])
-        rate = self._bar.format_dict.get("rate") or 0.0
-        postfix = {"loss": f"{self._loss_sum / max(self._seen, 1):.4f}"}
-        if "accuracy" in logs:
-            postfix["acc"] = f"{logs['accuracy']:.3f}"
-        postfix["img/s"] = f"{rate * logs['size']:.0f}"
-        self._bar.set_postfix(postfix, refresh=False)
-        self._bar.update(1)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-        if self.verbose > 0:
-            shown = {k: v for k, v in logs.items() if not k.startswith("lr_pg")}
-            parts = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items()]
-            print(f"epoch {epoch + 1}/{self.trainer.epochs}: " + " ".join(parts), file=self._stream())
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None

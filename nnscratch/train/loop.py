@@ -80,10 +80,11 @@ from nnscratch.train.batches import (
     split_pair,
     to_tensor,
 )
-from nnscratch.train.callbacks import Callback, ModelCheckpoint, ProgressBar
+from nnscratch.train.callbacks import Callback, ModelCheckpoint
 from nnscratch.train.checkpoint import CheckpointSaveError
 from nnscratch.train.evaluation import LossFn, resolve_metrics, run_eval
 from nnscratch.train.history import History
+from nnscratch.train.progress import ProgressBar
 
 INTERRUPT_FILE = "interrupted.ckpt.npz"
 
@@ -450,7 +451,8 @@ def fit(
         metrics: names (``"accuracy"``, ``"top5"``) or functions ``fn(y_true, outputs) -> float``.
         device: move the model and batches there (default: the model's device).
         resume_from: a checkpoint (ModelCheckpoint's or the Ctrl-C one) to continue from.
-        verbose: 0 silent, 1 progress bar on a terminal (epoch lines elsewhere), 2 epoch lines.
+        verbose: 0 silent, 1 progress bar on a terminal (a line per 30 s and per epoch elsewhere), 2 epoch
+            lines.
         seed: seeds nnscratch's generator (dropout) and the batching of array data; with a fixed
             seed a CPU run is reproducible, bit for bit, resumed or not (same thread count up to 4,
             same convolution choices: the same tuning cache, or ``NNSCRATCH_AUTOTUNE=off``).
