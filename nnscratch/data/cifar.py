@@ -5,9 +5,18 @@ Layout of ``cifar-10-python.tar.gz``: a folder ``cifar-10-batches-py/`` holding 
 a (N, 3072) uint8 array whose rows are the R, G and B planes of one 32x32 image, and ``b"labels"``.
 CIFAR-100 has ``train``, ``test`` and ``meta`` with ``b"fine_labels"`` and ``b"coarse_labels"``.
 
-Safety: a pickle can run code, so a batch is only unpickled from a folder extracted from an archive
-whose published MD5 matched (a marker file in the folder records it), and the unpickler accepts
-nothing but NumPy arrays and plain containers.
+Where the batches come from, in order: a folder nnscratch extracted itself from a verified archive
+(``root/cifar-10-batches-py/`` with a marker file); an extracted folder left by torchvision or Keras
+(``root/cifar-10-batches-py/``, ``root`` itself when it is that folder, or Keras' cache
+``~/.keras/datasets/cifar-10-batches-py/``, see :attr:`CIFAR10.cache_dirs`), accepted when every file
+has its published MD5 (:data:`EXTRACTED_MD5S`, torchvision's list; hashing 180 MB takes about half a
+second); else the archive ``root/cifar-10-python.tar.gz``, downloaded when missing.
+
+Safety: a pickle can run code, so a batch is only unpickled from a folder whose files, or whose
+archive, had their published MD5, and the unpickler accepts nothing but NumPy arrays and plain
+containers. A file with another MD5 raises :class:`ChecksumError` naming it, the expected and the
+actual MD5 (with ``download=True`` and no archive at hand, a verified copy is downloaded instead,
+with a warning).
 
 Example:
     >>> train = CIFAR10(root="~/data")  # doctest: +SKIP
@@ -24,6 +33,7 @@ import tarfile
 import tempfile
 import warnings
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +44,25 @@ from nnscratch.data.download import DATA_DIR_ENV, data_root, download_verified, 
 
 #: File written into an extracted folder: the MD5 of the verified archive it came from.
 VERIFIED_MARKER = ".nnscratch-verified-md5"
+
+#: The published MD5 of every extracted file, by folder (torchvision's ``train_list``, ``test_list``
+#: and ``meta``): an extracted folder is used only when each of its files matches.
+EXTRACTED_MD5S: dict[str, dict[str, str]] = {
+    "cifar-10-batches-py": {
+        "data_batch_1": "c99cafc152244af753f735de768cd75f",
+        "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
+        "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
+        "data_batch_4": "634d18415352ddfa80567beed471001a",
+        "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
+        "test_batch": "40351d587109b95175f43aff81a1287e",
+        "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
+    },
+    "cifar-100-python": {
+        "train": "16019d7e3df5f24257cddd939b257f8d",
+        "test": "f0ef6b0ae62326f3e7ffdfab6717acfc",
+        "meta": "7973b15100ade9c7d40fb424638fde48",
+    },
+}
 
 # The only globals a CIFAR pickle needs: how NumPy (1.x, 2.x) rebuilds an array and its dtype.
 _ALLOWED_GLOBALS = {
@@ -75,10 +104,14 @@ class CIFAR10(ArrayDataset):
     """The CIFAR-10 dataset: 60000 32x32 colour images in 10 classes (50000 train, 10000 test).
 
     Args:
-        root: folder holding the archive or its extracted folder (default: ``$NNSCRATCH_DATA`` or
-            ``~/.cache/nnscratch``).
+        root: folder holding the archive or its extracted folder ``cifar-10-batches-py/`` (a
+            torchvision root, Keras' ``~/.keras/datasets``), or that folder itself (default:
+            ``$NNSCRATCH_DATA`` or ``~/.cache/nnscratch``).
         train: the training split (default: ``True``) or the test split.
-        download: fetch the archive when it is missing (default: ``True``).
+        transform: torchvision-style, applied by ``ds[i]`` to each image, a PIL Image of mode ``"RGB"``;
+            ``None`` keeps the array behaviour, ``ds[i]`` = (uint8 (3, 32, 32), int64) (default: ``None``).
+        target_transform: applied by ``ds[i]`` to each label, an int (default: ``None``).
+        download: fetch the archive when it is missing (default: ``True``, unlike torchvision).
         progress: show a progress bar while downloading (default: ``True``).
 
     Shape:
@@ -86,7 +119,8 @@ class CIFAR10(ArrayDataset):
 
     Raises:
         DatasetNotFoundError: no files and no download possible; the message says what to put where.
-        ChecksumError: the archive was corrupt twice in a row.
+        ChecksumError: the archive was corrupt twice in a row, or a file of an extracted folder does
+            not have its published MD5 (and no download replaces it).
 
     Example:
         >>> ds = CIFAR10(root="~/data", train=False)  # doctest: +SKIP
@@ -103,11 +137,15 @@ class CIFAR10(ArrayDataset):
     meta_file = "batches.meta"
     label_key = b"labels"
     names_key = b"label_names"
+    #: Other folders searched for an extracted ``folder_name`` (Keras' cache), after ``root``.
+    cache_dirs: tuple[str, ...] = ("~/.keras/datasets",)
 
     def __init__(
         self,
         root: str | os.PathLike | None = None,
         train: bool = True,
+        transform: Callable[[Any], Any] | None = None,
+        target_transform: Callable[[Any], Any] | None = None,
         download: bool = True,
         progress: bool = True,
     ) -> None:
@@ -122,7 +160,7 @@ class CIFAR10(ArrayDataset):
         labels = np.concatenate(
             [self._labels(b, self.label_key, folder / n, len(classes)) for b, n in zip(batches, names)]
         )
-        super().__init__(images.reshape(-1, 3, 32, 32), labels, classes)  # (N, 3, 32, 32)
+        super().__init__(images.reshape(-1, 3, 32, 32), labels, classes, transform, target_transform)  # (N, 3, 32, 32)
         self._read_extra(batches, meta, folder)
 
     # --- Reading the batches ------------------------------------------------------------------------
@@ -192,12 +230,44 @@ class CIFAR10(ArrayDataset):
             return False
         return all((folder / name).is_file() for name in self._expected_files())
 
+    def extracted_candidates(self) -> list[Path]:
+        """Folders that may hold the extracted files: ``root/<folder_name>``, ``root``, the cache dirs'."""
+        candidates = [self.folder]
+        if self.root.name == self.folder_name:
+            candidates.append(self.root)
+        candidates += [Path(d).expanduser() / self.folder_name for d in self.cache_dirs]
+        unique = list(dict.fromkeys(candidates))
+        return [c for c in unique if all((c / name).is_file() for name in self._expected_files())]
+
+    def check_extracted(self, folder: Path) -> None:
+        """Raise :class:`ChecksumError` unless every file in ``folder`` has its published MD5."""
+        published = EXTRACTED_MD5S[self.folder_name]
+        for name in self._expected_files():
+            actual = md5sum(folder / name)
+            if actual != published[name]:
+                raise ChecksumError(
+                    f"{folder / name}: MD5 mismatch: expected {published[name]} (the published MD5), got {actual}; "
+                    f"the extracted file is corrupt or not the official one. Delete {folder} to download a fresh "
+                    f"copy, or put the archive {self.archive_name} in {self.root}"
+                )
+
     def _prepare(self, download: bool, progress: bool) -> Path:
         """Return the extracted folder, fetching, verifying and extracting the archive as needed."""
         folder = self.folder
         if self._is_verified(folder):
             return folder
         archive = self.root / self.archive_name
+        mismatch: ChecksumError | None = None
+        for candidate in self.extracted_candidates():
+            try:
+                self.check_extracted(candidate)
+                return candidate
+            except ChecksumError as err:
+                mismatch = mismatch or err
+        if mismatch is not None and not archive.is_file():
+            if not download:
+                raise mismatch
+            warnings.warn(f"{mismatch}; downloading a verified copy instead", stacklevel=3)
         for attempt in (1, 2):
             if archive.is_file() and md5sum(archive) != self.md5:
                 warnings.warn(

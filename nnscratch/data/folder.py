@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -120,6 +121,10 @@ class ImageFolder(ArrayDataset):
 
     Args:
         root: the folder holding one sub-folder per class.
+        transform: torchvision-style, applied by ``ds[i]`` to each image, a PIL Image (``mode``) of
+            ``size`` (unlike torchvision, whose images keep their own sizes); ``None`` keeps the array
+            behaviour (default: ``None``).
+        target_transform: applied by ``ds[i]`` to each label, an int (default: ``None``).
         size: (H, W) or one int for square images (default: ``(32, 32)``).
         mode: ``"RGB"`` (3 channels) or ``"L"`` (grey, 1 channel) (default: ``"RGB"``).
         resample: Pillow filter used to resize, a name from :data:`RESAMPLE_FILTERS`
@@ -142,6 +147,8 @@ class ImageFolder(ArrayDataset):
     def __init__(
         self,
         root: str | os.PathLike,
+        transform: Callable[[Any], Any] | None = None,
+        target_transform: Callable[[Any], Any] | None = None,
         size: int | Sequence[int] = (32, 32),
         mode: str = "RGB",
         resample: str = "bilinear",
@@ -188,7 +195,7 @@ class ImageFolder(ArrayDataset):
                 self.paths.append(path)
         channels = 3 if mode == "RGB" else 1
         data = np.stack(images) if images else np.zeros((0, channels, *self.size), np.uint8)  # (N, C, H, W)
-        super().__init__(data, np.asarray(labels, dtype=np.int64), classes)
+        super().__init__(data, np.asarray(labels, dtype=np.int64), classes, transform, target_transform)
 
     def _load(self, path: Path) -> np.ndarray:
         """Decode, reduce to 8 bits (:func:`to_8bit`), convert and resize one image; returns (C, H, W) uint8."""

@@ -1,7 +1,8 @@
 """MNIST and Fashion-MNIST from their IDX files, found on disk or downloaded.
 
-Files are looked for, raw or gzipped, in ``root/<folder_name>/``, then ``root/`` itself, then the
-folders where system packages install them (Debian's ``dataset-fashion-mnist`` puts gzipped files in
+Files are looked for, raw or gzipped, in ``root/<folder_name>/``, then ``root/`` itself, then
+torchvision's ``root/MNIST/raw/`` (``root/FashionMNIST/raw/``), then the folders where system
+packages install them (Debian's ``dataset-fashion-mnist`` puts gzipped files in
 ``/usr/share/datasets/fashion-mnist``). Only when none has them are they downloaded, MD5-verified.
 Files found on disk are checked by their IDX structure (see :func:`~nnscratch.data.idx.read_idx`):
 repackaged copies are recompressed, so their MD5 differs from the published one.
@@ -15,7 +16,9 @@ Example:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,9 +49,14 @@ class MNIST(ArrayDataset):
     """The MNIST handwritten digits: 28x28 grey images, 60000 train and 10000 test.
 
     Args:
-        root: folder holding the IDX files (default: ``$NNSCRATCH_DATA`` or ``~/.cache/nnscratch``).
+        root: folder holding the IDX files (default: ``$NNSCRATCH_DATA`` or ``~/.cache/nnscratch``);
+            torchvision's layout ``root/MNIST/raw/`` is searched too.
         train: the training split (default: ``True``) or the test split.
-        download: fetch missing files (default: ``True``).
+        transform: torchvision-style, applied by ``ds[i]`` to each image, a PIL Image of mode ``"L"``;
+            ``None`` keeps the array behaviour, ``ds[i]`` = (uint8 (1, 28, 28), int64) (default: ``None``).
+        target_transform: applied by ``ds[i]`` to each label, an int (default: ``None``).
+        download: fetch missing files (default: ``True``, unlike torchvision's ``False``; offline and
+            without the files, :class:`DatasetNotFoundError` says where to put them).
         progress: show a progress bar while downloading (default: ``True``).
 
     Shape:
@@ -80,6 +88,8 @@ class MNIST(ArrayDataset):
         self,
         root: str | os.PathLike | None = None,
         train: bool = True,
+        transform: Callable[[Any], Any] | None = None,
+        target_transform: Callable[[Any], Any] | None = None,
         download: bool = True,
         progress: bool = True,
     ) -> None:
@@ -101,12 +111,14 @@ class MNIST(ArrayDataset):
             raise ValueError(
                 f"{label_path}: expected labels in [0, {len(self.class_names)}), got [{labels.min()}, {labels.max()}]"
             )
-        super().__init__(images[:, None].astype(np.uint8, copy=False), labels, self.class_names)  # (N, 1, H, W)
+        images = images[:, None].astype(np.uint8, copy=False)  # (N, 1, H, W)
+        super().__init__(images, labels, self.class_names, transform, target_transform)
         self.files = (image_path, label_path)
 
     def search_dirs(self) -> list[Path]:
         """Folders searched, in order, for the IDX files."""
-        return [self.root / self.folder_name, self.root, *(Path(d) for d in self.system_dirs)]
+        torchvision = self.root / type(self).__name__ / "raw"  # where torchvision keeps them
+        return [self.root / self.folder_name, self.root, torchvision, *(Path(d) for d in self.system_dirs)]
 
     def _find(self, name: str, download: bool, progress: bool) -> Path:
         """Return the path of ``name`` or ``name.gz``, downloading the ``.gz`` when it is nowhere."""

@@ -11,6 +11,7 @@ import pytest
 from nnscratch import backend
 from nnscratch.data import ArrayDataset, DataLoader
 from nnscratch.data import transforms as T
+from nnscratch.tensor import Tensor
 
 
 def ids_dataset(n=23):
@@ -20,7 +21,7 @@ def ids_dataset(n=23):
 
 
 def served_ids(loader):
-    return [xb[:, 0, 0, 0].astype(int).tolist() for xb, _ in loader]
+    return [np.asarray(xb)[:, 0, 0, 0].astype(int).tolist() for xb, _ in loader]
 
 
 def run_within(seconds, fn):
@@ -214,7 +215,7 @@ def test_early_break_does_not_hang_and_stops_the_worker():
 
 def test_device_cpu_and_unavailable_device():
     xb, _ = next(iter(DataLoader(ids_dataset(), batch_size=3, device="cpu")))
-    assert isinstance(xb, np.ndarray)
+    assert isinstance(xb, Tensor) and isinstance(xb.array, np.ndarray)  # Tensors, as in PyTorch
     if not backend.cuda_is_available():
         with pytest.raises(ValueError, match="device: 'cuda' is not available"):
             DataLoader(ids_dataset(), device="cuda")
@@ -222,7 +223,8 @@ def test_device_cpu_and_unavailable_device():
 
 def test_finalize_is_the_one_place_batches_are_wrapped():
     class Wrapped(DataLoader):
-        def _finalize(self, x, y):
+        def _finalize(self, batch):
+            x, y = batch
             return ("wrapped", x), ("wrapped", y)
 
     (tag, _), (tag_y, _) = next(iter(Wrapped(ids_dataset(), batch_size=2)))
