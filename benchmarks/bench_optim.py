@@ -1,6 +1,6 @@
 """Benchmark of one optimizer step on a 1M-element float32 parameter.
 
-Versions compared, for SGD (momentum 0.9), Adam, AdamW, RMSprop and Adagrad:
+Versions compared, for SGD (momentum 0.9), Adam, AdamW, RMSprop, Adagrad and Adadelta:
 
 * ``nnscratch numba``     the fused kernel (one pass over memory), through ``optimizer.step()``,
                           with Numba's threads (``prange`` over 16 K-element chunks)
@@ -48,6 +48,7 @@ OPTIMIZERS: dict[str, tuple[Any, dict, str, int, bool]] = {
     "AdamW": (optim.AdamW, dict(lr=1e-3), "AdamW", 4 * 7, True),
     "RMSprop": (optim.RMSprop, dict(lr=1e-3), "RMSprop", 4 * 5, False),
     "Adagrad": (optim.Adagrad, dict(lr=1e-2), "Adagrad", 4 * 5, True),
+    "Adadelta": (optim.Adadelta, dict(lr=1.0), "Adadelta", 4 * 7, False),
 }
 
 

@@ -5,6 +5,7 @@
 //   adam_step     p, g, m, v, vmax                -> p, m, v, vmax   (Adam/AdamW, amsgrad)
 //   rmsprop_step  p, g, s, gavg, buf              -> p, s, gavg, buf (centered, momentum)
 //   adagrad_step  p, g, sum                       -> p, sum
+//   adadelta_step p, g, s, u                      -> p, s, u
 //
 // Same formulas and argument order as nnscratch/ref/optim.py (PyTorch's single-tensor optimizers).
 // Scalars that the reference computes in Python double before they meet the arrays (1 - beta1,
@@ -106,6 +107,22 @@ __device__ void adagrad_step_body(T* __restrict__ param, const T* __restrict__ g
     }
 }
 
+template <typename T>
+__device__ void adadelta_step_body(T* __restrict__ param, const T* __restrict__ grad, T* __restrict__ square_avg,
+                                   T* __restrict__ acc_delta, T lr, T rho, T one_minus_rho, T eps, T weight_decay,
+                                   int maximize, int n) {
+    for (int i = nns_global_index_x(); i < n; i += nns_grid_stride_x()) {
+        T g = maximize ? -grad[i] : grad[i];
+        const T p = param[i];
+        if (weight_decay != T(0)) g = g + weight_decay * p;
+        const T s = square_avg[i] * rho + one_minus_rho * g * g;
+        square_avg[i] = s;
+        const T delta = sqrt(acc_delta[i] + eps) / sqrt(s + eps) * g;
+        acc_delta[i] = acc_delta[i] * rho + one_minus_rho * delta * delta;
+        param[i] = p - lr * delta;
+    }
+}
+
 // ---- float32 ------------------------------------------------------------------------------------
 extern "C" __global__ void sgd_step_f32(float* param, const float* grad, float* momentum_buf, float lr, float momentum,
                                         float one_minus_dampening, int nesterov, float weight_decay, int maximize,
@@ -132,6 +149,11 @@ extern "C" __global__ void rmsprop_step_f32(float* param, const float* grad, flo
 extern "C" __global__ void adagrad_step_f32(float* param, const float* grad, float* state_sum, float clr, float eps,
                                             float weight_decay, int maximize, int n) {
     adagrad_step_body(param, grad, state_sum, clr, eps, weight_decay, maximize, n);
+}
+extern "C" __global__ void adadelta_step_f32(float* param, const float* grad, float* square_avg, float* acc_delta,
+                                             float lr, float rho, float one_minus_rho, float eps, float weight_decay,
+                                             int maximize, int n) {
+    adadelta_step_body(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, eps, weight_decay, maximize, n);
 }
 
 // ---- float64 ------------------------------------------------------------------------------------
@@ -160,4 +182,9 @@ extern "C" __global__ void rmsprop_step_f64(double* param, const double* grad, d
 extern "C" __global__ void adagrad_step_f64(double* param, const double* grad, double* state_sum, double clr,
                                             double eps, double weight_decay, int maximize, int n) {
     adagrad_step_body(param, grad, state_sum, clr, eps, weight_decay, maximize, n);
+}
+extern "C" __global__ void adadelta_step_f64(double* param, const double* grad, double* square_avg,
+                                             double* acc_delta, double lr, double rho, double one_minus_rho,
+                                             double eps, double weight_decay, int maximize, int n) {
+    adadelta_step_body(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, eps, weight_decay, maximize, n);
 }

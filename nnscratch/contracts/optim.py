@@ -1,4 +1,5 @@
-"""The optim family's contract: one fused in-place update per parameter, for SGD, Adam, RMSprop and Adagrad.
+"""The optim family's contract: one fused in-place update per parameter, for SGD, Adam, RMSprop, Adagrad
+and Adadelta.
 
 Each kernel updates one parameter and its state buffers *in place*, with the formulas of PyTorch's
 single-tensor optimizers (written out in :mod:`nnscratch.ref.optim`). Shape letter: P, the parameter's
@@ -108,6 +109,22 @@ class OptimKernels(Protocol):
         ``(P,)``."""
         ...
 
+    def adadelta_step(
+        self,
+        param: Array,
+        grad: Array,
+        square_avg: Array,
+        acc_delta: Array,
+        lr: float,
+        rho: float,
+        eps: float,
+        weight_decay: float,
+        maximize: bool,
+    ) -> None:
+        """Adadelta: param, grad, square_avg (running mean of ``g**2``), acc_delta (running mean of the
+        squared steps) ``(P,)``."""
+        ...
+
 
 def check_buffers(param: Array, grad: Array, **buffers: tuple[Array, bool]) -> None:
     """Check the flat contiguous float ``param``, the flat ``(P,)`` ``grad`` and each state buffer
@@ -213,6 +230,24 @@ def check_adagrad_step(
     check_buffers(param, grad, state_sum=(state_sum, True))
 
 
-FAMILY = Family("optim", OptimKernels, [check_sgd_step, check_adam_step, check_rmsprop_step, check_adagrad_step])
+def check_adadelta_step(
+    param: Array,
+    grad: Array,
+    square_avg: Array,
+    acc_delta: Array,
+    lr: float,
+    rho: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> None:
+    check_buffers(param, grad, square_avg=(square_avg, True), acc_delta=(acc_delta, True))
+
+
+FAMILY = Family(
+    "optim",
+    OptimKernels,
+    [check_sgd_step, check_adam_step, check_rmsprop_step, check_adagrad_step, check_adadelta_step],
+)
 
 __all__ = ["FAMILY", "OptimKernels", "check_buffers"] + [check.__name__ for check in FAMILY.checks]

@@ -391,3 +391,55 @@ def adagrad_step(
     """
     kernel = _adagrad_parallel if param.size >= PARALLEL_MIN_SIZE else _adagrad_kernel
     kernel(param, grad, state_sum, *_as_dtype(param, clr, eps, weight_decay), bool(maximize))
+
+
+# --- Adadelta -----------------------------------------------------------------------------------
+@njit(**NUMBA_OPTIONS)
+def _adadelta_kernel(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, eps, weight_decay, maximize):
+    for i in range(param.size):
+        g = -grad[i] if maximize else grad[i]
+        if weight_decay != 0:
+            g = g + weight_decay * param[i]
+        s = rho * square_avg[i] + one_minus_rho * g * g
+        square_avg[i] = s
+        delta = np.sqrt(acc_delta[i] + eps) / np.sqrt(s + eps) * g
+        acc_delta[i] = rho * acc_delta[i] + one_minus_rho * delta * delta
+        param[i] = param[i] - lr * delta
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _adadelta_parallel(param, grad, square_avg, acc_delta, lr, rho, one_minus_rho, eps, weight_decay, maximize):
+    for c in prange(_n_chunks(param)):
+        _adadelta_kernel(
+            _part(param, c),
+            _part(grad, c),
+            _part(square_avg, c),
+            _part(acc_delta, c),
+            lr,
+            rho,
+            one_minus_rho,
+            eps,
+            weight_decay,
+            maximize,
+        )
+
+
+def adadelta_step(
+    param: np.ndarray,
+    grad: np.ndarray,
+    square_avg: np.ndarray,
+    acc_delta: np.ndarray,
+    lr: float,
+    rho: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> None:
+    """Fused Adadelta update in place (formulas: :func:`nnscratch.ref.optim.adadelta_step`).
+
+    Shape:
+        param, grad, square_avg, acc_delta: ``(P,)``.
+    """
+    kernel = _adadelta_parallel if param.size >= PARALLEL_MIN_SIZE else _adadelta_kernel
+    scalars = _as_dtype(param, lr, rho, 1 - rho, eps, weight_decay)
+    kernel(param, grad, square_avg, acc_delta, *scalars, bool(maximize))

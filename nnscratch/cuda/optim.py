@@ -190,4 +190,38 @@ def adagrad_step(
     _launch("adagrad_step", param, args)
 
 
-__all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step"]
+def adadelta_step(
+    param: Any,
+    grad: Any,
+    square_avg: Any,
+    acc_delta: Any,
+    lr: float,
+    rho: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> None:
+    """Adadelta, in place: ``s = rho*s + (1-rho)*g**2``, ``delta = sqrt(u + eps) / sqrt(s + eps) * g``,
+    ``u = rho*u + (1-rho)*delta**2``, ``p -= lr * delta``.
+
+    Shape:
+        param, grad, square_avg, acc_delta: ``(P,)``.
+    """
+    grad = _grad_for(param, grad)
+    T = param.dtype.type
+    args = (
+        param,
+        grad,
+        square_avg,
+        acc_delta,
+        T(lr),
+        T(rho),
+        T(1 - rho),
+        T(eps),
+        T(weight_decay),
+        np.int32(maximize),
+    )
+    _launch("adadelta_step", param, args)
+
+
+__all__ = ["sgd_step", "adam_step", "rmsprop_step", "adagrad_step", "adadelta_step"]

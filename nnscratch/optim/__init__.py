@@ -16,10 +16,11 @@ Example:
 """
 
 from nnscratch.optim import lr_scheduler
+from nnscratch.optim.adadelta import Adadelta
 from nnscratch.optim.adagrad import Adagrad
 from nnscratch.optim.adam import Adam, AdamW
 from nnscratch.optim.optimizer import Optimizer
 from nnscratch.optim.rmsprop import RMSprop
 from nnscratch.optim.sgd import SGD
 
-__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]
+__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]

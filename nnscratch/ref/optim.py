@@ -170,3 +170,34 @@ def adagrad_step(
     state_sum += g * g
     std = np.sqrt(state_sum) + eps
     param -= clr * g / std
+
+
+def adadelta_step(
+    param: np.ndarray,
+    grad: np.ndarray,
+    square_avg: np.ndarray,
+    acc_delta: np.ndarray,
+    lr: float,
+    rho: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> None:
+    """Adadelta: steps in the units of the parameter, from running averages of ``g²`` and of the steps².
+
+    ``s ← ρ·s + (1 − ρ)·g²``; ``Δ = √(u + eps) / √(s + eps) · g``; ``u ← ρ·u + (1 − ρ)·Δ²``;
+    ``p ← p − lr·Δ`` (``s`` is ``square_avg``, ``u`` is ``acc_delta``).
+
+    Shape:
+        param, grad, square_avg, acc_delta: ``(P,)``.
+    """
+    g = -grad if maximize else grad  # (P,)
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    square_avg *= rho
+    square_avg += (1 - rho) * g * g
+    std = np.sqrt(square_avg + eps)
+    delta = np.sqrt(acc_delta + eps) / std * g  # (P,)
+    acc_delta *= rho
+    acc_delta += (1 - rho) * delta * delta
+    param -= lr * delta

@@ -141,6 +141,7 @@ OPTIMIZERS = {
     "Adam": lambda params, impl: optim.Adam(params, impl=impl),
     "RMSprop": lambda params, impl: optim.RMSprop(params, impl=impl),
     "Adagrad": lambda params, impl: optim.Adagrad(params, impl=impl),
+    "Adadelta": lambda params, impl: optim.Adadelta(params, impl=impl),
 }
 
 

@@ -17,8 +17,9 @@ ALL = [
     lambda ps, **kw: optim.AdamW(ps, lr=0.01, **kw),
     lambda ps, **kw: optim.RMSprop(ps, lr=0.01, centered=True, momentum=0.5, **kw),
     lambda ps, **kw: optim.Adagrad(ps, lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1, **kw),
+    lambda ps, **kw: optim.Adadelta(ps, lr=1.0, rho=0.95, weight_decay=0.01, **kw),
 ]
-NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"]
+NAMES = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"]
 
 
 @pytest.mark.parametrize("make", ALL, ids=NAMES)
@@ -226,6 +227,8 @@ def test_constructor_errors():
         optim.RMSprop([w], momentum=-1)
     with pytest.raises(ValueError, match="lr_decay: expected a non-negative float"):
         optim.Adagrad([w], lr_decay=-1)
+    with pytest.raises(ValueError, match=r"rho: expected a float in \[0.0, 1.0\], got 1.5"):
+        optim.Adadelta([w], rho=1.5)
     with pytest.raises(TypeError, match="amsgrad: expected a bool, got str"):
         optim.Adam([w], amsgrad="yes")
     with pytest.raises(ValueError, match="impl: expected one of"):
@@ -262,5 +265,8 @@ def test_defaults_follow_pytorch():
     )
     assert optim.Adagrad([w]).defaults == dict(
         lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, maximize=False
+    )
+    assert optim.Adadelta([w]).defaults == dict(
+        lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, maximize=False, capturable=False, foreach=None, differentiable=False
     )
     assert "Adam (" in repr(optim.Adam([w])) and "lr: 0.001" in repr(optim.Adam([w]))

@@ -114,6 +114,16 @@ def test_adagrad_initial_accumulator(impl):
     assert got == pytest.approx([1 - 0.1 * 2 / (math.sqrt(5) + 1e-10)], abs=1e-14)
 
 
+def test_adadelta(impl):
+    # s1 = 0.1·4 = 0.4, Δ1 = √eps/√(0.4 + eps)·2, u1 = 0.1·Δ1²
+    # s2 = 0.9·0.4 + 0.1·1 = 0.46, Δ2 = √(u1 + eps)/√(0.46 + eps)·1
+    eps = 1e-6
+    d1 = math.sqrt(eps) / math.sqrt(0.4 + eps) * 2
+    d2 = math.sqrt(0.1 * d1**2 + eps) / math.sqrt(0.46 + eps)
+    got = run(optim.Adadelta, [2.0, 1.0], impl, lr=0.5)
+    assert got == pytest.approx([1 - 0.5 * d1, 1 - 0.5 * d1 - 0.5 * d2], abs=1e-15)
+
+
 def test_sgd_minimises_a_real_loss():
     """Gradients from the autograd engine: fitting y = 3x drives the weight to 3."""
     x = ns.tensor(np.linspace(-1, 1, 16))

@@ -91,6 +91,14 @@ def test_adagrad(n, dtype):
         compare("adagrad_step", [param, grad, total], [0.05, 1e-10, wd, maximize], dtype)
 
 
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_adadelta(n, dtype):
+    for rho, wd, maximize in itertools.product([0.9, 0.5], [0.0, 0.1], [False, True]):
+        param, grad, sq, acc = buffers(n, dtype, 4, positive=(2, 3))
+        compare("adadelta_step", [param, grad, sq, acc], [1.0, rho, 1e-6, wd, maximize], dtype)
+
+
 @settings(deadline=None, max_examples=30)
 @given(
     n=st.integers(1, 300),
@@ -144,3 +152,5 @@ def test_the_contract_checks_the_buffers(tier):
         checked.adagrad_step(np.zeros(4, np.int64), g, np.zeros(4), 0.1, 1e-10, 0.0, False)
     with pytest.raises(TypeError, match=r"state_sum: expected dtype float32 \(as param\), got float64"):
         checked.adagrad_step(p, g, np.zeros(4), 0.1, 1e-10, 0.0, False)
+    with pytest.raises(ValueError, match=r"acc_delta: expected a C-contiguous array of 4 elements \(as param\)"):
+        checked.adadelta_step(p, g, np.zeros(4, np.float32), np.empty(0, np.float32), 1.0, 0.9, 1e-6, 0.0, False)

@@ -40,6 +40,10 @@ CASES = [
     ("Adagrad", dict(lr=0.1, weight_decay=0.1)),
     ("Adagrad", dict(lr=0.1, initial_accumulator_value=0.5, eps=1e-6)),
     ("Adagrad", dict(lr=0.1, maximize=True, lr_decay=0.01)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.95)),
+    ("Adadelta", dict(weight_decay=0.1)),
+    ("Adadelta", dict(lr=1.0, eps=1e-4, maximize=True, weight_decay=0.01)),
 ]
 
 

@@ -595,6 +595,15 @@ def _adagrad(weight_decay, maximize) -> OptimCase:
     )
 
 
+def _adadelta(rho, weight_decay, maximize) -> OptimCase:
+    return OptimCase(
+        "adadelta_step",
+        lambda r, d: _state(r, d, [True, True]) + _state(r, d, [True, True], positive=True),
+        lambda t: (1.0, rho, 1e-6, weight_decay, maximize),
+        f"rho{rho}-wd{weight_decay}-max{int(maximize)}",
+    )
+
+
 def optim_cases() -> list[OptimCase]:
     sgd = [
         (0.0, 0.0, False, 0.0, False),
@@ -606,7 +615,8 @@ def optim_cases() -> list[OptimCase]:
     adam += [(False, False, 0.0, True)]
     rmsprop = [(False, 0.0, 0.0, False), (True, 0.0, 0.01, False), (False, 0.9, 0.0, True), (True, 0.5, 0.0, False)]
     return ([_sgd(*a) for a in sgd] + [_adam(*a) for a in adam] + [_rmsprop(*a) for a in rmsprop]
-            + [_adagrad(0.0, False), _adagrad(0.1, True)])  # fmt: skip
+            + [_adagrad(0.0, False), _adagrad(0.1, True)]
+            + [_adadelta(0.9, 0.0, False), _adadelta(0.95, 0.1, True)])  # fmt: skip
 
 
 #: Every family's cases, by family name (test_contract.py checks that each kernel has one).

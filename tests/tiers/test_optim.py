@@ -49,8 +49,9 @@ def test_errors_name_the_argument(tier):
         lambda ps, impl: ns.optim.AdamW(ps, lr=1e-2, impl=impl),
         lambda ps, impl: ns.optim.RMSprop(ps, lr=1e-2, momentum=0.5, centered=True, impl=impl),
         lambda ps, impl: ns.optim.Adagrad(ps, lr=0.1, lr_decay=0.01, impl=impl),
+        lambda ps, impl: ns.optim.Adadelta(ps, lr=1.0, weight_decay=0.01, maximize=True, impl=impl),
     ],
-    ids=["sgd", "adam", "adamw", "rmsprop", "adagrad"],
+    ids=["sgd", "adam", "adamw", "rmsprop", "adagrad", "adadelta"],
 )
 def test_optimizer_steps_match_reference(tier, make):
     rng = np.random.default_rng(0)
