@@ -1,10 +1,15 @@
-"""Saving and loading: ``nnscratch.save(obj, path)`` and ``nnscratch.load(path)``, without pickle.
+"""Saving and loading: ``nnscratch.save(obj, path)`` and ``nnscratch.load(path)``; no file runs code on load.
 
 ``obj`` is a nested structure of dicts, lists and tuples whose leaves are Tensors, NumPy arrays,
 numbers, strings, bools or None: a model's ``state_dict()``, an optimizer's, or a whole training
-checkpoint. Two file formats, chosen by the file name:
+checkpoint. Three file formats, chosen by the file name:
 
-* ``.npz`` (any name not ending in ``.safetensors``): every array becomes one entry of a NumPy
+* ``.pt`` / ``.pth``: PyTorch's own format (that of ``torch.save`` since torch 1.6), so that
+  ``torch.load(path)`` reads the file and ``nnscratch.load`` reads files that torch wrote; see
+  :mod:`nnscratch.torch_format` for what it holds and how it is read without running the pickle.
+  ``torch.load`` sees NumPy arrays and scalars as tensors; ``nnscratch.load`` gives them back as
+  they were saved (from an entry of nnscratch's that torch ignores).
+* ``.npz`` (any other name not ending in ``.safetensors``): every array becomes one entry of a NumPy
   archive, named by its path in the structure (``"model/0.weight"``), and one more entry,
   ``__nnscratch__``, holds a JSON description of the structure and every non-array value (stored as
   a uint8 array). Entries are stored uncompressed, each with the zip format's CRC-32, so a flipped
@@ -14,6 +19,10 @@ checkpoint. Two file formats, chosen by the file name:
   path names; the JSON description travels in its string metadata (``__metadata__``), with a SHA-256
   of the tensors and of that metadata under ``__nnscratch_sha256__``, checked on load. Files without
   it (written by other programs, or by nnscratch before it wrote one) load unchecked.
+
+:func:`load` looks at what a file holds, not at its name, for the zip formats: an nnscratch
+``.npz`` loads under any name (as nnscratch wrote ``.pt`` names before it wrote PyTorch's format),
+and a PyTorch file loads under any name but ``.safetensors`` (``.bin``, ``.ckpt``...).
 
 Writes are atomic: the file is written to a temporary name in the same directory, flushed, synced
 to disk and only then renamed over ``path`` (``os.replace``), so a crash leaves either the old file
@@ -51,20 +60,20 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
 import json
 import math
 import os
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import IO, Any
 
 import numpy as np
 
-from nnscratch import backend
+from nnscratch import backend, torch_format
 from nnscratch.atomic import atomic_write
+from nnscratch.file_errors import CheckpointError
+from nnscratch.file_errors import file_errors as _file_errors
 from nnscratch.tensor import Tensor
 
 FORMAT_NAME = "nnscratch"
@@ -78,14 +87,6 @@ MAX_HEADER_BYTES = 16 * 2**20  # the largest structure entry (JSON) that load re
 _ARRAY_KINDS = "biufc"  # booleans and numbers: the only arrays save writes
 _ARRAY_NODES = ("tensor", "array", "scalar")
 _READ_CHUNK = 16 * 2**20  # bytes read (and decompressed) at a time from an .npz entry
-
-
-class CheckpointError(ValueError):
-    """A file that is not a readable nnscratch save: truncated, corrupt, or of another kind.
-
-    The message names the file and the reason; the error that revealed it, if any, is chained as
-    ``__cause__``.
-    """
 
 
 # --- Flattening: structure -> (JSON tree, arrays by name) ------------------------------------------
@@ -326,9 +327,11 @@ def _is_safetensors(path: str) -> bool:
 
 # --- Public API -----------------------------------------------------------------------------------
 def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> None:
-    """Write ``obj`` to ``path`` atomically, as ``.safetensors`` if the name ends so, else ``.npz``.
+    """Write ``obj`` to ``path`` atomically, in the format its name gives: ``.safetensors``,
+    ``.pt`` / ``.pth`` (PyTorch's, readable by ``torch.load``), else ``.npz``.
 
     A ``.safetensors`` file also records a SHA-256 of its tensors and metadata, checked by :func:`load`.
+    In a ``.pt`` file, ``torch.load`` sees NumPy arrays and scalars as tensors (see :mod:`nnscratch.torch_format`).
 
     Args:
         obj: a Tensor, an array, a number, a string, or nested dicts (str or int keys), lists and
@@ -338,7 +341,8 @@ def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None =
             :func:`read_metadata`.
 
     Raises:
-        TypeError: a value that cannot be stored without pickle (its path in ``obj`` is named).
+        TypeError: a value that cannot be stored without pickle (its path in ``obj`` is named), or
+            for ``.pt`` names an array of a dtype that PyTorch has no storage for (uint16...).
         ValueError: ``obj`` nested past what :func:`load` reads (:data:`MAX_DEPTH` levels of JSON), or
             with more than :data:`MAX_HEADER_BYTES` of JSON for its non-array values.
 
@@ -351,36 +355,16 @@ def save(obj: Any, path: str | os.PathLike, metadata: Mapping[str, str] | None =
         ['bias', 'weight']
     """
     path = os.fspath(path)
+    if torch_format.is_torch_name(path):
+        encoded = torch_format.encode(obj, metadata, MAX_DEPTH)  # the errors come before anything is written
+        atomic_write(path, lambda file: torch_format.write(file, path, encoded))
+        return
     header, arrays = _flatten(obj, metadata, checksum=_is_safetensors(path))
     writer = _write_safetensors if _is_safetensors(path) else _write_npz
     atomic_write(path, lambda file: writer(file, header, arrays))
 
 
 # --- Reading --------------------------------------------------------------------------------------
-def _is_the_files_fault(error: OSError) -> bool:
-    """An OSError that the file's contents caused (zipfile seeking to an offset a crafted directory
-    gives), as opposed to one of the operating system's (no access, an I/O error...)."""
-    return type(error) is OSError and error.errno in (None, errno.EINVAL)
-
-
-@contextlib.contextmanager
-def _file_errors(path: str, what: str) -> Iterator[None]:
-    """Turn any error that reading a malformed file can raise into a CheckpointError naming ``path``."""
-    try:
-        yield
-    except CheckpointError:
-        raise
-    except MemoryError:  # within the size limit, the machine's, not the file's: shown as it is
-        raise
-    except OSError as error:
-        if not _is_the_files_fault(error):
-            raise
-        raise CheckpointError(f"{path}: {what} (truncated, corrupt or of another kind): {error}") from error
-    except Exception as error:  # zipfile, numpy and safetensors raise many types on crafted input
-        reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        raise CheckpointError(f"{path}: {what} (truncated, corrupt or of another kind): {reason}") from error
-
-
 def _entry_name(info: zipfile.ZipInfo) -> str:
     return info.filename[:-4] if info.filename.endswith(".npy") else info.filename
 
@@ -489,7 +473,8 @@ def _read_safetensors(path: str) -> tuple[dict, dict[str, np.ndarray]]:
     return header, arrays
 
 
-def _read(path: str | os.PathLike, max_bytes: float | None) -> tuple[dict, dict[str, np.ndarray], str]:
+def _read(path: str | os.PathLike, max_bytes: float | None) -> tuple[Any, dict[str, str]]:
+    """(the object, its metadata) of the file ``path``."""
     path = os.fspath(path)
     limit = MAX_LOAD_BYTES if max_bytes is None else max_bytes
     if isinstance(limit, bool) or not isinstance(limit, int | float) or not limit >= 0:
@@ -497,18 +482,37 @@ def _read(path: str | os.PathLike, max_bytes: float | None) -> tuple[dict, dict[
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
     with open(path, "rb") as file:  # PermissionError, IsADirectoryError...: the user's to see, as they are
+        limit = max(limit, os.fstat(file.fileno()).st_size)
         if _is_safetensors(path):
             header, arrays = _read_safetensors(path)
+        elif torch_format.archive_kind(file) in ("torch", "legacy") or (
+            torch_format.is_torch_name(path) and not _is_npz_archive(file)
+        ):
+            return torch_format.read(path, file, limit, MAX_HEADER_BYTES, MAX_DEPTH)
         else:
-            header, arrays = _read_npz(path, file, max(limit, os.fstat(file.fileno()).st_size))
-    return header, arrays, path
+            header, arrays = _read_npz(path, file, limit)
+    with _file_errors(path, "not a readable nnscratch file"):
+        return _rebuild(header["tree"], arrays, path, []), dict(header.get("metadata", {}))
+
+
+def _is_npz_archive(file: IO[bytes]) -> bool:
+    """True for a zip that holds the nnscratch structure entry (what save wrote under any name)."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            return f"{STRUCTURE_KEY}.npy" in archive.namelist()
+    except Exception:  # not a zip: the reader of the name's format reports it
+        return False
+    finally:
+        file.seek(0)
 
 
 def load(path: str | os.PathLike, max_bytes: float | None = None) -> Any:
     """Read back what :func:`save` wrote; Tensors come back as Tensors on the CPU.
 
     A ``.safetensors`` file written by another program (e.g. PyTorch) loads as a dict of Tensors.
-    One written by :func:`save` has its SHA-256 checked.
+    One written by :func:`save` has its SHA-256 checked. A file of ``torch.save`` (``.pt``, ``.pth`` or
+    any name) loads as ``torch.load(path, map_location="cpu", weights_only=True)`` would, with
+    nnscratch Tensors; a pickle naming any other class is refused (:mod:`nnscratch.torch_format`).
 
     Args:
         path: the file.
@@ -526,15 +530,13 @@ def load(path: str | os.PathLike, max_bytes: float | None = None) -> Any:
             ``PermissionError``, ``IsADirectoryError``, an I/O error.
         ValueError: ``max_bytes`` is not a number >= 0.
     """
-    header, arrays, path = _read(path, max_bytes)
-    with _file_errors(path, "not a readable nnscratch file"):
-        return _rebuild(header["tree"], arrays, path, [])
+    return _read(path, max_bytes)[0]
 
 
 def read_metadata(path: str | os.PathLike, max_bytes: float | None = None) -> dict[str, str]:
-    """The ``metadata`` given to :func:`save` (or a foreign safetensors file's string metadata).
+    """The ``metadata`` given to :func:`save` (or a foreign safetensors file's string metadata; ``{}``
+    for a file of ``torch.save``).
 
     Reads and checks the whole file, as :func:`load` does, and raises the same errors.
     """
-    header, _, _ = _read(path, max_bytes)
-    return dict(header.get("metadata", {}))
+    return _read(path, max_bytes)[1]

@@ -1,4 +1,4 @@
-"""Load a PyTorch state dict, saved as ``.npz`` or ``.safetensors``, into a zoo model (no torch needed).
+"""Load a PyTorch state dict (``torch.save``, ``.safetensors`` or ``.npz``) into a zoo model (no torch needed).
 
 PyTorch and nnscratch store the same layouts (conv weights (OC, C/groups, KH, KW), linear weights
 (out, in), BatchNorm weight/bias/running_mean/running_var), so loading is a matter of names: each
@@ -9,6 +9,8 @@ file may lack them.
 
 Save from PyTorch with, e.g.::
 
+    torch.save(torch_model.state_dict(), "resnet18.pt")  # read as nnscratch.load reads it
+    # or:
     from safetensors.torch import save_file
     save_file({k: v.contiguous() for k, v in torch_model.state_dict().items()}, "resnet18.safetensors")
     # or: np.savez("resnet18.npz", **{k: v.numpy() for k, v in torch_model.state_dict().items()})
@@ -23,16 +25,19 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch import serialization
+from nnscratch import serialization, torch_format
 from nnscratch.nn.module import Module
 from nnscratch.tensor import Tensor
 
 
 def _read_state(path: str) -> dict[str, np.ndarray]:
-    """name -> array from a ``.safetensors`` file, an nnscratch save, or a plain ``np.savez`` archive."""
+    """name -> array from a ``.safetensors`` file, a ``torch.save`` file, an nnscratch save, or a plain
+    ``np.savez`` archive."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"load_torch_state_dict: {path}: no such file")
-    if path.lower().endswith(".safetensors"):
+    with open(path, "rb") as file:
+        of_torch = torch_format.archive_kind(file) is not None or torch_format.is_torch_name(path)
+    if path.lower().endswith(".safetensors") or of_torch:
         state = serialization.load(path)
     else:
         try:
