@@ -16,6 +16,10 @@ Example:
     >>> gx, = ns.autograd.grad((x ** 3).sum(), [x])
     >>> gx
     tensor([ 3., 12.])
+
+PyTorch's other ``torch.autograd`` names are attached to this module by the modules that define them
+(they need Tensor, which imports this one): ``Function``, ``FunctionCtx`` and ``Variable`` from
+:mod:`nnscratch.ops.custom_function`, ``gradcheck`` and ``gradgradcheck`` from :mod:`nnscratch.gradcheck`.
 """
 
 from __future__ import annotations
@@ -186,8 +190,9 @@ def run_backward(
             for ref, shape, dtype in zip(f.outputs, f.output_shapes, f.output_dtypes):
                 out = ref()
                 entry = pending.pop(id(out), None) if out is not None else None
-                if entry is None:  # an output nobody used: its gradient is zero
-                    output_grads.append(Tensor._zeros(shape, dtype, f.device))
+                if entry is None:  # an output nobody used: its gradient is zero (None if the function asks)
+                    materialize = getattr(f, "materialize_grads", True)
+                    output_grads.append(Tensor._zeros(shape, dtype, f.device) if materialize else None)
                 else:
                     output_grads.append(finish(*entry))
             f.check_saved_versions()

@@ -460,14 +460,15 @@ class Tensor:
     def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
         return self._inplace(lambda s: _ops.clip(s, min, max))
 
+    # a select, not ``s * 0 + v``: NaN and inf in the old values (an ``empty`` tensor's) must not survive
     def copy_(self, src: Any) -> Tensor:
-        return self._inplace(lambda s, o: s * 0 + o, src)
+        return self._inplace(lambda s, o: _ops.where(False, s, o), src)
 
     def fill_(self, value: Any) -> Tensor:
-        return self._inplace(lambda s: s * 0 + value)
+        return self._inplace(lambda s: _ops.where(False, s, value))
 
     def zero_(self) -> Tensor:
-        return self._inplace(lambda s: s * 0)
+        return self._inplace(lambda s: _ops.where(False, s, 0))
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self._inplace(lambda s, v: _ops.index_put(s, key, v), value)
@@ -577,6 +578,9 @@ class Function:
         for i, ref in enumerate(self.outputs):
             if ref() is old:
                 self.outputs[i] = weakref.ref(new)
+                saved_out = self.saved_versions[1]
+                if saved_out is not None:  # an in-place op's output: its value is the one backward reads
+                    saved_out[i] = new._version
 
     def check_saved_versions(self) -> None:
         """Raise if a tensor this function's backward reads was changed in place since forward."""

@@ -17,6 +17,7 @@ from nnscratch.nn.layers_basic import (
     Dropout,
     Flatten,
     Hardswish,
+    Hardtanh,
     Identity,
     LeakyReLU,
     Linear,
@@ -39,7 +40,16 @@ from nnscratch.nn.layers_conv import (
     MaxPool2d,
 )
 from nnscratch.nn.layers_extra import Concat
-from nnscratch.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from nnscratch.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from nnscratch.nn.module import IncompatibleKeys, Module, Parameter
 
 __all__ = [
@@ -47,6 +57,7 @@ __all__ = [
     "GELU",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
+    "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "BatchNorm2d",
@@ -58,8 +69,11 @@ __all__ = [
     "Flatten",
     "GlobalAvgPool2d",
     "Hardswish",
+    "Hardtanh",
+    "HuberLoss",
     "Identity",
     "IncompatibleKeys",
+    "L1Loss",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
@@ -73,6 +87,7 @@ __all__ = [
     "ReLU6",
     "Sequential",
     "SiLU",
+    "SmoothL1Loss",
     "Sigmoid",
     "Softmax",
     "Tanh",

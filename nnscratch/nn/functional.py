@@ -19,7 +19,16 @@ from nnscratch.ops.activation import (
 )
 from nnscratch.ops.conv import conv2d, conv_transpose2d
 from nnscratch.ops.linear import dropout, linear
-from nnscratch.ops.loss import binary_cross_entropy_with_logits, cross_entropy, mse_loss, nll_loss
+from nnscratch.ops.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    huber_loss,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+    smooth_l1_loss,
+)
 from nnscratch.ops.math import relu, sigmoid, tanh
 from nnscratch.ops.norm import batch_norm
 from nnscratch.ops.pool import adaptive_avg_pool2d, avg_pool2d, global_avg_pool2d, max_pool2d
@@ -29,6 +38,7 @@ __all__ = [
     "adaptive_avg_pool2d",
     "avg_pool2d",
     "batch_norm",
+    "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "conv2d",
     "conv_transpose2d",
@@ -39,6 +49,8 @@ __all__ = [
     "global_avg_pool2d",
     "hardswish",
     "hardtanh",
+    "huber_loss",
+    "l1_loss",
     "leaky_relu",
     "linear",
     "log_softmax",
@@ -51,6 +63,7 @@ __all__ = [
     "relu6",
     "sigmoid",
     "silu",
+    "smooth_l1_loss",
     "softmax",
     "softplus",
     "tanh",

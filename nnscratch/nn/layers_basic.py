@@ -116,19 +116,35 @@ class Flatten(Module):
 
 
 class Dropout(Module):
-    """Inverted dropout: zero with probability ``p`` while training, identity in eval mode."""
+    """Inverted dropout: zero with probability ``p`` while training, identity in eval mode.
 
-    def __init__(self, p: float = 0.5) -> None:
+    Args:
+        p: probability of zeroing an element (default 0.5).
+        inplace: write the result into the input (PyTorch's meaning, see ``F.relu``; default False).
+
+    Example:
+        >>> from nnscratch import nn
+        >>> nn.Dropout(0.2, inplace=True)
+        Dropout(p=0.2, inplace=True)
+    """
+
+    def __init__(self, p: float = 0.5, inplace: bool = False) -> None:
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p: expected a probability in [0, 1], got {p}")
-        self.p = p
+        self.p, self.inplace = p, _check_inplace(inplace)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.dropout(x, self.p, self.training)
+        return F.dropout(x, self.p, self.training, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+def _check_inplace(inplace: Any) -> bool:
+    if not isinstance(inplace, bool):
+        raise TypeError(f"inplace: expected a bool, got {type(inplace).__name__}")
+    return inplace
 
 
 class _Activation(Module):
@@ -140,14 +156,41 @@ class _Activation(Module):
         return type(self).fn(x)
 
 
-class ReLU(_Activation):
-    """max(x, 0)."""
+class _InplaceActivation(Module):
+    """An activation taking PyTorch's ``inplace=`` (the input receives the result; see ``F.relu``)."""
+
+    fn: Any = None
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = _check_inplace(inplace)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return type(self).fn(x, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class ReLU(_InplaceActivation):
+    """max(x, 0).
+
+    Args:
+        inplace: write the result into the input and return it (PyTorch's meaning; default False).
+
+    Example:
+        >>> import nnscratch as ns
+        >>> relu = ns.nn.ReLU(inplace=True)
+        >>> x = ns.tensor([-1.0, 1.0])
+        >>> relu, relu(x) is x, x
+        (ReLU(inplace=True), True, tensor([0., 1.]))
+    """
 
     fn = staticmethod(F.relu)
 
 
-class ReLU6(_Activation):
-    """min(max(x, 0), 6)."""
+class ReLU6(_InplaceActivation):
+    """min(max(x, 0), 6); ``inplace`` as :class:`ReLU`."""
 
     fn = staticmethod(F.relu6)
 
@@ -164,53 +207,81 @@ class Tanh(_Activation):
     fn = staticmethod(F.tanh)
 
 
-class SiLU(_Activation):
-    """x * sigmoid(x)."""
+class SiLU(_InplaceActivation):
+    """x * sigmoid(x); ``inplace`` as :class:`ReLU`."""
 
     fn = staticmethod(F.silu)
 
 
 class Hardswish(Module):
     """x * relu6(x + 3) / 6 (MobileNetV3's hard swish); ``impl`` picks the kernel tier (default: the
-    device's fastest)."""
+    device's fastest); ``inplace`` as :class:`ReLU` (not shown by the repr, as PyTorch's)."""
 
-    def __init__(self, impl: str | None = None) -> None:
+    def __init__(self, inplace: bool = False, impl: str | None = None) -> None:
         super().__init__()
-        self.impl = impl
+        self.inplace, self.impl = _check_inplace(inplace), impl
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.hardswish(x, self.impl)
+        return F.hardswish(x, self.inplace, self.impl)
 
     def extra_repr(self) -> str:
         return "" if self.impl is None else f"impl={self.impl!r}"
 
 
 class LeakyReLU(Module):
-    """x for x > 0, negative_slope * x otherwise (default slope 0.01)."""
+    """x for x > 0, negative_slope * x otherwise (default slope 0.01); ``inplace`` as :class:`ReLU`.
 
-    def __init__(self, negative_slope: float = 0.01) -> None:
+    Example:
+        >>> from nnscratch import nn
+        >>> nn.LeakyReLU(0.1, inplace=True)
+        LeakyReLU(negative_slope=0.1, inplace=True)
+    """
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False) -> None:
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope, self.inplace = negative_slope, _check_inplace(inplace)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class ELU(Module):
-    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    """alpha * (exp(x) - 1) for x <= 0, x otherwise; ``inplace`` as :class:`ReLU`."""
 
-    def __init__(self, alpha: float = 1.0) -> None:
+    def __init__(self, alpha: float = 1.0, inplace: bool = False) -> None:
         super().__init__()
-        self.alpha = alpha
+        self.alpha, self.inplace = alpha, _check_inplace(inplace)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.elu(x, self.alpha)
+        return F.elu(x, self.alpha, self.inplace)
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
+
+
+class Hardtanh(Module):
+    """Clip to [min_val, max_val] (gradient 0 at and beyond the ends); ``inplace`` as :class:`ReLU`.
+
+    Example:
+        >>> import nnscratch as ns
+        >>> ns.nn.Hardtanh(-2.0, 2.0)(ns.tensor([-3.0, 0.5, 3.0]))
+        tensor([-2. ,  0.5,  2. ])
+    """
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> None:
+        super().__init__()
+        if not max_val > min_val:
+            raise ValueError(f"max_val: expected a value above min_val={min_val}, got {max_val}")
+        self.min_val, self.max_val, self.inplace = min_val, max_val, _check_inplace(inplace)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.hardtanh(x, self.min_val, self.max_val, self.inplace)
+
+    def extra_repr(self) -> str:
+        return f"min_val={self.min_val}, max_val={self.max_val}" + (", inplace=True" if self.inplace else "")
 
 
 class GELU(Module):

@@ -4,6 +4,10 @@ activation kernels of every tier (:func:`nnscratch.registry.resolve`).
 
 softmax and log_softmax subtract the row maximum first, so ``exp`` never overflows.
 
+The activations that take ``inplace=`` in PyTorch take it here with PyTorch's meaning (the input tensor
+receives the result and is returned; see :func:`nnscratch.ops._util.apply_maybe_inplace` for the one
+exception, a recorded view, computed out of place).
+
 Example:
     >>> import nnscratch as ns
     >>> ns.nn.functional.softmax(ns.tensor([[1.0, 1.0]]), dim=1)
@@ -15,22 +19,35 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nnscratch.ops._util import apply_maybe_inplace
 from nnscratch.ops.math import clip, exp, log, relu, sigmoid, tanh, where
 from nnscratch.ops.reduce import amax, sum
 from nnscratch.registry import resolve
 from nnscratch.tensor import Function, Tensor
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
-    """x for x > 0, ``negative_slope * x`` otherwise."""
-    return where(x.array > 0, x, x * negative_slope)
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, ``negative_slope * x`` otherwise.
+
+    Example:
+        >>> import nnscratch as ns
+        >>> x = ns.tensor([-2.0, 3.0])
+        >>> y = leaky_relu(x, 0.5, inplace=True)
+        >>> y is x, x
+        (True, tensor([-1.,  3.]))
+    """
+    return apply_maybe_inplace(x, lambda t: where(t.array > 0, t, t * negative_slope), inplace, "leaky_relu")
 
 
-def elu(x: Tensor, alpha: float = 1.0) -> Tensor:
+def elu(x: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """``alpha * (exp(x) - 1)`` for x <= 0, x otherwise (NaN too, and its gradient gy: PyTorch's)."""
-    negative = x.array <= 0
-    # exp of x where it is used and of 0 elsewhere: no overflow, and no NaN (of x = NaN) on the branch not taken
-    return where(negative, (exp(where(negative, x, 0.0)) - 1) * alpha, x)
+
+    def _elu(t: Tensor) -> Tensor:
+        negative = t.array <= 0
+        # exp of t where it is used and of 0 elsewhere: no overflow, and no NaN (of t = NaN) on the branch not taken
+        return where(negative, (exp(where(negative, t, 0.0)) - 1) * alpha, t)
+
+    return apply_maybe_inplace(x, _elu, inplace, "elu")
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
@@ -49,21 +66,25 @@ def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     return x * 0.5 * (erf(x * (1 / math.sqrt(2.0))) + 1)
 
 
-def silu(x: Tensor) -> Tensor:
+def silu(x: Tensor, inplace: bool = False) -> Tensor:
     """x * sigmoid(x) (also called swish)."""
-    return x * sigmoid(x)
+    return apply_maybe_inplace(x, lambda t: t * sigmoid(t), inplace, "silu")
 
 
-def relu6(x: Tensor) -> Tensor:
+def relu6(x: Tensor, inplace: bool = False) -> Tensor:
     """min(max(x, 0), 6), used by MobileNet v2."""
-    return hardtanh(x, 0.0, 6.0)
+    return hardtanh(x, 0.0, 6.0, inplace)
 
 
-def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0) -> Tensor:
+def hardtanh(x: Tensor, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False) -> Tensor:
     """Clip to [min_val, max_val]; the gradient is 0 at and beyond the ends and 1 elsewhere, NaN included
     (PyTorch's, so relu6 has relu's zero gradient at 0; ``clip`` itself passes it at the ends)."""
-    inside = ~((x.array <= min_val) | (x.array >= max_val))
-    return where(inside, x, clip(x, min_val, max_val).detach())
+
+    def _hardtanh(t: Tensor) -> Tensor:
+        inside = ~((t.array <= min_val) | (t.array >= max_val))
+        return where(inside, t, clip(t, min_val, max_val).detach())
+
+    return apply_maybe_inplace(x, _hardtanh, inplace, "hardtanh")
 
 
 class Hardswish(Function):
@@ -100,11 +121,12 @@ class HardswishGrad(Function):
         return ggy, ggx * gy * curvature
 
 
-def hardswish(x: Tensor, impl: str | None = None) -> Tensor:
+def hardswish(x: Tensor, inplace: bool = False, impl: str | None = None) -> Tensor:
     """Hard swish, ``x * relu6(x + 3) / 6`` (Howard et al. 2019, MobileNetV3; PyTorch's ``hardswish``).
 
     Args:
         x: a floating-point tensor.
+        inplace: write the result into ``x`` (PyTorch's meaning; default False).
         impl: kernel tier (``"reference"``, ``"numba"`` or ``"cuda"``); default: the device's fastest.
 
     Shape:
@@ -120,7 +142,7 @@ def hardswish(x: Tensor, impl: str | None = None) -> Tensor:
         >>> x.grad
         tensor([0. , 0. , 0.5, 1. , 1. ])
     """
-    return Hardswish(impl)(x)
+    return apply_maybe_inplace(x, lambda t: Hardswish(impl)(t), inplace, "hardswish")
 
 
 def softplus(x: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:

@@ -75,9 +75,29 @@ class DropoutMask(Function):
         return gy * Tensor._wrap(self.mask, gy.device)
 
 
-def dropout(input: Tensor, p: float = 0.5, training: bool = True, impl: str | None = None) -> Tensor:  # noqa: A002
+def dropout(
+    input: Tensor,  # noqa: A002
+    p: float = 0.5,
+    training: bool = True,
+    inplace: bool = False,
+    impl: str | None = None,
+) -> Tensor:
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout),
-    so nothing changes at evaluation time. Identity when ``training`` is False or ``p`` is 0."""
+    so nothing changes at evaluation time. Identity when ``training`` is False or ``p`` is 0.
+
+    ``inplace=True`` writes the result into ``input`` (PyTorch's meaning; see ``F.relu``).
+
+    Example:
+        >>> import nnscratch as ns
+        >>> ns.manual_seed(0)
+        >>> y = dropout(ns.ones(1000), 0.5)
+        >>> sorted(set(y.tolist())), abs(y.mean().item() - 1) < 0.1
+        ([0.0, 2.0], True)
+    """
+    from nnscratch.ops._util import apply_maybe_inplace
+
+    if inplace and training and p != 0.0:
+        return apply_maybe_inplace(input, lambda t: dropout(t, p, training, False, impl), True, "dropout")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: expected p in [0, 1], got {p}")
     if not training or p == 0.0:

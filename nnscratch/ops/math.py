@@ -251,9 +251,35 @@ def sigmoid(x: Tensor) -> Tensor:
     return Sigmoid()(x)
 
 
-def relu(x: Tensor) -> Tensor:
-    """Elementwise max(x, 0); the gradient at 0 is 0, as in PyTorch."""
-    return ReLU()(x)
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """Elementwise max(x, 0); the gradient at 0 is 0, as in PyTorch.
+
+    Args:
+        x: a tensor.
+        inplace: write the result into ``x`` and return ``x`` (PyTorch's meaning: the version counter
+            moves, a leaf that requires grad is refused while recording; a recorded view is the one
+            case computed out of place). Default False.
+
+    Example:
+        >>> import nnscratch as ns
+        >>> x = ns.tensor([-1.0, 2.0])
+        >>> relu(x, inplace=True) is x, x
+        (True, tensor([0., 2.]))
+    """
+    from nnscratch.ops._util import apply_maybe_inplace
+
+    return apply_maybe_inplace(x, lambda t: ReLU()(t), inplace, "relu")
+
+
+def relu_(x: Tensor) -> Tensor:
+    """``relu(x, inplace=True)`` (PyTorch's ``torch.relu_`` and ``Tensor.relu_``).
+
+    Example:
+        >>> import nnscratch as ns
+        >>> ns.tensor([-1.0, 2.0]).relu_()
+        tensor([0., 2.])
+    """
+    return relu(x, inplace=True)
 
 
 def add_relu(a: Tensor, b: Tensor) -> Tensor:
@@ -343,3 +369,58 @@ def sign(x: Tensor) -> Tensor:
 def isfinite(x: Tensor) -> Tensor:
     """Elementwise finiteness test, as a bool tensor."""
     return Tensor._wrap(get_array_module(x.array).isfinite(x.array), x.device)
+
+
+# --- logical and bitwise operators: non-differentiable ------------------------------------------
+def _bitwise(a: Any, b: Any, op: str) -> Tensor:
+    like = a if isinstance(a, Tensor) else b
+    xa, xb = (v.array if isinstance(v, Tensor) else v for v in (a, b))
+    for v in (xa, xb):
+        kind = getattr(v, "dtype", None)
+        if kind is not None and kind.kind not in "biu":
+            raise TypeError(f"{op}: expected bool or integer tensors, got dtype {kind}")
+    return Tensor._wrap(getattr(get_array_module(like.array), op)(xa, xb), like.device)
+
+
+def logical_and(a: Tensor, b: Any) -> Tensor:
+    """Elementwise ``a and b`` of the truth values, as a bool tensor.
+
+    Example:
+        >>> import nnscratch as ns
+        >>> x = ns.tensor([1.0, 3.0])
+        >>> ns.logical_and(x > 0, x < 2), (x > 0) & (x < 2), ~(x > 2)
+        (tensor([ True, False]), tensor([ True, False]), tensor([ True, False]))
+    """
+    return Tensor._wrap(get_array_module(a.array).logical_and(a.array, getattr(b, "array", b)), a.device)
+
+
+def logical_or(a: Tensor, b: Any) -> Tensor:
+    """Elementwise ``a or b`` of the truth values, as a bool tensor."""
+    return Tensor._wrap(get_array_module(a.array).logical_or(a.array, getattr(b, "array", b)), a.device)
+
+
+def logical_not(a: Tensor) -> Tensor:
+    """Elementwise ``not a``, as a bool tensor."""
+    return Tensor._wrap(get_array_module(a.array).logical_not(a.array), a.device)
+
+
+def bitwise_and(a: Any, b: Any) -> Tensor:
+    """``a & b`` of bool or integer tensors (``and`` for bools)."""
+    return _bitwise(a, b, "bitwise_and")
+
+
+def bitwise_or(a: Any, b: Any) -> Tensor:
+    """``a | b`` of bool or integer tensors."""
+    return _bitwise(a, b, "bitwise_or")
+
+
+def bitwise_xor(a: Any, b: Any) -> Tensor:
+    """``a ^ b`` of bool or integer tensors."""
+    return _bitwise(a, b, "bitwise_xor")
+
+
+def bitwise_not(a: Tensor) -> Tensor:
+    """``~a``: logical not of a bool tensor, bitwise complement of an integer one."""
+    if a.dtype.kind not in "biu":
+        raise TypeError(f"bitwise_not: expected a bool or integer tensor, got dtype {a.dtype}")
+    return Tensor._wrap(get_array_module(a.array).invert(a.array), a.device)
