@@ -12,8 +12,25 @@ Example:
     tensor([2., 4., 6.])
 """
 
-from nnscratch import autograd, backend, config, data, explain, metrics, models, nn, optim, robust, train, utils
+from nnscratch import (
+    accelerator,
+    autograd,
+    backend,
+    backends,
+    config,
+    cuda,
+    data,
+    explain,
+    metrics,
+    models,
+    nn,
+    optim,
+    robust,
+    train,
+    utils,
+)
 from nnscratch.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from nnscratch.backend import device, get_default_device, set_default_device
 from nnscratch.creation import (
     arange,
     as_tensor,
@@ -50,6 +67,12 @@ from nnscratch.tensor import Function, Tensor
 __version__ = "0.1.0"
 
 __all__ = [
+    "accelerator",
+    "backends",
+    "cuda",
+    "device",
+    "get_default_device",
+    "set_default_device",
     "CheckpointError",
     "Function",
     "GradcheckError",

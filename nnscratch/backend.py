@@ -136,18 +136,73 @@ def get_device(device: str | Device | None) -> Device:
             registered but unusable here (the message says why).
     """
     if device is None:
-        return _DEVICES["cpu"]
+        device = _default_device_name
     if isinstance(device, Device):
         return device
     if not isinstance(device, str):
         raise TypeError(f"device: expected a str such as 'cpu', got {type(device).__name__}")
-    name = device.split(":")[0]  # accept "cuda:0" as PyTorch users write it
+    name, _, index = device.partition(":")  # accept "cuda:0" as PyTorch users write it
     if name not in _DEVICES:
         raise ValueError(f"device: expected one of {registered_devices()}, got {device!r}")
+    if index and index != "0":
+        raise ValueError(
+            f"device: expected index 0 (nnscratch uses one device of each type), got {device!r}; "
+            f"{name} devices visible: {cuda_device_count() if name == 'cuda' else 1}"
+        )
     dev = _DEVICES[name]
     if not dev.available():
         raise ValueError(f"device: {device!r} is not available on this machine: {dev.why_unavailable}")
     return dev
+
+
+_default_device_name = "cpu"
+
+
+def device(type: str | Device, index: int | None = None) -> Device:  # noqa: A002 - torch.device's argument
+    """The device named ``type`` (``"cpu"``, ``"cuda"``, ``"cuda:0"``, ``"cudasim"``), as ``torch.device``.
+
+    nnscratch has one device object per type (the registry's :class:`Device`), so this returns it;
+    ``index`` may only be 0 (or None). Unlike ``torch.device``, it checks at once that the device can
+    be used here, and ``ns.device`` is a function, not a class (``isinstance(x, ns.device)`` is an
+    error; use ``isinstance(x, nnscratch.backend.Device)``).
+
+    Example:
+        >>> import nnscratch as ns
+        >>> dev = ns.device("cpu")
+        >>> dev.type, dev.index, ns.zeros(2, device=dev).device == dev
+        ('cpu', None, True)
+    """
+    if isinstance(type, Device):
+        return type
+    if index is not None:
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise ValueError(f"index: expected a non-negative int or None, got {index!r}")
+        if ":" in str(type):
+            raise ValueError(f"index: the type {type!r} already holds an index; got index={index} too")
+        type = f"{type}:{index}"
+    return get_device(type)
+
+
+def set_default_device(device: str | Device | None) -> None:
+    """Make ``device`` the one new tensors go to when no ``device=`` is given, as
+    ``torch.set_default_device`` (factories, ``tensor()``, layers' parameters). ``None`` restores ``"cpu"``.
+
+    Example:
+        >>> import nnscratch as ns
+        >>> ns.set_default_device("cudasim")
+        >>> str(ns.zeros(2).device)
+        'cudasim'
+        >>> ns.set_default_device(None)
+        >>> str(ns.get_default_device())
+        'cpu'
+    """
+    global _default_device_name
+    _default_device_name = "cpu" if device is None else get_device(device).name
+
+
+def get_default_device() -> Device:
+    """The device new tensors go to when no ``device=`` is given (``"cpu"`` unless changed)."""
+    return get_device(None)
 
 
 def _numpy() -> ModuleType:

@@ -42,7 +42,8 @@ def tensor(data: Any, dtype: Any = None, device: str | Device | None = None, req
     """A new tensor holding a copy of ``data`` (a list, scalar or array)."""
     if isinstance(data, Tensor):
         data = data.array
-    dev = backend.get_device(device) if device is not None else None
+    # Where data lives (a CuPy array on the GPU), else the default device (ns.set_default_device).
+    dev = backend.get_device(device) if device is not None or not backend.is_cupy_array(data) else None
     t = Tensor(data, dtype=dtype, device=dev, requires_grad=requires_grad)
     if t.array is data:
         t.array = t.array.copy()

@@ -141,4 +141,95 @@ def load_kernel_file(filename: str, device: str) -> KernelModule:
     return load_module(path.read_text(), device, filename=str(path))
 
 
-__all__ = ["DEFAULT_OPTIONS", "KERNELS_DIR", "Kernel", "KernelModule", "load_kernel_file", "load_module"]
+# --- torch.cuda's queries ------------------------------------------------------------------------
+# ``ns.cuda.is_available()`` and friends, as a PyTorch script asks them. They go through
+# nnscratch.backend (the one CuPy import); the cudasim emulator is not a CUDA device here.
+
+
+def is_available() -> bool:
+    """True when CuPy is installed and sees a CUDA GPU (as ``torch.cuda.is_available``).
+
+    Example:
+        >>> import nnscratch as ns
+        >>> device = "cuda" if ns.cuda.is_available() else "cpu"
+        >>> ns.ones(1, device=device).device == device
+        True
+    """
+    from nnscratch import backend
+
+    return backend.cuda_is_available()
+
+
+def device_count() -> int:
+    """How many CUDA GPUs CuPy sees (0 without CuPy or a GPU); nnscratch computes on the first."""
+    from nnscratch import backend
+
+    return backend.cuda_device_count()
+
+
+def current_device() -> int:
+    """The index of the GPU in use: always 0 (nnscratch uses one). RuntimeError without a GPU, as torch."""
+    if not is_available():
+        raise RuntimeError("current_device: no CUDA GPU is available (ns.cuda.is_available() is False)")
+    return 0
+
+
+def get_device_name(device: object = None) -> str:
+    """The GPU's name as the driver reports it. RuntimeError without a GPU."""
+    if not is_available():
+        raise RuntimeError("get_device_name: no CUDA GPU is available (ns.cuda.is_available() is False)")
+    from nnscratch import backend  # pragma: no cover - needs a GPU
+
+    props = backend.cupy_module().cuda.runtime.getDeviceProperties(0)  # pragma: no cover
+    name = props["name"]  # pragma: no cover
+    return name.decode() if isinstance(name, bytes) else str(name)  # pragma: no cover
+
+
+def synchronize(device: object = None) -> None:
+    """Wait for the GPU's queued kernels (returns at once without a GPU)."""
+    from nnscratch import backend
+
+    backend.cuda_synchronize()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed nnscratch's random streams: :func:`nnscratch.manual_seed`, which seeds the GPU's stream too
+    (nnscratch has one seed for every device, so this also reseeds the CPU's)."""
+    from nnscratch import random
+
+    random.manual_seed(seed)
+
+
+manual_seed_all = manual_seed
+
+
+def empty_cache() -> None:
+    """Return CuPy's cached, unused GPU memory blocks to the driver (nothing to do without a GPU)."""
+    if is_available():  # pragma: no cover - needs a GPU
+        from nnscratch import backend
+
+        backend.cupy_module().get_default_memory_pool().free_all_blocks()
+
+
+def is_bf16_supported() -> bool:
+    """False: nnscratch has no bfloat16 (NumPy has none)."""
+    return False
+
+
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "KERNELS_DIR",
+    "Kernel",
+    "KernelModule",
+    "current_device",
+    "device_count",
+    "empty_cache",
+    "get_device_name",
+    "is_available",
+    "is_bf16_supported",
+    "load_kernel_file",
+    "load_module",
+    "manual_seed",
+    "manual_seed_all",
+    "synchronize",
+]

@@ -9,7 +9,7 @@ Example:
     (2, 10)
 """
 
-from nnscratch.nn import functional, init, layers_extra, utils
+from nnscratch.nn import functional, init, layers_extra, parallel, utils
 from nnscratch.nn.container import ModuleList, Sequential
 from nnscratch.nn.layers_basic import (
     ELU,
@@ -51,6 +51,7 @@ from nnscratch.nn.loss import (
     SmoothL1Loss,
 )
 from nnscratch.nn.module import IncompatibleKeys, Module, Parameter
+from nnscratch.nn.parallel import DataParallel
 
 __all__ = [
     "ELU",
@@ -65,6 +66,7 @@ __all__ = [
     "Conv2d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
+    "DataParallel",
     "Dropout",
     "Flatten",
     "GlobalAvgPool2d",
@@ -94,5 +96,6 @@ __all__ = [
     "functional",
     "init",
     "layers_extra",
+    "parallel",
     "utils",
 ]

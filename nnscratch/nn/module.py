@@ -285,6 +285,8 @@ class Module:
         for a in args:
             if isinstance(a, Device) or (isinstance(a, str) and a.split(":")[0] in backend.registered_devices()):
                 device = a
+            elif isinstance(a, Tensor):  # module.to(tensor): its device and (floating) dtype, as torch
+                device, dtype = a.device, (a.dtype if a.dtype.kind == "f" else dtype)
             else:
                 dtype = a
         if dtype is not None:
@@ -296,10 +298,33 @@ class Module:
         return self
 
     def float(self) -> Module:
+        """Cast floating parameters and buffers to float32, in place (returns self)."""
         return self.to(np.float32)
 
     def double(self) -> Module:
+        """Cast floating parameters and buffers to float64, in place (returns self)."""
         return self.to(np.float64)
+
+    def half(self) -> Module:
+        """Cast floating parameters and buffers to float16, in place (returns self)."""
+        return self.to(np.float16)
+
+    def cuda(self, device: Any = None) -> Module:
+        """Move to the CUDA GPU, in place (as ``torch.nn.Module.cuda``); ``device`` may be None, 0 or
+        ``"cuda:0"`` (nnscratch uses one GPU). Without one, the error says so.
+
+        Example:
+            >>> import nnscratch as ns
+            >>> model = ns.nn.Linear(2, 2)
+            >>> model = model.cuda() if ns.cuda.is_available() else model.cpu()
+        """
+        if device is None or (isinstance(device, int) and not isinstance(device, bool)):
+            device = "cuda" if device is None else f"cuda:{device}"
+        return self.to(device)
+
+    def cpu(self) -> Module:
+        """Move parameters and buffers to the CPU, in place (returns self)."""
+        return self.to("cpu")
 
     # -- state -----------------------------------------------------------------------------------
     def state_dict(self, prefix: str = "") -> OrderedDict[str, Tensor]:
