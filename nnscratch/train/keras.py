@@ -37,6 +37,7 @@ OPTIMIZER_DEFAULTS = {
     "adamw": ("AdamW", 1e-3),
     "rmsprop": ("RMSprop", 1e-3),
     "adagrad": ("Adagrad", 1e-2),
+    "adadelta": ("Adadelta", 1.0),  # torch's defaults (rho 0.9, eps 1e-6), not Keras's
 }
 LOSS_NAMES = {
     "cross_entropy": "CrossEntropyLoss",
@@ -95,7 +96,8 @@ class KerasMixin:
 
         Args:
             optimizer: an optimizer instance, or a name: ``"sgd"`` (lr 0.01), ``"adam"`` (1e-3),
-                ``"adamw"`` (1e-3), ``"rmsprop"`` (1e-3), ``"adagrad"`` (0.01). A named optimizer is
+                ``"adamw"`` (1e-3), ``"rmsprop"`` (1e-3), ``"adagrad"`` (0.01), ``"adadelta"`` (1.0, with
+                torch's rho 0.9 and eps 1e-6, not Keras's). A named optimizer is
                 created at the first fit, after lazy layers have their weights.
             loss: a callable ``(outputs, targets) -> Tensor`` or ``"cross_entropy"``, ``"mse"``,
                 ``"bce"`` (binary cross-entropy from logits), ``"nll"``.

@@ -297,3 +297,12 @@ def test_history_plot_writes_a_png(tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="no epoch recorded yet"):
         train.History().plot(tmp_path / "empty.png")
+
+
+def test_compile_takes_adadelta_by_name_with_torchs_defaults():
+    from nnscratch.train.keras import make_optimizer
+
+    opt = make_optimizer("adadelta", nn.Linear(2, 2).parameters())
+    assert isinstance(opt, optim.Adadelta)
+    group = opt.param_groups[0]
+    assert (group["lr"], group["rho"], group["eps"]) == (1.0, 0.9, 1e-6)
