@@ -147,6 +147,9 @@ def run_backward(
     from nnscratch.tensor import Tensor
 
     captured: dict[int, Tensor | None] = {id(t): None for t in capture} if capture is not None else {}
+    # Leaves with post-accumulate hooks (DistributedDataParallel's): how many gradient edges each still
+    # waits for, so that its hooks run as soon as its gradient is whole, while backward goes on.
+    waiting = _leaf_edge_counts(roots) if capture is None and _post_hooked_leaves.count else {}
     # Gradients summed so far, keyed by tensor id; the tensor is kept alive beside its gradient.
     pending: dict[int, tuple[Tensor, Tensor]] = {}  # non-leaf tensors, until their creator runs
     at_leaves: dict[int, tuple[Tensor, Tensor]] = {}  # leaves, until the walk ends
@@ -179,47 +182,126 @@ def run_backward(
             t.grad = g if t.grad is None else t.grad + g
         return g
 
-    with set_grad_enabled(create_graph):
-        for root, g in zip(roots, root_grads):
-            deliver(root, g)
-        while heap:
-            _, _, f = heapq.heappop(heap)
-            if f.inputs is None:
-                raise RuntimeError(FREED_GRAPH_MESSAGE)
-            output_grads = []
-            for ref, shape, dtype in zip(f.outputs, f.output_shapes, f.output_dtypes):
-                out = ref()
-                entry = pending.pop(id(out), None) if out is not None else None
-                if entry is None:  # an output nobody used: its gradient is zero (None if the function asks)
-                    materialize = getattr(f, "materialize_grads", True)
-                    output_grads.append(Tensor._zeros(shape, dtype, f.device) if materialize else None)
-                else:
-                    output_grads.append(finish(*entry))
-            f.check_saved_versions()
-            input_grads = f.backward(*output_grads)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            if len(input_grads) != len(f.inputs):
-                raise RuntimeError(
-                    f"{type(f).__name__}.backward returned {len(input_grads)} gradients, "
-                    f"expected {len(f.inputs)} (one per input)"
-                )
-            for x, gx in zip(f.inputs, input_grads):
-                if gx is None or not x.requires_grad:
-                    continue
-                if gx.shape != x.shape:
+    def _edge_done(x: Tensor) -> None:
+        waiting[id(x)] -= 1
+        if waiting[id(x)] == 0:
+            del waiting[id(x)]
+            entry = at_leaves.pop(id(x), None)
+            if entry is not None:
+                finish(*entry)
+                _run_post_accumulate_hooks(x)
+
+    _final_callbacks.stack.append([])  # what hooks queue with queue_callback
+    try:
+        with set_grad_enabled(create_graph):
+            for root, g in zip(roots, root_grads):
+                deliver(root, g)
+            while heap:
+                _, _, f = heapq.heappop(heap)
+                if f.inputs is None:
+                    raise RuntimeError(FREED_GRAPH_MESSAGE)
+                output_grads = []
+                for ref, shape, dtype in zip(f.outputs, f.output_shapes, f.output_dtypes):
+                    out = ref()
+                    entry = pending.pop(id(out), None) if out is not None else None
+                    if entry is None:  # an output nobody used: its gradient is zero (None if the function asks)
+                        materialize = getattr(f, "materialize_grads", True)
+                        output_grads.append(Tensor._zeros(shape, dtype, f.device) if materialize else None)
+                    else:
+                        output_grads.append(finish(*entry))
+                f.check_saved_versions()
+                input_grads = f.backward(*output_grads)
+                if not isinstance(input_grads, tuple):
+                    input_grads = (input_grads,)
+                if len(input_grads) != len(f.inputs):
                     raise RuntimeError(
-                        f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} "
-                        f"for an input of shape {x.shape}"
+                        f"{type(f).__name__}.backward returned {len(input_grads)} gradients, "
+                        f"expected {len(f.inputs)} (one per input)"
                     )
-                deliver(x, gx)
-            if not retain_graph:
-                f.release()
-        for t, g in at_leaves.values():
-            finish(t, g)
+                for x, gx in zip(f.inputs, input_grads):
+                    if gx is None or not x.requires_grad:
+                        if id(x) in waiting and x.requires_grad:
+                            _edge_done(x)
+                        continue
+                    if gx.shape != x.shape:
+                        raise RuntimeError(
+                            f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} "
+                            f"for an input of shape {x.shape}"
+                        )
+                    deliver(x, gx)
+                    if id(x) in waiting:
+                        _edge_done(x)
+                if not retain_graph:
+                    f.release()
+            for t, g in at_leaves.values():
+                finish(t, g)
+                if capture is None:
+                    _run_post_accumulate_hooks(t)
+        for callback in _final_callbacks.stack[-1]:  # a callback may queue more: they run too, in order
+            callback()
+    finally:
+        _final_callbacks.stack.pop()
     if capture is None:
         return None
     return [captured[id(t)] for t in capture]
+
+
+class _FinalCallbacks(threading.local):
+    """Callbacks queued during a backward, one list per running backward (innermost last)."""
+
+    def __init__(self) -> None:
+        self.stack: list[list[Callable[[], None]]] = []
+
+
+_final_callbacks = _FinalCallbacks()
+
+
+def queue_callback(callback: Callable[[], None]) -> None:
+    """Run ``callback()`` when the backward now running has finished, after every gradient is stored
+    and every hook has run (PyTorch's ``Variable._execution_engine.queue_callback``; what
+    DistributedDataParallel waits for its all-reduces in).
+
+    Raises:
+        RuntimeError: no backward is running.
+    """
+    if not _final_callbacks.stack:
+        raise RuntimeError("queue_callback: only valid while backward() runs (from a gradient hook)")
+    _final_callbacks.stack[-1].append(callback)
+
+
+class _PostHookedLeaves:
+    """How many tensors hold post-accumulate hooks: backward counts gradient edges only when some do."""
+
+    count = 0
+
+
+_post_hooked_leaves = _PostHookedLeaves()
+
+
+def _run_post_accumulate_hooks(t: Tensor) -> None:
+    for hook in list(getattr(t, "_post_accumulate_hooks", ())):
+        hook(t)
+
+
+def _leaf_edge_counts(roots: Sequence[Tensor]) -> dict[int, int]:
+    """For each leaf with post-accumulate hooks reachable from ``roots``: the number of graph edges
+    (function inputs) through which its gradient arrives."""
+    counts: dict[int, int] = {}
+    seen: set[int] = set()
+    stack = [r.creator for r in roots if r.creator is not None]
+    while stack:
+        f = stack.pop()
+        if id(f) in seen or f.inputs is None:
+            continue
+        seen.add(id(f))
+        for x in f.inputs:
+            if not x.requires_grad:
+                continue
+            if x.creator is not None:
+                stack.append(x.creator)
+            elif getattr(x, "_post_accumulate_hooks", None):
+                counts[id(x)] = counts.get(id(x), 0) + 1
+    return counts
 
 
 def _as_grad_list(

@@ -34,6 +34,18 @@ def cupy_module() -> ModuleType | None:
     return _cupy
 
 
+def nccl_module() -> ModuleType | None:
+    """CuPy's NCCL bindings (``cupy.cuda.nccl``, for the distributed ``"nccl"`` backend), or ``None``
+    without CuPy or without NCCL."""
+    if _cupy is None:
+        return None
+    try:  # pragma: no cover - depends on the machine
+        from cupy.cuda import nccl
+    except Exception:
+        return None
+    return nccl if getattr(nccl, "available", True) else None
+
+
 def cuda_is_available() -> bool:
     """True when CuPy imported and sees at least one CUDA device (the ``cudasim`` emulator is not one)."""
     if _cupy is None:

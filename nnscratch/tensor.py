@@ -308,6 +308,36 @@ class Tensor:
         self._hooks.append(hook)
         return lambda: self._hooks.remove(hook) if hook in self._hooks else None
 
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]) -> Callable[[], None]:
+        """Call ``hook(tensor)`` once this leaf's ``.grad`` holds the whole gradient of a backward:
+        backward runs it as soon as the last contribution arrives, not at the end (as PyTorch's, the
+        hook :class:`~nnscratch.distributed.DistributedDataParallel` starts its all-reduce from).
+        Returns a function that removes the hook.
+
+        Example:
+            >>> import nnscratch as ns
+            >>> w = ns.ones(2, requires_grad=True)
+            >>> remove = w.register_post_accumulate_grad_hook(lambda t: print("ready:", t.grad))
+            >>> (w * 3).sum().backward()
+            ready: tensor([3., 3.])
+            >>> remove()
+        """
+        if not self.is_leaf or not self.requires_grad:
+            raise RuntimeError(
+                "register_post_accumulate_grad_hook: only a leaf tensor that requires grad has its gradient "
+                f"accumulated (got is_leaf={self.is_leaf}, requires_grad={self.requires_grad})"
+            )
+        hooks = self.__dict__.setdefault("_post_accumulate_hooks", [])
+        hooks.append(hook)
+        autograd._post_hooked_leaves.count += 1
+
+        def remove() -> None:
+            if hook in hooks:
+                hooks.remove(hook)
+                autograd._post_hooked_leaves.count -= 1
+
+        return remove
+
     # -- conversion ------------------------------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array (copied from the GPU if needed)."""

@@ -52,6 +52,7 @@ from nnscratch.nn.loss import (
 )
 from nnscratch.nn.module import IncompatibleKeys, Module, Parameter
 from nnscratch.nn.parallel import DataParallel
+from nnscratch.nn.sync_batchnorm import SyncBatchNorm
 
 __all__ = [
     "ELU",
@@ -67,6 +68,7 @@ __all__ = [
     "ConvTranspose2d",
     "CrossEntropyLoss",
     "DataParallel",
+    "SyncBatchNorm",
     "Dropout",
     "Flatten",
     "GlobalAvgPool2d",

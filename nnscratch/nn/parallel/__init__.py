@@ -1,4 +1,5 @@
-"""``torch.nn.parallel``: :class:`DataParallel`, on one device an identity wrapper.
+"""``torch.nn.parallel``: :class:`DataParallel`, on one device an identity wrapper, and
+:class:`DistributedDataParallel`, which averages gradients over the ranks of :mod:`nnscratch.distributed`.
 
 Example:
     >>> from nnscratch import nn
@@ -8,5 +9,6 @@ Example:
 """
 
 from nnscratch.nn.parallel.data_parallel import DataParallel
+from nnscratch.nn.parallel.distributed import DistributedDataParallel
 
-__all__ = ["DataParallel"]
+__all__ = ["DataParallel", "DistributedDataParallel"]
