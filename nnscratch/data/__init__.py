@@ -62,6 +62,7 @@ from nnscratch.data.folder import ImageFolder
 from nnscratch.data.idx import read_idx, write_idx
 from nnscratch.data.loader import DataLoader
 from nnscratch.data.mnist import MNIST, FashionMNIST
+from nnscratch.data.distributed import DistributedSampler
 from nnscratch.data.sampler import (
     BatchSampler,
     RandomSampler,
@@ -77,6 +78,7 @@ from nnscratch.data.worker import WorkerInfo, get_worker_info
 __all__ = [
     "ArrayDataset",
     "BatchSampler",
+    "DistributedSampler",
     "CIFAR10",
     "CIFAR100",
     "ChainDataset",

@@ -169,5 +169,5 @@ class SyncBatchNorm(_BatchNorm):
             if child is not None:
                 new = cls.convert_sync_batchnorm(child, process_group)
                 if new is not child:
-                    setattr(module, name, new)
+                    module._modules[name] = new  # in place: the order of the children stays
         return module

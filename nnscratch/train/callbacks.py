@@ -44,6 +44,8 @@ class Callback:
 
     order = 0
     trainer: Any = None
+    #: Run only on rank 0 of a distributed fit (callbacks that print or write files of their own).
+    rank_zero_only = False
 
     def set_trainer(self, trainer: Any) -> None:
         self.trainer = trainer
@@ -392,6 +394,7 @@ class CSVLogger(Callback):
     """
 
     order = 55
+    rank_zero_only = True
 
     def __init__(self, path: str | os.PathLike, separator: str = ",", append: bool = False) -> None:
         self.path, self.separator, self.append = os.fspath(path), separator, bool(append)

@@ -162,9 +162,13 @@ def build_checkpoint(trainer: Any) -> dict[str, Any]:
     }
 
 
-def save_checkpoint(path: str | os.PathLike, trainer: Any) -> None:
-    """Write the checkpoint of ``trainer`` to ``path`` atomically."""
-    save(build_checkpoint(trainer), path)
+def save_checkpoint(path: str | os.PathLike, trainer: Any, rng_ranks: list[Any] | None = None) -> None:
+    """Write the checkpoint of ``trainer`` to ``path`` atomically; ``rng_ranks``: the random states
+    of every rank of a distributed fit, in rank order (restored by a run on as many ranks)."""
+    state = build_checkpoint(trainer)
+    if rng_ranks is not None:
+        state["rng_ranks"] = rng_ranks
+    save(state, path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -201,4 +205,10 @@ def restore_checkpoint(trainer: Any, state: dict[str, Any]) -> None:
     trainer.epoch, trainer.batch = int(state["epoch"]), int(state["batch"])
     trainer.progress = dict(state["progress"])
     trainer.train_loader.load_state_dict(state["loader"])
-    set_rng_states(state["rng"])
+    from nnscratch.distributed import process_group  # here: a checkpoint of one process needs no group
+
+    per_rank = state.get("rng_ranks")
+    if per_rank is not None and len(per_rank) == process_group.world_size_or_one():
+        set_rng_states(per_rank[process_group.rank_or_zero()])  # the same rank count: each its own
+    else:
+        set_rng_states(state["rng"])

@@ -50,8 +50,12 @@ def run_eval(
     batch_size: int,
     device: backend.Device,
     name: str,
+    split: bool = False,
 ) -> dict[str, float]:
-    """Mean loss and metrics over ``data``, each batch weighted by its size (eval mode, no_grad)."""
+    """Mean loss and metrics over ``data``, each batch weighted by its size (eval mode, no_grad).
+    ``split``: several ranks share the work, each taking every world-size-th sample of each batch, and
+    the sums are reduced over them (the same result on every rank)."""
+    from nnscratch.train import distributed
     sums = {"loss": 0.0} if loss_fn is not None else {}
     sums.update({metric: 0.0 for metric, _ in metric_fns})
     seen = 0
@@ -63,6 +67,11 @@ def run_eval(
             for x, y in iterate_batches(data, batch_size, name):
                 if y is None:
                     raise ValueError(f"{name}: expected labels, a pair (x, y) or a DataLoader, got inputs alone")
+                if split:
+                    presplit = distributed.presplit(data)
+                    x, y = distributed.share(x, presplit), distributed.share(y, presplit)
+                    if len(x) == 0:
+                        continue
                 out = model(to_tensor(x, device, float_dtype))
                 size = len(x)
                 if loss_fn is not None:
@@ -74,6 +83,10 @@ def run_eval(
                 seen += size
     finally:
         model.train(was_training)
+    if split:
+        keys = list(sums)
+        reduced = distributed.sum_over_ranks([sums[k] for k in keys] + [float(seen)])
+        sums, seen = dict(zip(keys, (float(v) for v in reduced[:-1]))), int(reduced[-1])
     if seen == 0:
         raise ValueError(f"{name}: no samples to evaluate")
     return {key: total / seen for key, total in sums.items()}

@@ -70,6 +70,7 @@ from nnscratch.metrics import MetricFn, to_numpy
 from nnscratch.nn.module import Module
 from nnscratch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 from nnscratch.train import checkpoint as ckpt
+from nnscratch.train import distributed
 from nnscratch.train.batches import (
     PairDataset,
     build,
@@ -153,7 +154,12 @@ class Trainer:
         device: backend.Device,
         scheduler_interval: str,
     ) -> None:
+        # The model trained (a DistributedDataParallel on several ranks) and the one checkpoints hold.
+        self.train_model = model
+        model = distributed.unwrap(model)
         self.model, self.optimizer, self.scheduler, self.loss_fn = model, optimizer, scheduler, loss_fn
+        self.presplit = distributed.presplit(train_loader)
+        self._guard: _InterruptGuard | None = None
         self.train_loader, self.val_data, self.val_batch_size = train_loader, val_data, val_batch_size
         self.epochs, self.metric_fns, self.device = epochs, metric_fns, device
         self.scheduler_interval = scheduler_interval
@@ -184,6 +190,9 @@ class Trainer:
         Raises:
             CheckpointSaveError: the write failed (a full disk...); ``path`` keeps its previous content.
         """
+        if distributed.active():
+            self._save_checkpoint_distributed(path, when)
+            return
         try:
             ckpt.save_checkpoint(path, self)
         except OSError as error:
@@ -191,6 +200,22 @@ class Trainer:
             kept = "the file there keeps its previous content" if os.path.exists(path) else "no file was written"
             message = f"{when or 'save_checkpoint'} could not write {path}: {error}; nothing of it was saved, {kept}"
             raise CheckpointSaveError(error.errno, message, path) from error
+
+    def _save_checkpoint_distributed(self, path: str | os.PathLike, when: str | None) -> None:
+        """Every rank gives its random state; rank 0 writes; every rank raises if the write failed."""
+        rng_ranks = distributed.gather_objects(ckpt.rng_states())
+        failure = None
+        if distributed.is_rank_zero():
+            try:
+                ckpt.save_checkpoint(path, self, rng_ranks=rng_ranks)
+            except OSError as error:
+                failure = (error.errno, str(error))
+        failure = distributed.broadcast_object(failure)
+        if failure is not None:
+            path = os.fspath(path)
+            errno_, text = failure
+            message = f"{when or 'save_checkpoint'} could not write {path} (on rank 0): {text}; nothing of it was saved"
+            raise CheckpointSaveError(errno_, message, path)
 
     def _call(self, hook: str, *args: Any) -> None:
         for cb in self.callbacks:
@@ -202,15 +227,19 @@ class Trainer:
         self._mid_step = ("batch", self.epoch, batch)
         self._call("on_batch_begin", batch, {})
         lr = float(self.optimizer.param_groups[0]["lr"])
+        x, y = distributed.share(x, self.presplit), distributed.share(y, self.presplit)  # this rank's samples
         inputs, targets = (
             to_tensor(x, self.device, self.float_dtype),
             to_tensor(y, self.device, self.float_dtype),
         )
         self.optimizer.zero_grad()
-        out = self.model(inputs)
+        out = self.train_model(inputs)
         loss = self.loss_fn(out, targets)
         size = len(x)
         logs: dict[str, Any] = {"loss": float(loss.item()), "size": size, "lr": lr}
+        if distributed.active():
+            loss = self._reduce_batch_logs(loss, out, y, logs)
+            size = logs["size"]
         self._call("on_loss", batch, logs)
         if self.stop_training:
             return
@@ -218,7 +247,7 @@ class Trainer:
         self.optimizer.step()
         if self.scheduler is not None and self.scheduler_interval == "batch":
             self.scheduler.step()
-        if self.metric_fns:
+        if self.metric_fns and not distributed.active():
             out_host, y_host = to_numpy(out), to_numpy(y)
             for name, fn in self.metric_fns:
                 logs[name] = float(fn(y_host, out_host))
@@ -231,6 +260,28 @@ class Trainer:
         self.batch = batch + 1
         self._mid_step = None  # the batch counts: the state is that of its end
         self._call("on_batch_end", batch, logs)
+
+    def _reduce_batch_logs(self, loss: Any, out: Any, y: Any, logs: dict[str, Any]) -> Any:
+        """Several ranks: the global batch's loss and metrics into ``logs`` (one all-reduce, which also
+        carries a Ctrl-C on any rank to all), and the local loss scaled so that the averaged gradient
+        is the global batch's (see :mod:`nnscratch.train.distributed`)."""
+        size = logs["size"]
+        values = [float(size), logs["loss"] * size]
+        out_host, y_host = to_numpy(out), to_numpy(y)
+        values += [float(fn(y_host, out_host)) * size for _, fn in self.metric_fns]
+        values.append(1.0 if self._guard is not None and self._guard.requested else 0.0)
+        sums = distributed.sum_over_ranks(values)
+        total = float(sums[0])
+        logs["size"], logs["loss"] = int(total), float(sums[1]) / total
+        for (name, _), value in zip(self.metric_fns, sums[2:-1]):
+            logs[name] = float(value) / total
+        if sums[-1] > 0 and self._guard is not None:
+            self._guard.requested = True  # every rank stops after this batch
+        return loss * (size * distributed.world_size() / total)
+
+    def _skips(self, x: Any) -> bool:
+        """A global batch with fewer samples than ranks (some rank would get none): skipped everywhere."""
+        return distributed.active() and not self.presplit and len(x) < distributed.world_size()
 
     # -- one epoch ---------------------------------------------------------------------------------
     def _epoch_logs(self) -> dict[str, Any]:
@@ -247,6 +298,7 @@ class Trainer:
                 self.val_batch_size,
                 self.device,
                 "val_data",
+                split=distributed.active(),
             )
             logs.update({f"val_{key}": value for key, value in val.items()})
         logs["lr"] = p["lr"]
@@ -272,6 +324,9 @@ class Trainer:
         start = time.perf_counter()
         try:
             for x, y in loader:
+                if self._skips(x):
+                    self.batch += 1
+                    continue
                 self._train_batch(x, y)
                 if self.stop_training or guard.requested:
                     return False
@@ -322,6 +377,7 @@ class Trainer:
         interrupted = False
         cut: tuple[str, int, int] | None = None  # where a KeyboardInterrupt left the state partway
         with _InterruptGuard() as guard:
+            self._guard = guard
             try:
                 while self.epoch < self.epochs and not self.stop_training:
                     self._call("on_epoch_begin", self.epoch, {})
@@ -406,6 +462,16 @@ def _check_optimizer_covers(model: Module, optimizer: Any, built_now: bool) -> N
             f"optimizer: the model's lazy layers created {missing} at their first forward, after the "
             "optimizer was built, so it would never update them; call model(x[:1]) before building the "
             "optimizer, or use model.compile(optimizer='adam', ...)"
+        )
+
+
+def _check_distributed_batch(loader: DataLoader) -> None:
+    world = distributed.world_size()
+    size = loader.batch_size
+    if not distributed.presplit(loader) and size is not None and size < world:
+        raise ValueError(
+            f"batch_size: on {world} ranks the batch is global and split over them, so it needs at least "
+            f"{world} samples, got {size}"
         )
 
 
@@ -506,6 +572,14 @@ def fit(
     with process_tuning(tune_process):
         built_now = build(model, train_data, dev)
         _check_optimizer_covers(model, optimizer, built_now)
+        if distributed.active():  # several ranks: see nnscratch.train.distributed
+            _check_distributed_batch(loader)
+            model = distributed.wrap(model)
+            if verbose and distributed.is_rank_zero():
+                print(distributed.describe_ranks())  # a launcher's report of a dead pid then names its rank
+            if not distributed.is_rank_zero():
+                callbacks = [cb for cb in callbacks if not cb.rank_zero_only]
+                verbose = 0
         if verbose and not any(isinstance(cb, ProgressBar) for cb in callbacks):
             callbacks.append(ProgressBar(verbose))
         callbacks.append(_HistoryRecorder())
@@ -523,8 +597,8 @@ def fit(
             dev,
             scheduler_interval,
         )
-        if getattr(model, "history", None) is None or isinstance(model.history, History):
-            model.history = trainer.history  # as Keras: reachable even when fit() raises
+        if getattr(trainer.model, "history", None) is None or isinstance(trainer.model.history, History):
+            trainer.model.history = trainer.history  # as Keras: reachable even when fit() raises
         if resume_from is not None:
             ckpt.restore_checkpoint(trainer, ckpt.load_checkpoint(resume_from))
             trainer.resumed = True

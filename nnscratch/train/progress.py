@@ -100,6 +100,7 @@ class ProgressBar(Callback):
     """
 
     order = 60
+    rank_zero_only = True
 
     def __init__(
         self, verbose: int = 1, file: Any = None, every_n_batches: int | None = None, every_s: float | None = 30.0
