@@ -65,7 +65,36 @@ def build_parser(description: str, defaults: dict[str, Any]) -> argparse.Argumen
     p.add_argument("--no-augment", action="store_true", help="train without crop and flip")
     p.add_argument("--resume", default=None, help="continue from a checkpoint written by an earlier run")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1), help="progress bars and per-epoch lines")
+    p.add_argument(
+        "--distributed",
+        action="store_true",
+        help="train on the ranks of mpiexec (automatic when mpiexec starts more than one): --batch-size is then "
+        "the global batch, split over the ranks",
+    )
+    p.add_argument(
+        "--bn",
+        choices=("sync", "local"),
+        default="sync",
+        help="on several ranks: batch-norm statistics of the global batch (SyncBatchNorm) or of each rank's share",
+    )
     return p
+
+
+def start_distributed(args: argparse.Namespace) -> bool:
+    """Under ``mpiexec -n N`` (or with --distributed): join the process group, and give each rank its
+    share of the host's cores (explicitly: a library never changes its thread count behind your back)."""
+    from nnscratch import distributed as dist
+
+    if not (args.distributed or (dist.launched_by_mpi() and dist.launcher.launcher_world_size() > 1)):
+        return False
+    dist.init_process_group("nccl" if args.device == "cuda" else "mpi")
+    if args.device == "cpu":
+        import numba
+
+        numba.set_num_threads(
+            max(1, min(numba.config.NUMBA_NUM_THREADS, (os.cpu_count() or 1) // dist.local_world_size()))
+        )
+    return True
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -118,6 +147,22 @@ def run(
         augment: random transforms applied to uint8 training batches before scaling.
     """
     _check_args(args)
+    distributed = start_distributed(args)
+    try:
+        return _run(args, load, image_size, augment, distributed)
+    finally:
+        if distributed:
+            ns.distributed.destroy_process_group()
+
+
+def _run(
+    args: argparse.Namespace,
+    load: Callable[[str | None], tuple[Any, Any]],
+    image_size: int,
+    augment: Sequence[T.Transform],
+    distributed: bool,
+) -> dict[str, Any]:
+    lead = not distributed or ns.distributed.get_rank() == 0  # the rank that prints and writes
     ns.manual_seed(args.seed)
     train_set, test_set = load(args.data_dir)
     os.makedirs(args.out, exist_ok=True)  # only once the data is there: a failed start leaves nothing
@@ -147,6 +192,8 @@ def run(
         model = ns.models.simple_cnn(len(classes), in_channels, image_size)
     else:
         model = ns.models.get(args.model, num_classes=len(classes), in_channels=in_channels)
+    if distributed and args.bn == "sync":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(args.device)
     if args.optimizer == "sgd":
         optimizer = optim.SGD(
@@ -172,8 +219,13 @@ def run(
         "augment": not args.no_augment,
         "schedule": "one-cycle (per batch)",
         "optimizer": "SGD, Nesterov momentum 0.9" if args.optimizer == "sgd" else "AdamW",
+        "ranks": ns.distributed.get_world_size() if distributed else 1,
+        "batch_norm": ("SyncBatchNorm" if args.bn == "sync" else "local statistics per rank")
+        if distributed
+        else "local",
     }
-    print("configuration:", json.dumps(config, indent=2))
+    if lead:
+        print("configuration:", json.dumps(config, indent=2))
 
     best_path = os.path.join(args.out, "best.ckpt.npz")
     callbacks = [
@@ -199,6 +251,9 @@ def run(
         checkpoint_dir=args.out,
     )
     train_seconds = time.perf_counter() - start
+    if not lead:  # the other ranks trained; rank 0 evaluates and writes the artefacts
+        return {"test_accuracy": None, "history": history, "train_seconds": train_seconds,
+                "seconds_per_epoch": train_seconds / max(len(history.epoch), 1)}  # fmt: skip
     pictures = _pictures_available()
     if pictures:
         history.plot(os.path.join(args.out, "curves.png"))

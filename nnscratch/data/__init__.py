@@ -57,12 +57,12 @@ from nnscratch.data.dataset import (
     TensorDataset,
     random_split,
 )
+from nnscratch.data.distributed import DistributedSampler
 from nnscratch.data.download import data_root, download, download_verified, md5sum
 from nnscratch.data.folder import ImageFolder
 from nnscratch.data.idx import read_idx, write_idx
 from nnscratch.data.loader import DataLoader
 from nnscratch.data.mnist import MNIST, FashionMNIST
-from nnscratch.data.distributed import DistributedSampler
 from nnscratch.data.sampler import (
     BatchSampler,
     RandomSampler,

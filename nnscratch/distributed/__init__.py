@@ -38,6 +38,7 @@ from nnscratch.distributed.collectives import (
     broadcast_object_list,
 )
 from nnscratch.distributed.errors import DistributedError, DistributedTimeoutError
+from nnscratch.distributed.launcher import launched_by_mpi, local_rank, local_world_size
 from nnscratch.distributed.process_group import (
     abort,
     destroy_process_group,
@@ -51,7 +52,6 @@ from nnscratch.distributed.process_group import (
     is_mpi_available,
     is_nccl_available,
 )
-from nnscratch.distributed.launcher import launched_by_mpi, local_rank, local_world_size
 from nnscratch.distributed.reduce_op import ReduceOp
 from nnscratch.distributed.work import Work
 

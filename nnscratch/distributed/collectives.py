@@ -119,7 +119,9 @@ def broadcast(tensor: Any, src: int, group: Any = None, async_op: bool = False) 
     return _finish(pg.backend.broadcast(array, int(src)), after, tensor, async_op)
 
 
-def all_gather_into_tensor(output_tensor: Any, input_tensor: Any, group: Any = None, async_op: bool = False) -> Work | None:
+def all_gather_into_tensor(
+    output_tensor: Any, input_tensor: Any, group: Any = None, async_op: bool = False
+) -> Work | None:
     """Stack every rank's ``input_tensor`` along a new first axis into ``output_tensor``.
 
     Shape:

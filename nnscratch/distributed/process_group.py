@@ -145,7 +145,10 @@ def init_process_group(
     from nnscratch.distributed.nccl_backend import NCCLBackend
 
     mpi = MPIBackend(timeout_s) if is_mpi_available() else None
-    for given, actual, what in ((world_size, mpi.size if mpi else 1, "world_size"), (rank, mpi.rank if mpi else 0, "rank")):
+    for given, actual, what in (
+        (world_size, mpi.size if mpi else 1, "world_size"),
+        (rank, mpi.rank if mpi else 0, "rank"),
+    ):
         if given not in (-1, None) and int(given) != actual:
             raise ValueError(f"{what}: the launcher started this process with {what} {actual}, got {given}")
     chosen = mpi if name == "mpi" else NCCLBackend(timeout_s, mpi if mpi is not None and mpi.size > 1 else None)

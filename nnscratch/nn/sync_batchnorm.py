@@ -131,7 +131,12 @@ class SyncBatchNorm(_BatchNorm):
 
     def _normalise(self, x: Tensor, relu: bool) -> Tensor:
         synced = self.training and dist_group.is_initialized() and dist_group.world_size_or_one() > 1
-        if not synced or self.num_features is None or x.shape[1] != self.num_features or x.ndim not in self.expected_ndim:
+        if (
+            not synced
+            or self.num_features is None
+            or x.shape[1] != self.num_features
+            or x.ndim not in self.expected_ndim
+        ):
             return super()._normalise(x, relu)  # one rank, evaluation, or the checks and lazy creation
         momentum = self.momentum
         if self.track_running_stats:

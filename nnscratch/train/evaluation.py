@@ -56,6 +56,7 @@ def run_eval(
     ``split``: several ranks share the work, each taking every world-size-th sample of each batch, and
     the sums are reduced over them (the same result on every rank)."""
     from nnscratch.train import distributed
+
     sums = {"loss": 0.0} if loss_fn is not None else {}
     sums.update({metric: 0.0 for metric, _ in metric_fns})
     seen = 0

@@ -31,7 +31,9 @@ class Finished:
         self.returncode, self.output, self.seconds = returncode, output, seconds
 
 
-def run_mpi(worker: str, *args: str, ranks: int = 2, timeout: float = 120.0, launcher_args: tuple[str, ...] = ()) -> Finished:
+def run_mpi(
+    worker: str, *args: str, ranks: int = 2, timeout: float = 120.0, launcher_args: tuple[str, ...] = ()
+) -> Finished:
     """Run ``workers/<worker>`` on ``ranks`` processes; the output is stdout and stderr together.
 
     The job runs in its own session and is killed as a whole (every rank, the launcher and its

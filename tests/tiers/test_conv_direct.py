@@ -210,7 +210,9 @@ def test_weight_segments_run_along_kw_and_c_without_horizontal_dilation():
     seg_x, seg_y = weight_segments(16, 3, 3, 34, 34, 1, 1, 1, 1, TileShape(8, 32, 1))  # the last segment shifts back
     assert seg_y.tolist() == [0, 16, 48, 64, 96, 112] and seg_x.tolist() == [0, 16, 544, 560, 1088, 1104]
     _, seg_y = weight_segments(3, 3, 3, 34, 34, 1, 1, 1, 1, TileShape(8, 8, 3))  # the RGB first layer: 9 lanes a row
-    assert seg_y.tolist() == [0, 1] and TileShape(8, 8, 3) in weight_tiles(32, 3, 3, 3, 1, isa=AVX512)  # 3 rows per tile
+    assert seg_y.tolist() == [0, 1] and TileShape(8, 8, 3) in weight_tiles(
+        32, 3, 3, 3, 1, isa=AVX512
+    )  # 3 rows per tile
     _, seg_y = weight_segments(16, 3, 3, 34, 34, 1, 2, 1, 1, TileShape(8, 16, 3))  # dilated: per tap, along c
     assert seg_y.tolist() == [0, 16, 32] and {t.pixels for t in weight_tiles(8, 16, 3, 3, 2)} == {8, 16}
     _, seg_y = weight_segments(8, 4, 3, 34, 34, 1, 2, 1, 1, TileShape(8, 8, 1))  # 8 channels, 4 rows: 8-lane taps

@@ -120,7 +120,11 @@ class DistributedDataParallel(Module):
         with autograd.no_grad():
             for (_, device), same in by_dtype.items():
                 xp = device.xp
-                flat = xp.concatenate([xp.ravel(t.array) for t in same]) if len(same) > 1 else xp.ravel(same[0].array).copy()
+                flat = (
+                    xp.concatenate([xp.ravel(t.array) for t in same])
+                    if len(same) > 1
+                    else xp.ravel(same[0].array).copy()
+                )
                 group.backend.broadcast(flat, 0).wait()
                 offset = 0
                 for t in same:

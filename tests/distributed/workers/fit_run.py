@@ -22,7 +22,12 @@ dist.init_process_group("mpi")
 ns.config.set_default_impl("reference")  # the NumPy tier: no JIT compilation in the workers
 ns.manual_seed(0)
 model = nn.Sequential(
-    nn.Conv2d(1, 3, 3, padding=1), nn.SyncBatchNorm(3), nn.ReLU(), nn.Dropout(dropout), nn.Flatten(), nn.Linear(3 * 5 * 5, 4)
+    nn.Conv2d(1, 3, 3, padding=1),
+    nn.SyncBatchNorm(3),
+    nn.ReLU(),
+    nn.Dropout(dropout),
+    nn.Flatten(),
+    nn.Linear(3 * 5 * 5, 4),
 ).to(ns.float64)
 data = np.random.default_rng(1)
 x = data.normal(size=(150, 1, 5, 5))
@@ -36,7 +41,10 @@ history = ns.train.fit(
     optimizer=optim.SGD(model.parameters(), lr=0.05, momentum=0.9),
     loss_fn=nn.CrossEntropyLoss(),
     val_data=val,
-    callbacks=[cb.ModelCheckpoint(os.path.join(out, "last.ckpt.npz")), cb.CSVLogger(os.path.join(out, f"log{dist.get_rank()}.csv"))],
+    callbacks=[
+        cb.ModelCheckpoint(os.path.join(out, "last.ckpt.npz")),
+        cb.CSVLogger(os.path.join(out, f"log{dist.get_rank()}.csv")),
+    ],
     resume_from=resume,
     verbose=0,
     seed=0,

@@ -21,9 +21,9 @@ ns.manual_seed(100 + rank)
 
 def model_of(kind: str) -> nn.Module:
     norm = nn.SyncBatchNorm(4) if kind == "syncbn" else nn.Identity()
-    return nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), norm, nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5)
-    ).to(ns.float64)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), norm, nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 5)).to(
+        ns.float64
+    )
 
 
 data = np.random.default_rng(0)
