@@ -76,13 +76,13 @@ class MPIBackend:
                     f"waiting in {what}"
                 )
 
-    def _work(self, request: Any, finish: Callable[[], None] | None, what: str) -> Work:
+    def _work(self, request: Any, finish: Callable[[], None] | None, what: Any) -> Work:
         return Work(request.Test, finish, what, self.timeout_s, self.check_peers)
 
     # --- collectives ----------------------------------------------------------------------------
     def all_reduce(self, array: np.ndarray, op: ReduceOp) -> Work:
         """Reduce ``array`` over the ranks, in place."""
-        what = f"all_reduce({op.name}) of {array.size:,} {array.dtype}"
+        what = lambda: f"all_reduce({op.name}) of {array.size:,} {array.dtype}"  # noqa: E731 - built on error only
         if op is ReduceOp.AVG and array.dtype.kind not in "fc":
             raise TypeError(f"all_reduce: ReduceOp.AVG needs a floating-point tensor, got dtype {array.dtype}")
         if self.size == 1:
@@ -107,7 +107,7 @@ class MPIBackend:
 
     def broadcast(self, array: np.ndarray, src: int) -> Work:
         """Overwrite ``array`` with rank ``src``'s."""
-        what = f"broadcast from rank {src} of {array.size:,} {array.dtype}"
+        what = lambda: f"broadcast from rank {src} of {array.size:,} {array.dtype}"  # noqa: E731
         if self.size == 1:
             return CompletedWork(what)
         buffer = np.ascontiguousarray(array)
@@ -117,7 +117,7 @@ class MPIBackend:
 
     def all_gather(self, output: np.ndarray, array: np.ndarray) -> Work:
         """``output[r] = array of rank r``; ``output`` is (size, *array.shape), C-contiguous."""
-        what = f"all_gather of {array.size:,} {array.dtype}"
+        what = lambda: f"all_gather of {array.size:,} {array.dtype}"  # noqa: E731
         if self.size == 1:
             output[0] = array
             return CompletedWork(what)

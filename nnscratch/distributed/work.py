@@ -24,19 +24,29 @@ from typing import Any
 
 from nnscratch.distributed.errors import DistributedTimeoutError
 
-#: Polls before the wait starts sleeping between them (a short collective completes within these).
-BUSY_POLLS = 200
-#: Seconds slept between polls after the busy ones, and how often the peers are checked.
-POLL_SLEEP_S = 0.0002
+#: Seconds of polling without a pause: MPICH moves a non-blocking collective forward only inside
+#: ``Test``, so a rank that sleeps stalls its peers; a waiting rank has nothing else to do meanwhile.
+BUSY_S = 0.05
+#: Seconds slept between polls after that (a peer still computing: spare the core), and how often the
+#: peers are checked.
+POLL_SLEEP_S = 0.0001
 PEER_CHECK_S = 0.5
 
 
-def wait_until(done: Callable[[], bool], what: str, timeout_s: float, check_peers: Callable[[str], None]) -> float:
+def describe(what: str | Callable[[], str]) -> str:
+    """The name of a collective, built only when an error needs it (formatting costs microseconds)."""
+    return what if isinstance(what, str) else what()
+
+
+def wait_until(
+    done: Callable[[], bool], what: str | Callable[[], str], timeout_s: float, check_peers: Callable[[str], None]
+) -> float:
     """Poll ``done()`` until it is True; returns the seconds waited.
 
     Args:
         done: True once the collective has completed (MPI ``Test``); it also drives MPI's progress.
-        what: the collective, named by the errors (``"all_reduce of 1,024 float32"``).
+        what: the collective, named by the errors (``"all_reduce of 1,024 float32"``), or a function
+            returning that name.
         timeout_s: raise :class:`DistributedTimeoutError` after this long.
         check_peers: raises :class:`DistributedError` when a peer is known to be gone.
     """
@@ -44,18 +54,16 @@ def wait_until(done: Callable[[], bool], what: str, timeout_s: float, check_peer
         return 0.0
     start = time.monotonic()
     next_check = start + PEER_CHECK_S
-    polls = 0
     while not done():
-        polls += 1
-        if polls > BUSY_POLLS:
-            time.sleep(POLL_SLEEP_S)
         now = time.monotonic()
+        if now - start > BUSY_S:
+            time.sleep(POLL_SLEEP_S)
         if now >= next_check:
-            check_peers(what)
+            check_peers(describe(what))
             next_check = now + PEER_CHECK_S
         if now - start >= timeout_s:
             raise DistributedTimeoutError(
-                f"{what} did not complete within the process group's timeout of {timeout_s:g} s: some rank never "
+                f"{describe(what)} did not complete within the process group's timeout of {timeout_s:g} s: some rank never "
                 "joined it (it is stuck, on another host and dead, or running different code); pass "
                 "init_process_group(timeout=...) to wait longer"
             )
@@ -76,14 +84,19 @@ class Work:
         self,
         test: Callable[[], bool],
         finish: Callable[[], None] | None,
-        what: str,
+        what: str | Callable[[], str],
         timeout_s: float,
         check_peers: Callable[[str], None],
     ) -> None:
-        self._test, self._finish, self.what = test, finish, what
+        self._test, self._finish, self._what = test, finish, what
         self._timeout_s, self._check_peers = timeout_s, check_peers
         self._completed = False
         self.waited_s = 0.0  # seconds wait() spent blocked
+
+    @property
+    def what(self) -> str:
+        """The collective, as errors name it."""
+        return describe(self._what)
 
     def _complete(self) -> None:
         if not self._completed:
@@ -102,7 +115,7 @@ class Work:
         group's); returns True."""
         if not self._completed:
             limit = self._timeout_s if timeout is None else _seconds(timeout)
-            self.waited_s += wait_until(self._test, self.what, limit, self._check_peers)
+            self.waited_s += wait_until(self._test, self._what, limit, self._check_peers)
             self._complete()
         return True
 
@@ -110,7 +123,7 @@ class Work:
 class CompletedWork(Work):
     """The Work of a collective that completed when it started (one rank, a blocking backend)."""
 
-    def __init__(self, what: str = "collective") -> None:
+    def __init__(self, what: str | Callable[[], str] = "collective") -> None:
         super().__init__(lambda: True, None, what, 0.0, lambda _: None)
         self._completed = True
 

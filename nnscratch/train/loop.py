@@ -31,6 +31,11 @@ History; ``history.interrupted`` is True and ``history.stop_reason`` says which 
 written. A Ctrl-C that comes when a callback has already stopped training (TerminateOnNaN,
 EarlyStopping) changes nothing.
 
+**On several ranks** (``mpiexec -n N``, after :func:`nnscratch.distributed.init_process_group`) fit()
+trains data-parallel: ``batch_size`` is the global batch, the model is wrapped in
+DistributedDataParallel, metrics are reduced over the ranks, and only rank 0 prints and writes files;
+see :mod:`nnscratch.train.distributed`.
+
 **A failed save** (a full disk, ``OSError`` with ``errno.ENOSPC``) of a ModelCheckpoint or of the
 Ctrl-C checkpoint stops training with :class:`~nnscratch.train.checkpoint.CheckpointSaveError`
 (an ``OSError``) naming the file not written; that file keeps its previous content. The History
@@ -509,7 +514,8 @@ def fit(
         val_data: a DataLoader or a pair ``(x, y)`` evaluated after every epoch (``val_`` entries).
         validation_split: with array data, hold out this fraction of it for validation (stratified
             by class, seeded by ``seed``).
-        batch_size: samples per batch for array data (default: 32).
+        batch_size: samples per batch for array data (default: 32); on several ranks, the global
+            batch, split over them.
         shuffle: reshuffle array data every epoch (default: True).
         scheduler: an LR scheduler; ``ReduceLROnPlateau`` gets ``val_loss`` (``loss`` without validation).
         scheduler_interval: ``"epoch"`` (default) or ``"batch"`` (e.g. OneCycleLR) steps.

@@ -122,7 +122,8 @@ class Reducer:
 
     def __init__(self, params: list[Tensor], group: ProcessGroup, cap_bytes: int, overlap: bool = True) -> None:
         self.group, self.overlap = group, overlap
-        plan = plan_buckets([(p.dtype, p.array.size) for p in params], FIRST_BUCKET_BYTES, cap_bytes)
+        first = min(FIRST_BUCKET_BYTES, cap_bytes)  # small buckets asked for: the first is no larger
+        plan = plan_buckets([(p.dtype, p.array.size) for p in params], first, cap_bytes)
         self.buckets = [Bucket([params[i] for i in members]) for members in plan]
         self._bucket_of = {id(p): b for b, bucket in enumerate(self.buckets) for p in bucket.params}
         self.enabled = True  # False inside no_sync()
