@@ -32,12 +32,20 @@ from nnscratch.train import callbacks as cb
 MODELS = ("simple_cnn", *ns.models.list_models())  # the reference CNN and the zoo
 
 
+DISTRIBUTED_EPILOG = """
+
+on several processes (pip install -e ".[distributed]"; README, 'Many machines'):
+  mpiexec -n 2 python {script} --quick       two ranks on this host, one core each
+  mpiexec -n 8 -f hostfile python {script}   eight ranks over the hosts of the hostfile
+  --batch-size stays the global batch, split over the ranks; only rank 0 prints and writes --out."""
+
+
 def build_parser(description: str, defaults: dict[str, Any]) -> argparse.ArgumentParser:
     """The options every example takes; ``defaults`` holds the dataset's recipe, and its ``epilog``
     (how long the default run takes, a quick setting) ends ``--help``."""
     p = argparse.ArgumentParser(
         description=description,
-        epilog=defaults.get("epilog"),
+        epilog=(defaults.get("epilog") or "") + DISTRIBUTED_EPILOG.format(script=defaults.get("script", "train.py")),
         formatter_class=_HelpFormatter,
     )
     p.add_argument("--model", choices=MODELS, default=defaults["model"], help="architecture")

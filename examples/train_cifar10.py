@@ -49,6 +49,7 @@ DEFAULTS = {
     "out": "runs/cifar10",
     "quick_limit": 5000,
     "epilog": EPILOG,
+    "script": "examples/train_cifar10.py",
 }
 
 

@@ -36,6 +36,7 @@ DEFAULTS = {
     "out": "runs/fashion_mnist",
     "quick_limit": 10000,
     "epilog": EPILOG,
+    "script": "examples/train_fashion_mnist.py",
 }
 
 

@@ -63,8 +63,8 @@ def wait_until(
             next_check = now + PEER_CHECK_S
         if now - start >= timeout_s:
             raise DistributedTimeoutError(
-                f"{describe(what)} did not complete within the process group's timeout of {timeout_s:g} s: some rank never "
-                "joined it (it is stuck, on another host and dead, or running different code); pass "
+                f"{describe(what)} did not complete within the process group's timeout of {timeout_s:g} s: "
+                "some rank never joined it (it is stuck, on another host and dead, or running different code); pass "
                 "init_process_group(timeout=...) to wait longer"
             )
     return time.monotonic() - start
