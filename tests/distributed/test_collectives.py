@@ -34,18 +34,6 @@ def no_group_left():
             dist.destroy_process_group()
 
 
-@pytest.fixture
-def world():
-    """A one-rank world (this process, no launcher)."""
-    pytest.importorskip("mpi4py")
-    dist.init_process_group("mpi")
-    try:
-        yield
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-
-
 def sample(shape, dtype, seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if np.dtype(dtype) == np.bool_:

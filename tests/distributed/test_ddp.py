@@ -17,16 +17,6 @@ from nnscratch.nn.parallel.buckets import plan_buckets
 from tests.distributed.mpi_run import run_mpi
 
 
-@pytest.fixture
-def world():
-    pytest.importorskip("mpi4py")
-    dist.init_process_group("mpi")
-    try:
-        yield
-    finally:
-        dist.destroy_process_group()
-
-
 @pytest.mark.parametrize("kind", ["plain", "syncbn"])
 def test_two_ranks_of_64_give_the_parameters_of_one_rank_of_128(tmp_path, kind):
     runs = {}
