@@ -155,3 +155,27 @@ def test_fashion_mnist_one_epoch_reaches_80_percent(tmp_path, examples_on_path):
         ]
     )
     assert result["test_accuracy"] >= 0.80, result["test_accuracy"]
+
+
+@pytest.mark.slow
+def test_fashion_mnist_on_two_ranks_matches_one_process(tmp_path, examples_on_path):
+    """The same recipe under ``mpiexec -n 2`` (global batch 32 split 16 + 16) reaches the accuracy of
+    the one-process run above: at least 80%, and within 2 points of one process on the same data."""
+    from tests.distributed.mpi_run import run_mpi
+
+    try:
+        FashionMNIST(train=False, download=False)
+    except Exception as error:  # noqa: BLE001 - any reason the data is absent
+        if os.environ.get("NNSCRATCH_REQUIRE_DATA") == "1":
+            raise
+        pytest.skip(f"Fashion-MNIST not available offline: {error}")
+    argv = ["--limit", "10000", "--epochs", "1", "--batch-size", "32", "--no-augment", "--verbose", "0"]
+    one = importlib.import_module("train_fashion_mnist").main([*argv, "--out", str(tmp_path / "one")])
+    out = tmp_path / "two"
+    job = run_mpi(str(EXAMPLES / "train_fashion_mnist.py"), *argv, "--out", str(out), timeout=900)
+    assert job.returncode == 0, job.output[-4000:]
+    report = (out / "report.txt").read_text()
+    assert '"ranks": 2' in report, report[:800]
+    two = float(report.split("test accuracy ")[1].split()[0])
+    assert two >= 0.80, two
+    assert abs(two - one["test_accuracy"]) <= 0.02, (one["test_accuracy"], two)
