@@ -28,6 +28,7 @@ from nnscratch import (
     optim,
     robust,
     train,
+    tune,
     utils,
 )
 from nnscratch.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -121,6 +122,7 @@ __all__ = [
     "set_rng_state",
     "tensor",
     "train",
+    "tune",
     "utils",
     "zeros",
     "zeros_like",
