@@ -51,7 +51,13 @@ def build_parser(description: str, defaults: dict[str, Any]) -> argparse.Argumen
     p.add_argument("--model", choices=MODELS, default=defaults["model"], help="architecture")
     p.add_argument("--epochs", type=int, default=defaults["epochs"], help="training epochs")
     p.add_argument("--batch-size", type=int, default=128, help="images per step")
-    p.add_argument("--lr", type=float, default=defaults["lr"], help="peak learning rate of the one-cycle schedule")
+    p.add_argument(
+        "--lr",
+        type=_rate,
+        default=defaults["lr"],
+        help="peak learning rate of the one-cycle schedule, or 'find': the learning-rate range test "
+        "(nnscratch.tune.lr_find) picks it, and draws lr_find.png",
+    )
     p.add_argument(
         "--optimizer",
         choices=("sgd", "adam"),
@@ -105,6 +111,19 @@ def start_distributed(args: argparse.Namespace) -> bool:
     return True
 
 
+def _rate(text: str) -> float | str:
+    """--lr: a positive number or 'find'."""
+    if text == "find":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'find', got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'find', got {text!r}")
+    return value
+
+
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults in the help of each option, and the epilog's lines kept as written."""
 
@@ -125,6 +144,28 @@ def _check_args(args: argparse.Namespace) -> None:
         raise SystemExit(f"--limit: expected at least 10 images, got {args.limit}")
     if not 0.0 < args.val_fraction < 1.0:
         raise SystemExit(f"--val-fraction: expected a value in (0, 1), got {args.val_fraction}")
+
+
+def find_rate(model: Any, loader: DataLoader, optimizer: Any, args: argparse.Namespace, lead: bool) -> float:
+    """``--lr find``: the range test on the training split picks the peak rate (the model and the
+    optimizer are put back afterwards); every rank runs it on its own data and takes rank 0's."""
+    result = ns.tune.lr_find(model, loader, optimizer, nn.CrossEntropyLoss(), device=args.device, seed=args.seed)
+    rate = result.suggestion
+    if ns.distributed.is_initialized():
+        rate = _rank_zero_rate(rate)
+    if lead:
+        print(f"lr_find: peak learning rate {rate:.3g} ({result.stop_reason})")
+        if _pictures_available():
+            result.plot(os.path.join(args.out, "lr_find.png"))
+    for group in optimizer.param_groups:
+        group["lr"] = rate
+    return rate
+
+
+def _rank_zero_rate(rate: float) -> float:
+    box = [rate]
+    ns.distributed.broadcast_object_list(box, src=0)
+    return float(box[0])
 
 
 def _pictures_available() -> bool:
@@ -203,12 +244,15 @@ def _run(
     if distributed and args.bn == "sync":
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model.to(args.device)
+    start_lr = 1e-3 if args.lr == "find" else args.lr  # --lr find replaces it below
     if args.optimizer == "sgd":
         optimizer = optim.SGD(
-            model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
+            model.parameters(), lr=start_lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay
         )
     else:
-        optimizer = optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        optimizer = optim.AdamW(model.parameters(), lr=start_lr, weight_decay=args.weight_decay)
+    if args.lr == "find":
+        args.lr = find_rate(model, train_loader, optimizer, args, lead)
     scheduler = optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=args.lr, epochs=args.epochs, steps_per_epoch=len(train_loader)
     )

@@ -71,7 +71,7 @@ class SimpleCNN(DocumentedInput, nn.Sequential):
         return super().forward(x)
 
 
-def simple_cnn(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> SimpleCNN:
+def simple_cnn(num_classes: int = 10, in_channels: int = 3, image_size: int = 32, width: float = 1.0) -> SimpleCNN:
     """The four-conv reference CNN (about 1.1 M parameters at 32x32).
 
     Args:
@@ -80,6 +80,8 @@ def simple_cnn(num_classes: int = 10, in_channels: int = 3, image_size: int = 32
         image_size: the native input height = width, which sizes the classifier (default 32; 28 for
             MNIST); must be divisible by 4. Any image of at least 4x4 works; other sizes are
             average-pooled to the native grid before the classifier.
+        width: multiplies every layer's channels and the hidden units (32, 64, 256 at 1.0, the
+            default; ``width=0.5`` is 16, 32, 128), the width multiplier a search can tune.
 
     Shape:
         (N, in_channels, H, W) -> (N, num_classes), H and W >= 4.
@@ -90,26 +92,31 @@ def simple_cnn(num_classes: int = 10, in_channels: int = 3, image_size: int = 32
         (2, 10)
         >>> ns.models.simple_cnn(in_channels=1)(ns.randn(2, 1, 28, 28)).shape  # 28x28 works too
         (2, 10)
+        >>> ns.models.simple_cnn(width=0.5)[0].out_channels  # half the channels
+        16
         >>> ns.models.simple_cnn(in_channels=1).summary(print_table=False).input_shape
         (1, 32, 32)
     """
     if image_size % 4:
         raise ValueError(f"image_size: expected a multiple of 4 (two 2x2 poolings), got {image_size}")
+    if isinstance(width, bool) or not isinstance(width, int | float) or not width > 0:
+        raise ValueError(f"width: expected a positive multiplier of the channels, got {width!r}")
     side = image_size // 4
+    c1, c2, hidden = (max(1, round(n * width)) for n in (32, 64, 256))
     return SimpleCNN(
-        nn.Conv2d(in_channels, 32, 3, padding=1),
+        nn.Conv2d(in_channels, c1, 3, padding=1),
         nn.ReLU(),
-        nn.Conv2d(32, 32, 3, padding=1),
+        nn.Conv2d(c1, c1, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1),
+        nn.Conv2d(c1, c2, 3, padding=1),
         nn.ReLU(),
-        nn.Conv2d(64, 64, 3, padding=1),
+        nn.Conv2d(c2, c2, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),
         AdaptiveFlatten(side),
-        nn.Linear(64 * side * side, 256),
+        nn.Linear(c2 * side * side, hidden),
         nn.ReLU(),
-        nn.Linear(256, num_classes),
+        nn.Linear(hidden, num_classes),
         image_size=image_size,
     )

@@ -36,6 +36,7 @@ class History:
         self.epoch: list[int] = []
         self.stop_reason: str | None = None
         self.interrupted = False
+        self.lr_find: Any = None  # fit(lr="find")'s LRFinderResult
 
     def append(self, epoch: int, logs: dict[str, Any]) -> None:
         """Record the numeric entries of one epoch's ``logs``."""

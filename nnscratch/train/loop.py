@@ -501,6 +501,7 @@ def fit(
     seed: int | None = None,
     checkpoint_dir: str | None = None,
     tune_process: bool = True,
+    lr: float | str | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return the History.
 
@@ -531,6 +532,11 @@ def fit(
         checkpoint_dir: where Ctrl-C writes ``interrupted.ckpt.npz``.
         tune_process: apply :func:`nnscratch.cpu.tune_process` for the run (default: True) and undo it
             on return; False leaves the OpenMP wait policy and glibc's malloc as they are.
+        lr: set every parameter group's learning rate before training: a number, or ``"find"`` to
+            run :func:`nnscratch.tune.lr_find` on ``train_data`` first (the model and optimizer are put
+            back after the test) and train with its suggestion, kept in ``history.lr_find``. Not with a
+            ``scheduler``, which was built over the old rate: build it from
+            ``tune.lr_find(...).suggestion`` instead (default: ``None``, the optimizer's own rate).
 
     Returns:
         the :class:`History` (also ``model.history``); ``history.stop_reason`` says why training
@@ -578,6 +584,7 @@ def fit(
     with process_tuning(tune_process):
         built_now = build(model, train_data, dev)
         _check_optimizer_covers(model, optimizer, built_now)
+        found = _set_learning_rate(lr, model, optimizer, loss_fn, loader, scheduler, resume_from, dev, seed, verbose)
         if distributed.active():  # several ranks: see nnscratch.train.distributed
             _check_distributed_batch(loader)
             model = distributed.wrap(model)
@@ -605,7 +612,42 @@ def fit(
         )
         if getattr(trainer.model, "history", None) is None or isinstance(trainer.model.history, History):
             trainer.model.history = trainer.history  # as Keras: reachable even when fit() raises
+        trainer.history.lr_find = found
         if resume_from is not None:
             ckpt.restore_checkpoint(trainer, ckpt.load_checkpoint(resume_from))
             trainer.resumed = True
         return trainer.run(checkpoint_dir, verbose)
+
+
+def _set_learning_rate(
+    lr: Any, model: Module, optimizer: Any, loss_fn: LossFn, loader: DataLoader, scheduler: Any,
+    resume_from: Any, dev: Any, seed: int | None, verbose: int,
+) -> Any:  # fmt: skip
+    """fit's ``lr=``: a rate for every group, or ``"find"``'s suggestion; returns the LRFinderResult."""
+    if lr is None:
+        return None
+    if scheduler is not None:
+        raise ValueError(
+            f"lr: expected None with a scheduler (it was built over the optimizer's rate and would override it), "
+            f"got {lr!r}; for lr='find', build the scheduler from nnscratch.tune.lr_find(model, data, optimizer)"
+            ".suggestion"
+        )
+    if resume_from is not None:
+        raise ValueError(f"lr: expected None with resume_from (the checkpoint holds the rate), got {lr!r}")
+    found = None
+    if isinstance(lr, str):
+        if lr != "find":
+            raise ValueError(f"lr: expected a positive number or 'find', got {lr!r}")
+        if distributed.active():
+            raise ValueError("lr: 'find' runs on one process; run tune.lr_find before init_process_group")
+        from nnscratch.tune import lr_find
+
+        found = lr_find(model, loader, optimizer, loss_fn, device=dev, seed=seed)
+        lr = found.suggestion
+        if verbose:
+            print(f"lr_find: training with the suggested learning rate {lr:.3g} ({found.stop_reason})")
+    elif isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr < float("inf"):
+        raise ValueError(f"lr: expected a positive number or 'find', got {lr!r}")
+    for group in optimizer.param_groups:
+        group["lr"] = float(lr)
+    return found

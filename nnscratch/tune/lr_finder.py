@@ -155,24 +155,26 @@ def _endless(loader: DataLoader) -> Iterator[tuple[Any, Any]]:
 class _Snapshot:
     """Copies of everything the range test changes, and their return."""
 
-    def __init__(self, model: Module, optimizer: Any, loader: DataLoader) -> None:
-        self.model, self.optimizer, self.loader = model, optimizer, loader
+    def __init__(self, model: Module, optimizer: Any, loader: DataLoader, rng: dict) -> None:
+        self.model, self.optimizer, self.loader, self.rng = model, optimizer, loader, rng
         self.weights = {name: t.array.copy() for name, t in model.state_dict().items()}
+        self.grads = {id(p): None if p.grad is None else p.grad.detach().clone() for p in model.parameters()}
         self.optimizer_state = optimizer.state_dict()  # copies (NumPy arrays and numbers)
         self.modes = [(m, m.training) for m in model.modules()]
-        self.rng = ns_random.get_rng_state()
-        self.loader_state = loader.state_dict()
+        # The loader's place, also partway through an epoch a loop broke out of (state_dict alone
+        # would resume that epoch instead of starting the next one).
+        self.loader_place = (loader._epoch, loader._resume_batch, loader._progress)
 
     def restore(self) -> None:
         for name, t in self.model.state_dict().items():
             t.array[...] = self.weights[name]  # in place: the optimizer keeps the same Tensors
         for p in self.model.parameters():
-            p.grad = None
+            p.grad = self.grads.get(id(p))
         self.optimizer.load_state_dict(self.optimizer_state)
         for module, training in self.modes:
             module.training = training
         ns_random.set_rng_state(self.rng)
-        self.loader.load_state_dict(self.loader_state)
+        self.loader._epoch, self.loader._resume_batch, self.loader._progress = self.loader_place
 
 
 def lr_find(
@@ -220,6 +222,7 @@ def lr_find(
     loss_fn = nn.CrossEntropyLoss() if loss_fn is None else loss_fn
     if not callable(loss_fn):
         raise TypeError(f"loss_fn: expected a callable (outputs, targets) -> Tensor, got {type(loss_fn).__name__}")
+    rng = ns_random.get_rng_state()  # first: a loader built below without a seed draws one from it
     dev = prepare_device(model, device)
     loader = _loader(data, batch_size, seed)
     build(model, data, dev)
@@ -229,7 +232,7 @@ def lr_find(
         optimizer = optim.SGD(model.parameters(), lr=start_lr, momentum=0.9)
     float_dtype = model_float_dtype(model)
 
-    snapshot = _Snapshot(model, optimizer, loader)
+    snapshot = _Snapshot(model, optimizer, loader, rng)
     if seed is not None:
         ns_random.manual_seed(seed)
     lrs, raw, smoothed = [], [], []

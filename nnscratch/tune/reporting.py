@@ -25,6 +25,7 @@ class TrialReporter(Callback):
     def __init__(self, trial: Any, metric: str, maximize: bool, deadline: float | None = None) -> None:
         self.trial, self.metric, self.maximize, self.deadline = trial, metric, maximize, deadline
         self.values: list[float] = []
+        self.speeds: list[float] = []  # training samples per second of each epoch (fit's samples_per_s)
         self.pruned = False
         self.out_of_time = False
 
@@ -45,6 +46,8 @@ class TrialReporter(Callback):
             raise KeyError(f"metric: {self.metric!r} is not in the epoch's logs (it has {sorted(logs)})")
         value = float(logs[self.metric])
         self.values.append(value)
+        if "samples_per_s" in logs:
+            self.speeds.append(float(logs["samples_per_s"]))
         self.trial.report(value, epoch)
         if self.trial.should_prune():
             self.pruned = True

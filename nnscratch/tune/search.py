@@ -148,7 +148,8 @@ def storage_url(storage: str | os.PathLike | None) -> str | None:
 
 
 def default_pruner(optuna: Any, trials: int) -> Any:
-    """Optuna's median pruner, judging from the second epoch of trial ``n`` once a few trials finished."""
+    """Optuna's median pruner: from the first epoch on, once a few trials finished, a trial whose score
+    is worse than the median of the earlier trials' at the same epoch stops."""
     return optuna.pruners.MedianPruner(n_startup_trials=min(5, max(2, trials // 5)), n_warmup_steps=0)
 
 
@@ -174,6 +175,8 @@ class _Objective:
         trial.set_user_attr("epochs_run", len(reporter.values))
         trial.set_user_attr("seconds", round(seconds, 3))
         trial.set_user_attr("values", reporter.values)
+        if reporter.speeds:  # the last epoch's: the first may include compiling the kernels
+            trial.set_user_attr("samples_per_s", round(reporter.speeds[-1], 1))
         if history.interrupted:
             self.interrupted = True
             raise KeyboardInterrupt  # Optuna marks the trial failed and stops the study; search returns
@@ -297,8 +300,43 @@ def search(
     splits = as_splits(data)
     train, val = check_splits(splits)
 
-    if verbose < 2:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # nnscratch prints its own line per trial
+    verbosity, rng = optuna.logging.get_verbosity(), ns_random.get_rng_state()
+    try:
+        if verbose < 2:
+            optuna.logging.set_verbosity(optuna.logging.WARNING)  # nnscratch prints its own line per trial
+        return _search(
+            optuna,
+            build,
+            space,
+            splits,
+            train,
+            val,
+            trials,
+            budget_s,
+            epochs,
+            metric,
+            direction,
+            metrics,
+            seed,
+            storage,
+            study_name,
+            sampler,
+            pruner,
+            enqueue,
+            callbacks,
+            device,
+            out,
+            verbose,
+        )
+    finally:  # the caller's logging and random stream, as they were
+        optuna.logging.set_verbosity(verbosity)
+        ns_random.set_rng_state(rng)
+
+
+def _search(optuna: Any, build: Any, space: dict, splits: DataSplits, train: Any, val: Any, trials: int,
+            budget_s: float | None, epochs: int, metric: str, direction: str, metrics: Sequence[Any], seed: int,
+            storage: Any, study_name: str, sampler: Any, pruner: Any, enqueue: Sequence[Mapping[str, Any]],
+            callbacks: Sequence[Any], device: str | None, out: Any, verbose: int) -> SearchResult:  # fmt: skip
     study = optuna.create_study(
         study_name=study_name,
         storage=storage_url(storage),
@@ -330,9 +368,12 @@ def search(
                     callbacks=[_TrialLine(optuna, metric, trials, verbose, len(finished))] if verbose else [],
                     gc_after_trial=False,
                 )
+            done = len(_finished(optuna, study))
             stop_reason = f"{trials} trials in the study"
-            if budget_s is not None and len(_finished(optuna, study)) < trials:
+            if budget_s is not None and done < trials and time.monotonic() - start >= budget_s:
                 stop_reason = f"the time budget of {budget_s:g} s was spent"
+            elif done < trials:
+                stop_reason = f"{trials - done} of the {trials} trials failed (a loss that was not finite)"
         except KeyboardInterrupt:
             stop_reason = f"interrupted (Ctrl-C): the {len(_finished(optuna, study))} finished trials are kept" + (
                 f" in {storage_url(storage)}; run the same search again to continue" if storage else ""

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -94,7 +95,7 @@ def as_splits(data: Any) -> DataSplits:
         return DataSplits(data["train"], data["val"], data.get("test"))
     if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], np.ndarray):
         return DataSplits(data[0], data[1])
-    if hasattr(data, "train") and hasattr(data, "val"):
+    if _has(data, "train") and _has(data, "val"):
         return DataSplits(*(_attribute(data, name) for name in SPLITS))
     raise TypeError(
         "data: expected tune.DataSplits(train, val, test), a dict {'train': ..., 'val': ...}, or a pair "
@@ -102,8 +103,14 @@ def as_splits(data: Any) -> DataSplits:
     )
 
 
+def _has(data: Any, name: str) -> bool:
+    """Whether ``data`` has attribute ``name``, found without reading it (no property runs)."""
+    missing = object()
+    return inspect.getattr_static(data, name, missing) is not missing or hasattr(type(data), "__getattr__")
+
+
 def _attribute(data: Any, name: str) -> Callable[[], Any] | None:
-    if name == "test" and not hasattr(type(data), "test") and not hasattr(data, "test"):
+    if name == "test" and not _has(data, "test"):
         return None
     return lambda: getattr(data, name)  # read when asked, not now
 

@@ -26,7 +26,7 @@ def examples_on_path(monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLES))
     monkeypatch.chdir(EXAMPLES.parent)
     yield
-    for name in ("recipe", "train_cifar10", "train_fashion_mnist"):
+    for name in ("recipe", "train_cifar10", "train_fashion_mnist", "tune_fashion_mnist"):
         sys.modules.pop(name, None)
 
 
@@ -113,6 +113,39 @@ def test_train_fashion_mnist_smoke(tmp_path, monkeypatch, examples_on_path):
         ]
     )
     _check_outputs(out, epochs=1)
+
+
+def test_train_fashion_mnist_lr_find(tmp_path, monkeypatch, examples_on_path, capsys):
+    """``--lr find``: the range test picks the peak rate, which the report records, and draws lr_find.png."""
+    pytest.importorskip("matplotlib")
+    _write_fashion(tmp_path / "data", 80, 20)
+    monkeypatch.setattr(FashionMNIST, "system_dirs", ())
+    monkeypatch.setattr(FashionMNIST, "mirrors", ())
+    module = importlib.import_module("train_fashion_mnist")
+    out = tmp_path / "out"
+    argv = ["--data-dir", str(tmp_path / "data"), "--limit", "40", "--epochs", "1", "--batch-size", "16"]
+    module.main([*argv, "--lr", "find", "--out", str(out), "--verbose", "0"])
+    assert (out / "lr_find.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "lr_find: peak learning rate" in printed
+    assert '"lr": "find"' not in (out / "report.txt").read_text()
+
+
+def test_tune_fashion_mnist_smoke(tmp_path, monkeypatch, examples_on_path):
+    """The tuning example end to end on generated images: a search, the tuned and the default recipe."""
+    pytest.importorskip("optuna")
+    pytest.importorskip("matplotlib")
+    _write_fashion(tmp_path / "data", 300, 40)
+    monkeypatch.setattr(FashionMNIST, "system_dirs", ())
+    monkeypatch.setattr(FashionMNIST, "mirrors", ())
+    module = importlib.import_module("tune_fashion_mnist")
+    out = tmp_path / "out"
+    argv = ["--data-dir", str(tmp_path / "data"), "--budget-min", "0.5", "--trials", "3", "--trial-epochs", "1"]
+    argv += ["--trial-images", "100", "--trial-val-images", "30", "--out", str(out), "--verbose", "0"]
+    figures = module.main(argv)
+    for name in ("trials.csv", "trials.md", "best.json", "history.png", "comparison.md", "tune.db"):
+        assert (out / name).stat().st_size > 0, name
+    assert 0.0 <= figures["tuned_test_accuracy"] <= 1.0 and 0.0 <= figures["default_test_accuracy"] <= 1.0
 
 
 @pytest.mark.parametrize(
