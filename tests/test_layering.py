@@ -27,6 +27,10 @@ FORBIDDEN = {
 
 #: The edges that close an import cycle and are meant to: (importer, imported) -> (lazy only?, why).
 ALLOWED_BACK_EDGES = {
+    ("nnscratch.train", "nnscratch.tune"): (
+        True,
+        "inside a function only: fit(lr='find') runs tune.lr_find, which trains with train's batch helpers",
+    ),
     ("nnscratch.tensor", "nnscratch.ops"): (
         False,
         "the intended pair (issue 15): ops are Functions on Tensors, and tensor.py imports ops at its end to "

@@ -29,6 +29,7 @@ class History:
         epoch: the epoch indices recorded (0-based).
         stop_reason: why training ended early (``None`` when it ran every epoch).
         interrupted: True when fit() returned because of Ctrl-C.
+        lr_find: the :class:`~nnscratch.tune.LRFinderResult` of ``fit(..., lr="find")``, else None.
     """
 
     def __init__(self) -> None:

@@ -89,11 +89,16 @@ def _write_fashion(root: Path, n_train: int, n_test: int) -> None:
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
 
 
+def _offline_fashion(tmp_path: Path, monkeypatch, n_train: int, n_test: int) -> None:
+    """Generated Fashion-MNIST files in tmp_path/data, and never the system copy or the network."""
+    _write_fashion(tmp_path / "data", n_train, n_test)
+    monkeypatch.setattr(FashionMNIST, "system_dirs", ())
+    monkeypatch.setattr(FashionMNIST, "mirrors", ())
+
+
 def test_train_fashion_mnist_smoke(tmp_path, monkeypatch, examples_on_path):
     pytest.importorskip("matplotlib")
-    _write_fashion(tmp_path / "data", 80, 20)
-    monkeypatch.setattr(FashionMNIST, "system_dirs", ())
-    monkeypatch.setattr(FashionMNIST, "mirrors", ())  # never the network
+    _offline_fashion(tmp_path, monkeypatch, 80, 20)
     module = importlib.import_module("train_fashion_mnist")
     out = tmp_path / "out"
     module.main(
@@ -118,9 +123,7 @@ def test_train_fashion_mnist_smoke(tmp_path, monkeypatch, examples_on_path):
 def test_train_fashion_mnist_lr_find(tmp_path, monkeypatch, examples_on_path, capsys):
     """``--lr find``: the range test picks the peak rate, which the report records, and draws lr_find.png."""
     pytest.importorskip("matplotlib")
-    _write_fashion(tmp_path / "data", 80, 20)
-    monkeypatch.setattr(FashionMNIST, "system_dirs", ())
-    monkeypatch.setattr(FashionMNIST, "mirrors", ())
+    _offline_fashion(tmp_path, monkeypatch, 80, 20)
     module = importlib.import_module("train_fashion_mnist")
     out = tmp_path / "out"
     argv = ["--data-dir", str(tmp_path / "data"), "--limit", "40", "--epochs", "1", "--batch-size", "16"]
@@ -135,9 +138,7 @@ def test_tune_fashion_mnist_smoke(tmp_path, monkeypatch, examples_on_path):
     """The tuning example end to end on generated images: a search, the tuned and the default recipe."""
     pytest.importorskip("optuna")
     pytest.importorskip("matplotlib")
-    _write_fashion(tmp_path / "data", 300, 40)
-    monkeypatch.setattr(FashionMNIST, "system_dirs", ())
-    monkeypatch.setattr(FashionMNIST, "mirrors", ())
+    _offline_fashion(tmp_path, monkeypatch, 300, 40)
     module = importlib.import_module("tune_fashion_mnist")
     out = tmp_path / "out"
     argv = ["--data-dir", str(tmp_path / "data"), "--budget-min", "0.5", "--trials", "3", "--trial-epochs", "1"]
