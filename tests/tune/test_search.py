@@ -461,4 +461,3 @@ def test_space_bad_keys():
     with pytest.raises(TypeError, match="space"):
         _search(build, [("lr", tune.uniform(0, 1))])
     assert build.calls == []
-
