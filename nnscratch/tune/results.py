@@ -55,8 +55,7 @@ class SearchResult:
         for t in self.study.get_trials(deepcopy=False):
             config = t.user_attrs.get("config", t.params)
             values = t.user_attrs.get("values", [])
-            value = t.value if t.value is not None else (max(values) if values and self._maximize else
-                                                         min(values) if values else math.nan)  # fmt: skip
+            value = t.value if t.value is not None else self._best_of(values)
             row = {
                 "trial": t.number,
                 "state": t.state.name.lower(),
@@ -68,6 +67,12 @@ class SearchResult:
             row.update({name: _plain(config.get(name)) for name in self.parameter_names})
             rows.append(row)
         return rows
+
+    def _best_of(self, values: list[float]) -> float:
+        """The best of a stopped trial's epoch scores (NaN when it reported none)."""
+        if not values:
+            return math.nan
+        return max(values) if self._maximize else min(values)
 
     @property
     def _maximize(self) -> bool:

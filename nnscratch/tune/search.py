@@ -23,13 +23,14 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from nnscratch import random as ns_random
@@ -300,43 +301,30 @@ def search(
     splits = as_splits(data)
     train, val = check_splits(splits)
 
+    with _callers_state_kept(optuna, quiet=verbose < 2):
+        return _run_study(optuna, build, space, splits, train, val, trials, budget_s, epochs, metric,
+                          direction, metrics, seed, storage, study_name, sampler, pruner, enqueue, callbacks,
+                          device, out, verbose)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _callers_state_kept(optuna: Any, quiet: bool) -> Iterator[None]:
+    """Optuna's logging level and nnscratch's random stream come back as the caller had them."""
     verbosity, rng = optuna.logging.get_verbosity(), ns_random.get_rng_state()
     try:
-        if verbose < 2:
+        if quiet:
             optuna.logging.set_verbosity(optuna.logging.WARNING)  # nnscratch prints its own line per trial
-        return _search(
-            optuna,
-            build,
-            space,
-            splits,
-            train,
-            val,
-            trials,
-            budget_s,
-            epochs,
-            metric,
-            direction,
-            metrics,
-            seed,
-            storage,
-            study_name,
-            sampler,
-            pruner,
-            enqueue,
-            callbacks,
-            device,
-            out,
-            verbose,
-        )
-    finally:  # the caller's logging and random stream, as they were
+        yield
+    finally:
         optuna.logging.set_verbosity(verbosity)
         ns_random.set_rng_state(rng)
 
 
-def _search(optuna: Any, build: Any, space: dict, splits: DataSplits, train: Any, val: Any, trials: int,
-            budget_s: float | None, epochs: int, metric: str, direction: str, metrics: Sequence[Any], seed: int,
-            storage: Any, study_name: str, sampler: Any, pruner: Any, enqueue: Sequence[Mapping[str, Any]],
-            callbacks: Sequence[Any], device: str | None, out: Any, verbose: int) -> SearchResult:  # fmt: skip
+def _run_study(optuna: Any, build: Any, space: dict, splits: DataSplits, train: Any, val: Any, trials: int,
+               budget_s: float | None, epochs: int, metric: str, direction: str, metrics: Sequence[Any],
+               seed: int, storage: Any, study_name: str, sampler: Any, pruner: Any,
+               enqueue: Sequence[Mapping[str, Any]], callbacks: Sequence[Any], device: str | None, out: Any,
+               verbose: int) -> SearchResult:  # fmt: skip
     study = optuna.create_study(
         study_name=study_name,
         storage=storage_url(storage),
@@ -365,7 +353,7 @@ def _search(optuna: Any, build: Any, space: dict, splits: DataSplits, train: Any
                     objective,
                     n_trials=remaining,
                     timeout=budget_s,
-                    callbacks=[_TrialLine(optuna, metric, trials, verbose, len(finished))] if verbose else [],
+                    callbacks=[_TrialLine(metric)] if verbose else [],
                     gc_after_trial=False,
                 )
             done = len(_finished(optuna, study))
@@ -404,16 +392,15 @@ def _finished(optuna: Any, study: Any) -> list[Any]:
 class _TrialLine:
     """Prints one line per finished trial: its number, state, score and configuration."""
 
-    def __init__(self, optuna: Any, metric: str, trials: int, verbose: int, done: int) -> None:
-        self.optuna, self.metric, self.trials, self.verbose, self.done = optuna, metric, trials, verbose, done
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
 
     def __call__(self, study: Any, trial: Any) -> None:
-        state = trial.state.name.lower()
-        value = trial.value if trial.value is not None else (
-            trial.intermediate_values[max(trial.intermediate_values)] if trial.intermediate_values else math.nan
-        )  # fmt: skip
+        values = trial.user_attrs.get("values", [])
+        value = trial.value if trial.value is not None else (values[-1] if values else math.nan)
         config = ", ".join(f"{k}={_short(v)}" for k, v in trial.user_attrs.get("config", trial.params).items())
         seconds = trial.user_attrs.get("seconds", math.nan)
+        state = trial.state.name.lower()
         print(f"trial {trial.number:>3} {state:<8} {self.metric} {value:.4f}  {seconds:6.1f} s  {config}")
 
 

@@ -23,16 +23,18 @@ Example:
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 
-class Distribution:
+class Distribution(abc.ABC):
     """Where one hyperparameter is drawn from; :meth:`suggest` asks an Optuna trial for a value."""
 
-    def suggest(self, trial: Any, name: str) -> Any:  # pragma: no cover - every subclass overrides it
-        raise NotImplementedError
+    @abc.abstractmethod
+    def suggest(self, trial: Any, name: str) -> Any:
+        """The value of ``name`` for ``trial`` (``trial.suggest_float`` and its kin)."""
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and vars(self) == vars(other)
