@@ -25,7 +25,9 @@ import numpy as np
 from nnscratch import autograd, backend
 from nnscratch.tensor import Tensor
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+from nnscratch.nn.fusion import fuse_conv_bn, fuse_conv_bn_weights  # torch.nn.utils.fusion
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "fuse_conv_bn", "fuse_conv_bn_weights"]
 
 
 def _as_list(parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
