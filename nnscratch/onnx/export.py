@@ -99,7 +99,7 @@ class Tracer:
         inputs = [a for a in args if isinstance(a, Tensor)]
         if not isinstance(out, Tensor):
             raise UnsupportedOperatorError(
-                f"{type(module).__name__} at {path or '<model>'} returned {type(out).__name__}; export expects a Tensor",
+                f"{type(module).__name__} at {path or '<model>'} returned {type(out).__name__}; expected a Tensor",
                 type(module).__name__, path,
             )  # fmt: skip
         names = exporter(self, module, path, inputs, out)
@@ -215,11 +215,12 @@ def export(
         graph.node("Identity", [traced], name=f"{wanted}_identity")
         graph.nodes[-1].output[0] = wanted
     keeps_batch = dynamic_batch and batch is not None
+    batch_out = [keeps_batch and y.ndim > 0 and y.shape[0] == batch for y in out_tensors]
     onnx_graph = onnx.helper.make_graph(
         graph.nodes,
         type(model).__name__,
         [_value_info(onnx, n, x, keeps_batch) for n, x in zip(in_names, inputs)],
-        [_value_info(onnx, n, y, keeps_batch and y.ndim > 0 and y.shape[0] == batch) for n, y in zip(out_names, out_tensors)],
+        [_value_info(onnx, n, y, keep) for n, y, keep in zip(out_names, out_tensors, batch_out)],
         graph.initializers,
     )  # fmt: skip
     proto = onnx.helper.make_model(
