@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 
 from nnscratch import autograd, backend
-from nnscratch.tensor import Tensor
-
 from nnscratch.nn.fusion import fuse_conv_bn, fuse_conv_bn_weights  # torch.nn.utils.fusion
+from nnscratch.tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "fuse_conv_bn", "fuse_conv_bn_weights"]
 
