@@ -24,5 +24,6 @@ from __future__ import annotations
 
 from nnscratch.onnx.errors import UnsupportedOperatorError
 from nnscratch.onnx.export import SUPPORTED_OPSETS, export
+from nnscratch.onnx.importer import OnnxModel, load
 
-__all__ = ["SUPPORTED_OPSETS", "UnsupportedOperatorError", "export"]
+__all__ = ["SUPPORTED_OPSETS", "OnnxModel", "UnsupportedOperatorError", "export", "load"]

@@ -56,7 +56,7 @@ class GraphBuilder:
     def initializer(self, array: np.ndarray, name: str) -> str:
         """Store ``array`` as a weight of the graph under (a unique variant of) ``name``."""
         name = self.fresh(name)
-        self.initializers.append(self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(self.onnx.numpy_helper.from_array(np.asarray(array, order="C"), name))
         return name
 
     def constant(self, values: Any, dtype: Any, base: str = "const") -> str:

@@ -20,6 +20,8 @@ import numpy as np
 
 from nnscratch import autograd, backend
 from nnscratch.metrics import MetricFn, resolve_metric, to_numpy
+from nnscratch.nn.fusion import fuse_conv_bn
+from nnscratch.nn.layers_conv import BatchNorm2d
 from nnscratch.nn.module import Module
 from nnscratch.tensor import Tensor
 from nnscratch.train.batches import (
@@ -119,7 +121,9 @@ def evaluate(
     return run_eval(model, data, loss_fn, resolve_metrics(metrics), check_batch_size(batch_size), dev, "data")
 
 
-def predict(model: Module, data: Any, batch_size: int = 256, device: str | None = None) -> np.ndarray:
+def predict(
+    model: Module, data: Any, batch_size: int = 256, device: str | None = None, fuse_bn: bool = True
+) -> np.ndarray:
     """The model's outputs for every sample, batched, in evaluation mode without gradients.
 
     Args:
@@ -127,6 +131,10 @@ def predict(model: Module, data: Any, batch_size: int = 256, device: str | None 
         data: inputs (an array or Tensor (N, ...)), a pair ``(x, y)`` or a DataLoader (labels ignored).
         batch_size: samples per forward for array data (default: 256).
         device: move the model there first (default: where it is).
+        fuse_bn: run a copy of the model with each BatchNorm2d folded into the convolution before it
+            (:func:`nnscratch.nn.utils.fuse_conv_bn`; ``model`` itself is unchanged). Same outputs to
+            float32 rounding; measured 1.2x faster for resnet20 at batch 1 and 1.1x for mobilenet_v2
+            (README, "Deploy"). Default True; False runs ``model`` as it is.
 
     Returns:
         the outputs (N, ...) as a NumPy array on the host.
@@ -138,12 +146,20 @@ def predict(model: Module, data: Any, batch_size: int = 256, device: str | None 
     float_dtype = model_float_dtype(model)
     was_training = model.training
     model.eval()
+    runner = model
     try:
         with autograd.no_grad():
             for x, _ in iterate_batches(data, batch_size, "data"):
-                outputs.append(to_numpy(model(to_tensor(x, dev, float_dtype))))  # (B, ...)
+                x = to_tensor(x, dev, float_dtype)
+                if fuse_bn and runner is model and _has_batch_norm(model):
+                    runner = fuse_conv_bn(model, x[:1])
+                outputs.append(to_numpy(runner(x)))  # (B, ...)
     finally:
         model.train(was_training)
     if not outputs:
         raise ValueError("data: no samples to predict")
     return np.concatenate(outputs)  # (N, ...)
+
+
+def _has_batch_norm(model: Module) -> bool:
+    return any(isinstance(m, BatchNorm2d) for m in model.modules())
