@@ -281,6 +281,8 @@ class Tensor:
         """A tensor sharing this one's data (and version counter) but cut from the graph."""
         t = Tensor._wrap(self.array, self.device)
         t._version_counter = self._version_counter
+        if function_observers:  # a tracer sees the same value under a new tensor (function None)
+            function_observers[-1](None, [self], [t])
         return t
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -511,8 +513,9 @@ class Tensor:
 
 # --- Function -----------------------------------------------------------------------------------
 #: Who watches every Function call: the newest observer is called as ``observer(function, inputs,
-#: outputs)`` after each forward, with or without grad mode. :mod:`nnscratch.onnx`'s tracer is one; an
-#: empty list (the normal case) costs one test per op.
+#: outputs)`` after each forward, with or without grad mode, and as ``observer(None, [t], [detached])``
+#: by ``detach()``. :mod:`nnscratch.onnx`'s tracer is one; an empty list (the normal case) costs one test
+#: per op.
 function_observers: list[Callable[[Function, list[Tensor], list[Tensor]], None]] = []
 
 

@@ -21,14 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from nnscratch import autograd
-from nnscratch import tensor as tensor_module
+from nnscratch import autograd, backend
 from nnscratch.atomic import atomic_write
 from nnscratch.nn.module import Module
 from nnscratch.onnx.errors import UnsupportedOperatorError, require_onnx
 from nnscratch.onnx.export_ops import FUNCTION_EXPORTERS, MODULE_EXPORTERS, np_dtype
 from nnscratch.onnx.graph import GraphBuilder
-from nnscratch.tensor import Function, Tensor
+from nnscratch.tensor import Function, Tensor, function_observers
 
 #: The opsets export writes: 13 is the first with Softmax over one axis and ReduceSum's axes input.
 SUPPORTED_OPSETS = range(13, 22)
@@ -64,7 +63,7 @@ class Tracer:
         """The ONNX value of ``t``: a traced output, a graph input, a parameter or buffer, or a constant."""
         if id(t) in self.names:
             return self.names[id(t)]
-        array = np.asarray(t.detach().cpu().numpy())
+        array = np.asarray(backend.to_numpy(t.array))  # not t.detach(): the tracer watches detach
         if id(t) in self.state_name:
             name = self.g.initializer(array, self.state_name[id(t)])
         else:
@@ -105,8 +104,11 @@ class Tracer:
         names = exporter(self, module, path, inputs, out)
         self.bind(out, names[0])
 
-    def on_function(self, fn: Function, inputs: list[Tensor], outputs: list[Tensor]) -> None:
+    def on_function(self, fn: Function | None, inputs: list[Tensor], outputs: list[Tensor]) -> None:
         if self.inside_exported:
+            return
+        if fn is None:  # detach(): the same value
+            self.bind(outputs[0], self.name(inputs[0]))
             return
         exporter = FUNCTION_EXPORTERS.get(type(fn))
         if exporter is None:
@@ -190,8 +192,8 @@ def export(
         >>> import nnscratch as ns
         >>> from nnscratch import models
         >>> proto = ns.onnx.export(models.simple_cnn(), ns.randn(1, 3, 32, 32))
-        >>> [n.op_type for n in proto.graph.node][:3]
-        ['Conv', 'Relu', 'MaxPool']
+        >>> [n.op_type for n in proto.graph.node][:4]
+        ['Conv', 'Relu', 'Conv', 'Relu']
         >>> proto.graph.input[0].name, proto.graph.initializer[0].name
         ('input', '0.weight')
     """
@@ -208,7 +210,9 @@ def export(
         model = fuse_conv_bn(copy.deepcopy(model).eval())
     graph = GraphBuilder(opset)
     batch = inputs[0].shape[0] if inputs[0].ndim else None
-    outputs = _trace(model, inputs, in_names, graph, batch)
+    wanted = [output_names] if isinstance(output_names, str) else list(output_names or [])
+    reserved = [n for n in wanted if isinstance(n, str)] + ["output"] + [f"output{i}" for i in range(16)]
+    outputs = _trace(model, inputs, in_names, graph, batch, reserved)
     out_names = _names(output_names, len(outputs), "output", "output_names")
     tracer_names, out_tensors = [name for name, _ in outputs], [t for _, t in outputs]
     for traced, wanted in zip(tracer_names, out_names):  # the graph outputs get the names asked for
@@ -235,25 +239,27 @@ def export(
     return proto
 
 
-def _trace(model: Module, inputs: list[Tensor], in_names: list[str], graph: GraphBuilder, batch: int | None
-           ) -> list[tuple[str, Tensor]]:  # fmt: skip
+def _trace(model: Module, inputs: list[Tensor], in_names: list[str], graph: GraphBuilder, batch: int | None,
+           reserved: Sequence[str]) -> list[tuple[str, Tensor]]:  # fmt: skip
     """Run ``model`` once under a :class:`Tracer`; returns (ONNX name, tensor) of each output."""
     tracer = Tracer(model, graph, batch)
     for x, name in zip(inputs, in_names):
         graph.fresh(name)
         tracer.bind(x, name)
+    for name in reserved:  # the graph outputs' names: no traced value may take them
+        graph.fresh(name)
     removers = []
     for module in model.modules():
         removers.append(module.register_forward_pre_hook(tracer.before_module))
         removers.append(module.register_forward_hook(tracer.after_module))
     was_training = model.training
     model.eval()
-    tensor_module.function_observers.append(tracer.on_function)
+    function_observers.append(tracer.on_function)
     try:
         with autograd.no_grad():
             result = model(*inputs)
     finally:
-        tensor_module.function_observers.remove(tracer.on_function)
+        function_observers.remove(tracer.on_function)
         for remove in removers:
             remove()
         model.train(was_training)

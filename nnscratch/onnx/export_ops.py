@@ -209,6 +209,11 @@ def _gelu(ctx: ExportContext, path: str, x: Tensor, approximate: str) -> list[st
     return g.node("Mul", [half_x, plus], name=path)
 
 
+def _hardswish_before_14(ctx: ExportContext, path: str, x: Tensor) -> list[str]:
+    (gate,) = ctx.g.node("HardSigmoid", [ctx.name(x)], name=f"{path}.gate", alpha=1.0 / 6.0, beta=0.5)
+    return ctx.g.node("Mul", [ctx.name(x), gate], name=path)
+
+
 def export_activation(ctx: ExportContext, m: Any, path: str, inputs: list[Tensor], out: Tensor) -> list[str]:
     """ReLU, ReLU6, Hardtanh, Sigmoid, Tanh, SiLU, Hardswish, LeakyReLU, ELU, GELU, Softmax, LogSoftmax."""
     x, g = inputs[0], ctx.g
@@ -231,6 +236,8 @@ def export_activation(ctx: ExportContext, m: Any, path: str, inputs: list[Tensor
     if kind in (nn.Softmax, nn.LogSoftmax):
         op = "Softmax" if kind is nn.Softmax else "LogSoftmax"
         return g.node(op, [ctx.name(x)], name=path, axis=int(m.dim) if m.dim is not None else -1)
+    if kind is nn.Hardswish and g.opset < 14:  # HardSwish is opset 14: x hardsigmoid(x), alpha 1/6
+        return _hardswish_before_14(ctx, path, x)
     op = {nn.Sigmoid: "Sigmoid", nn.Tanh: "Tanh", nn.Hardswish: "HardSwish"}[kind]
     return g.node(op, [ctx.name(x)], name=path)
 
@@ -238,8 +245,8 @@ def export_activation(ctx: ExportContext, m: Any, path: str, inputs: list[Tensor
 def export_flatten(ctx: ExportContext, m: nn.Flatten, path: str, inputs: list[Tensor], out: Tensor) -> list[str]:
     x = inputs[0]
     start, end = m.start_dim % max(x.ndim, 1), m.end_dim % max(x.ndim, 1)
-    if end == x.ndim - 1:
-        return ctx.g.node("Flatten", [ctx.name(x)], name=path, axis=start) if start > 0 else _reshape(ctx, path, x, out)
+    if start == 1 and end == x.ndim - 1:  # ONNX's Flatten always gives 2-d: torch's flatten(1) only
+        return ctx.g.node("Flatten", [ctx.name(x)], name=path, axis=1)
     return _reshape(ctx, path, x, out)
 
 
@@ -412,6 +419,14 @@ def export_pad(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], out
     return ctx.g.node("Pad", [ctx.name(x), pads, value], name=_op_name(path, "pad"), mode="constant")
 
 
+def export_hardswish_fn(
+    ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], outputs: list[Tensor]
+) -> list[str]:
+    if ctx.g.opset < 14:
+        return _hardswish_before_14(ctx, _op_name(path, "hardswish"), inputs[0])
+    return ctx.g.node("HardSwish", [ctx.name(inputs[0])], name=_op_name(path, "hardswish"))
+
+
 #: Function class -> exporter, for ops a ``forward`` runs outside the layers of MODULE_EXPORTERS.
 FUNCTION_EXPORTERS: dict[type, Callable[..., list[str]]] = {
     arith.Add: _elementwise("Add"),
@@ -434,7 +449,7 @@ FUNCTION_EXPORTERS: dict[type, Callable[..., list[str]]] = {
     math_ops.Maximum: _elementwise("Max"),
     math_ops.Minimum: _elementwise("Min"),
     math_ops.Clip: export_clip_fn,
-    act_ops.Hardswish: _elementwise("HardSwish"),
+    act_ops.Hardswish: export_hardswish_fn,
     unary.Reciprocal: _elementwise("Reciprocal"),
     conv.Conv2dFn: export_conv_fn,
     linear.LinearProduct: export_linear_fn,
