@@ -66,7 +66,7 @@ def fuse_conv_bn_weights(conv: Conv2d, bn: BatchNorm2d) -> None:
     conv.use_bias = True
 
 
-def _pairs(model: Module, example_input: Tensor) -> list[tuple[Conv2d, BatchNorm2d]]:
+def _pairs(model: Module, example_input: Tensor | tuple[Tensor, ...]) -> list[tuple[Conv2d, BatchNorm2d]]:
     """(conv, bn) where bn's only reader-input is conv's output, each called once, found by running the model."""
     conv_of_output: dict[int, Conv2d] = {}  # id(conv output) -> conv
     bn_input: dict[int, list[BatchNorm2d]] = {}  # id(tensor) -> BatchNorms that read it
@@ -102,7 +102,7 @@ def _pairs(model: Module, example_input: Tensor) -> list[tuple[Conv2d, BatchNorm
     function_observers.append(on_function)
     try:
         with autograd.no_grad():
-            model(example_input)
+            model(*example_input) if isinstance(example_input, tuple) else model(example_input)
     finally:
         function_observers.remove(on_function)
         for remove in removers:
@@ -128,13 +128,15 @@ def _example_for(model: Module) -> Tensor:
     return x.to(first.device) if first is not None else x
 
 
-def fuse_conv_bn(model: Module, example_input: Tensor | None = None, inplace: bool = False) -> Module:
+def fuse_conv_bn(
+    model: Module, example_input: Tensor | tuple[Tensor, ...] | None = None, inplace: bool = False
+) -> Module:
     """Fold every eval-mode BatchNorm2d that reads a Conv2d's output into that convolution.
 
     Args:
         model: a model in eval mode (the running statistics are what gets folded).
-        example_input: one batch the model accepts, run once to find the (conv, bn) pairs; optional
-            for zoo models (their ``input_shape()`` is used).
+        example_input: one batch the model accepts (a tuple for several inputs), run once to find
+            the (conv, bn) pairs; optional for zoo models (their ``input_shape()`` is used).
         inplace: change ``model`` itself (default False: a fused copy is returned).
 
     Returns:

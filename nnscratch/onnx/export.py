@@ -207,7 +207,7 @@ def export(
     if fold_batchnorm:
         from nnscratch.nn.utils import fuse_conv_bn
 
-        model = fuse_conv_bn(copy.deepcopy(model).eval())
+        model = fuse_conv_bn(copy.deepcopy(model).eval(), tuple(inputs), inplace=True)
     graph = GraphBuilder(opset)
     batch = inputs[0].shape[0] if inputs[0].ndim else None
     wanted = [output_names] if isinstance(output_names, str) else list(output_names or [])
