@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib
+import json
 import os
 import runpy
 import sys
@@ -26,7 +27,7 @@ def examples_on_path(monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLES))
     monkeypatch.chdir(EXAMPLES.parent)
     yield
-    for name in ("recipe", "train_cifar10", "train_fashion_mnist", "tune_fashion_mnist"):
+    for name in ("recipe", "train_cifar10", "train_fashion_mnist", "tune_fashion_mnist", "export_onnx"):
         sys.modules.pop(name, None)
 
 
@@ -147,6 +148,38 @@ def test_tune_fashion_mnist_smoke(tmp_path, monkeypatch, examples_on_path):
     for name in ("trials.csv", "trials.md", "best.json", "history.png", "comparison.md", "tune.db"):
         assert (out / name).stat().st_size > 0, name
     assert 0.0 <= figures["tuned_test_accuracy"] <= 1.0 and 0.0 <= figures["default_test_accuracy"] <= 1.0
+
+
+def test_export_onnx_smoke(tmp_path, monkeypatch, examples_on_path):
+    """The deployment example on generated images: the file, the agreement with ONNX Runtime, the table."""
+    pytest.importorskip("onnxruntime")
+    _offline_fashion(tmp_path, monkeypatch, 20, 30)
+    module = importlib.import_module("export_onnx")
+    out = tmp_path / "out"
+    result = module.main(["--data-dir", str(tmp_path / "data"), "--rounds", "2", "--out", str(out)])
+    assert (out / "resnet20_fashion_mnist.onnx").stat().st_size > 1_000_000
+    assert result["agreement"]["images"] == 30 and result["agreement"]["predictions_agree"] == 1.0
+    assert result["agreement"]["max_abs_logit_difference"] < 1e-3
+    assert [(r["model"], r["batch"]) for r in result["latency"]] == [
+        ("simple_cnn", 1), ("simple_cnn", 256), ("resnet20", 1), ("resnet20", 256)]  # fmt: skip
+    assert json.loads((out / "latency.json").read_text())["latency"] == result["latency"]
+
+
+@pytest.mark.slow
+def test_export_onnx_on_the_real_test_split_agrees_everywhere(tmp_path, examples_on_path):
+    """All 10,000 Fashion-MNIST test images: ONNX Runtime predicts what nnscratch predicts, at the
+    shipped weights' accuracy."""
+    pytest.importorskip("onnxruntime")
+    try:
+        FashionMNIST(train=False, download=False)
+    except Exception as error:  # noqa: BLE001 - any reason the data is absent
+        if os.environ.get("NNSCRATCH_REQUIRE_DATA") == "1":
+            raise
+        pytest.skip(f"Fashion-MNIST not available offline: {error}")
+    result = importlib.import_module("export_onnx").main(["--rounds", "2", "--out", str(tmp_path)])
+    agreement = result["agreement"]
+    assert agreement["images"] == 10000 and agreement["predictions_agree"] >= 0.9999
+    assert agreement["accuracy_onnxruntime"] > 0.91 and agreement["max_abs_logit_difference"] < 1e-3
 
 
 @pytest.mark.parametrize(
