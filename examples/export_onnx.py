@@ -33,7 +33,7 @@ import numpy as np
 
 import nnscratch as ns
 from nnscratch import models, nn
-from nnscratch.cpu import tune_process
+from nnscratch.cpu import isa, tune_process
 from nnscratch.data import DatasetNotFoundError, FashionMNIST
 
 
@@ -178,9 +178,13 @@ def main(argv: list[str] | None = None) -> dict:
         rows = latency("simple_cnn", models.simple_cnn(in_channels=1, image_size=28).eval(), out / "simple_cnn.onnx",
                        args.rounds)  # fmt: skip
         rows += latency("resnet20", model, out / "resnet20_latency.onnx", args.rounds)
+    print(f"measured on {cpu_name()} ({os.cpu_count()} cores), nnscratch kernels for {isa.target().name}, "
+          f"ONNX Runtime {onnxruntime.__version__}, same run:")  # fmt: skip
     print(table(rows))
+    target = isa.target()
     result = {
         "cpu": cpu_name(),
+        "isa": f"{target.name} ({target.cpu}, as Numba compiles for it)",
         "cores": os.cpu_count(),
         "onnxruntime": onnxruntime.__version__,
         "agreement": agreement,
