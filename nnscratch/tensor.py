@@ -454,6 +454,8 @@ class Tensor:
             with autograd.no_grad():
                 result = op(self, *args)
             self._write(result.array)
+            if function_observers:  # a tracer: this tensor now holds the op's result
+                function_observers[-1](None, [result], [self])
             return self
         # The old value becomes a hidden tensor the op consumes. It gets its own copy of the data,
         # so functions that saved it still see the value they were given.
@@ -466,6 +468,8 @@ class Tensor:
         self._write(result.array)
         self.requires_grad, self.creator, self.generation = True, result.creator, result.generation
         result.creator._replace_output(result, self)
+        if function_observers:
+            function_observers[-1](None, [result], [self])
         return self
 
     def _write(self, array: Any) -> None:
@@ -513,9 +517,10 @@ class Tensor:
 
 # --- Function -----------------------------------------------------------------------------------
 #: Who watches every Function call: the newest observer is called as ``observer(function, inputs,
-#: outputs)`` after each forward, with or without grad mode, and as ``observer(None, [t], [detached])``
-#: by ``detach()``. :mod:`nnscratch.onnx`'s tracer is one; an empty list (the normal case) costs one test
-#: per op.
+#: outputs)`` after each forward, with or without grad mode, and as ``observer(None, [source], [t])``
+#: when ``t`` takes the value of ``source``: ``detach()``, and the in-place ops (``relu_``,
+#: ``x[i] = v``). :mod:`nnscratch.onnx`'s tracer is one; an empty list (the normal case) costs one
+#: test per op.
 function_observers: list[Callable[[Function, list[Tensor], list[Tensor]], None]] = []
 
 

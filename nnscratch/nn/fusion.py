@@ -91,8 +91,8 @@ def _pairs(model: Module, example_input: Tensor | tuple[Tensor, ...]) -> list[tu
             alive.append(out)
 
     def on_function(fn: Any, inputs: list[Tensor], outputs: list[Tensor]) -> None:
-        if not inside_bn[0]:
-            for t in inputs:
+        if not inside_bn[0]:  # fn None: outputs[0] took a new value in place (a conv output changed is not fused)
+            for t in inputs + (outputs if fn is None else []):
                 other_uses[id(t)] = other_uses.get(id(t), 0) + 1
         alive.append(outputs)
 

@@ -80,6 +80,24 @@ def test_a_conv_output_read_twice_or_a_norm_after_something_else_is_left_alone()
     np.testing.assert_allclose(outputs(fused, x), outputs(model, x), rtol=1e-6)
 
 
+def test_a_conv_output_changed_in_place_before_the_norm_is_left_alone() -> None:
+    class ReluInBetween(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3)
+
+        def forward(self, x: ns.Tensor) -> ns.Tensor:
+            y = self.conv(x)
+            y.relu_()
+            return self.bn(y)
+
+    model = randomise_batch_norms(ReluInBetween()).eval()
+    fused = nn.utils.fuse_conv_bn(model, ns.randn(1, 3, 4, 4))
+    assert batch_norms(fused) == 1
+    x = ns.randn(2, 3, 4, 4)
+    np.testing.assert_allclose(outputs(fused, x), outputs(model, x), rtol=1e-6)
+
+
 def test_frozen_weights_stay_frozen() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4)).eval()
     model[0].weight.requires_grad_(False)

@@ -166,6 +166,24 @@ def test_a_forward_written_with_tensor_ops(opset: int) -> None:
     assert {"Add", "Concat", "ReduceSum", "ReduceMax", "Transpose", "Pad", "Pow"} <= set(op_types(proto))
 
 
+class InPlace(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x: ns.Tensor) -> ns.Tensor:
+        y = self.conv(x)
+        F.relu(y, inplace=True)
+        y.mul_(2.0)
+        return y.detach() + 1.0
+
+
+def test_in_place_ops_and_detach_are_followed() -> None:
+    """``y.mul_(2)`` changes what ``y`` holds: the next op must read the new value, not the conv's."""
+    proto = assert_exports(InPlace(), (3, 4, 4))
+    assert op_types(proto) == ["Conv", "Relu", "Mul", "Add"]
+
+
 def test_node_and_weight_names_follow_module_paths() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 2))
     proto = ns.onnx.export(model, ns.randn(1, 3, 8, 8))
