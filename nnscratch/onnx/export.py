@@ -10,6 +10,11 @@ named by their ``state_dict`` keys; nodes are named by their module paths.
 
 Hooks on every layer also turn off nnscratch's fused Conv/BN + ReLU paths during the trace, so each
 layer is seen on its own.
+
+What a trace cannot see, as with ``torch.jit.trace``: Python control flow that depends on values (an
+``if x.mean() > 0`` takes the branch the example took) and sizes used as Python numbers (``x.shape[2]``
+becomes a constant). Only the batch axis stays free. A value computed outside nnscratch's ops (through
+``.numpy()``) with the batch as its first dimension is refused rather than frozen.
 """
 
 from __future__ import annotations
