@@ -93,6 +93,7 @@ class OnnxModel(Module):
         ranks = _ranks(onnx, proto)
         self.steps: list[_Step] = []
         taken: set[str] = set()
+        shared: dict[tuple, str] = {}  # (op, weight, bias, attributes) -> layer path: a layer called twice
         for node in graph.node:
             if node.domain not in ("", "ai.onnx"):
                 raise UnsupportedOperatorError(
@@ -116,9 +117,14 @@ class OnnxModel(Module):
             layer = None
             builder = LAYER_BUILDERS.get(node.op_type)
             if builder is not None:
-                module = builder(node, attrs, self.constants, ranks)
-                if module is not None:
-                    layer = self._place(module, _layer_path(node, self.constants, taken))
+                key = (node.op_type, *node.input[1:], repr(sorted(attrs.items())))
+                if node.op_type != "Dropout" and len(node.input) > 1 and key in shared:
+                    layer = shared[key]  # the same weights with the same settings: the same layer, tied
+                else:
+                    module = builder(node, attrs, self.constants, ranks)
+                    if module is not None:
+                        layer = self._place(module, _layer_path(node, self.constants, taken))
+                        shared[key] = layer
             self.steps.append(_Step(node, attrs, layer))
 
     def _place(self, module: Module, path: str) -> str:
@@ -155,8 +161,9 @@ class OnnxModel(Module):
                     outs = _run_layer(self.layer(step.layer), step, args)
                 else:
                     outs = OPS[step.op](args, step.attrs, self)
-            except UnsupportedOperatorError:
-                raise
+            except UnsupportedOperatorError as error:
+                raise UnsupportedOperatorError(f"ONNX node {step.name!r} ({step.op}): {error}", error.op or step.op,
+                                               step.name) from error  # fmt: skip
             except Exception as error:
                 raise type(error)(f"ONNX node {step.name!r} ({step.op}): {error}") from error
             values.update(zip(step.outputs, outs))
@@ -233,7 +240,8 @@ def _static(constants: dict[str, np.ndarray], name: str) -> np.ndarray | None:
 
 
 def _param(array: np.ndarray) -> Parameter:
-    return Parameter(Tensor(np.ascontiguousarray(array)))
+    """A trainable copy (``numpy_helper.to_array`` gives read-only views of the file's bytes)."""
+    return Parameter(Tensor(np.array(array, order="C", copy=True)))
 
 
 def _build_conv(node: Any, attrs: dict, constants: dict, ranks: dict) -> Module | None:
@@ -432,7 +440,8 @@ def _reshape(args: list[Value], attrs: dict, model: OnnxModel) -> list[Value]:
 
 def _flatten(args: list[Value], attrs: dict, model: OnnxModel) -> list[Value]:
     x = args[0]
-    axis = int(attrs.get("axis", 1)) % (x.ndim + 1) if x.ndim else 0
+    axis = int(attrs.get("axis", 1))
+    axis = axis + x.ndim if axis < 0 else axis  # ONNX: an axis in [-r, r]
     lead = int(np.prod(x.shape[:axis], dtype=np.int64))
     return [x.reshape((lead, -1)) if x.ndim else x.reshape((1, 1))]
 
@@ -492,6 +501,8 @@ def _cast(args: list[Value], attrs: dict, model: OnnxModel) -> list[Value]:
 def _clip(args: list[Value], attrs: dict, model: OnnxModel) -> list[Value]:
     lo = args[1] if len(args) > 1 else attrs.get("min")
     hi = args[2] if len(args) > 2 else attrs.get("max")
+    if lo is None and hi is None:
+        return [args[0]]
     lo = None if lo is None else float(np.asarray(lo).reshape(-1)[0])  # a scalar, or a 1-element tensor
     hi = None if hi is None else float(np.asarray(hi).reshape(-1)[0])
     return [args[0].clamp(lo, hi)]
@@ -603,6 +614,21 @@ def _unary(method: str, numpy_fn: Callable[..., Any] | None = None) -> Callable[
     return run
 
 
+def _variadic(pairwise: Callable[[Any, Any], Any]) -> Callable[..., Any]:
+    """Max and Min take any number of inputs: folded pairwise."""
+
+    def run(first: Any, *rest: Any) -> Any:
+        for other in rest:
+            first = pairwise(first, other)
+        return first
+
+    return run
+
+
+def _spatial(x: Tensor) -> tuple[int, ...]:
+    return tuple(range(2, x.ndim))
+
+
 #: ONNX op -> how it runs on nnscratch tensors (and NumPy constants), for the nodes without a layer.
 OPS: dict[str, Callable[[list[Value], dict, OnnxModel], list[Value]]] = {
     "Add": _elementwise(lambda a, b: a + b, np.add),
@@ -610,8 +636,8 @@ OPS: dict[str, Callable[[list[Value], dict, OnnxModel], list[Value]]] = {
     "Mul": _elementwise(lambda a, b: a * b, np.multiply),
     "Div": _elementwise(lambda a, b: a / b, lambda a, b: a // b if np.asarray(a).dtype.kind in "iu" else a / b),
     "Pow": _elementwise(lambda a, b: a**b, np.power),
-    "Max": _elementwise(maximum, np.maximum),
-    "Min": _elementwise(minimum, np.minimum),
+    "Max": _elementwise(_variadic(maximum), _variadic(np.maximum)),
+    "Min": _elementwise(_variadic(minimum), _variadic(np.minimum)),
     "MatMul": _elementwise(lambda a, b: a @ b, np.matmul),
     "Gemm": _gemm,
     "Conv": _conv_fn,
@@ -635,8 +661,8 @@ OPS: dict[str, Callable[[list[Value], dict, OnnxModel], list[Value]]] = {
     "LogSoftmax": _softmax(log=True),
     "MaxPool": _max_pool,
     "AveragePool": _avg_pool,
-    "GlobalAveragePool": lambda args, attrs, m: [args[0].mean(dim=(2, 3), keepdim=True)],
-    "GlobalMaxPool": lambda args, attrs, m: [args[0].amax(dim=(2, 3), keepdim=True)],
+    "GlobalAveragePool": lambda args, attrs, m: [args[0].mean(dim=_spatial(args[0]), keepdim=True)],
+    "GlobalMaxPool": lambda args, attrs, m: [args[0].amax(dim=_spatial(args[0]), keepdim=True)],
     "ReduceMean": _reduce("mean"),
     "ReduceSum": _reduce("sum"),
     "ReduceMax": _reduce("max"),
@@ -697,8 +723,16 @@ def load(path: str | os.PathLike | bytes | Any) -> OnnxModel:
                 data = f.read()
             where = os.fspath(path)
         proto = _parse(onnx, data, where)
+        if where != "the bytes given" and _has_external_data(proto):  # weights in a .data file beside it
+            from onnx.external_data_helper import load_external_data_for_model
+
+            load_external_data_for_model(proto, os.path.dirname(os.path.abspath(where)))
     model = OnnxModel(proto)
     return model.eval()
+
+
+def _has_external_data(proto: Any) -> bool:
+    return any(t.data_location == 1 for t in proto.graph.initializer)  # TensorProto.EXTERNAL
 
 
 def _parse(onnx: Any, data: bytes, where: str) -> Any:
