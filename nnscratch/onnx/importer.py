@@ -34,6 +34,7 @@ from nnscratch import nn
 from nnscratch.nn import functional as F
 from nnscratch.nn.module import Module, Parameter
 from nnscratch.onnx.errors import UnsupportedOperatorError, require_onnx
+from nnscratch.ops.arith import broadcast_to
 from nnscratch.ops.math import maximum, minimum
 from nnscratch.ops.shape import cat
 from nnscratch.tensor import Tensor
@@ -525,7 +526,7 @@ def _softmax(log: bool) -> Callable[..., list[Value]]:
 def _pool_padding(x: Tensor, attrs: dict, kind: str) -> tuple[Tensor, tuple[int, int]]:
     pads = list(attrs.get("pads", [0, 0, 0, 0]))
     if _decoded(attrs.get("auto_pad", "NOTSET")) not in ("NOTSET", "VALID"):
-        raise UnsupportedOperatorError(f"{kind} with auto_pad={attrs['auto_pad']!r}", kind, "")
+        raise UnsupportedOperatorError(f"{kind} with auto_pad={_decoded(attrs['auto_pad'])!r}", kind, "")
     if any(d != 1 for d in attrs.get("dilations", [1, 1])):
         raise UnsupportedOperatorError(f"{kind} with dilations", kind, "")
     if pads[:2] == pads[2:]:
@@ -586,6 +587,15 @@ def _pad(args: list[Value], attrs: dict, model: OnnxModel) -> list[Value]:
         torch_order += [pads[i], pads[i + half]]
     modes = {"constant": "constant", "reflect": "reflect", "edge": "replicate", "wrap": "circular"}
     return [F.pad(x, tuple(torch_order), modes[mode], value)]
+
+
+def _expand(args: list[Value], attrs: dict, model: OnnxModel) -> list[Value]:
+    """Broadcast to ``shape`` (numpy rules both ways: a 1 in ``shape`` keeps the input's size)."""
+    x, shape = args[0], _ints(args[1])
+    target = tuple(np.broadcast_shapes(tuple(np.shape(x)) if not isinstance(x, Tensor) else x.shape, tuple(shape)))
+    if not isinstance(x, Tensor):
+        return [np.broadcast_to(x, target)]
+    return [broadcast_to(x, target)]
 
 
 def _hard_sigmoid(args: list[Value], attrs: dict, model: OnnxModel) -> list[Value]:
@@ -676,6 +686,7 @@ OPS: dict[str, Callable[[list[Value], dict, OnnxModel], list[Value]]] = {
     "Gather": _gather,
     "Cast": _cast,
     "Pad": _pad,
+    "Expand": _expand,
     "Identity": _identity,
     "Dropout": lambda args, attrs, m: [args[0]],
 }
