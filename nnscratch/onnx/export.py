@@ -139,6 +139,21 @@ def _as_inputs(example_input: Any) -> list[Tensor]:
     return inputs
 
 
+def _batch_only(dynamic_axes: Any) -> bool:
+    """torch's ``dynamic_axes``: True when it names axis 0 (of any value); other axes are refused."""
+    if not isinstance(dynamic_axes, dict):
+        raise TypeError(f"dynamic_axes: expected a dict of value name -> axes, got {type(dynamic_axes).__name__}")
+    axes = set()
+    for spec in dynamic_axes.values():
+        axes.update(spec.keys() if isinstance(spec, dict) else spec)
+    if axes - {0}:
+        raise ValueError(
+            f"dynamic_axes: expected only axis 0 (the batch) to be dynamic, got axes {sorted(axes)}: a trace fixes "
+            "the other sizes (export again for another image size)"
+        )
+    return bool(axes)
+
+
 def _names(given: Sequence[str] | None, count: int, default: str, argument: str) -> list[str]:
     if given is None:
         return [default] if count == 1 else [f"{default}{i}" for i in range(count)]
@@ -164,6 +179,9 @@ def export(
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
     fold_batchnorm: bool = False,
+    *,
+    opset_version: int | None = None,
+    dynamic_axes: dict[str, Any] | None = None,
 ) -> Any:
     """Write ``model`` as an ONNX file, traced in eval mode on ``example_input``.
 
@@ -178,6 +196,9 @@ def export(
             runs at any batch size (default True).
         input_names, output_names: the graph's value names (default ``input`` and ``output``, or
             ``input0``, ``input1``... for several).
+        opset_version, dynamic_axes: ``torch.onnx.export``'s names, accepted as they are written
+            there: ``opset_version`` is ``opset``; ``dynamic_axes`` (``{"input": {0: "N"}, ...}``) may
+            make axis 0 dynamic only, and sets ``dynamic_batch``.
         fold_batchnorm: fold each eval-mode BatchNorm that follows a convolution into its weights
             (:func:`nnscratch.nn.utils.fuse_conv_bn`, on a copy: ``model`` is unchanged); default
             False, which writes BatchNormalization nodes.
@@ -205,6 +226,9 @@ def export(
     onnx = require_onnx()
     if not isinstance(model, Module):
         raise TypeError(f"model: expected an nnscratch Module, got {type(model).__name__}")
+    opset = opset if opset_version is None else opset_version
+    if dynamic_axes is not None:
+        dynamic_batch = _batch_only(dynamic_axes)
     if not isinstance(opset, int) or opset not in SUPPORTED_OPSETS:
         raise ValueError(f"opset: expected an int in [{SUPPORTED_OPSETS[0]}, {SUPPORTED_OPSETS[-1]}], got {opset!r}")
     inputs = _as_inputs(example_input)

@@ -214,6 +214,20 @@ def test_several_inputs_and_outputs_with_names(tmp_path) -> None:
     np.testing.assert_allclose(a, expected[1].numpy(), rtol=1e-5)
 
 
+def test_torchs_keyword_names_are_accepted() -> None:
+    """A torch.onnx.export call with its own keywords works as it is written."""
+    proto = ns.onnx.export(nn.Linear(3, 2), (ns.randn(4, 3),), None, input_names=["x"], output_names=["y"],
+                           opset_version=13, dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})  # fmt: skip
+    assert proto.opset_import[0].version == 13
+    assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
+    static = ns.onnx.export(nn.Linear(3, 2), ns.randn(4, 3), dynamic_axes={})
+    assert static.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 4
+    with pytest.raises(
+        ValueError, match=r"dynamic_axes: expected only axis 0 \(the batch\) to be dynamic, got axes \[0, 2\]"
+    ):
+        ns.onnx.export(nn.Conv2d(3, 2, 1), ns.randn(1, 3, 4, 4), dynamic_axes={"input": [0, 2]})
+
+
 def test_a_static_batch_when_asked() -> None:
     proto = ns.onnx.export(nn.Linear(3, 2), ns.randn(4, 3), dynamic_batch=False)
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 4
