@@ -90,6 +90,16 @@ def _write_fashion(root: Path, n_train: int, n_test: int) -> None:
         write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, n).astype(np.uint8))
 
 
+def _real_fashion_or_skip() -> None:
+    """The real Fashion-MNIST, found offline, or a skip; never a skip in CI, which installs it."""
+    try:
+        FashionMNIST(train=False, download=False)
+    except Exception as error:  # noqa: BLE001 - any reason the data is absent
+        if os.environ.get("NNSCRATCH_REQUIRE_DATA") == "1":
+            raise
+        pytest.skip(f"Fashion-MNIST not available offline: {error}")
+
+
 def _offline_fashion(tmp_path: Path, monkeypatch, n_train: int, n_test: int) -> None:
     """Generated Fashion-MNIST files in tmp_path/data, and never the system copy or the network."""
     _write_fashion(tmp_path / "data", n_train, n_test)
@@ -170,12 +180,7 @@ def test_export_onnx_on_the_real_test_split_agrees_everywhere(tmp_path, examples
     """All 10,000 Fashion-MNIST test images: ONNX Runtime predicts what nnscratch predicts, at the
     shipped weights' accuracy."""
     pytest.importorskip("onnxruntime")
-    try:
-        FashionMNIST(train=False, download=False)
-    except Exception as error:  # noqa: BLE001 - any reason the data is absent
-        if os.environ.get("NNSCRATCH_REQUIRE_DATA") == "1":
-            raise
-        pytest.skip(f"Fashion-MNIST not available offline: {error}")
+    _real_fashion_or_skip()
     result = importlib.import_module("export_onnx").main(["--rounds", "2", "--out", str(tmp_path)])
     agreement = result["agreement"]
     assert agreement["images"] == 10000 and agreement["predictions_agree"] >= 0.9999
@@ -199,12 +204,7 @@ def test_teaching_examples_run(script, argv, monkeypatch, capsys):
 @pytest.mark.slow
 def test_fashion_mnist_one_epoch_reaches_80_percent(tmp_path, examples_on_path):
     """simple_cnn, 10,000 Fashion-MNIST images, one epoch: at least 80% test accuracy (needs the data)."""
-    try:
-        FashionMNIST(train=False, download=False)
-    except Exception as error:  # noqa: BLE001 - any reason the data is absent
-        if os.environ.get("NNSCRATCH_REQUIRE_DATA") == "1":  # CI installs the data: never skip there
-            raise
-        pytest.skip(f"Fashion-MNIST not available offline: {error}")
+    _real_fashion_or_skip()
     module = importlib.import_module("train_fashion_mnist")
     result = module.main(
         [
@@ -230,12 +230,7 @@ def test_fashion_mnist_on_two_ranks_matches_one_process(tmp_path, examples_on_pa
     the one-process run above: at least 80%, and within 2 points of one process on the same data."""
     from tests.distributed.mpi_run import run_mpi
 
-    try:
-        FashionMNIST(train=False, download=False)
-    except Exception as error:  # noqa: BLE001 - any reason the data is absent
-        if os.environ.get("NNSCRATCH_REQUIRE_DATA") == "1":
-            raise
-        pytest.skip(f"Fashion-MNIST not available offline: {error}")
+    _real_fashion_or_skip()
     argv = ["--limit", "10000", "--epochs", "1", "--batch-size", "32", "--no-augment", "--verbose", "0"]
     one = importlib.import_module("train_fashion_mnist").main([*argv, "--out", str(tmp_path / "one")])
     out = tmp_path / "two"

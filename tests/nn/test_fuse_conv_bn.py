@@ -8,18 +8,7 @@ import pytest
 import nnscratch as ns
 from nnscratch import models, nn
 
-
-def randomise_batch_norms(model: nn.Module, seed: int = 0) -> nn.Module:
-    rng = np.random.default_rng(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d | nn.BatchNorm1d):
-            C = m.num_features
-            m.running_mean.array[...] = rng.normal(0, 0.3, C)
-            m.running_var.array[...] = rng.uniform(0.3, 3.0, C)
-            if m.affine:
-                m.weight.array[...] = rng.uniform(0.5, 1.5, C)
-                m.bias.array[...] = rng.normal(0, 0.3, C)
-    return model
+from ..model_helpers import randomise_batch_norms
 
 
 def batch_norms(model: nn.Module) -> int:

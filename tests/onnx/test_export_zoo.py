@@ -12,24 +12,13 @@ import pytest
 import nnscratch as ns
 from nnscratch import models, nn
 
+from ..model_helpers import randomise_batch_norms
+
 onnx = pytest.importorskip("onnx", reason="the ONNX tests need the onnx extra: pip install 'nnscratch[onnx]'")
 ort = pytest.importorskip("onnxruntime", reason="the ONNX tests need the onnx extra: pip install 'nnscratch[onnx]'")
 
 ZOO = [*models.MODELS, "simple_cnn"]
 INPUTS = {"rgb32": (3, 32), "gray28": (1, 28)}
-
-
-def randomise_batch_norms(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Running statistics and affine weights away from their initial 0 / 1, in place."""
-    rng = np.random.default_rng(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
-            C = m.num_features
-            m.running_mean.array[...] = rng.normal(0, 0.2, C)
-            m.running_var.array[...] = rng.uniform(0.5, 2.0, C)
-            m.weight.array[...] = rng.uniform(0.5, 1.5, C)
-            m.bias.array[...] = rng.normal(0, 0.2, C)
-    return model
 
 
 def build(name: str, channels: int, size: int) -> nn.Module:

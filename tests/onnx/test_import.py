@@ -17,6 +17,8 @@ import nnscratch as ns
 from nnscratch import nn
 from nnscratch.nn import functional as F
 
+from ..model_helpers import randomise_batch_norms, sgd_losses
+
 onnx = pytest.importorskip("onnx", reason="the ONNX import tests need the onnx extra: pip install 'nnscratch[onnx]'")
 ort = pytest.importorskip(
     "onnxruntime", reason="the ONNX import tests compare against ONNX Runtime: pip install 'nnscratch[onnx]'"
@@ -601,18 +603,6 @@ def test_calling_with_the_wrong_number_of_inputs_is_a_type_error(count: int) -> 
 SIZE = 16  # small images: the fine-tuning tests train on the CPU
 
 
-def randomise_batch_norms(model: nn.Module, seed: int = 0) -> nn.Module:
-    rng = np.random.default_rng(seed)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
-            C = m.num_features
-            m.running_mean.array[...] = rng.normal(0, 0.2, C)
-            m.running_var.array[...] = rng.uniform(0.5, 2.0, C)
-            m.weight.array[...] = rng.uniform(0.5, 1.5, C)
-            m.bias.array[...] = rng.normal(0, 0.2, C)
-    return model
-
-
 def zoo_model(name: str, seed: int = 0) -> nn.Module:
     ns.manual_seed(seed)
     if name == "simple_cnn":
@@ -694,14 +684,7 @@ def test_sgd_steps_in_train_mode_reduce_the_cross_entropy(exported: tuple) -> No
     _, _, proto = exported
     imported = ns.onnx.load(proto).train()
     x, y = batch()
-    optimizer = ns.optim.SGD(imported.parameters(), lr=0.02, momentum=0.9)
-    losses = []
-    for _ in range(6):
-        optimizer.zero_grad()
-        loss = F.cross_entropy(imported(x), y)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.item()))
+    losses = sgd_losses(imported, x, y, lr=0.02)
     assert all(np.isfinite(losses)), losses
     assert losses[-1] < losses[0], losses
 

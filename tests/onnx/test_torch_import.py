@@ -23,6 +23,8 @@ import nnscratch as ns
 from nnscratch import nn
 from nnscratch.nn import functional as F
 
+from ..model_helpers import sgd_losses
+
 torch = pytest.importorskip(
     "torch", reason="the torch round trip needs PyTorch (a test-only install: pip install torch==2.13.0)"
 )
@@ -289,14 +291,7 @@ def test_a_few_sgd_steps_of_fine_tuning_reduce_the_loss(exported: tuple) -> None
     _, _, path = exported
     imported = ns.onnx.load(path).train()
     x, y = (ns.tensor(a) for a in batch())
-    optimizer = ns.optim.SGD(imported.parameters(), lr=0.05, momentum=0.9)
-    losses = []
-    for _ in range(6):
-        optimizer.zero_grad()
-        loss = F.cross_entropy(imported(x), y)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.item()))
+    losses = sgd_losses(imported, x, y, lr=0.05)
     assert all(np.isfinite(losses)), losses
     assert losses[-1] < losses[0], losses
 
