@@ -427,6 +427,66 @@ def export_hardswish_fn(
     return ctx.g.node("HardSwish", [ctx.name(inputs[0])], name=_op_name(path, "hardswish"))
 
 
+INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
+
+
+def _basic_key(key: Any, ndim: int) -> list[Any] | None:
+    """``key`` as one entry per dimension (ints and slices; ``...`` expanded), or None if it holds
+    anything else (integer arrays, masks, None)."""
+    parts = list(key) if isinstance(key, tuple) else [key]
+    if any(not (isinstance(p, slice) or isinstance(p, int | np.integer) or p is Ellipsis) for p in parts):
+        return None
+    if Ellipsis in parts:
+        at = parts.index(Ellipsis)
+        parts[at : at + 1] = [slice(None)] * (ndim - len(parts) + 1)
+    return parts + [slice(None)] * (ndim - len(parts))
+
+
+def export_getitem(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], outputs: list[Tensor]) -> list[str]:
+    """Basic indexing (``x[:, 1:3]``, ``x[..., 0]``, ``x[::-1]``) as Slice, then Squeeze for the ints."""
+    x = inputs[0]
+    parts = _basic_key(fn.key, x.ndim)
+    if parts is None:
+        from nnscratch.onnx.errors import UnsupportedOperatorError
+
+        raise UnsupportedOperatorError(
+            f"op GetItem (in {path or '<model>'}) with key {fn.key!r}: only ints, slices and ... have an ONNX "
+            "mapping (Slice); integer arrays and masks do not",
+            "GetItem", path,
+        )  # fmt: skip
+    starts, ends, axes, steps, squeeze = [], [], [], [], []
+    for axis, part in enumerate(parts):
+        size = x.shape[axis]
+        if isinstance(part, slice):
+            if part == slice(None) or part.indices(size) == (0, size, 1):
+                continue
+            start, stop, step = part.indices(size)
+            if step < 0 and stop < 0:
+                stop = INT64_MIN  # "before the first element"
+            if axis == 0 and step > 0 and stop >= size:
+                stop = INT64_MAX  # to the end of a dynamic batch
+        else:
+            start = int(part) % size
+            stop, step = start + 1, 1
+            squeeze.append(axis)
+        starts.append(start), ends.append(stop), axes.append(axis), steps.append(step)
+    name = ctx.name(x)
+    if axes:
+        consts = [ctx.g.constant(v, np.int64, _op_name(path, k)) for v, k in
+                  ((starts, "starts"), (ends, "ends"), (axes, "axes"), (steps, "steps"))]  # fmt: skip
+        (name,) = ctx.g.node("Slice", [name, *consts], name=_op_name(path, "slice"))
+    if squeeze:
+        (name,) = ctx.g.node("Squeeze", [name, ctx.g.constant(squeeze, np.int64, _op_name(path, "squeeze_axes"))],
+                             name=_op_name(path, "squeeze"))  # fmt: skip
+    return [name]
+
+
+def export_split(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], outputs: list[Tensor]) -> list[str]:
+    sizes = ctx.g.constant(list(fn.sizes), np.int64, _op_name(path, "split_sizes"))
+    return ctx.g.node("Split", [ctx.name(inputs[0]), sizes], name=_op_name(path, "split"), outputs=len(outputs),
+                      axis=int(fn.dim))  # fmt: skip
+
+
 #: Function class -> exporter, for ops a ``forward`` runs outside the layers of MODULE_EXPORTERS.
 FUNCTION_EXPORTERS: dict[type, Callable[..., list[str]]] = {
     arith.Add: _elementwise("Add"),
@@ -461,6 +521,8 @@ FUNCTION_EXPORTERS: dict[type, Callable[..., list[str]]] = {
     shape.Reshape: export_reshape,
     shape.Permute: export_permute,
     shape.Cat: export_cat,
+    shape.GetItem: export_getitem,
+    shape.Split: export_split,
     shape.ConstantPad: export_pad,
     shape.Clone: export_same,
     shape.ToDevice: export_same,

@@ -103,6 +103,8 @@ class OnnxModel(Module):
                     node.op_type, node.name,
                 )  # fmt: skip
             attrs = _attributes(onnx, node)
+            if node.op_type == "Split":
+                attrs["outputs"] = len(node.output)  # equal parts, one per output, when no sizes are given
             if node.op_type == "Constant":
                 self.constants[node.output[0]] = _constant_value(onnx, node, attrs)
                 continue
@@ -598,6 +600,31 @@ def _expand(args: list[Value], attrs: dict, model: OnnxModel) -> list[Value]:
     return [broadcast_to(x, target)]
 
 
+def _slice(args: list[Value], attrs: dict, model: OnnxModel) -> list[Value]:
+    x = args[0]
+    starts, ends = _ints(args[1]), _ints(args[2])
+    axes = _ints(args[3]) if len(args) > 3 and args[3] is not None else list(range(len(starts)))
+    steps = _ints(args[4]) if len(args) > 4 and args[4] is not None else [1] * len(starts)
+    key = [slice(None)] * np.ndim(x)
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        key[axis % len(key)] = slice(start, end, step)  # Python clamps the INT64 bounds as ONNX does
+    return [x[tuple(key)]]
+
+
+def _split(args: list[Value], attrs: dict, model: OnnxModel) -> list[Value]:
+    x, axis = args[0], int(attrs.get("axis", 0))
+    size = np.shape(x)[axis]
+    if len(args) > 1 and args[1] is not None:
+        sizes = _ints(args[1])
+    else:  # equal parts: num_outputs (opset 18) or one per output
+        parts = int(attrs.get("num_outputs", attrs["outputs"]))
+        sizes = [-(-size // parts)] * (parts - 1)
+        sizes.append(size - sum(sizes))
+    bounds = np.cumsum([0, *sizes]).tolist()
+    lead = (slice(None),) * (axis % np.ndim(x))
+    return [x[(*lead, slice(lo, hi))] for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
 def _hard_sigmoid(args: list[Value], attrs: dict, model: OnnxModel) -> list[Value]:
     alpha, beta = float(attrs.get("alpha", 0.2)), float(attrs.get("beta", 0.5))
     return [(args[0] * alpha + beta).clamp(0.0, 1.0)]
@@ -687,6 +714,8 @@ OPS: dict[str, Callable[[list[Value], dict, OnnxModel], list[Value]]] = {
     "Cast": _cast,
     "Pad": _pad,
     "Expand": _expand,
+    "Slice": _slice,
+    "Split": _split,
     "Identity": _identity,
     "Dropout": lambda args, attrs, m: [args[0]],
 }

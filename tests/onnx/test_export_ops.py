@@ -184,6 +184,32 @@ def test_in_place_ops_and_detach_are_followed() -> None:
     assert op_types(proto) == ["Conv", "Relu", "Mul", "Add"]
 
 
+class Slicing(nn.Module):
+    def forward(self, x: ns.Tensor) -> ns.Tensor:
+        a, b = ns.split(x, [1, 2], 1)
+        y1 = x[..., 0][:, ::-1]  # (N, 3, 4)
+        y2 = b[:, 1, :, -1] + a[:, 0, :, 1]  # (N, 4)
+        tail = x[1:, 0, 1:3:2, 0].sum() + x[:, 2:0:-1, 0, 0].sum()  # slices of the dynamic batch axis
+        return y1 * 2 + y2.reshape(y2.shape[0], 1, 4) + tail
+
+
+def test_indexing_and_split_are_slices_and_load_back() -> None:
+    proto = assert_exports(Slicing(), (3, 4, 5), batches=(2, 4))
+    assert {"Slice", "Squeeze", "Split"} <= set(op_types(proto))
+    x = ns.randn(3, 3, 4, 5)
+    with ns.no_grad():
+        np.testing.assert_allclose(ns.onnx.load(proto)(x).numpy(), Slicing()(x).numpy(), rtol=1e-6)
+
+
+def test_advanced_indexing_is_refused_with_the_key() -> None:
+    class Gather(nn.Module):
+        def forward(self, x: ns.Tensor) -> ns.Tensor:
+            return x[:, np.array([0, 2])]
+
+    with pytest.raises(ns.onnx.UnsupportedOperatorError, match="only ints, slices and ... have an ONNX mapping"):
+        ns.onnx.export(Gather(), ns.randn(2, 3))
+
+
 def test_node_and_weight_names_follow_module_paths() -> None:
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 2))
     proto = ns.onnx.export(model, ns.randn(1, 3, 8, 8))
