@@ -28,9 +28,10 @@ import numpy as np
 
 from nnscratch import autograd, backend
 from nnscratch.atomic import atomic_write
+from nnscratch.nn.fusion import fuse_conv_bn
 from nnscratch.nn.module import Module
 from nnscratch.onnx.errors import UnsupportedOperatorError, require_onnx
-from nnscratch.onnx.export_ops import FUNCTION_EXPORTERS, MODULE_EXPORTERS, np_dtype
+from nnscratch.onnx.export_ops import FUNCTION_EXPORTERS, MODULE_EXPORTERS
 from nnscratch.onnx.graph import GraphBuilder
 from nnscratch.tensor import Function, Tensor, function_observers
 
@@ -167,7 +168,7 @@ def _value_info(onnx: Any, name: str, t: Tensor, batch_axis: bool) -> Any:
     dims: list[Any] = list(t.shape)
     if batch_axis and dims:
         dims[0] = "N"
-    return onnx.helper.make_tensor_value_info(name, onnx.helper.np_dtype_to_tensor_dtype(np_dtype(t)), dims)
+    return onnx.helper.make_tensor_value_info(name, onnx.helper.np_dtype_to_tensor_dtype(t.dtype), dims)
 
 
 def export(
@@ -234,8 +235,6 @@ def export(
     inputs = _as_inputs(example_input)
     in_names = _names(input_names, len(inputs), "input", "input_names")
     if fold_batchnorm:
-        from nnscratch.nn.utils import fuse_conv_bn
-
         model = fuse_conv_bn(copy.deepcopy(model).eval(), tuple(inputs), inplace=True)
     graph = GraphBuilder(opset)
     batch = inputs[0].shape[0] if inputs[0].ndim else None
@@ -243,10 +242,8 @@ def export(
     reserved = [n for n in wanted if isinstance(n, str)] + ["output"] + [f"output{i}" for i in range(16)]
     outputs = _trace(model, inputs, in_names, graph, batch, reserved)
     out_names = _names(output_names, len(outputs), "output", "output_names")
-    tracer_names, out_tensors = [name for name, _ in outputs], [t for _, t in outputs]
-    for traced, wanted in zip(tracer_names, out_names):  # the graph outputs get the names asked for
-        graph.node("Identity", [traced], name=f"{wanted}_identity")
-        graph.nodes[-1].output[0] = wanted
+    out_tensors = [t for _, t in outputs]
+    _name_outputs(graph, [name for name, _ in outputs], out_names)
     keeps_batch = dynamic_batch and batch is not None
     batch_out = [keeps_batch and y.ndim > 0 and y.shape[0] == batch for y in out_tensors]
     onnx_graph = onnx.helper.make_graph(
@@ -260,7 +257,6 @@ def export(
         onnx_graph, opset_imports=[onnx.helper.make_opsetid("", opset)], producer_name="nnscratch"
     )
     proto.ir_version = min(proto.ir_version, 8 if opset <= 17 else 9)  # what ONNX Runtime releases read
-    _drop_identities(proto.graph)
     onnx.checker.check_model(proto, full_check=True)
     if path is not None:
         data = proto.SerializeToString()
@@ -300,25 +296,23 @@ def _trace(model: Module, inputs: list[Tensor], in_names: list[str], graph: Grap
     return [(tracer.name(r), r) for r in results]
 
 
-def _drop_identities(graph: Any) -> None:
-    """Remove the Identity nodes that only renamed an output, where the value has no other use:
-    the node producing it writes the output name directly."""
-    consumers: dict[str, int] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers[name] = consumers.get(name, 0) + 1
-    producer = {out: node for node in graph.node for out in node.output}
-    inputs = {v.name for v in graph.input} | {t.name for t in graph.initializer}
-    outputs = {v.name for v in graph.output}
-    for node in list(graph.node):
-        if node.op_type != "Identity" or node.output[0] not in outputs:
+def _name_outputs(graph: GraphBuilder, traced: list[str], wanted: list[str]) -> None:
+    """Give the graph outputs the names asked for (reserved before the trace, so free): a value a node
+    makes is renamed where it is made and read; a graph input, a weight, or a value already renamed
+    for another output is copied by an Identity node."""
+    renamed: dict[str, str] = {}
+    made = {out for node in graph.nodes for out in node.output}
+    for old, new in zip(traced, wanted):
+        if old in renamed or old not in made:
+            graph.node("Identity", [renamed.get(old, old)], name=f"{new}_identity")
+            graph.nodes[-1].output[0] = new
             continue
-        source = node.input[0]
-        if source in inputs or source in outputs or consumers.get(source, 0) != 1 or source not in producer:
-            continue
-        made_by = producer[source]
-        made_by.output[list(made_by.output).index(source)] = node.output[0]
-        graph.node.remove(node)
+        for node in graph.nodes:
+            for values in (node.input, node.output):
+                for k, value in enumerate(values):
+                    if value == old:
+                        values[k] = new
+        renamed[old] = new
 
 
 __all__ = ["SUPPORTED_OPSETS", "Tracer", "export"]

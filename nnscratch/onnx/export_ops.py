@@ -25,6 +25,7 @@ import numpy as np
 
 from nnscratch import nn
 from nnscratch.nn.sync_batchnorm import SyncBatchNorm
+from nnscratch.onnx.errors import UnsupportedOperatorError
 from nnscratch.ops import activation as act_ops
 from nnscratch.ops import arith, conv, linear, pool, reduce, shape, unary
 from nnscratch.ops import math as math_ops
@@ -42,10 +43,6 @@ class ExportContext(Protocol):
 def pair(value: Any) -> tuple[int, int]:
     """An int or a pair as a pair of ints (``kernel_size=3`` -> ``(3, 3)``)."""
     return (int(value), int(value)) if isinstance(value, int | np.integer) else (int(value[0]), int(value[1]))
-
-
-def np_dtype(t: Tensor) -> np.dtype:
-    return np.dtype(t.dtype.name if hasattr(t.dtype, "name") else str(t.dtype))
 
 
 def _pads(padding: tuple[int, int]) -> list[int]:
@@ -84,22 +81,24 @@ def export_conv_transpose2d(
                       output_padding=list(pair(m.output_padding)))  # fmt: skip
 
 
-def _max_pool(
-    ctx: ExportContext, path: str, x: Tensor, kernel: Any, stride: Any, padding: Any, ceil: bool
-) -> list[str]:
+def _pool(ctx: ExportContext, op: str, path: str, x: Tensor, kernel: Any, stride: Any, padding: Any, ceil: bool,
+          **attrs: Any) -> list[str]:  # fmt: skip
+    """MaxPool or AveragePool; ``stride`` None (or 0) means the kernel size, as in PyTorch."""
     kernel = pair(kernel)
     stride = pair(stride) if stride else kernel
-    return ctx.g.node("MaxPool", [ctx.name(x)], name=path, kernel_shape=list(kernel), strides=list(stride),
-                      pads=_pads(pair(padding)), ceil_mode=int(bool(ceil)))  # fmt: skip
+    return ctx.g.node(op, [ctx.name(x)], name=path, kernel_shape=list(kernel), strides=list(stride),
+                      pads=_pads(pair(padding)), ceil_mode=int(bool(ceil)), **attrs)  # fmt: skip
+
+
+def _max_pool(ctx: ExportContext, path: str, x: Tensor, kernel: Any, stride: Any, padding: Any, ceil: bool
+              ) -> list[str]:  # fmt: skip
+    return _pool(ctx, "MaxPool", path, x, kernel, stride, padding, ceil)
 
 
 def _avg_pool(ctx: ExportContext, path: str, x: Tensor, kernel: Any, stride: Any, padding: Any, ceil: bool,
               count_include_pad: bool) -> list[str]:  # fmt: skip
-    kernel = pair(kernel)
-    stride = pair(stride) if stride else kernel
-    return ctx.g.node("AveragePool", [ctx.name(x)], name=path, kernel_shape=list(kernel), strides=list(stride),
-                      pads=_pads(pair(padding)), ceil_mode=int(bool(ceil)),
-                      count_include_pad=int(bool(count_include_pad)))  # fmt: skip
+    return _pool(ctx, "AveragePool", path, x, kernel, stride, padding, ceil,
+                 count_include_pad=int(bool(count_include_pad)))  # fmt: skip
 
 
 def export_max_pool2d(ctx: ExportContext, m: nn.MaxPool2d, path: str, inputs: list[Tensor], out: Tensor) -> list[str]:
@@ -128,7 +127,7 @@ def _adaptive_avg_pool(ctx: ExportContext, path: str, x: Tensor, out: Tensor) ->
         return ctx.g.node("GlobalAveragePool", [ctx.name(x)], name=path)
     if H % OH == 0 and W % OW == 0:
         return _avg_pool(ctx, path, x, (H // OH, W // OW), None, 0, False, True)
-    dtype = np_dtype(x)
+    dtype = x.dtype
     rows = ctx.g.initializer(adaptive_pool_matrix(H, OH).astype(dtype), f"{path}.rows")  # (OH, H)
     cols = ctx.g.initializer(adaptive_pool_matrix(W, OW).T.astype(dtype), f"{path}.cols")  # (W, OW)
     (along_w,) = ctx.g.node("MatMul", [ctx.name(x), cols], name=f"{path}.pool_w")  # (N, C, H, OW)
@@ -150,14 +149,12 @@ def export_global_avg_pool2d(ctx: ExportContext, m: Any, path: str, inputs: list
 def export_batch_norm(ctx: ExportContext, m: Any, path: str, inputs: list[Tensor], out: Tensor) -> list[str]:
     """BatchNormalization with the running statistics (the model is traced in eval mode)."""
     if not m.track_running_stats:
-        from nnscratch.onnx.errors import UnsupportedOperatorError
-
         raise UnsupportedOperatorError(
             f"{type(m).__name__} at {path or '<model>'}: track_running_stats=False normalises with each batch's "
             "own statistics even in eval mode, which ONNX's BatchNormalization cannot express",
             type(m).__name__, path,
         )  # fmt: skip
-    dtype = np_dtype(inputs[0])
+    dtype = inputs[0].dtype
     C = m.num_features
     scale = ctx.name(m.weight) if m.affine else ctx.g.constant(np.ones(C), dtype, f"{path}.weight")
     bias = ctx.name(m.bias) if m.affine else ctx.g.constant(np.zeros(C), dtype, f"{path}.bias")
@@ -181,7 +178,7 @@ def _linear(ctx: ExportContext, path: str, x: Tensor, w: Tensor, b: Tensor | Non
 
 # --- Activations ----------------------------------------------------------------------------------------
 def _clip(ctx: ExportContext, path: str, x: Tensor, lo: float | None, hi: float | None) -> list[str]:
-    dtype = np_dtype(x)
+    dtype = x.dtype
     bounds = [
         ctx.g.constant(v, dtype, f"{path}.{side}") if v is not None else "" for v, side in ((lo, "min"), (hi, "max"))
     ]
@@ -191,7 +188,7 @@ def _clip(ctx: ExportContext, path: str, x: Tensor, lo: float | None, hi: float 
 
 
 def _gelu(ctx: ExportContext, path: str, x: Tensor, approximate: str) -> list[str]:
-    g, dtype, name = ctx.g, np_dtype(x), ctx.name(x)
+    g, dtype, name = ctx.g, x.dtype, ctx.name(x)
     if g.opset >= 20:
         return g.node("Gelu", [name], name=path, approximate=approximate)
     half, one = g.constant(0.5, dtype, f"{path}.half"), g.constant(1.0, dtype, f"{path}.one")
@@ -209,7 +206,10 @@ def _gelu(ctx: ExportContext, path: str, x: Tensor, approximate: str) -> list[st
     return g.node("Mul", [half_x, plus], name=path)
 
 
-def _hardswish_before_14(ctx: ExportContext, path: str, x: Tensor) -> list[str]:
+def _hardswish(ctx: ExportContext, path: str, x: Tensor) -> list[str]:
+    """HardSwish from opset 14; before it, ``x hardsigmoid(x)`` with alpha 1/6."""
+    if ctx.g.opset >= 14:
+        return ctx.g.node("HardSwish", [ctx.name(x)], name=path)
     (gate,) = ctx.g.node("HardSigmoid", [ctx.name(x)], name=f"{path}.gate", alpha=1.0 / 6.0, beta=0.5)
     return ctx.g.node("Mul", [ctx.name(x), gate], name=path)
 
@@ -236,9 +236,9 @@ def export_activation(ctx: ExportContext, m: Any, path: str, inputs: list[Tensor
     if kind in (nn.Softmax, nn.LogSoftmax):
         op = "Softmax" if kind is nn.Softmax else "LogSoftmax"
         return g.node(op, [ctx.name(x)], name=path, axis=int(m.dim) if m.dim is not None else -1)
-    if kind is nn.Hardswish and g.opset < 14:  # HardSwish is opset 14: x hardsigmoid(x), alpha 1/6
-        return _hardswish_before_14(ctx, path, x)
-    op = {nn.Sigmoid: "Sigmoid", nn.Tanh: "Tanh", nn.Hardswish: "HardSwish"}[kind]
+    if kind is nn.Hardswish:
+        return _hardswish(ctx, path, x)
+    op = {nn.Sigmoid: "Sigmoid", nn.Tanh: "Tanh"}[kind]
     return g.node(op, [ctx.name(x)], name=path)
 
 
@@ -250,8 +250,9 @@ def export_flatten(ctx: ExportContext, m: nn.Flatten, path: str, inputs: list[Te
     return _reshape(ctx, path, x, out)
 
 
-def export_identity(ctx: ExportContext, m: Any, path: str, inputs: list[Tensor], out: Tensor) -> list[str]:
-    """Identity and Dropout (identity in eval mode): no node, the output is the input's value."""
+def export_identity(ctx: ExportContext, m: Any, path: str, inputs: list[Tensor], out: Any) -> list[str]:
+    """What changes nothing in inference (Identity, Dropout in eval mode, clone, a copy to the same
+    device): no node, the output is the input's value."""
     return [ctx.name(inputs[0])]
 
 
@@ -332,22 +333,25 @@ def export_linear_fn(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor
     return _linear(ctx, _op_name(path, "linear"), inputs[0], inputs[1], None)
 
 
-def export_sum(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], outputs: list[Tensor]) -> list[str]:
-    x = inputs[0]
-    dims = list(fn.dims) if fn.dims else list(range(x.ndim))
-    if not dims:  # a 0-d sum is the value itself
+def _reduce(ctx: ExportContext, op: str, path: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> list[str]:
+    """ReduceSum / ReduceMax / ReduceMin over ``dims`` (all when empty). The axes are an input of
+    ReduceSum from opset 13, of the others from 18; an attribute before."""
+    axes = list(dims) if dims else list(range(x.ndim))
+    if not axes:  # a 0-d reduction is the value itself
         return [ctx.name(x)]
-    axes = ctx.g.constant(dims, np.int64, _op_name(path, "axes"))
-    return ctx.g.node("ReduceSum", [ctx.name(x), axes], name=_op_name(path, "sum"), keepdims=int(fn.keepdim))
+    name = _op_name(path, op[len("Reduce") :])
+    if op == "ReduceSum" or ctx.g.opset >= 18:
+        axes_name = ctx.g.constant(axes, np.int64, _op_name(path, "axes"))
+        return ctx.g.node(op, [ctx.name(x), axes_name], name=name, keepdims=int(keepdim))
+    return ctx.g.node(op, [ctx.name(x)], name=name, axes=axes, keepdims=int(keepdim))
+
+
+def export_sum(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], outputs: list[Tensor]) -> list[str]:
+    return _reduce(ctx, "ReduceSum", path, inputs[0], fn.dims, fn.keepdim)
 
 
 def export_amax(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], outputs: list[Tensor]) -> list[str]:
-    x, op = inputs[0], "ReduceMin" if fn.smallest else "ReduceMax"
-    dims = list(fn.dims) if fn.dims else list(range(x.ndim))
-    if ctx.g.opset >= 18:
-        axes = ctx.g.constant(dims, np.int64, _op_name(path, "axes"))
-        return ctx.g.node(op, [ctx.name(x), axes], name=_op_name(path, op[6:]), keepdims=int(fn.keepdim))
-    return ctx.g.node(op, [ctx.name(x)], name=_op_name(path, op[6:]), axes=dims, keepdims=int(fn.keepdim))
+    return _reduce(ctx, "ReduceMin" if fn.smallest else "ReduceMax", path, inputs[0], fn.dims, fn.keepdim)
 
 
 def export_reshape(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], outputs: list[Tensor]) -> list[str]:
@@ -367,7 +371,7 @@ def export_clip_fn(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor],
 
 
 def export_pow_scalar(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], outputs: list[Tensor]) -> list[str]:
-    exponent = ctx.g.constant(fn.c, np_dtype(inputs[0]), _op_name(path, "exponent"))
+    exponent = ctx.g.constant(fn.c, inputs[0].dtype, _op_name(path, "exponent"))
     return ctx.g.node("Pow", [ctx.name(inputs[0]), exponent], name=_op_name(path, "pow"))
 
 
@@ -400,14 +404,9 @@ def export_broadcast_to(
     return ctx.g.node("Expand", [ctx.name(x), shape_name], name=_op_name(path, "expand"))
 
 
-def export_same(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], outputs: list[Tensor]) -> list[str]:
-    """Ops that change nothing in inference (clone, a copy to the same device)."""
-    return [ctx.name(inputs[0])]
-
-
 def export_cast(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], outputs: list[Tensor]) -> list[str]:
     onnx = ctx.g.onnx
-    to = onnx.helper.np_dtype_to_tensor_dtype(np_dtype(outputs[0]))
+    to = onnx.helper.np_dtype_to_tensor_dtype(outputs[0].dtype)
     return ctx.g.node("Cast", [ctx.name(inputs[0])], name=_op_name(path, "cast"), to=to)
 
 
@@ -415,16 +414,14 @@ def export_pad(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], out
     x = inputs[0]
     widths = list(fn.widths) + [(0, 0)] * (x.ndim - len(fn.widths))
     pads = ctx.g.constant([w[0] for w in widths] + [w[1] for w in widths], np.int64, _op_name(path, "pads"))
-    value = ctx.g.constant(fn.value, np_dtype(x), _op_name(path, "value"))
+    value = ctx.g.constant(fn.value, x.dtype, _op_name(path, "value"))
     return ctx.g.node("Pad", [ctx.name(x), pads, value], name=_op_name(path, "pad"), mode="constant")
 
 
 def export_hardswish_fn(
     ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], outputs: list[Tensor]
 ) -> list[str]:
-    if ctx.g.opset < 14:
-        return _hardswish_before_14(ctx, _op_name(path, "hardswish"), inputs[0])
-    return ctx.g.node("HardSwish", [ctx.name(inputs[0])], name=_op_name(path, "hardswish"))
+    return _hardswish(ctx, _op_name(path, "hardswish"), inputs[0])
 
 
 INT64_MAX, INT64_MIN = 2**63 - 1, -(2**63)
@@ -447,8 +444,6 @@ def export_getitem(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor],
     x = inputs[0]
     parts = _basic_key(fn.key, x.ndim)
     if parts is None:
-        from nnscratch.onnx.errors import UnsupportedOperatorError
-
         raise UnsupportedOperatorError(
             f"op GetItem (in {path or '<model>'}) with key {fn.key!r}: only ints, slices and ... have an ONNX "
             "mapping (Slice); integer arrays and masks do not",
@@ -524,7 +519,7 @@ FUNCTION_EXPORTERS: dict[type, Callable[..., list[str]]] = {
     shape.GetItem: export_getitem,
     shape.Split: export_split,
     shape.ConstantPad: export_pad,
-    shape.Clone: export_same,
-    shape.ToDevice: export_same,
+    shape.Clone: export_identity,
+    shape.ToDevice: export_identity,
     shape.Cast: export_cast,
 }
