@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -89,20 +88,13 @@ def gemm_product(m: int, k: int, n: int) -> Callable[[], object]:
 
 
 def machine() -> dict:
-    """The CPU model (lscpu), core count, date and library versions, for the JSON and the README."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines():
-            if line.startswith("Model name:"):
-                model = line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    """The CPU model, core count, date and library versions, for the JSON and the README."""
     import numba
 
     from nnscratch.cpu import isa
 
     return {
-        "cpu_model": model,
+        "cpu_model": isa.cpu_model(),
         "isa": isa.target().describe(),
         "isa_capped": os.environ.get("NNSCRATCH_BENCH_ISA", "none (the host's)"),
         "autotune": os.environ.get("NNSCRATCH_AUTOTUNE", "on"),

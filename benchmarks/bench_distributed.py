@@ -486,17 +486,6 @@ def fmt_bytes(n: float) -> str:
     return f"{n:g} B"
 
 
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False, timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=None, help="timed training steps (default 20; --quick: 3)")
@@ -523,9 +512,11 @@ def main() -> None:
 
     # A SIGTERM to this parent raises SystemExit, so run_child kills the child's whole process group too.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    from nnscratch.cpu import isa  # as the workers do: nnscratch is imported only where it runs
+
     results: dict = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "cpu_model": cpu_model(),
+        "cpu_model": isa.cpu_model(),
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
         "steps": args.steps,

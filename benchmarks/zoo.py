@@ -164,11 +164,9 @@ def table(rows: list[dict], markdown: bool) -> str:
 
 def machine() -> str:
     cores = os.cpu_count()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        cpu = ""
+    from nnscratch.cpu import isa
+
+    cpu = isa.cpu_model()
     return (
         f"{platform.system()} {platform.machine()}, {cpu or platform.processor()}, {cores} cores, Python "
         f"{platform.python_version()}, NumPy {np.__version__}"

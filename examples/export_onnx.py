@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -131,16 +130,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     try:
@@ -178,12 +167,12 @@ def main(argv: list[str] | None = None) -> dict:
         rows = latency("simple_cnn", models.simple_cnn(in_channels=1, image_size=28).eval(), out / "simple_cnn.onnx",
                        args.rounds)  # fmt: skip
         rows += latency("resnet20", model, out / "resnet20_latency.onnx", args.rounds)
-    print(f"measured on {cpu_name()} ({os.cpu_count()} cores), nnscratch kernels for {isa.target().name}, "
+    print(f"measured on {isa.cpu_model()} ({os.cpu_count()} cores), nnscratch kernels for {isa.target().name}, "
           f"ONNX Runtime {onnxruntime.__version__}, same run:")  # fmt: skip
     print(table(rows))
     target = isa.target()
     result = {
-        "cpu": cpu_name(),
+        "cpu": isa.cpu_model(),
         "isa": f"{target.name} ({target.cpu}, as Numba compiles for it)",
         "cores": os.cpu_count(),
         "onnxruntime": onnxruntime.__version__,

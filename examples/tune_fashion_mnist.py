@@ -35,6 +35,7 @@ import numpy as np
 
 import nnscratch as ns
 from nnscratch import nn, optim, tune
+from nnscratch.cpu import isa
 from nnscratch.data import DatasetNotFoundError, FashionMNIST, train_val_split
 from nnscratch.data import transforms as T
 
@@ -246,12 +247,7 @@ def _counts(states: dict[str, int]) -> str:
 
 
 def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = "unknown CPU"
-    return f"{model}, {os.cpu_count()} cores"
+    return f"{isa.cpu_model()}, {os.cpu_count()} cores"
 
 
 if __name__ == "__main__":

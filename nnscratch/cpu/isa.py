@@ -117,6 +117,25 @@ def target() -> TargetISA:
     return TargetISA(name, cpu, bits, _REGISTERS[name])
 
 
+def cpu_model() -> str:
+    """The CPU's marketing name (``/proc/cpuinfo``'s ``model name``, e.g. ``AMD EPYC``), which every
+    speed figure names; the platform's processor or machine name where that file is missing.
+
+    Example:
+        >>> from nnscratch.cpu import isa
+        >>> isinstance(isa.cpu_model(), str) and len(isa.cpu_model()) > 0
+        True
+    """
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
 def capped_environment(isa: str) -> dict[str, str]:
     """Environment variables that cap a subprocess at ``isa`` (``"avx2"`` or ``"generic"``) on this host.
 

@@ -58,7 +58,7 @@ def fuse_conv_bn_weights(conv: Conv2d, bn: BatchNorm2d) -> None:
         shift = bn.bias.detach().numpy().astype(np.float64)
     bias = conv.bias.detach().numpy().astype(np.float64) if conv.bias is not None else np.zeros_like(mean)
     dtype, device, trainable = conv.weight.dtype, conv.weight.device, conv.weight.requires_grad
-    weight = (xp_weight * scale[:, None, None, None]).astype(np.dtype(str(dtype)))
+    weight = (xp_weight * scale[:, None, None, None]).astype(dtype)
     conv.weight = Parameter(Tensor(weight).to(device), requires_grad=trainable)
     conv.bias = Parameter(
         Tensor(((bias - mean) * scale + shift).astype(weight.dtype)).to(device), requires_grad=trainable

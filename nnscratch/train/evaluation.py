@@ -147,11 +147,12 @@ def predict(
     was_training = model.training
     model.eval()
     runner = model
+    fuse = fuse_bn and any(isinstance(m, BatchNorm2d) for m in model.modules())  # else nothing to fold
     try:
         with autograd.no_grad():
             for x, _ in iterate_batches(data, batch_size, "data"):
                 x = to_tensor(x, dev, float_dtype)
-                if fuse_bn and runner is model and _has_batch_norm(model):
+                if fuse and runner is model:  # the first batch shows fuse_conv_bn who feeds whom
                     runner = fuse_conv_bn(model, x[:1])
                 outputs.append(to_numpy(runner(x)))  # (B, ...)
     finally:
@@ -159,7 +160,3 @@ def predict(
     if not outputs:
         raise ValueError("data: no samples to predict")
     return np.concatenate(outputs)  # (N, ...)
-
-
-def _has_batch_norm(model: Module) -> bool:
-    return any(isinstance(m, BatchNorm2d) for m in model.modules())
