@@ -2,11 +2,12 @@
 with ``gy`` as the broadcast operand, the input channels-last as the vector lanes and the pixels as
 the reduction.
 
-``gw[oc, c, kh, kw] = sum over pixels i of gy[oc, i] * x[c, i + shift(kh, kw)]``. Per sample, ``gy`` is
-laid out on the padded row width with zeros outside the output and the input is copied channels-last
-into a zero-bordered buffer (split into stride phases for a strided convolution); each *segment* of
-contiguous lanes (a kernel row's ``(kw, c)`` values, or one tap's channels) is then one tile pass, over
-2-3 kernel rows at once where they lie in one phase (:func:`weight_tiles`).
+``gw[oc, c, kh, kw] = sum over pixels i of gy[oc, i] * x[c, i + shift(kh, kw)]``. Per sample, the input is
+copied channels-last into a zero-bordered buffer (split into stride phases for a strided convolution)
+and ``gy`` is read in place; each *segment* of contiguous lanes (a kernel row's ``(kw, c)`` values, or
+one tap's channels) is then one tile pass, over 2-3 kernel rows at once where they lie in one phase
+(:func:`weight_tiles`), its reduction over the output pixels only. One driver call takes a run of
+samples (a call per sample cost its Python dispatch, under the GIL, 128 times per batch).
 
 Example:
     >>> x = np.random.rand(2, 16, 8, 8).astype(np.float32)
@@ -64,18 +65,19 @@ def _copy_phases_channels_last(x, n, PH, PW, SH, SW, xt):
                     xt[row + phase * Hq, j0 + k, c] = x[n, c, ih, iw0 + k * SW]
 
 
-#: Numba signature of the weight-gradient driver: x (N, C, H, W), gy (N, OC, OH, OW), n, PH, PW, SH, SW,
-#: then the worker's scratch xt (SH*SW*Hq + 1, Wq, C) and gyw (OCp, OH, Wq), pixel offsets (P,), zero bias
+#: Numba signature of the weight-gradient driver: x (N, C, H, W), gy (N, OC, OH, OW), n0, count, PH, PW, SH, SW,
+#: then the worker's scratch xt (SH*SW*Hq + 1, Wq, C) and gyp (OCp, OH*OW), pixel offsets (P,), zero bias
 #: (OCp,), the segments' input and output starts (S,) (S,), one sample's gwt (OCp, T*C) and the running total.
 _WEIGHT_SIGNATURE = (
-    "void(float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64, int64, int64, int64, float32[:, :, ::1],"
-    " float32[:, :, ::1], int64[::1], float32[::1], int64[::1], int64[::1], int64, int64, float32[:, ::1],"
-    " float32[:, ::1])"
+    "void(float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64, int64, int64, int64, int64,"
+    " float32[:, :, ::1], float32[:, ::1], int64[::1], float32[::1], int64[::1], int64[::1], int64, int64,"
+    " float32[:, ::1], float32[:, ::1])"
 )
 
 
 def _make_weight_driver(OB: int, VP: int, R: int) -> Callable:
-    """Weight gradient of sample ``n``, added to ``total``, by the forward tile with pixels as the reduction.
+    """Weight gradient of samples ``n0 .. n0+count-1``, added to ``total`` in sample order, by the forward
+    tile with the output pixels as the reduction.
 
     ``gw[oc, c, kh, kw] = sum over pixels i of gy[oc, i] * x[c, i + shift(kh, kw)]``: the forward tile
     with ``gy`` in the role of the weights (one value per output channel and pixel, broadcast) and the
@@ -91,29 +93,32 @@ def _make_weight_driver(OB: int, VP: int, R: int) -> Callable:
     """
 
     @njit(**KERNEL_OPTIONS)
-    def weight_sample(x, gy, n, PH, PW, SH, SW, xt, gyw, offsets, zero_bias, seg_x, seg_y, xs, ys, gwt, total):
-        # x (N, C, H, W), gy (N, OC, OH, OW); scratch xt (SH*SW*Hq + 1, Wq, C) with a zero border (phase
-        # (a, b) in rows (a*SW + b)*Hq ..), gyw (OCp, OH, Wq) with zeros at the pixels outside the output;
-        # offsets (P,) = i*C; segments seg_x, seg_y (S,), R kernel rows xs, ys apart -> total (OCp, T*C) +=
-        OC, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
-        OCp = gyw.shape[0]
-        P = gyw.shape[1] * gyw.shape[2]
+    def weight_samples(x, gy, n0, count, PH, PW, SH, SW, xt, gyp, offsets, zero_bias, seg_x, seg_y, xs, ys, gwt, total):
+        # samples n0 .. n0+count-1 of x (N, C, H, W), gy (N, OC, OH, OW), in order; scratch xt (SH*SW*Hq + 1,
+        # Wq, C) with a zero border (phase (a, b) in rows (a*SW + b)*Hq ..), gyp (OCp, OH*OW) with zero
+        # channels past OC (unused when OC == OCp: gy is read in place); offsets (P,) = (oh*Wq + ow)*C, the
+        # output pixels only; segments seg_x, seg_y (S,), R kernel rows xs, ys apart -> total (OCp, T*C) +=
+        OC = gy.shape[1]
+        OCp = gyp.shape[0]
+        P = offsets.shape[0]
         TC = gwt.shape[1]
-        _copy_phases_channels_last(x, n, PH, PW, SH, SW, xt)
-        for oc in range(OC):
-            for oh in range(OH):
-                for ow in range(OW):
-                    gyw[oc, oh, ow] = gy[n, oc, oh, ow]
-        xf, wf, yf = xt.reshape(-1), gyw.reshape(-1), gwt.reshape(-1)
+        xf, yf, tf = xt.reshape(-1), gwt.reshape(-1), total.reshape(-1)
         no_floor = np.float32(-np.inf)
-        for s in range(seg_x.shape[0]):  # overlapping segments write equal values twice
-            for block in range(OCp // OB):
-                tile(xf, seg_x[s], xs, offsets, wf, P, block * OB, zero_bias, no_floor, yf, seg_y[s], ys, TC, OB, VP, R)
-        tf = total.reshape(-1)
-        for i in range(tf.shape[0]):
-            tf[i] += yf[i]
+        for n in range(n0, n0 + count):
+            _copy_phases_channels_last(x, n, PH, PW, SH, SW, xt)
+            if OC == OCp:
+                wf = gy[n].reshape(-1)  # (OC*P,): the sample's gradient, read in place
+            else:
+                gyp[:OC] = gy[n].reshape(OC, P)
+                wf = gyp.reshape(-1)
+            for s in range(seg_x.shape[0]):  # overlapping segments write equal values twice
+                for block in range(OCp // OB):
+                    tile(xf, seg_x[s], xs, offsets, wf, P, block * OB, zero_bias, no_floor, yf, seg_y[s], ys, TC,
+                         OB, VP, R)  # fmt: skip
+            for i in range(tf.shape[0]):
+                tf[i] += yf[i]
 
-    return weight_sample
+    return weight_samples
 
 
 def _weight_run(C: int, KW: int, DW: int, SW: int = 1) -> int:
@@ -191,10 +196,10 @@ def conv2d_backward_weight_direct(
 ) -> np.ndarray:
     """Kernel gradient of an ungrouped float32 convolution (where :func:`direct_weight_applies`).
 
-    Per sample: ``gy`` is laid out on the phase rows' width (``Wq``) with zeros in the extra columns and
-    in the output channels up to a multiple of the tile's channels; the input is copied channels-last (split into
-    stride phases) into a zero-bordered buffer. Then every segment of lanes is one pass of the forward
-    tile.
+    Per sample: the input is copied channels-last (split into stride phases) into a zero-bordered
+    buffer; ``gy`` is read in place (copied with zero channels up to a multiple of the tile's channels
+    when ``OC`` is not one). Then every segment of lanes is one pass of the forward tile, its reduction
+    over the ``OH*OW`` output pixels only (their offsets skip the buffer's border columns).
 
     Shape:
         gy ``(N, OC, OH, OW)``, x ``(N, C, H, W)`` -> gw ``(OC, C, KH, KW)``.
@@ -208,24 +213,25 @@ def conv2d_backward_weight_direct(
     OCp, T = -(-OC // shape.channels) * shape.channels, KH * KW
     seg_x, seg_y = weight_segments(C, KH, KW, Hq, Wq, DH, DW, SH, SW, shape)  # segments' starts
     # a tile's shape.rows kernel rows lie DH*Wq*C apart in xt, KW*C in gwt
-    offsets = np.arange(OH * Wq, dtype=np.int64) * C  # (P,): pixel i of the wide output grid, channels-last
+    OW = gy.shape[3]
+    # (P,): output pixel (oh, ow) at (oh*Wq + ow)*C channels-last; the columns past OW are never summed
+    offsets = ((np.arange(OH)[:, None] * Wq + np.arange(OW)[None, :]) * C).reshape(-1).astype(np.int64)
     zero_bias = np.zeros(OCp, np.float32)
     driver = compile_driver(_make_weight_driver, _WEIGHT_SIGNATURE, shape)
     x, gy = np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(gy, dtype=np.float32)
 
     def work(slots: Iterator[tuple[Iterator[tuple[int, int]], np.ndarray]]) -> None:
         xt = np.zeros((SH * SW * Hq + 1, Wq, C), dtype=np.float32)  # phases, and a spare zero row for the last tap
-        gyw = np.zeros((OCp, OH, Wq), dtype=np.float32)  # (OCp, OH, Wq): columns >= OW stay zero
+        gyp = np.zeros((OCp, OH * OW), dtype=np.float32)  # (OCp, P): channels >= OC stay zero
         gwt = np.empty((OCp, T * C), dtype=np.float32)  # (OCp, T*C), one sample's gradient
         for pieces, total in slots:  # each slot's samples in order into its own (OCp, T*C) total
             for n0, count in pieces:
-                for n in range(n0, n0 + count):
-                    driver(x, gy, n, PH, PW, SH, SW, xt, gyw, offsets, zero_bias, seg_x, seg_y, DH * Wq * C, KW * C,
-                           gwt, total)  # fmt: skip
+                driver(x, gy, n0, count, PH, PW, SH, SW, xt, gyp, offsets, zero_bias, seg_x, seg_y, DH * Wq * C,
+                       KW * C, gwt, total)  # fmt: skip
 
     # the slots' totals added in slot order: the same sum whichever worker ran which samples
-    # (OCp, T*C); each sample is OH*Wq multiply-adds per element of the sum
-    total = sum_over_samples(work, N, 1, (OCp, T * C), np.float32, single_thread_blas=False, sample_work=OH * Wq)
+    # (OCp, T*C); each sample is OH*OW multiply-adds per element of the sum
+    total = sum_over_samples(work, N, 1, (OCp, T * C), np.float32, single_thread_blas=False, sample_work=OH * OW)
     return np.ascontiguousarray(total[:OC].reshape(OC, KH, KW, C).transpose(0, 3, 1, 2))  # (OC, C, KH, KW)
 
 
