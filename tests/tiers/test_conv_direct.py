@@ -29,6 +29,8 @@ from nnscratch.cpu import conv as cpu_conv
 from nnscratch.cpu import direct, isa
 from nnscratch.cpu.direct_codegen import TileShape, sample_cost, sample_tiles
 from nnscratch.cpu.direct_weight import (
+    PIXEL_RUN_CHANNELS,
+    _copy_phases_channels_last,
     conv2d_backward_weight_direct,
     direct_weight_applies,
     weight_segments,
@@ -470,3 +472,25 @@ def test_every_weight_gradient_tile_matches_reference(name, shape):
     x, _, _, gy, expected = _candidate_case(name)
     _, w_shape, stride, padding = CANDIDATE_CASES[name]
     assert_close(conv2d_backward_weight_direct(gy, x, w_shape, stride, padding, ONE, shape), expected, np.float32)
+
+
+@pytest.mark.parametrize("C", [3, 16, 31, 32, 40])
+@pytest.mark.parametrize("stride", [(1, 1), (2, 2), (1, 2), (3, 1)])
+def test_channels_last_copy_of_the_weight_gradient_matches_numpy(C, stride):
+    # both loop orders (a row's values in order below PIXEL_RUN_CHANNELS at stride 1, a pixel's channels
+    # in one run otherwise) write the padded sample, split into stride phases, channels last
+    assert 3 < PIXEL_RUN_CHANNELS <= 32
+    (SH, SW), (PH, PW), H, W = stride, (1, 2), 7, 9
+    x = np.random.default_rng(0).random((2, C, H, W), dtype=np.float32)
+    Hq, Wq = -(-(H + 2 * PH) // SH), -(-(W + 2 * PW) // SW)
+    xt = np.zeros((SH * SW * Hq + 1, Wq, C), np.float32)
+    _copy_phases_channels_last(x, 1, PH, PW, SH, SW, xt)
+    padded = np.zeros((H + 2 * PH, W + 2 * PW, C), np.float32)  # (Hp, Wp, C)
+    padded[PH : PH + H, PW : PW + W] = x[1].transpose(1, 2, 0)
+    want = np.zeros_like(xt)
+    for a in range(SH):
+        for b in range(SW):
+            phase = padded[a::SH, b::SW]  # (rows, cols, C)
+            base = (a * SW + b) * Hq
+            want[base : base + phase.shape[0], : phase.shape[1]] = phase
+    np.testing.assert_array_equal(xt, want)
