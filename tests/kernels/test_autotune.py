@@ -54,6 +54,27 @@ def test_the_fastest_candidate_is_kept_and_its_result_returned(cache):
     assert entry.choice == "fast" and entry.ms["slow"] > entry.ms["fast"]
 
 
+def test_the_candidates_are_timed_in_interleaved_rounds(cache):
+    # a warm-up and one timed run each, in order, then the further rounds in turn: a slow moment of the
+    # machine lands on one run of each candidate, not on all the runs of one
+    calls: list[str] = []
+    slow_once = {"b": 1}  # b's first timed run is slow: its later rounds still count
+
+    def candidate(name: str, seconds: float):
+        def run() -> str:
+            calls.append(name)
+            time.sleep(seconds + (0.05 if calls.count(name) == 2 and slow_once.pop(name, 0) else 0))
+            return f"{name} result"
+
+        return run
+
+    candidates = {"a": candidate("a", 0.01), "b": candidate("b", 0.0), "c": candidate("c", 0.02)}
+    choice, result = autotune.choose("forward", {"N": 3}, candidates, default="a")
+    rounds = ["a", "b", "c"] * (autotune.REPEATS - 1)
+    assert calls == ["a", "a", "b", "b", "c", "c", *rounds]
+    assert (choice, result) == ("b", "b result")
+
+
 def test_off_mode_takes_the_default_and_writes_nothing(cache):
     with autotune.using_mode("off"):
         assert autotune.choose("forward", {"N": 2}, {"a": sleeper(0, 1), "b": sleeper(0, 2)}, "b") == ("b", None)
