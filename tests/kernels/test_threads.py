@@ -29,7 +29,7 @@ def test_blas_single_thread_limits_and_restores():
     assert [library.get_num_threads() for library in libraries] == before
 
 
-@pytest.mark.parametrize("shape", [(1, 5, 3), (7, 4, 9), (300, 64, 33)])
+@pytest.mark.parametrize("shape", [(1, 5, 3), (7, 4, 9), (300, 64, 33), (5, 7, 130), (130, 7, 5), (64, 32, 4097)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_parallel_matmul_equals_numpy(shape, dtype):
     M, K, N = shape
@@ -38,6 +38,11 @@ def test_parallel_matmul_equals_numpy(shape, dtype):
     out = threads.parallel_matmul(a, b)
     assert out.dtype == dtype
     np.testing.assert_allclose(out, a @ b, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+    bt = np.ascontiguousarray(b.T).T  # (K, N), a transposed view: a linear layer's weight
+    np.testing.assert_allclose(
+        threads.parallel_matmul(a, bt), a @ b, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5
+    )
+    assert np.array_equal(threads.parallel_matmul(a, b), out)  # fixed bands: the same bits every call
 
 
 def test_large_matmul_op_goes_through_the_workers(monkeypatch):
