@@ -18,7 +18,8 @@ Choices persist in one JSON file per nnscratch version, CPU and ISA under ``$NNS
   and are tuned by a later run.
 
 Modes (``NNSCRATCH_AUTOTUNE``, or :func:`set_mode` in the program): ``on`` (default) times the port
-model's three best tiles and every other legal algorithm, within the budgets; ``exhaustive`` times every
+model's best five tiles (:data:`nnscratch.cpu.conv.TILES_TRIED`) and every other legal algorithm,
+within the budgets; ``exhaustive`` times every
 legal tile and algorithm of every key, with no budget (what a user asks for once, to fill the cache); ``off`` takes
 the deterministic rule of :mod:`nnscratch.cpu.conv` and reads no cache (bit-identical results on every
 machine of the same ISA). :func:`table` prints what was chosen and how fast each candidate was.

@@ -31,7 +31,7 @@ Versions of the design (each measured by ``benchmarks/bench_kernels.py``; the la
 - v7 (current) the choice is made per machine and per shape: the direct kernel's tile is shaped for the
   ISA Numba compiles for (:mod:`nnscratch.cpu.isa`; on AVX2 the AVX-512 tiles spilled their sums and ran
   at half speed), and :mod:`nnscratch.cpu.autotune` times the legal candidates of each pass on the first
-  call of each shape (the port model's three best tiles, im2col, Winograd, depthwise) and keeps the
+  call of each shape (the port model's five best tiles, im2col, Winograd, depthwise) and keeps the
   fastest, in memory and in a cache file. ``NNSCRATCH_AUTOTUNE=off`` keeps the deterministic rule below.
 
 Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.conv.
