@@ -214,16 +214,15 @@ def conv2d_backward_weight_direct(
     """
     N, C, H, W = x.shape
     OC, _, KH, KW = w_shape
-    OH = gy.shape[2]
+    OH, OW = gy.shape[2], gy.shape[3]
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
     Hq, Wq = -(-(H + 2 * PH) // SH), -(-(W + 2 * PW) // SW)
     shape = shape or weight_tiles(OC, C, KH, KW, DW, SH, SW)[0]
     OCp, T = -(-OC // shape.channels) * shape.channels, KH * KW
     seg_x, seg_y = weight_segments(C, KH, KW, Hq, Wq, DH, DW, SH, SW, shape)  # segments' starts
     # a tile's shape.rows kernel rows lie DH*Wq*C apart in xt, KW*C in gwt
-    OW = gy.shape[3]
     # (P,): output pixel (oh, ow) at (oh*Wq + ow)*C channels-last; the columns past OW are never summed
-    offsets = ((np.arange(OH)[:, None] * Wq + np.arange(OW)[None, :]) * C).reshape(-1).astype(np.int64)
+    offsets = (np.arange(OH, dtype=np.int64)[:, None] * Wq + np.arange(OW)).ravel() * C
     zero_bias = np.zeros(OCp, np.float32)
     driver = compile_driver(_make_weight_driver, _WEIGHT_SIGNATURE, shape)
     x, gy = np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(gy, dtype=np.float32)
