@@ -81,7 +81,10 @@ from nnscratch.cpu.direct import (
     conv2d_forward_direct,
     direct_applies,
     direct_input_applies,
+    flat_applies,
+    flat_tiles,
     forward_tiles,
+    input_flat_width,
     input_tiles,
 )
 from nnscratch.cpu.direct_codegen import TileShape, measured_tile
@@ -117,6 +120,12 @@ WINOGRAD_TRIED_MIN_CHANNELS = 16
 #: fastest tile on average (15% at worst: the AVX2 model ranks 4x16x1, 8 sums, below the 12-sum tiles it
 #: beats there); of its first 5, 0.1% (3% at worst).
 TILES_TRIED = 5
+
+#: Flat-row tiles (:func:`nnscratch.cpu.direct.flat_tiles`) the autotuner times per key, where rows do not
+#: fill whole vectors (:func:`nnscratch.cpu.direct.flat_applies`). Measured (AVX-512, batch 128, 2 threads,
+#: forward): 32->64 and 64->64 at 14x14, the best flat tile (8x32x1) 16-22% faster than the best row tile;
+#: at 8x8 and 28x28 the row tiles stay ahead (by 17% and 2%), so the tuner keeps those there.
+FLAT_TILES_TRIED = 2
 
 
 # --- public API ------------------------------------------------------------------------------------
@@ -162,6 +171,12 @@ def conv2d_forward(
     if USE_DIRECT and direct_applies(x.dtype, groups, OC, OW, (KH, KW)):
         for shape in _tiles_to_try(forward_tiles(OC, OH, OW), measured_tile(OC, OH, OW)):
             candidates[_direct_name(shape)] = functools.partial(conv2d_forward_direct, x, w, b, *args, relu, shape)
+        Wp = W + 2 * padding[1]
+        if flat_applies(args[0], OH, OW, Wp):
+            for shape in _flat_tiles_to_try(flat_tiles(OC, OH, OW, Wp)):
+                candidates[_direct_name(shape, flat=True)] = functools.partial(
+                    conv2d_forward_direct, x, w, b, *args, relu, shape, True
+                )
     if _winograd_legal(C, OC, w.shape, *args, groups):
         candidates["winograd"] = lambda: _relu(conv2d_forward_winograd(x, w, b, args[1]), relu)
     if _is_depthwise(C, w.shape, groups):
@@ -195,9 +210,15 @@ def _settings(stride: Pair, padding: Pair, dilation: Pair, groups: int, dtype: n
             "dtype": np.dtype(dtype).name}  # fmt: skip
 
 
-def _direct_name(shape: TileShape) -> str:
-    """``"direct 8x32x1"``: the direct kernel with tiles of channels x pixels x rows."""
-    return f"direct {shape.channels}x{shape.pixels}x{shape.rows}"
+def _direct_name(shape: TileShape, flat: bool = False) -> str:
+    """``"direct 8x32x1"``: the direct kernel with tiles of channels x pixels x rows; ``"direct-flat 8x32x1"``
+    the same tiles over flat rows (:func:`nnscratch.cpu.direct.flat_tiles`)."""
+    return f"direct{'-flat' if flat else ''} {shape.channels}x{shape.pixels}x{shape.rows}"
+
+
+def _flat_tiles_to_try(tiles: tuple[TileShape, ...]) -> tuple[TileShape, ...]:
+    """The flat tiles the autotuner times: the port model's best :data:`FLAT_TILES_TRIED` (all when exhaustive)."""
+    return tiles if autotune.mode() == "exhaustive" else tiles[:FLAT_TILES_TRIED]
 
 
 def _tiles_to_try(tiles: tuple[TileShape, ...], measured: TileShape | None = None) -> tuple[TileShape, ...]:
@@ -277,6 +298,12 @@ def conv2d_backward_input(
         for shape in _tiles_to_try(tiles, measured):
             candidates[_direct_name(shape)] = functools.partial(conv2d_backward_input_direct, gy, w, x_shape, *args,
                                                                 shape)  # fmt: skip
+        Wp = input_flat_width(x_shape, (KH, KW), args[1], args[2])
+        if flat_applies(args[0], H, W, Wp):
+            for shape in _flat_tiles_to_try(flat_tiles(C, H, W, Wp)):
+                candidates[_direct_name(shape, flat=True)] = functools.partial(
+                    conv2d_backward_input_direct, gy, w, x_shape, *args, shape, True
+                )
     if _winograd_legal(C, OC, w.shape, *args, groups):
         candidates["winograd"] = lambda: conv2d_backward_input_winograd(gy, w, x_shape, args[1])
     if _is_depthwise(C, w.shape, groups):

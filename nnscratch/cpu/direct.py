@@ -72,6 +72,7 @@ from nnscratch.cpu.direct_codegen import (
     tile,
     tile_width,
 )
+from nnscratch.cpu.isa import target
 from nnscratch.cpu.threads import num_workers, over_samples
 
 Pair = tuple[int, int]
@@ -148,6 +149,50 @@ def _make_sample_driver(OB: int, VP: int, R: int) -> Callable:
                         tile(xf, x0, Wq, offsets, wf, K, oc0, bias, floor, yf, y0, OW, L, OB, VP, R)
 
     return conv_samples
+
+
+#: Numba signature of a flat driver: x (N, C, H, W), n0, count, PH, PW, scratch xq (C, Hp, Wp),
+#: offsets (K,), w2 (OC, K), bias (OC,), floor, scratch yq (OC, OH*Wp), y (N, OC, OH, OW).
+_FLAT_SIGNATURE = (
+    "void(float32[:, :, :, ::1], int64, int64, int64, int64, float32[:, :, ::1], int64[::1], float32[:, ::1],"
+    " float32[::1], float32, float32[:, ::1], float32[:, :, :, ::1])"
+)
+
+
+def _make_flat_driver(OB: int, VP: int, R: int) -> Callable:
+    """Stride-1 convolution of samples ``n0 .. n0+count`` over *flat* rows: the output is computed at every
+    position ``q = oh*Wp + ow`` of the padded width ``Wp``, where output pixel ``(oh, ow)`` reads padded
+    input ``q + kh*DH*Wp + kw*DW``, so one run of positions spans several output rows. A row narrower than
+    a vector (8x8 planes on AVX-512) then still fills whole vectors; the ``Wp - OW`` positions per row past
+    the output's edge are computed and dropped. Tiles of ``OB`` channels x ``R`` runs of ``VP`` positions
+    store into the scratch ``yq`` (OC, OH*Wp), whose output columns are then copied into ``y``.
+    """
+
+    @njit(**KERNEL_OPTIONS)
+    def conv_flat(x, n0, count, PH, PW, xq, offsets, w2, bias, floor, yq, y):
+        # x (N, C, H, W); scratch xq (C, Hp, Wp) with a zero border; offsets (K,), w2 (OC, K), bias (OC,);
+        # scratch yq (OC, OH*Wp) -> y[n0 : n0+count] (N, OC, OH, OW); OC >= OB, (OH-1)*Wp + OW >= VP*R
+        prefer_wide_vectors()
+        Wp = xq.shape[2]
+        OC, K = w2.shape
+        OH, OW = y.shape[2], y.shape[3]
+        Lq = OH * Wp
+        span = (OH - 1) * Wp + OW  # from the first output pixel to the last, in flat positions
+        run = VP * R
+        xf, wf, qf = xq.reshape(-1), w2.reshape(-1), yq.reshape(-1)
+        for n in range(n0, n0 + count):
+            _copy_phases(x, n, PH, PW, 1, 1, xq)
+            for block in range((OC + OB - 1) // OB):
+                oc0 = min(block * OB, OC - OB)  # the last block shifts back: overlapping channels agree
+                for segment in range((span + run - 1) // run):
+                    q0 = min(segment * run, span - run)  # the last run shifts back too
+                    tile(xf, q0, VP, offsets, wf, K, oc0, bias, floor, qf, q0, VP, Lq, OB, VP, R)
+            for oc in range(OC):
+                for oh in range(OH):
+                    for ow in range(OW):
+                        y[n, oc, oh, ow] = yq[oc, oh * Wp + ow]
+
+    return conv_flat
 
 
 #: Numba signature of the strided input-gradient driver: gy (N, OC, OH, OW), n0, count, the border T, L
@@ -238,6 +283,14 @@ def _row_offsets(C: int, KH: int, KW: int, Hq: int, Wq: int, DH: int, DW: int, S
     return offsets
 
 
+def input_flat_width(x_shape: tuple[int, int, int, int], kernel: Pair, padding: Pair, dilation: Pair) -> int:
+    """The padded row width ``Wp`` of the stride-1 input gradient's convolution of ``gy`` (see
+    :func:`conv2d_backward_input_direct`): ``gy``'s width padded by ``DW*(KW-1) - PW`` per side."""
+    W, KW, PW, DW = x_shape[3], kernel[1], padding[1], dilation[1]
+    OW = W + 2 * PW - DW * (KW - 1)
+    return OW + 2 * (DW * (KW - 1) - PW)
+
+
 def conv2d_forward_direct(
     x: np.ndarray,
     w: np.ndarray,
@@ -247,13 +300,15 @@ def conv2d_forward_direct(
     dilation: Pair,
     relu: bool = False,
     shape: TileShape | None = None,
+    flat: bool = False,
 ) -> np.ndarray:
     """Ungrouped float32 convolution (checked by the caller: :func:`direct_applies`).
 
     A strided convolution reads its input split into stride phases (``x[c, 2i + a, 2j + b]`` of stride 2
     in phase ``(a, b)`` at ``(i, j)``): every kernel tap then reads a contiguous run of its phase for
     consecutive output pixels, as a stride-1 convolution does. ``relu=True`` stores ``max(y, 0)``: the
-    ReLU of a fused Conv2d + ReLU costs no pass of its own.
+    ReLU of a fused Conv2d + ReLU costs no pass of its own. ``flat=True`` (stride 1 only) runs the tiles
+    over flat rows (:func:`_make_flat_driver`), with ``shape`` one of :func:`flat_tiles`.
 
     Shape:
         x ``(N, C, H, W)``, w ``(OC, C, KH, KW)``, b ``(OC,)`` -> ``(N, OC, OH, OW)``.
@@ -264,14 +319,26 @@ def conv2d_forward_direct(
     Hp, Wp = H + 2 * PH, W + 2 * PW
     OH, OW = (Hp - DH * (KH - 1) - 1) // SH + 1, (Wp - DW * (KW - 1) - 1) // SW + 1
     Hq, Wq = -(-Hp // SH), -(-Wp // SW)
-    shape = shape or sample_tiles(OC, OH, OW)[0]
-    driver = compile_driver(_make_sample_driver, _SAMPLE_SIGNATURE, shape)
     offsets = _row_offsets(C, KH, KW, Hq, Wq, DH, DW, SH, SW)  # (K,)
     w2 = np.ascontiguousarray(w, dtype=np.float32).reshape(OC, C * KH * KW)  # (OC, K)
     bias = np.zeros(OC, np.float32) if b is None else np.ascontiguousarray(b, dtype=np.float32)
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.empty((N, OC, OH, OW), dtype=np.float32)  # (N, OC, OH, OW)
     floor = np.float32(0.0 if relu else -np.inf)
+    if flat:
+        shape = shape or flat_tiles(OC, OH, OW, Wq)[0]
+        flat_driver = compile_driver(_make_flat_driver, _FLAT_SIGNATURE, shape)
+
+        def work_flat(pieces: Iterator[tuple[int, int]]) -> None:
+            xq = np.zeros((C, Hq, Wq), dtype=np.float32)  # (C, Hp, Wp); the border stays zero
+            yq = np.empty((OC, OH * Wq), dtype=np.float32)  # (OC, OH*Wp): flat rows
+            for n0, count in pieces:
+                flat_driver(x, n0, count, PH, PW, xq, offsets, w2, bias, floor, yq, y)
+
+        over_samples(work_flat, N, _samples_per_piece(N), single_thread_blas=False)
+        return y
+    shape = shape or sample_tiles(OC, OH, OW)[0]
+    driver = compile_driver(_make_sample_driver, _SAMPLE_SIGNATURE, shape)
 
     def work(pieces: Iterator[tuple[int, int]]) -> None:
         xq = np.zeros((C * SH * SW, Hq, Wq), dtype=np.float32)  # (C*SH*SW, Hq, Wq); the border stays zero
@@ -332,6 +399,22 @@ def forward_tiles(OC: int, OH: int, OW: int) -> tuple[TileShape, ...]:
     return sample_tiles(OC, OH, OW)
 
 
+def flat_applies(stride: Pair, OH: int, OW: int, Wp: int) -> bool:
+    """Whether the flat driver (:func:`_make_flat_driver`) is a candidate for a stride-1 output ``(OH, OW)``
+    over padded rows of ``Wp``: its rows do not fill whole vectors (``OW`` not a multiple of the ISA's
+    lanes), and the flat span holds one vector. (Rows that fill whole vectors gain nothing from it.)"""
+    lanes = target().lanes
+    return tuple(stride) == (1, 1) and OW % lanes != 0 and (OH - 1) * Wp + OW >= lanes
+
+
+def flat_tiles(OC: int, OH: int, OW: int, Wp: int) -> tuple[TileShape, ...]:
+    """The flat driver's legal tiles (:func:`_make_flat_driver`) for an output ``(OC, OH, OW)`` over padded
+    rows of ``Wp``: whole vectors only, best first by the port model over the flat span."""
+    lanes = target().lanes
+    span = (OH - 1) * Wp + OW
+    return tuple(t for t in sample_tiles(OC, 1, span) if t.pixels % lanes == 0)
+
+
 def input_tiles(x_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair, padding: Pair) -> tuple[TileShape, ...]:
     """The input gradient's legal tiles (where :func:`direct_input_applies`), best first by the port model:
     those of ``gx``'s planes for stride 1, of the smallest stride phase otherwise."""
@@ -370,12 +453,13 @@ def conv2d_backward_input_direct(
     padding: Pair,
     dilation: Pair,
     shape: TileShape | None = None,
+    flat: bool = False,
 ) -> np.ndarray:
     """Input gradient of an ungrouped float32 convolution (checked by the caller: :func:`direct_input_applies`).
 
     Stride 1: ``gy`` convolved with the kernels flipped and transposed, padded by ``DH*(KH-1) - PH`` (the
-    adjoint of a stride-1 convolution), by the forward kernel. Larger strides: one tile pass per stride
-    phase (:func:`_make_phase_input_driver`).
+    adjoint of a stride-1 convolution), by the forward kernel (over flat rows with ``flat=True``). Larger
+    strides: one tile pass per stride phase (:func:`_make_phase_input_driver`).
 
     Shape:
         gy ``(N, OC, OH, OW)``, w ``(OC, C, KH, KW)`` -> gx ``x_shape`` = ``(N, C, H, W)``.
@@ -385,7 +469,7 @@ def conv2d_backward_input_direct(
     if (SH, SW) == (1, 1):
         w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, OC, KH, KW)
         padding = (DH * (KH - 1) - PH, DW * (KW - 1) - PW)
-        return conv2d_forward_direct(gy, w_flipped, None, (1, 1), padding, dilation, shape=shape)
+        return conv2d_forward_direct(gy, w_flipped, None, (1, 1), padding, dilation, shape=shape, flat=flat)
     N, OH, OW = gy.shape[0], gy.shape[2], gy.shape[3]
     phases = _input_phases(tuple(x_shape), (KH, KW), (SH, SW), (PH, PW))
     plan, offs_all, T, Lc, OHp, OWp = _input_phase_plan(tuple(x_shape), OC, OH, OW, (KH, KW), (SH, SW), (PH, PW))
@@ -417,7 +501,10 @@ __all__ = [
     "conv2d_forward_direct",
     "direct_applies",
     "direct_input_applies",
+    "flat_applies",
+    "flat_tiles",
     "forward_tiles",
+    "input_flat_width",
     "input_tiles",
     "tile_width",
 ]

@@ -174,7 +174,8 @@ def test_conv_passes_tuned_exhaustively_match_the_reference(cache):
     ops = {key.split("|")[0] for key in autotune.entries()}
     assert ops == {"forward", "input_grad", "weight_grad"}
     forward = next(e for k, e in autotune.entries().items() if k.startswith("forward"))
-    assert {"im2col", "winograd"} <= set(forward.ms) and any(n.startswith("direct") for n in forward.ms)
+    assert {"im2col", "winograd"} <= set(forward.ms) and any(n.startswith("direct ") for n in forward.ms)
+    assert any(n.startswith("direct-flat ") for n in forward.ms)  # rows of 12 fill no whole vector
     assert "im2col" in autotune.table_text()
 
 

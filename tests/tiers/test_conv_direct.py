@@ -494,3 +494,78 @@ def test_channels_last_copy_of_the_weight_gradient_matches_numpy(C, stride):
             base = (a * SW + b) * Hq
             want[base : base + phase.shape[0], : phase.shape[1]] = phase
     np.testing.assert_array_equal(xt, want)
+
+
+# --- flat rows ------------------------------------------------------------------------------------
+# Stride-1 rows that do not fill whole vectors (14 pixels: not a multiple of 8 or 16 lanes) may run over
+# flat rows instead (the tuner's "direct-flat" candidates): positions of the padded width, several
+# output rows per run, the columns past each row's edge computed and dropped. Every flat tile legal on
+# any of TARGETS runs on its own, forward (with the fused ReLU) and input gradient, and one dilated 5x5.
+
+#: name: (x, w, padding, dilation).
+FLAT_CASES = {
+    "flat-forward": ((2, 16, 14, 14), (20, 16, 3, 3), ONE, ONE),  # y (2, 20, 14, 14) over rows of 16
+    "flat-input": ((2, 20, 12, 13), (16, 20, 3, 3), (1, 0), ONE),  # gx (2, 20, 12, 13) over rows of 15
+    "flat-dilated": ((1, 8, 13, 11), (12, 8, 5, 5), (3, 2), (2, 1)),  # y (1, 12, 11, 11) over rows of 15
+}
+
+
+def _flat_tiles(name: str, target: isa.TargetISA) -> tuple[TileShape, ...]:
+    """:func:`direct.flat_tiles` of case ``name`` for ``target``: whole vectors over the flat span."""
+    x_shape, w_shape, padding, dilation = FLAT_CASES[name]
+    (_, C, H, W), (OC, _, KH, KW) = x_shape, w_shape
+    if name == "flat-input":
+        OC, Wp = C, direct.input_flat_width(x_shape, (KH, KW), padding, dilation)
+        OH, OW = H, W
+    else:
+        Wp = W + 2 * padding[1]
+        OH, OW = H + 2 * padding[0] - dilation[0] * (KH - 1), Wp - dilation[1] * (KW - 1)
+    span = (OH - 1) * Wp + OW
+    return tuple(t for t in sample_tiles(OC, 1, span, target) if t.pixels % target.lanes == 0)
+
+
+def _flat_params() -> list:
+    return [pytest.param(name, t, id=f"{name}-{t.channels}x{t.pixels}x{t.rows}") for name in FLAT_CASES
+            for t in dict.fromkeys(t for target in TARGETS for t in _flat_tiles(name, target))]  # fmt: skip
+
+
+def test_flat_tiles_are_whole_vectors_over_the_flat_span():
+    host = isa.target()
+    assert direct.flat_tiles(20, 14, 14, 16) == _flat_tiles("flat-forward", host)
+    assert direct.flat_tiles(20, 12, 13, 15) == _flat_tiles("flat-input", host)
+    for target in (AVX512, AVX2):
+        tiles = _flat_tiles("flat-forward", target)
+        assert tiles and all(t.rows == 1 and t.pixels % target.lanes == 0 for t in tiles)
+        assert all(t.accumulators(target.lanes) <= target.vector_registers for t in tiles)
+
+
+@pytest.mark.parametrize(
+    "stride, OH, OW, Wp, expected",
+    [
+        (ONE, 14, 14, 16, True),  # rows of 14: not whole vectors on any ISA
+        (ONE, 8, 8, 10, isa.target().lanes > 8),  # a whole ymm row; half a zmm
+        (ONE, 32, 32, 34, False),  # whole vectors already
+        ((2, 2), 14, 14, 16, False),  # stride 1 only
+        (ONE, 1, 3, 5, False),  # the span is shorter than a vector
+    ],
+)
+def test_flat_applies_where_rows_leave_vectors_part_empty(stride, OH, OW, Wp, expected):
+    assert direct.flat_applies(stride, OH, OW, Wp) is expected
+
+
+@pytest.mark.parametrize("name, shape", _flat_params())
+def test_every_flat_tile_matches_reference(name, shape):
+    x_shape, w_shape, padding, dilation = FLAT_CASES[name]
+    x, w, b = _float32_case(x_shape, w_shape, seed=9)
+    args = (ONE, padding, dilation, 1)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    y = REF.conv2d_forward(x64, w64, b.astype(np.float64), *args)
+    if name == "flat-input":
+        gy = rand(np.random.default_rng(10), y.shape, np.float32)
+        expected = REF.conv2d_backward_input(gy.astype(np.float64), w64, x_shape, *args)
+        actual = direct.conv2d_backward_input_direct(gy, w, x_shape, ONE, padding, dilation, shape, True)
+    else:
+        relu = name == "flat-forward"
+        expected = np.maximum(y, 0) if relu else y
+        actual = direct.conv2d_forward_direct(x, w, b, ONE, padding, dilation, relu, shape, True)
+    assert_close(actual, expected, np.float32)

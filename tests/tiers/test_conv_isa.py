@@ -82,6 +82,19 @@ for x_shape, w_shape, stride in [((2, 16, 16, 16), (16, 16, 3, 3), (1, 1)), ((2,
         direct.direct_input_applies(x.dtype, stride, 1, x_shape, w_shape[2:], (1, 1), (1, 1)),
         direct_weight.direct_weight_applies(x.dtype, stride, 1, x_shape[1], w_shape[3], 1),
     ]
+x = rng.standard_normal((2, 16, 14, 14)).astype(np.float32)  # rows of 14: flat rows (whole vectors over 16)
+w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+gy = rng.standard_normal((2, 16, 14, 14)).astype(np.float32)
+one = (1, 1)
+shape = direct.flat_tiles(16, 14, 14, 16)[0]
+flat = {"flat forward": (direct.conv2d_forward_direct(x, w, None, one, one, one, False, shape, True),
+                         reference.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, one, one, one, 1)),
+        "flat input": (direct.conv2d_backward_input_direct(gy, w, x.shape, one, one, one, shape, True),
+                       reference.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x.shape,
+                                                       one, one, one, 1))}
+for kind, (got, want) in flat.items():
+    errors[kind] = float(np.abs(got - want).max()) / max(float(np.abs(want).max()), 1.0)
+applies["flat"] = [direct.flat_applies(one, 14, 14, 16)]
 t = target()
 print(json.dumps({"target": [t.name, t.cpu, t.vector_bits, t.vector_registers], "widest": widest, "errors": errors,
                   "applies": applies, "tile": list(direct.forward_tiles(16, 16, 16)[0])}))
