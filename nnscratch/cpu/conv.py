@@ -33,6 +33,8 @@ Versions of the design (each measured by ``benchmarks/bench_kernels.py``; the la
   at half speed), and :mod:`nnscratch.cpu.autotune` times the legal candidates of each pass on the first
   call of each shape (the port model's five best tiles, im2col, Winograd, depthwise) and keeps the
   fastest, in memory and in a cache file. ``NNSCRATCH_AUTOTUNE=off`` keeps the deterministic rule below.
+  Where stride-1 rows fill no whole vector (14x14 planes), the tuner also times the direct kernel over
+  flat rows (``"direct-flat"``, :func:`nnscratch.cpu.direct.flat_tiles`; 16-22% faster at 14x14).
 
 Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.conv.
 

@@ -36,6 +36,14 @@ Two LLVM settings make the difference (each measured on the kernel alone, one co
   (``direct_codegen.prefer_wide_vectors``, a function attribute). Without it the kernel runs on half-width
   vectors. On a CPU without AVX-512 the attribute is ignored and the kernel uses the widest vectors it has.
 
+Flat rows. A row of 14 pixels fills neither one 16-lane vector nor two 8-lane ones: the tiles of
+:func:`~nnscratch.cpu.direct_codegen.sample_tiles` then leave lanes empty or recompute overlaps. At
+stride 1 the output can instead be computed at every position ``q = oh*Wp + ow`` of the padded width
+``Wp`` (:func:`_make_flat_driver`): output pixel ``(oh, ow)`` reads padded input ``q + kh*DH*Wp + kw*DW``,
+so one run of positions is contiguous in the input across row ends, and whole vectors run over several
+output rows. The ``Wp - OW`` positions per row past the edge are computed into a scratch plane and
+dropped. The autotuner times these tiles as ``"direct-flat"`` candidates where :func:`flat_applies`.
+
 Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.direct.
 
 Input gradient: ``gx`` is the convolution of ``gy`` with the kernels flipped and transposed, padded by
