@@ -333,25 +333,21 @@ def conv2d_forward_direct(
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.empty((N, OC, OH, OW), dtype=np.float32)  # (N, OC, OH, OW)
     floor = np.float32(0.0 if relu else -np.inf)
-    if flat:
+    if flat:  # stride 1: the phase scratch below is the padded sample (C, Hp, Wp)
         shape = shape or flat_tiles(OC, OH, OW, Wq)[0]
-        flat_driver = compile_driver(_make_flat_driver, _FLAT_SIGNATURE, shape)
-
-        def work_flat(pieces: Iterator[tuple[int, int]]) -> None:
-            xq = np.zeros((C, Hq, Wq), dtype=np.float32)  # (C, Hp, Wp); the border stays zero
-            yq = np.empty((OC, OH * Wq), dtype=np.float32)  # (OC, OH*Wp): flat rows
-            for n0, count in pieces:
-                flat_driver(x, n0, count, PH, PW, xq, offsets, w2, bias, floor, yq, y)
-
-        over_samples(work_flat, N, _samples_per_piece(N), single_thread_blas=False)
-        return y
-    shape = shape or sample_tiles(OC, OH, OW)[0]
-    driver = compile_driver(_make_sample_driver, _SAMPLE_SIGNATURE, shape)
+        driver = compile_driver(_make_flat_driver, _FLAT_SIGNATURE, shape)
+    else:
+        shape = shape or sample_tiles(OC, OH, OW)[0]
+        driver = compile_driver(_make_sample_driver, _SAMPLE_SIGNATURE, shape)
 
     def work(pieces: Iterator[tuple[int, int]]) -> None:
         xq = np.zeros((C * SH * SW, Hq, Wq), dtype=np.float32)  # (C*SH*SW, Hq, Wq); the border stays zero
+        yq = np.empty((OC, OH * Wq), dtype=np.float32) if flat else None  # (OC, OH*Wp): flat rows
         for n0, count in pieces:
-            driver(x, n0, count, PH, PW, SH, SW, xq, offsets, w2, bias, floor, y)
+            if flat:
+                driver(x, n0, count, PH, PW, xq, offsets, w2, bias, floor, yq, y)
+            else:
+                driver(x, n0, count, PH, PW, SH, SW, xq, offsets, w2, bias, floor, y)
 
     over_samples(work, N, _samples_per_piece(N), single_thread_blas=False)
     return y
@@ -407,20 +403,24 @@ def forward_tiles(OC: int, OH: int, OW: int) -> tuple[TileShape, ...]:
     return sample_tiles(OC, OH, OW)
 
 
+def _flat_span(OH: int, OW: int, Wp: int) -> int:
+    """Flat positions from an output's first pixel to its last over padded rows of ``Wp``."""
+    return (OH - 1) * Wp + OW
+
+
 def flat_applies(stride: Pair, OH: int, OW: int, Wp: int) -> bool:
     """Whether the flat driver (:func:`_make_flat_driver`) is a candidate for a stride-1 output ``(OH, OW)``
     over padded rows of ``Wp``: its rows do not fill whole vectors (``OW`` not a multiple of the ISA's
     lanes), and the flat span holds one vector. (Rows that fill whole vectors gain nothing from it.)"""
     lanes = target().lanes
-    return tuple(stride) == (1, 1) and OW % lanes != 0 and (OH - 1) * Wp + OW >= lanes
+    return tuple(stride) == (1, 1) and OW % lanes != 0 and _flat_span(OH, OW, Wp) >= lanes
 
 
 def flat_tiles(OC: int, OH: int, OW: int, Wp: int) -> tuple[TileShape, ...]:
     """The flat driver's legal tiles (:func:`_make_flat_driver`) for an output ``(OC, OH, OW)`` over padded
     rows of ``Wp``: whole vectors only, best first by the port model over the flat span."""
     lanes = target().lanes
-    span = (OH - 1) * Wp + OW
-    return tuple(t for t in sample_tiles(OC, 1, span) if t.pixels % lanes == 0)
+    return tuple(t for t in sample_tiles(OC, 1, _flat_span(OH, OW, Wp)) if t.pixels % lanes == 0)
 
 
 def input_tiles(x_shape: tuple[int, int, int, int], kernel: Pair, stride: Pair, padding: Pair) -> tuple[TileShape, ...]:
