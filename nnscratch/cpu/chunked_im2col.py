@@ -1,7 +1,7 @@
 """The im2col + BLAS convolution of the numba tier, cut into chunks that fit in L2.
 
 :mod:`nnscratch.cpu.conv` runs here every convolution that the direct, Winograd and depthwise kernels do
-not take (float64, grouped, some strided ones, layers narrower than one tile), and the tier's
+not take (float64, grouped, 1x1, some strided ones, some narrow ones), and the tier's
 ``im2col`` / ``col2im``. The design (its versions v1-v3) is in :mod:`nnscratch.cpu.conv`'s docstring:
 the batch is cut into chunks of a few samples whose columns fit in L2 (:func:`_chunk_size`); each worker
 thread takes a contiguous share of the batch and per chunk runs im2col (serial Numba, GIL released),

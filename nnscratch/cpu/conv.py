@@ -33,8 +33,10 @@ Versions of the design (each measured by ``benchmarks/bench_kernels.py``; the la
   at half speed), and :mod:`nnscratch.cpu.autotune` times the legal candidates of each pass on the first
   call of each shape (the port model's five best tiles, im2col, Winograd, depthwise) and keeps the
   fastest, in memory and in a cache file. ``NNSCRATCH_AUTOTUNE=off`` keeps the deterministic rule below.
-  Where stride-1 rows fill no whole vector (14x14 planes), the tuner also times the direct kernel over
-  flat rows (``"direct-flat"``, :func:`nnscratch.cpu.direct.flat_tiles`; 16-22% faster at 14x14).
+  Where rows fill no whole vector (14x14 planes; at any stride in the forward pass, stride 1 in the
+  input gradient), the tuner also times the direct kernel over flat rows (``"direct-flat"``,
+  :func:`nnscratch.cpu.direct.flat_tiles`; 16-22% faster at 14x14). Rows narrower than any tile (7x7,
+  4x4) are timed over flat rows too, against im2col (the rule's choice there, as before).
 
 Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.conv.
 
@@ -83,6 +85,7 @@ from nnscratch.cpu.direct import (
     conv2d_forward_direct,
     direct_applies,
     direct_input_applies,
+    direct_kernel_applies,
     flat_applies,
     flat_tiles,
     forward_tiles,
@@ -126,7 +129,11 @@ TILES_TRIED = 5
 #: Flat-row tiles (:func:`nnscratch.cpu.direct.flat_tiles`) the autotuner times per key, where rows do not
 #: fill whole vectors (:func:`nnscratch.cpu.direct.flat_applies`). Measured (AVX-512, batch 128, 2 threads,
 #: forward): 32->64 and 64->64 at 14x14, the best flat tile (8x32x1) 16-22% faster than the best row tile;
-#: at 8x8 and 28x28 the row tiles stay ahead (by 17% and 2%), so the tuner keeps those there.
+#: at 8x8 and 28x28 the row tiles stay ahead (by 17% and 2%), so the tuner keeps those there. Rows narrower
+#: than any tile, against im2col (2026-12-06, same host, best flat tile / im2col, two runs at AVX-512):
+#: 128->128 at 4x4 1.28 and 0.85, 64->128 8x8/s2 1.10 and 0.71, 256->256 at 7x7 1.22 and 1.21, 256->512
+#: 14x14/s2 0.99 and 0.96; capped at AVX2: 1.14, 0.81, 0.86, 0.80. So the tuner times them, the rule
+#: keeps im2col there (:func:`_rule_choice`).
 FLAT_TILES_TRIED = 2
 
 
@@ -170,12 +177,14 @@ def conv2d_forward(
         return np.empty((0, OC, OH, OW), dtype=x.dtype)  # (0, OC, OH, OW)
     args = (tuple(stride), tuple(padding), tuple(dilation))
     candidates: dict[str, Callable[[], np.ndarray]] = {}
-    if USE_DIRECT and direct_applies(x.dtype, groups, OC, OW, (KH, KW)):
-        for shape in _tiles_to_try(forward_tiles(OC, OH, OW), measured_tile(OC, OH, OW)):
-            candidates[_direct_name(shape)] = functools.partial(conv2d_forward_direct, x, w, b, *args, relu, shape)
-        Wp = W + 2 * padding[1]
-        if flat_applies(args[0], OH, OW, Wp):
-            for shape in _flat_tiles_to_try(flat_tiles(OC, OH, OW, Wp)):
+    Wq = -(-(W + 2 * args[1][1]) // args[0][1])  # the padded width of the input's stride phases
+    if USE_DIRECT and direct_kernel_applies(x.dtype, groups, OC, (KH, KW)):
+        if direct_applies(x.dtype, groups, OC, OW, (KH, KW)):
+            for shape in _tiles_to_try(forward_tiles(OC, OH, OW), measured_tile(OC, OH, OW)):
+                candidates[_direct_name(shape)] = functools.partial(conv2d_forward_direct, x, w, b, *args, relu,
+                                                                    shape)  # fmt: skip
+        if flat_applies(OH, OW, Wq):
+            for shape in _flat_tiles_to_try(flat_tiles(OC, OH, OW, Wq)):
                 candidates[_direct_name(shape, flat=True)] = functools.partial(
                     conv2d_forward_direct, x, w, b, *args, relu, shape, True
                 )
@@ -191,11 +200,12 @@ def conv2d_forward(
 
 
 def _rule_choice(candidates: dict[str, Callable[[], np.ndarray]], winograd_pays: bool = False) -> str:
-    """The deterministic rule's candidate: the direct kernel's first tile, else Winograd where it pays,
-    else depthwise, else im2col (what ``NNSCRATCH_AUTOTUNE=off`` runs)."""
-    first = next(iter(candidates))
-    if first.startswith("direct"):
-        return first
+    """The deterministic rule's candidate: the direct kernel's first row tile, else Winograd where it pays,
+    else depthwise, else im2col (what ``NNSCRATCH_AUTOTUNE=off`` runs). Flat rows are never the rule's:
+    measured against im2col they win on some shapes and ISAs and lose on others (see FLAT_TILES_TRIED)."""
+    row_tile = next((name for name in candidates if name.startswith("direct ")), None)
+    if row_tile is not None:
+        return row_tile
     if winograd_pays and "winograd" in candidates:
         return "winograd"
     return "depthwise" if "depthwise" in candidates else "im2col"
@@ -301,7 +311,7 @@ def conv2d_backward_input(
             candidates[_direct_name(shape)] = functools.partial(conv2d_backward_input_direct, gy, w, x_shape, *args,
                                                                 shape)  # fmt: skip
         Wp = input_flat_width(x_shape, (KH, KW), args[1], args[2])
-        if flat_applies(args[0], H, W, Wp):
+        if args[0] == (1, 1) and flat_applies(H, W, Wp):  # (a strided one runs per stride phase)
             for shape in _flat_tiles_to_try(flat_tiles(C, H, W, Wp)):
                 candidates[_direct_name(shape, flat=True)] = functools.partial(
                     conv2d_backward_input_direct, gy, w, x_shape, *args, shape, True

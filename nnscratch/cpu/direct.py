@@ -37,12 +37,14 @@ Two LLVM settings make the difference (each measured on the kernel alone, one co
   vectors. On a CPU without AVX-512 the attribute is ignored and the kernel uses the widest vectors it has.
 
 Flat rows. A row of 14 pixels fills neither one 16-lane vector nor two 8-lane ones: the tiles of
-:func:`~nnscratch.cpu.direct_codegen.sample_tiles` then leave lanes empty or recompute overlaps. At
-stride 1 the output can instead be computed at every position ``q = oh*Wp + ow`` of the padded width
-``Wp`` (:func:`_make_flat_driver`): output pixel ``(oh, ow)`` reads padded input ``q + kh*DH*Wp + kw*DW``,
-so one run of positions is contiguous in the input across row ends, and whole vectors run over several
-output rows. The ``Wp - OW`` positions per row past the edge are computed into a scratch plane and
-dropped. The autotuner times these tiles as ``"direct-flat"`` candidates where :func:`flat_applies`.
+:func:`~nnscratch.cpu.direct_codegen.sample_tiles` then leave lanes empty or recompute overlaps, and a
+row of 7 or 4 holds no tile at all. The output can instead be computed at every position ``q = oh*Wp +
+ow`` of the padded width ``Wp`` (:func:`_make_flat_driver`): at stride 1, output pixel ``(oh, ow)`` reads
+padded input ``q + kh*DH*Wp + kw*DW`` (at a larger stride, the same in the input's stride phases, of
+width ``Wq``), so one run of positions is contiguous in the input across row ends, and whole vectors run
+over several output rows. The ``Wp - OW`` positions per row past the edge are computed into a scratch
+plane and dropped. The autotuner times these tiles as ``"direct-flat"`` candidates where
+:func:`flat_applies`.
 
 Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.direct.
 
@@ -159,27 +161,28 @@ def _make_sample_driver(OB: int, VP: int, R: int) -> Callable:
     return conv_samples
 
 
-#: Numba signature of a flat driver: x (N, C, H, W), n0, count, PH, PW, scratch xq (C, Hp, Wp),
-#: offsets (K,), w2 (OC, K), bias (OC,), floor, scratch yq (OC, OH*Wp), y (N, OC, OH, OW).
+#: Numba signature of a flat driver: x (N, C, H, W), n0, count, PH, PW, SH, SW, scratch xq (C*SH*SW, Hq,
+#: Wq), offsets (K,), w2 (OC, K), bias (OC,), floor, scratch yq (OC, OH*Wq), y (N, OC, OH, OW).
 _FLAT_SIGNATURE = (
-    "void(float32[:, :, :, ::1], int64, int64, int64, int64, float32[:, :, ::1], int64[::1], float32[:, ::1],"
-    " float32[::1], float32, float32[:, ::1], float32[:, :, :, ::1])"
+    "void(float32[:, :, :, ::1], int64, int64, int64, int64, int64, int64, float32[:, :, ::1], int64[::1],"
+    " float32[:, ::1], float32[::1], float32, float32[:, ::1], float32[:, :, :, ::1])"
 )
 
 
 def _make_flat_driver(OB: int, VP: int, R: int) -> Callable:
-    """Stride-1 convolution of samples ``n0 .. n0+count`` over *flat* rows: the output is computed at every
-    position ``q = oh*Wp + ow`` of the padded width ``Wp``, where output pixel ``(oh, ow)`` reads padded
-    input ``q + kh*DH*Wp + kw*DW``, so one run of positions spans several output rows. A row narrower than
-    a vector (8x8 planes on AVX-512) then still fills whole vectors; the ``Wp - OW`` positions per row past
+    """Convolution of samples ``n0 .. n0+count`` over *flat* rows: the output is computed at every position
+    ``q = oh*Wq + ow`` of the (stride phases') padded width ``Wq``, where output pixel ``(oh, ow)`` reads
+    ``q + offsets[r]`` of the sample split into stride phases (:func:`_copy_phases`; at stride 1 the padded
+    input ``q + kh*DH*Wq + kw*DW``), so one run of positions spans several output rows. A row narrower than
+    a vector (8x8 planes on AVX-512) then still fills whole vectors; the ``Wq - OW`` positions per row past
     the output's edge are computed and dropped. Tiles of ``OB`` channels x ``R`` runs of ``VP`` positions
-    store into the scratch ``yq`` (OC, OH*Wp), whose output columns are then copied into ``y``.
+    store into the scratch ``yq`` (OC, OH*Wq), whose output columns are then copied into ``y``.
     """
 
     @njit(**KERNEL_OPTIONS)
-    def conv_flat(x, n0, count, PH, PW, xq, offsets, w2, bias, floor, yq, y):
-        # x (N, C, H, W); scratch xq (C, Hp, Wp) with a zero border; offsets (K,), w2 (OC, K), bias (OC,);
-        # scratch yq (OC, OH*Wp) -> y[n0 : n0+count] (N, OC, OH, OW); OC >= OB, (OH-1)*Wp + OW >= VP*R
+    def conv_flat(x, n0, count, PH, PW, SH, SW, xq, offsets, w2, bias, floor, yq, y):
+        # x (N, C, H, W); scratch xq (C*SH*SW, Hq, Wq) with a zero border; offsets (K,), w2 (OC, K), bias
+        # (OC,); scratch yq (OC, OH*Wq) -> y[n0 : n0+count] (N, OC, OH, OW); OC >= OB, (OH-1)*Wq + OW >= VP*R
         prefer_wide_vectors()
         Wp = xq.shape[2]
         OC, K = w2.shape
@@ -189,7 +192,7 @@ def _make_flat_driver(OB: int, VP: int, R: int) -> Callable:
         run = VP * R
         xf, wf, qf = xq.reshape(-1), w2.reshape(-1), yq.reshape(-1)
         for n in range(n0, n0 + count):
-            _copy_phases(x, n, PH, PW, 1, 1, xq)
+            _copy_phases(x, n, PH, PW, SH, SW, xq)
             for block in range((OC + OB - 1) // OB):
                 oc0 = min(block * OB, OC - OB)  # the last block shifts back: overlapping channels agree
                 for segment in range((span + run - 1) // run):
@@ -261,20 +264,22 @@ def _make_phase_input_driver(OB: int, VP: int, R: int) -> Callable:
 
 
 # --- public ---------------------------------------------------------------------------------------
-def direct_applies(dtype: np.dtype, groups: int, OC: int, OW: int, kernel: Pair) -> bool:
-    """Whether :func:`conv2d_forward_direct` runs this convolution (any stride).
+def direct_kernel_applies(dtype: np.dtype, groups: int, OC: int, kernel: Pair) -> bool:
+    """Whether the direct kernel can run this convolution at all, over rows (:func:`direct_applies`) or flat
+    rows (:func:`flat_applies`): float32, ungrouped, at least :data:`OCB` output channels, not 1x1.
 
     Not 1x1 kernels: their reduction (the input channels alone) is too short for the tile, and their
     im2col is a copy at most, so BLAS's product wins (measured, 1x1 stride 2, 16 and 32 input channels:
     0.6 ms by im2col + BLAS, 1.5 and 2.2 ms direct).
     """
-    return (
-        np.dtype(dtype) == np.float32
-        and groups == 1
-        and OC >= OCB
-        and tile_width(OW) is not None
-        and kernel[0] * kernel[1] > 1
-    )
+    return np.dtype(dtype) == np.float32 and groups == 1 and OC >= OCB and kernel[0] * kernel[1] > 1
+
+
+def direct_applies(dtype: np.dtype, groups: int, OC: int, OW: int, kernel: Pair) -> bool:
+    """Whether :func:`conv2d_forward_direct` runs this convolution by row tiles (any stride): where
+    :func:`direct_kernel_applies` and a row of ``OW`` holds the narrowest tile. (Narrower rows, 7x7 or 4x4
+    planes, may still run over flat rows: :func:`flat_applies`.)"""
+    return direct_kernel_applies(dtype, groups, OC, kernel) and tile_width(OW) is not None
 
 
 @functools.lru_cache(maxsize=256)
@@ -315,8 +320,8 @@ def conv2d_forward_direct(
     A strided convolution reads its input split into stride phases (``x[c, 2i + a, 2j + b]`` of stride 2
     in phase ``(a, b)`` at ``(i, j)``): every kernel tap then reads a contiguous run of its phase for
     consecutive output pixels, as a stride-1 convolution does. ``relu=True`` stores ``max(y, 0)``: the
-    ReLU of a fused Conv2d + ReLU costs no pass of its own. ``flat=True`` (stride 1 only) runs the tiles
-    over flat rows (:func:`_make_flat_driver`), with ``shape`` one of :func:`flat_tiles`.
+    ReLU of a fused Conv2d + ReLU costs no pass of its own. ``flat=True`` runs the tiles over flat rows
+    (:func:`_make_flat_driver`), with ``shape`` one of :func:`flat_tiles` (over the phases' width ``Wq``).
 
     Shape:
         x ``(N, C, H, W)``, w ``(OC, C, KH, KW)``, b ``(OC,)`` -> ``(N, OC, OH, OW)``.
@@ -333,7 +338,7 @@ def conv2d_forward_direct(
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.empty((N, OC, OH, OW), dtype=np.float32)  # (N, OC, OH, OW)
     floor = np.float32(0.0 if relu else -np.inf)
-    if flat:  # stride 1: the phase scratch below is the padded sample (C, Hp, Wp)
+    if flat:  # over the rows of the phase scratch below (at stride 1 the padded sample, (C, Hp, Wp))
         shape = shape or flat_tiles(OC, OH, OW, Wq)[0]
         driver = compile_driver(_make_flat_driver, _FLAT_SIGNATURE, shape)
     else:
@@ -342,10 +347,10 @@ def conv2d_forward_direct(
 
     def work(pieces: Iterator[tuple[int, int]]) -> None:
         xq = np.zeros((C * SH * SW, Hq, Wq), dtype=np.float32)  # (C*SH*SW, Hq, Wq); the border stays zero
-        yq = np.empty((OC, OH * Wq), dtype=np.float32) if flat else None  # (OC, OH*Wp): flat rows
+        yq = np.empty((OC, OH * Wq), dtype=np.float32) if flat else None  # (OC, OH*Wq): flat rows
         for n0, count in pieces:
             if flat:
-                driver(x, n0, count, PH, PW, xq, offsets, w2, bias, floor, yq, y)
+                driver(x, n0, count, PH, PW, SH, SW, xq, offsets, w2, bias, floor, yq, y)
             else:
                 driver(x, n0, count, PH, PW, SH, SW, xq, offsets, w2, bias, floor, y)
 
@@ -408,12 +413,13 @@ def _flat_span(OH: int, OW: int, Wp: int) -> int:
     return (OH - 1) * Wp + OW
 
 
-def flat_applies(stride: Pair, OH: int, OW: int, Wp: int) -> bool:
-    """Whether the flat driver (:func:`_make_flat_driver`) is a candidate for a stride-1 output ``(OH, OW)``
-    over padded rows of ``Wp``: its rows do not fill whole vectors (``OW`` not a multiple of the ISA's
-    lanes), and the flat span holds one vector. (Rows that fill whole vectors gain nothing from it.)"""
+def flat_applies(OH: int, OW: int, Wq: int) -> bool:
+    """Whether the flat driver (:func:`_make_flat_driver`) is a candidate for an output ``(OH, OW)`` over
+    rows of ``Wq`` (the padded width; a strided convolution's, of its stride phases): its rows do not fill
+    whole vectors (``OW`` not a multiple of the ISA's lanes), and the flat span holds one vector. (Rows
+    that fill whole vectors gain nothing from it.)"""
     lanes = target().lanes
-    return tuple(stride) == (1, 1) and OW % lanes != 0 and _flat_span(OH, OW, Wp) >= lanes
+    return OW % lanes != 0 and _flat_span(OH, OW, Wq) >= lanes
 
 
 def flat_tiles(OC: int, OH: int, OW: int, Wp: int) -> tuple[TileShape, ...]:
@@ -439,16 +445,18 @@ def direct_input_applies(
 ) -> bool:  # fmt: skip
     """Whether :func:`conv2d_backward_input_direct` can run this convolution's input gradient.
 
-    Stride 1: the forward kernel on ``gy`` (rows of ``W`` pixels), with ``padding <= dilation *
-    (kernel - 1)``. Larger strides, without dilation: one pass per stride phase, whose rows must hold a
-    tile. Not 1x1 kernels (a product, BLAS's) nor fewer than 8 input channels.
+    Stride 1: the forward kernel on ``gy`` (rows of ``W`` pixels, or flat rows where narrower ones
+    :func:`flat_applies`), with ``padding <= dilation * (kernel - 1)``. Larger strides, without dilation:
+    one pass per stride phase, whose rows must hold a tile. Not 1x1 kernels (a product, BLAS's) nor fewer
+    than 8 input channels.
     """
-    C, W = x_shape[1], x_shape[3]
-    if not (np.dtype(dtype) == np.float32 and groups == 1 and C >= OCB and kernel[0] * kernel[1] > 1):
+    C, H, W = x_shape[1:]
+    if not direct_kernel_applies(dtype, groups, C, kernel):
         return False
     (PH, PW), (DH, DW), (KH, KW) = padding, dilation, kernel
     if tuple(stride) == (1, 1):
-        return tile_width(W) is not None and PH <= DH * (KH - 1) and PW <= DW * (KW - 1)
+        fits = tile_width(W) is not None or flat_applies(H, W, input_flat_width(x_shape, kernel, padding, dilation))
+        return fits and PH <= DH * (KH - 1) and PW <= DW * (KW - 1)
     phases = _input_phases(tuple(x_shape), tuple(kernel), tuple(stride), tuple(padding))
     return (DH, DW) == (1, 1) and min(p[5] for p in phases) >= 1 and tile_width(min(p[7] for p in phases)) is not None
 
@@ -509,6 +517,7 @@ __all__ = [
     "conv2d_forward_direct",
     "direct_applies",
     "direct_input_applies",
+    "direct_kernel_applies",
     "flat_applies",
     "flat_tiles",
     "forward_tiles",

@@ -43,7 +43,7 @@ from nnscratch.cpu.isa import TargetISA, target
 
 #: The fewest output (or, for the input gradient, input) channels the direct kernels take.
 OCB = 8
-#: Pixels per tile, widest first; a row narrower than the smallest keeps the im2col path.
+#: Pixels per tile, widest first; a row narrower than the smallest runs over flat rows or by im2col.
 WIDTHS = (32, 16, 8)
 
 #: Multiply-adds may fuse (FMA); everything else as :data:`nnscratch.config.NUMBA_OPTIONS`.

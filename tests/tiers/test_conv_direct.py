@@ -137,14 +137,20 @@ def test_direct_forward_and_input_gradient_match_reference(case):
         gw_ref = REF.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, *args)
         assert_close(conv2d_backward_weight_direct(gy, x, w_shape, ONE, padding, dilation), gw_ref, np.float32)
         assert_close(NUMBA.conv2d_backward_weight(gy, x, w_shape, *args), gw_ref, np.float32)
-    fits = x_shape[1] >= direct.OCB and direct.tile_width(x_shape[3]) is not None  # gx has C channels, W pixels
-    assert direct.direct_input_applies(np.float32, ONE, 1, x_shape, w_shape[2:], padding, dilation) is (
-        fits and w_shape[2:] != ONE
-    )
-    if fits:
-        gx_ref = REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, *args)
+    H, W = x_shape[2:]
+    fits = x_shape[1] >= direct.OCB and direct.tile_width(W) is not None  # gx has C channels, W pixels
+    Wp = direct.input_flat_width(x_shape, w_shape[2:], padding, dilation)
+    flat = x_shape[1] >= direct.OCB and direct.flat_applies(H, W, Wp)  # narrower rows: flat rows, if any
+    applies = direct.direct_input_applies(np.float32, ONE, 1, x_shape, w_shape[2:], padding, dilation)
+    assert applies is ((fits or flat) and w_shape[2:] != ONE)
+    gx_ref = REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, *args)
+    if applies and fits:
         assert_close(direct.conv2d_backward_input_direct(gy, w, x_shape, ONE, padding, dilation), gx_ref, np.float32)
-        assert_close(NUMBA.conv2d_backward_input(gy, w, x_shape, *args), gx_ref, np.float32)
+    if applies and flat:
+        shape = direct.flat_tiles(x_shape[1], H, W, Wp)[0]
+        got = direct.conv2d_backward_input_direct(gy, w, x_shape, ONE, padding, dilation, shape, True)
+        assert_close(got, gx_ref, np.float32)
+    assert_close(NUMBA.conv2d_backward_input(gy, w, x_shape, *args), gx_ref, np.float32)
 
 
 #: Two targets whose tile lists differ: 16 float32 lanes and 32 registers, 8 lanes and 16 registers.
@@ -497,30 +503,40 @@ def test_channels_last_copy_of_the_weight_gradient_matches_numpy(C, stride):
 
 
 # --- flat rows ------------------------------------------------------------------------------------
-# Stride-1 rows that do not fill whole vectors (14 pixels: not a multiple of 8 or 16 lanes) may run over
-# flat rows instead (the tuner's "direct-flat" candidates): positions of the padded width, several
-# output rows per run, the columns past each row's edge computed and dropped. Every flat tile legal on
-# any of TARGETS runs on its own, forward (with the fused ReLU) and input gradient, and one dilated 5x5.
+# Rows that do not fill whole vectors (14 pixels: not a multiple of 8 or 16 lanes), or hold no tile at
+# all (7 or 4 pixels), may run over flat rows instead (the tuner's "direct-flat" candidates): positions
+# of the padded width (a strided forward pass's: of its stride phases), several output rows per run,
+# the columns past each row's edge computed and dropped. Every flat tile legal on any of TARGETS runs on
+# its own, forward (with the fused ReLU) and input gradient, strided, narrow and dilated.
 
-#: name: (x, w, padding, dilation).
+#: name: (x, w, stride, padding, dilation); "input" cases are input gradients (stride 1 only).
 FLAT_CASES = {
-    "flat-forward": ((2, 16, 14, 14), (20, 16, 3, 3), ONE, ONE),  # y (2, 20, 14, 14) over rows of 16
-    "flat-input": ((2, 20, 12, 13), (16, 20, 3, 3), (1, 0), ONE),  # gx (2, 20, 12, 13) over rows of 15
-    "flat-dilated": ((1, 8, 13, 11), (12, 8, 5, 5), (3, 2), (2, 1)),  # y (1, 12, 11, 11) over rows of 15
+    "flat-forward": ((2, 16, 14, 14), (20, 16, 3, 3), ONE, ONE, ONE),  # y (2, 20, 14, 14) over rows of 16
+    "flat-input": ((2, 20, 12, 13), (16, 20, 3, 3), ONE, (1, 0), ONE),  # gx (2, 20, 12, 13) over rows of 15
+    "flat-dilated": ((1, 8, 13, 11), (12, 8, 5, 5), ONE, (3, 2), (2, 1)),  # y (1, 12, 11, 11) over rows of 15
+    "flat-strided": ((2, 8, 16, 15), (12, 8, 3, 3), (2, 2), ONE, ONE),  # y (2, 12, 8, 8) over phase rows of 9
+    "flat-narrow": ((2, 8, 4, 4), (12, 8, 3, 3), ONE, ONE, ONE),  # y (2, 12, 4, 4): rows of 4 hold no tile
+    "flat-narrow-strided": ((2, 8, 13, 14), (12, 8, 3, 3), (2, 3), ONE, ONE),  # y (2, 12, 7, 5)
+    "flat-narrow-input": ((2, 12, 7, 7), (8, 12, 3, 3), ONE, ONE, ONE),  # gx (2, 12, 7, 7) over rows of 9
 }
+
+
+def _flat_geometry(name: str) -> tuple[int, int, int, int]:
+    """``(OC, OH, OW, Wq)`` of case ``name``: the flat driver's output and its (phases') padded width."""
+    x_shape, w_shape, stride, padding, dilation = FLAT_CASES[name]
+    (_, C, H, W), (OC, _, KH, KW) = x_shape, w_shape
+    if name.endswith("input"):
+        return C, H, W, direct.input_flat_width(x_shape, (KH, KW), padding, dilation)
+    Hp, Wp = H + 2 * padding[0], W + 2 * padding[1]
+    OH = (Hp - dilation[0] * (KH - 1) - 1) // stride[0] + 1
+    OW = (Wp - dilation[1] * (KW - 1) - 1) // stride[1] + 1
+    return OC, OH, OW, -(-Wp // stride[1])
 
 
 def _flat_tiles(name: str, target: isa.TargetISA) -> tuple[TileShape, ...]:
     """:func:`direct.flat_tiles` of case ``name`` for ``target``: whole vectors over the flat span."""
-    x_shape, w_shape, padding, dilation = FLAT_CASES[name]
-    (_, C, H, W), (OC, _, KH, KW) = x_shape, w_shape
-    if name == "flat-input":
-        OC, Wp = C, direct.input_flat_width(x_shape, (KH, KW), padding, dilation)
-        OH, OW = H, W
-    else:
-        Wp = W + 2 * padding[1]
-        OH, OW = H + 2 * padding[0] - dilation[0] * (KH - 1), Wp - dilation[1] * (KW - 1)
-    span = (OH - 1) * Wp + OW
+    OC, OH, OW, Wq = _flat_geometry(name)
+    span = (OH - 1) * Wq + OW
     return tuple(t for t in sample_tiles(OC, 1, span, target) if t.pixels % target.lanes == 0)
 
 
@@ -533,6 +549,7 @@ def test_flat_tiles_are_whole_vectors_over_the_flat_span():
     host = isa.target()
     assert direct.flat_tiles(20, 14, 14, 16) == _flat_tiles("flat-forward", host)
     assert direct.flat_tiles(20, 12, 13, 15) == _flat_tiles("flat-input", host)
+    assert direct.flat_tiles(12, 8, 8, 9) == _flat_tiles("flat-strided", host)
     for target in (AVX512, AVX2):
         tiles = _flat_tiles("flat-forward", target)
         assert tiles and all(t.rows == 1 and t.pixels % target.lanes == 0 for t in tiles)
@@ -540,32 +557,66 @@ def test_flat_tiles_are_whole_vectors_over_the_flat_span():
 
 
 @pytest.mark.parametrize(
-    "stride, OH, OW, Wp, expected",
+    "OH, OW, Wq, expected",
     [
-        (ONE, 14, 14, 16, True),  # rows of 14: not whole vectors on any ISA
-        (ONE, 8, 8, 10, isa.target().lanes > 8),  # a whole ymm row; half a zmm
-        (ONE, 32, 32, 34, False),  # whole vectors already
-        ((2, 2), 14, 14, 16, False),  # stride 1 only
-        (ONE, 1, 3, 5, False),  # the span is shorter than a vector
+        (14, 14, 16, True),  # rows of 14: not whole vectors on any ISA
+        (8, 8, 10, isa.target().lanes > 8),  # a whole ymm row; half a zmm
+        (8, 8, 9, isa.target().lanes > 8),  # stride 2 over phase rows of 9: the same
+        (32, 32, 34, False),  # whole vectors already
+        (7, 7, 9, True),  # rows narrower than any tile
+        (4, 4, 6, True),  # the span (22) holds a vector on any ISA
+        (1, 3, 5, False),  # the span is shorter than a vector
     ],
 )
-def test_flat_applies_where_rows_leave_vectors_part_empty(stride, OH, OW, Wp, expected):
-    assert direct.flat_applies(stride, OH, OW, Wp) is expected
+def test_flat_applies_where_rows_leave_vectors_part_empty(OH, OW, Wq, expected):
+    assert direct.flat_applies(OH, OW, Wq) is expected
 
 
 @pytest.mark.parametrize("name, shape", _flat_params())
 def test_every_flat_tile_matches_reference(name, shape):
-    x_shape, w_shape, padding, dilation = FLAT_CASES[name]
+    x_shape, w_shape, stride, padding, dilation = FLAT_CASES[name]
     x, w, b = _float32_case(x_shape, w_shape, seed=9)
-    args = (ONE, padding, dilation, 1)
+    args = (stride, padding, dilation, 1)
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
     y = REF.conv2d_forward(x64, w64, b.astype(np.float64), *args)
-    if name == "flat-input":
+    if name.endswith("input"):
         gy = rand(np.random.default_rng(10), y.shape, np.float32)
         expected = REF.conv2d_backward_input(gy.astype(np.float64), w64, x_shape, *args)
-        actual = direct.conv2d_backward_input_direct(gy, w, x_shape, ONE, padding, dilation, shape, True)
+        actual = direct.conv2d_backward_input_direct(gy, w, x_shape, stride, padding, dilation, shape, True)
     else:
-        relu = name == "flat-forward"
+        relu = name != "flat-dilated"
         expected = np.maximum(y, 0) if relu else y
-        actual = direct.conv2d_forward_direct(x, w, b, ONE, padding, dilation, relu, shape, True)
+        actual = direct.conv2d_forward_direct(x, w, b, stride, padding, dilation, relu, shape, True)
     assert_close(actual, expected, np.float32)
+
+
+@pytest.mark.parametrize("name", ["flat-narrow", "flat-narrow-strided", "flat-narrow-input"])
+def test_rows_narrower_than_any_tile_run_over_flat_rows(name, monkeypatch):
+    # the numba tier offers the direct kernel over flat rows where no row tile fits, for the tuner to time;
+    # the deterministic rule keeps im2col there; the result is the reference's either way
+    x_shape, w_shape, stride, padding, dilation = FLAT_CASES[name]
+    x, w, b = _float32_case(x_shape, w_shape, seed=11)
+    args = (stride, padding, dilation, 1)
+    seen: list[dict] = []  # per call: the candidates and the rule's default
+    choose = cpu_conv.autotune.choose
+
+    def recording_choose(op, fields, candidates, default):
+        seen.append(dict(candidates, default=default))
+        return choose(op, fields, candidates, default)
+
+    monkeypatch.setattr(cpu_conv.autotune, "choose", recording_choose)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    if name.endswith("input"):
+        gy = rand(np.random.default_rng(12), REF.conv2d_forward(x64, w64, None, *args).shape, np.float32)
+        assert not direct.direct_applies(np.float32, 1, x_shape[1], x_shape[3], w_shape[2:])
+        assert direct.direct_input_applies(np.float32, stride, 1, x_shape, w_shape[2:], padding, dilation)
+        actual = NUMBA.conv2d_backward_input(gy, w, x_shape, *args)
+        expected = REF.conv2d_backward_input(gy.astype(np.float64), w64, x_shape, *args)
+    else:
+        OW = _flat_geometry(name)[2]
+        assert not direct.direct_applies(np.float32, 1, w_shape[0], OW, w_shape[2:])
+        actual = NUMBA.conv2d_forward(x, w, b, *args)
+        expected = REF.conv2d_forward(x64, w64, b.astype(np.float64), *args)
+    assert_close(actual, expected, np.float32)
+    candidates = [name_ for name_ in seen[0] if name_ != "default"]
+    assert any(c.startswith("direct-flat") for c in candidates) and seen[0]["default"] == "im2col"

@@ -94,7 +94,7 @@ flat = {"flat forward": (direct.conv2d_forward_direct(x, w, None, one, one, one,
                                                        one, one, one, 1))}
 for kind, (got, want) in flat.items():
     errors[kind] = float(np.abs(got - want).max()) / max(float(np.abs(want).max()), 1.0)
-applies["flat"] = [direct.flat_applies(one, 14, 14, 16)]
+applies["flat"] = [direct.flat_applies(14, 14, 16)]
 t = target()
 print(json.dumps({"target": [t.name, t.cpu, t.vector_bits, t.vector_registers], "widest": widest, "errors": errors,
                   "applies": applies, "tile": list(direct.forward_tiles(16, 16, 16)[0])}))
