@@ -104,18 +104,26 @@ def tile(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, OB, VP, R)
     yf[(oc0 + o) * L + y0 + g * ys + p] = np.where(out < floor, floor, out)
 
 
-@overload(tile, prefer_literal=True, jit_options=KERNEL_OPTIONS)
-def tile_compiled(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, OB, VP, R):
-    """The register-blocked tile for literal ``OB``, ``VP`` and ``R`` (compile-time constants: every loop
-    unrolls).
+def tile_add(xf, x0, xs, offsets, wf, K, oc0, yf, y0, ys, L, OB, VP, R):
+    """As :func:`tile`, with the sums added to ``yf`` (no bias, no floor): for o < OB, g < R, p < VP::
 
-    Built as an overload rather than a closure per variant: Numba's on-disk cache keys a closure by its
-    pickled free variables, and a captured dispatcher pickles differently in every process (so the
-    drivers recompiled, ~4 s, at every start).
+        yf[(oc0+o)*L + y0 + g*ys + p] += sum_r wf[(oc0+o)*K + r] * xf[x0 + g*xs + offsets[r] + p]
+
+    (The weight gradient sums each sample's products into its running total in place: no plane of one
+    sample's sums to store and add afterwards.) Jitted code gets the version of :func:`tile_compiled`.
     """
-    if not all(isinstance(n, types.IntegerLiteral) for n in (OB, VP, R)):
-        return None
-    ob, vp, groups = OB.literal_value, VP.literal_value, R.literal_value
+    o = np.arange(OB)[:, None, None]  # (OB, 1, 1)
+    g = np.arange(R)[None, :, None]  # (1, R, 1)
+    p = np.arange(VP)[None, None, :]  # (1, 1, VP)
+    w = wf[(oc0 + o[:, :, 0]) * K + np.arange(K)[None, :]]  # (OB, K)
+    x = xf[x0 + g * xs + offsets[:, None, None] + p]  # (K, R, VP)
+    yf[(oc0 + o) * L + y0 + g * ys + p] += np.einsum("ok,kgp->ogp", w, x)  # (OB, R, VP)
+
+
+def _tile_impl(ob: int, vp: int, groups: int, add: bool) -> Callable:
+    """The register-blocked tile for literal sizes: ``add=False`` stores ``max(floor, sums + bias)``
+    (:func:`tile`), ``add=True`` adds the sums to the output (:func:`tile_add`). ``add`` is a constant of
+    the closure: the other epilogue is never compiled."""
     NACC = ob * groups * vp
 
     def impl(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, OB, VP, R):
@@ -132,12 +140,41 @@ def tile_compiled(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, O
                     for p in range(vp):
                         acc[(o * groups + g) * vp + p] += weight * xf[xg + np.uint64(p)]
         for o in range(ob):
-            shift = bias[oc0 + o]
             for g in range(groups):
                 ya = np.uint64((oc0 + o) * L + y0 + g * ys)
                 for p in range(vp):
-                    value = acc[(o * groups + g) * vp + p] + shift
-                    yf[ya + np.uint64(p)] = floor if value < floor else value  # a fused ReLU if floor = 0
+                    if add:
+                        yf[ya + np.uint64(p)] += acc[(o * groups + g) * vp + p]
+                    else:
+                        value = acc[(o * groups + g) * vp + p] + bias[oc0 + o]
+                        yf[ya + np.uint64(p)] = floor if value < floor else value  # a fused ReLU if floor = 0
+
+    return impl
+
+
+@overload(tile, prefer_literal=True, jit_options=KERNEL_OPTIONS)
+def tile_compiled(xf, x0, xs, offsets, wf, K, oc0, bias, floor, yf, y0, ys, L, OB, VP, R):
+    """The register-blocked tile for literal ``OB``, ``VP`` and ``R`` (compile-time constants: every loop
+    unrolls); with ``bias`` None, :func:`tile_add`'s (the sums added to ``yf``).
+
+    Built as an overload rather than a closure per variant: Numba's on-disk cache keys a closure by its
+    pickled free variables, and a captured dispatcher pickles differently in every process (so the
+    drivers recompiled, ~4 s, at every start).
+    """
+    if not all(isinstance(n, types.IntegerLiteral) for n in (OB, VP, R)):
+        return None
+    add = isinstance(bias, types.NoneType)
+    return _tile_impl(OB.literal_value, VP.literal_value, R.literal_value, add)
+
+
+@overload(tile_add, prefer_literal=True, jit_options=KERNEL_OPTIONS)
+def tile_add_compiled(xf, x0, xs, offsets, wf, K, oc0, yf, y0, ys, L, OB, VP, R):
+    """:func:`tile_add` for literal ``OB``, ``VP`` and ``R``: :func:`tile_compiled` with no bias."""
+    if not all(isinstance(n, types.IntegerLiteral) for n in (OB, VP, R)):
+        return None
+
+    def impl(xf, x0, xs, offsets, wf, K, oc0, yf, y0, ys, L, OB, VP, R):
+        tile(xf, x0, xs, offsets, wf, K, oc0, None, None, yf, y0, ys, L, OB, VP, R)
 
     return impl
 
@@ -292,6 +329,8 @@ __all__ = [
     "stack_buffer",
     "step_cost",
     "tile",
+    "tile_add",
+    "tile_add_compiled",
     "tile_compiled",
     "tile_width",
 ]

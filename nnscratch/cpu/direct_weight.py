@@ -34,6 +34,7 @@ from nnscratch.cpu.direct_codegen import (
     phase_columns,
     step_cost,
     tile,
+    tile_add,
     tile_width,
 )
 from nnscratch.cpu.isa import TargetISA, target
@@ -75,11 +76,12 @@ def _copy_phases_channels_last(x, n, PH, PW, SH, SW, xt):
 
 #: Numba signature of the weight-gradient driver: x (N, C, H, W), gy (N, OC, OH, OW), n0, count, PH, PW, SH, SW,
 #: then the worker's scratch xt (SH*SW*Hq + 1, Wq, C) and gyp (OCp, OH*OW), pixel offsets (P,), zero bias
-#: (OCp,), the segments' input and output starts (S,) (S,), one sample's gwt (OCp, T*C) and the running total.
+#: (OCp,), the segments' input and output starts (S,) (S,), one sample's gwt (OCp, T*C), the running total,
+#: and whether the tiles add into the total in place (no segments overlap).
 _WEIGHT_SIGNATURE = (
     "void(float32[:, :, :, ::1], float32[:, :, :, ::1], int64, int64, int64, int64, int64, int64,"
     " float32[:, :, ::1], float32[:, ::1], int64[::1], float32[::1], int64[::1], int64[::1], int64, int64,"
-    " float32[:, ::1], float32[:, ::1])"
+    " float32[:, ::1], float32[:, ::1], boolean)"
 )
 
 
@@ -98,10 +100,17 @@ def _make_weight_driver(OB: int, VP: int, R: int) -> Callable:
     the same segment in ``R`` kernel rows (``xs`` apart in the sample, ``ys`` in the gradient): a
     16-channel layer's 48 lanes per kernel row as 3 segments of 16 x 3 rows, 24 vector sums, where
     32-lane segments would compute 64 lanes for 48 (``weight_segments``).
+
+    With ``in_place`` (no two segments overlap) each tile adds its sums straight into ``total``
+    (:func:`~nnscratch.cpu.direct_codegen.tile_add`); otherwise (the last segment of a run shifted back
+    over the one before it) a sample's sums go to ``gwt`` first, overlaps written twice with equal values,
+    and ``gwt`` is added to ``total``: a pass over the whole gradient per sample, as long as the tiles
+    themselves at 8x8 planes. Both add the same values in the same order.
     """
 
     @njit(**KERNEL_OPTIONS)
-    def weight_samples(x, gy, n0, count, PH, PW, SH, SW, xt, gyp, offsets, zero_bias, seg_x, seg_y, xs, ys, gwt, total):
+    def weight_samples(x, gy, n0, count, PH, PW, SH, SW, xt, gyp, offsets, zero_bias, seg_x, seg_y, xs, ys, gwt, total,
+                       in_place):  # fmt: skip
         # samples n0 .. n0+count-1 of x (N, C, H, W), gy (N, OC, OH, OW), in order; scratch xt (SH*SW*Hq + 1,
         # Wq, C) with a zero border (phase (a, b) in rows (a*SW + b)*Hq ..), gyp (OCp, OH*OW) with zero
         # channels past OC (unused when OC == OCp: gy is read in place); offsets (P,) = (oh*Wq + ow)*C, the
@@ -119,6 +128,11 @@ def _make_weight_driver(OB: int, VP: int, R: int) -> Callable:
             else:
                 gyp[:OC] = gy[n].reshape(OC, P)
                 wf = gyp.reshape(-1)
+            if in_place:
+                for s in range(seg_x.shape[0]):
+                    for block in range(OCp // OB):
+                        tile_add(xf, seg_x[s], xs, offsets, wf, P, block * OB, tf, seg_y[s], ys, TC, OB, VP, R)
+                continue
             for s in range(seg_x.shape[0]):  # overlapping segments write equal values twice
                 for block in range(OCp // OB):
                     tile(xf, seg_x[s], xs, offsets, wf, P, block * OB, zero_bias, no_floor, yf, seg_y[s], ys, TC,
@@ -225,6 +239,7 @@ def conv2d_backward_weight_direct(
     offsets = (np.arange(OH, dtype=np.int64)[:, None] * Wq + np.arange(OW)).ravel() * C
     zero_bias = np.zeros(OCp, np.float32)
     driver = compile_driver(_make_weight_driver, _WEIGHT_SIGNATURE, shape)
+    in_place = _weight_run(C, KW, DW, SW) % shape.pixels == 0  # no segment shifted back over another
     x, gy = np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(gy, dtype=np.float32)
 
     def work(slots: Iterator[tuple[Iterator[tuple[int, int]], np.ndarray]]) -> None:
@@ -234,7 +249,7 @@ def conv2d_backward_weight_direct(
         for pieces, total in slots:  # each slot's samples in order into its own (OCp, T*C) total
             for n0, count in pieces:
                 driver(x, gy, n0, count, PH, PW, SH, SW, xt, gyp, offsets, zero_bias, seg_x, seg_y, DH * Wq * C,
-                       KW * C, gwt, total)  # fmt: skip
+                       KW * C, gwt, total, in_place)  # fmt: skip
 
     # the slots' totals added in slot order: the same sum whichever worker ran which samples
     # (OCp, T*C); each sample is OH*OW multiply-adds per element of the sum
