@@ -138,16 +138,16 @@ def test_direct_forward_and_input_gradient_match_reference(case):
         assert_close(conv2d_backward_weight_direct(gy, x, w_shape, ONE, padding, dilation), gw_ref, np.float32)
         assert_close(NUMBA.conv2d_backward_weight(gy, x, w_shape, *args), gw_ref, np.float32)
     H, W = x_shape[2:]
-    fits = x_shape[1] >= direct.OCB and direct.tile_width(W) is not None  # gx has C channels, W pixels
+    fits = direct.tile_width(W) is not None  # gx has C channels (any number: input_channels), W pixels
     Wp = direct.input_flat_width(x_shape, w_shape[2:], padding, dilation)
-    flat = x_shape[1] >= direct.OCB and direct.flat_applies(H, W, Wp)  # narrower rows: flat rows, if any
+    flat = direct.flat_applies(H, W, Wp)  # narrower rows: flat rows, if any
     applies = direct.direct_input_applies(np.float32, ONE, 1, x_shape, w_shape[2:], padding, dilation)
     assert applies is ((fits or flat) and w_shape[2:] != ONE)
     gx_ref = REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, *args)
     if applies and fits:
         assert_close(direct.conv2d_backward_input_direct(gy, w, x_shape, ONE, padding, dilation), gx_ref, np.float32)
     if applies and flat:
-        shape = direct.flat_tiles(x_shape[1], H, W, Wp)[0]
+        shape = direct.flat_tiles(direct.input_channels(x_shape[1]), H, W, Wp)[0]
         got = direct.conv2d_backward_input_direct(gy, w, x_shape, ONE, padding, dilation, shape, True)
         assert_close(got, gx_ref, np.float32)
     assert_close(NUMBA.conv2d_backward_input(gy, w, x_shape, *args), gx_ref, np.float32)
@@ -620,3 +620,36 @@ def test_rows_narrower_than_any_tile_run_over_flat_rows(name, monkeypatch):
     assert_close(actual, expected, np.float32)
     candidates = [name_ for name_ in seen[0] if name_ != "default"]
     assert any(c.startswith("direct-flat") for c in candidates) and seen[0]["default"] == "im2col"
+
+
+# --- the input gradient of few channels -------------------------------------------------------------
+# A first layer's input gradient (adversarial examples need it): 1-3 channels are computed as 4 (zero
+# weights, dropped), 4-7 by tiles of 4 channels; every such tile against the reference, and the rule.
+
+
+@pytest.mark.parametrize("C", [1, 2, 3, 5, 7])
+def test_input_gradient_of_few_channels_matches_reference(C, monkeypatch):
+    x_shape, w_shape, padding = (2, C, 12, 17), (10, C, 3, 3), (1, 1)
+    assert direct.input_channels(C) == max(C, 4)
+    assert direct.direct_input_applies(np.float32, ONE, 1, x_shape, (3, 3), padding, ONE)
+    assert not direct.direct_input_applies(np.float32, (2, 2), 1, x_shape, (3, 3), padding, ONE)  # strided: 8+
+    _, w, _ = _float32_case(x_shape, w_shape, seed=15)
+    gy = rand(np.random.default_rng(16), (2, 10, 12, 17), np.float32)
+    expected = REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, ONE, padding, ONE, 1)
+    tiles = direct.input_tiles(x_shape, (3, 3), ONE, padding)
+    assert tiles and all(t.channels == 4 for t in tiles)
+    for shape in tiles:
+        got = direct.conv2d_backward_input_direct(gy, w, x_shape, ONE, padding, ONE, shape)
+        assert got.shape == x_shape and got.flags.c_contiguous
+        assert_close(got, expected, np.float32)
+    defaults: list[str] = []
+    choose = cpu_conv.autotune.choose
+
+    def recording_choose(op, fields, candidates, default):
+        defaults.append(default)
+        return choose(op, fields, candidates, default)
+
+    monkeypatch.setattr(cpu_conv.autotune, "choose", recording_choose)
+    assert_close(NUMBA.conv2d_backward_input(gy, w, x_shape, ONE, padding, ONE, 1), expected, np.float32)
+    assert len(defaults) == 1  # padded channels: the rule keeps im2col; 4 and more: the first row tile
+    assert defaults[0] == "im2col" if C < 4 else defaults[0].startswith("direct ")
