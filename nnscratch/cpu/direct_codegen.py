@@ -41,7 +41,8 @@ from numba.extending import intrinsic, overload
 from nnscratch.config import NUMBA_OPTIONS
 from nnscratch.cpu.isa import TargetISA, target
 
-#: The fewest output (or, for the input gradient, input) channels the direct kernels take.
+#: The fewest output channels the direct kernels take (input channels of a strided input gradient;
+#: a stride-1 one pads fewer: direct.input_channels).
 OCB = 8
 #: Pixels per tile, widest first; a row narrower than the smallest runs over flat rows or by im2col.
 WIDTHS = (32, 16, 8)
