@@ -94,7 +94,7 @@ def _pairs(model: Module, example_input: Tensor | tuple[Tensor, ...]) -> list[tu
         if not inside_bn[0]:  # fn None: outputs[0] took a new value in place (a conv output changed is not fused)
             for t in inputs + (outputs if fn is None else []):
                 other_uses[id(t)] = other_uses.get(id(t), 0) + 1
-        alive.append(outputs)
+        alive.append((inputs, outputs))  # keys are id()s: no tensor seen may be freed and its id reused
 
     removers = []
     for module in model.modules():
