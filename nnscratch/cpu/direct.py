@@ -322,7 +322,8 @@ def conv2d_forward_direct(
     in phase ``(a, b)`` at ``(i, j)``): every kernel tap then reads a contiguous run of its phase for
     consecutive output pixels, as a stride-1 convolution does. ``relu=True`` stores ``max(y, 0)``: the
     ReLU of a fused Conv2d + ReLU costs no pass of its own. ``flat=True`` runs the tiles over flat rows
-    (:func:`_make_flat_driver`), with ``shape`` one of :func:`flat_tiles` (over the phases' width ``Wq``).
+    (:func:`_make_flat_driver`), with ``shape`` one of :func:`flat_tiles` (over the phases' width ``Wq``);
+    without a ``shape``, rows narrower than any tile run flat.
 
     Shape:
         x ``(N, C, H, W)``, w ``(OC, C, KH, KW)``, b ``(OC,)`` -> ``(N, OC, OH, OW)``.
@@ -339,6 +340,7 @@ def conv2d_forward_direct(
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.empty((N, OC, OH, OW), dtype=np.float32)  # (N, OC, OH, OW)
     floor = np.float32(0.0 if relu else -np.inf)
+    flat = flat or (shape is None and not sample_tiles(OC, OH, OW))  # rows narrower than any tile: flat ones
     if flat:  # over the rows of the phase scratch below (at stride 1 the padded sample, (C, Hp, Wp))
         shape = shape or flat_tiles(OC, OH, OW, Wq)[0]
         driver = compile_driver(_make_flat_driver, _FLAT_SIGNATURE, shape)
