@@ -340,12 +340,13 @@ def conv2d_forward_direct(
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.empty((N, OC, OH, OW), dtype=np.float32)  # (N, OC, OH, OW)
     floor = np.float32(0.0 if relu else -np.inf)
-    flat = flat or (shape is None and not sample_tiles(OC, OH, OW))  # rows narrower than any tile: flat ones
+    if shape is None and not flat:
+        row_tiles = sample_tiles(OC, OH, OW)
+        flat, shape = not row_tiles, (row_tiles[0] if row_tiles else None)  # rows narrower than any tile: flat
     if flat:  # over the rows of the phase scratch below (at stride 1 the padded sample, (C, Hp, Wp))
         shape = shape or flat_tiles(OC, OH, OW, Wq)[0]
         driver = compile_driver(_make_flat_driver, _FLAT_SIGNATURE, shape)
     else:
-        shape = shape or sample_tiles(OC, OH, OW)[0]
         driver = compile_driver(_make_sample_driver, _SAMPLE_SIGNATURE, shape)
 
     def work(pieces: Iterator[tuple[int, int]]) -> None:
