@@ -1,6 +1,7 @@
 """End-to-end measurements: training steps and inference, one subprocess per framework, interleaved.
 
-Each framework (nnscratch, PyTorch NCHW, PyTorch channels_last) runs in its own worker process, so
+Each framework (nnscratch NCHW and channels-last, PyTorch NCHW and channels_last) runs in its own
+worker process, so
 its peak RSS is its own and one framework's idle threads never sit in the other's process. The parent
 asks the workers in turn for a ROUND of timed steps: a burst of load from another user of the machine
 then hits every framework alike, and the ratio of each round is taken before the median (the figure
@@ -25,18 +26,20 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-FRAMEWORKS = ("nnscratch", "torch_nchw", "torch_cl")
+FRAMEWORKS = ("nnscratch", "nnscratch_cl", "torch_nchw", "torch_cl")
 
 
 # --- inside a worker ------------------------------------------------------------------------------
-def _nnscratch_model(name: str, batch: int):
+def _nnscratch_model(name: str, batch: int, channels_last: bool = False):
     from bench_train_step import nnscratch_step
 
     import nnscratch as ns
 
-    step = nnscratch_step(name, batch, None)
+    step = nnscratch_step(name, batch, None, channels_last)
     ns.manual_seed(0)
     model = getattr(ns.models, name)().eval()
+    if channels_last:
+        model.to(memory_format=ns.channels_last)
 
     def infer(b: int) -> Callable[[], None]:
         x = ns.randn(b, 3, 32, 32)
@@ -107,8 +110,8 @@ def peak_rss_mib() -> float:
 def worker(framework: str, name: str, batch: int) -> None:
     """Serve timing requests on stdin/stdout (see the module docstring)."""
     sys.path.insert(0, str(HERE))
-    if framework == "nnscratch":
-        step, infer = _nnscratch_model(name, batch)
+    if framework.startswith("nnscratch"):
+        step, infer = _nnscratch_model(name, batch, framework == "nnscratch_cl")
     else:
         step, infer = _torch_model(name, batch, framework == "torch_cl")
     for _ in range(2):  # warm-up: compilation, first-touch allocation, caches
@@ -177,8 +180,8 @@ def torch_available() -> bool:
 
 def compare(name: str, batch: int, rounds: int, steps: int, infer: bool, env: dict | None = None) -> dict:
     """Training img/s, inference latency/throughput and peak RSS of each framework, interleaved rounds."""
-    frameworks = FRAMEWORKS if torch_available() else FRAMEWORKS[:1]
-    workers = {f: Worker(f, name, batch, env if f == "nnscratch" else None) for f in frameworks}
+    frameworks = FRAMEWORKS if torch_available() else FRAMEWORKS[:2]
+    workers = {f: Worker(f, name, batch, env if f.startswith("nnscratch") else None) for f in frameworks}
     try:
         train: dict[str, list[float]] = {f: [] for f in frameworks}
         for _ in range(rounds):
@@ -195,6 +198,10 @@ def compare(name: str, batch: int, rounds: int, steps: int, infer: bool, env: di
             ]
             result["ratio_nchw"] = statistics.median(per_round_nchw)
             result["ratio_best"] = statistics.median(per_round_best)
+            per_round_cl = [
+                min(t1, t2) / s for s, t1, t2 in zip(train["nnscratch_cl"], train["torch_nchw"], train["torch_cl"])
+            ]
+            result["ratio_best_channels_last"] = statistics.median(per_round_cl)  # ns.channels_last vs the faster
             result["ratio_nchw_rounds"] = [round(r, 3) for r in per_round_nchw]
             result["rss_ratio"] = result["nnscratch_rss_mib"] / result["torch_nchw_rss_mib"]
         if infer:

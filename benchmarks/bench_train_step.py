@@ -36,9 +36,11 @@ def time_steps(step: Callable[[], None], steps: int, warmup: int = 2) -> float:
     return statistics.median(times)
 
 
-def nnscratch_step(name: str, batch: int, impl: str | None) -> Callable[[], None]:
+def nnscratch_step(name: str, batch: int, impl: str | None, channels_last: bool = False) -> Callable[[], None]:
     ns.manual_seed(0)
     model = getattr(ns.models, name)()
+    if channels_last:  # as PyTorch's model.to(memory_format=torch.channels_last)
+        model.to(memory_format=ns.channels_last)
     if impl:
         ns.config.set_default_impl(impl)
     x = ns.randn(batch, 3, 32, 32)

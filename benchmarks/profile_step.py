@@ -5,7 +5,7 @@ objects every op gets from ``resolve``) is wrapped with a timer, so the wrappers
 of the step (autograd, the Python around the kernels) is "other".
 
 Usage:
-    python benchmarks/profile_step.py [--model simple_cnn] [--batch 128] [--steps 5]
+    python benchmarks/profile_step.py [--model simple_cnn] [--batch 128] [--steps 5] [--channels-last]
 """
 
 from __future__ import annotations
@@ -63,10 +63,11 @@ def main() -> None:
     parser.add_argument("--model", default="simple_cnn")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--channels-last", action="store_true", help="the model set to ns.channels_last")
     opts = parser.parse_args()
     tune_process()  # as fit() does, before the first kernel (see nnscratch.cpu.tuning)
     instrument(split_conv_by_shape=True)
-    step = nnscratch_step(opts.model, opts.batch, "numba")
+    step = nnscratch_step(opts.model, opts.batch, "numba", opts.channels_last)
     for _ in range(2):  # compile, first touch
         step()
     totals.clear()

@@ -189,11 +189,13 @@ def end_to_end(lab: Lab, quick: bool, results: dict, rounds: int | None = None, 
             continue
         r = _e2e.compare(model, 128, rounds, steps, infer=True)
         results["e2e"][model] = r
-        print(f"\n{model}: training img/s (batch 128) nnscratch {r['nnscratch_img_s']:.0f}", end="")
+        print(f"\n{model}: training img/s (batch 128) nnscratch {r['nnscratch_img_s']:.0f}"
+              f" (ns.channels_last {r['nnscratch_cl_img_s']:.0f})", end="")  # fmt: skip
         if "ratio_nchw" in r:
             print(f", torch NCHW {r['torch_nchw_img_s']:.0f}, channels_last {r['torch_cl_img_s']:.0f}; "
                   f"ratio vs NCHW {r['ratio_nchw']:.2f}, vs the faster layout {r['ratio_best']:.2f} "
-                  f"(median of {rounds} per-round ratios)")  # fmt: skip
+                  f"(ns.channels_last {r['ratio_best_channels_last']:.2f}; median of {rounds} per-round"
+                  " ratios)")  # fmt: skip
         print(
             f"  inference batch 1: {r['nnscratch_infer_b1_ms']:.2f} ms"
             + (f" (torch NCHW {r['torch_nchw_infer_b1_ms']:.2f} ms)" if "ratio_nchw" in r else "")

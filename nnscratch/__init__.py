@@ -61,6 +61,7 @@ from nnscratch.cuda import device as _cudasim_device  # noqa: F401 - registers t
 from nnscratch.dtypes import *  # noqa: F403 - ns.float32, ns.long, ns.set_default_dtype, ... as torch.*
 from nnscratch.dtypes import __all__ as _dtypes_all
 from nnscratch.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from nnscratch.memory_format import MemoryFormat, channels_last, contiguous_format, preserve_format
 from nnscratch.ops import *  # noqa: F403 - the op functions are the package's API, as torch.*
 from nnscratch.ops import __all__ as _ops_all
 from nnscratch.random import get_rng_state, initial_seed, manual_seed, set_rng_state
@@ -70,6 +71,10 @@ from nnscratch.tensor import Function, Tensor
 __version__ = "0.1.0"
 
 __all__ = [
+    "MemoryFormat",
+    "channels_last",
+    "contiguous_format",
+    "preserve_format",
     "accelerator",
     "backends",
     "cuda",

@@ -35,6 +35,7 @@ import numpy as np
 
 from nnscratch import autograd, backend, dtypes
 from nnscratch.backend import Device
+from nnscratch.memory_format import check_format, preserve_format
 
 # --- dtypes (defined in nnscratch.dtypes; re-exported here for the modules that import them from here)
 float32, float64, float16 = dtypes.float32, dtypes.float64, dtypes.float16
@@ -357,9 +358,11 @@ class Tensor:
         return backend.to_numpy(self.array).reshape(()).item()
 
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
-        """Move to a device and/or cast to a dtype: ``t.to("cuda")``, ``t.to(ns.float64)``."""
+        """Move to a device and/or cast to a dtype: ``t.to("cuda")``, ``t.to(ns.float64)``; with
+        ``memory_format=ns.channels_last`` (or ``ns.contiguous_format``) also in that memory format."""
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
+        memory_format = kwargs.pop("memory_format", None)
         if kwargs:
             raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
         for a in args:
@@ -372,6 +375,9 @@ class Tensor:
             out = _ops.cast(out, _as_dtype(dtype))
         if device is not None and backend.get_device(device) != self.device:
             out = _ops.to_device(out, backend.get_device(device))
+        if memory_format is not None:
+            fmt = check_format(memory_format)
+            out = out if fmt is preserve_format else _ops.contiguous(out, memory_format=fmt)
         return out
 
     def float(self) -> Tensor:

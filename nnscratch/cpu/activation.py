@@ -20,6 +20,7 @@ import numpy as np
 from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
+from nnscratch.cpu.channels_last import is_channels_last, to_channels_last
 from nnscratch.cpu.elementwise import parallel_add
 
 
@@ -143,6 +144,8 @@ def _apply(x: np.ndarray, bias: np.ndarray | None, slope: float | None) -> np.nd
     """``relu(x + b[c])`` (``slope`` None) or ``leaky_relu(x + b[c], slope)`` in one pass."""
     if x.size == 0:
         return np.empty_like(x)
+    if bias is None and is_channels_last(x):  # channels-last in, channels-last out: the same pass over its memory
+        return _apply(x.transpose(0, 2, 3, 1), None, slope).transpose(0, 3, 1, 2)
     x2 = _as_rows(x)  # (rows, L)
     C = x.shape[1] if x.ndim >= 2 else 1
     if bias is None:
@@ -167,6 +170,9 @@ def _gradient(gy: np.ndarray, x: np.ndarray, slope: float | None) -> np.ndarray:
     """ReLU's gradient (``slope`` None; ``x`` is then the output) or leaky ReLU's at the input ``x``."""
     if gy.size == 0:
         return np.empty_like(gy)
+    if is_channels_last(x):  # the forward ran channels-last: so does its gradient (gy read in that layout)
+        nhwc = _gradient(to_channels_last(gy).transpose(0, 2, 3, 1), x.transpose(0, 2, 3, 1), slope)
+        return nhwc.transpose(0, 3, 1, 2)
     gy2, x2 = _as_rows(gy), _as_rows(x)  # (rows, L)
     gx2 = np.empty_like(gy2)
     serial = gy.size < PARALLEL_MIN_SIZE

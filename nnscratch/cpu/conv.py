@@ -38,6 +38,11 @@ Versions of the design (each measured by ``benchmarks/bench_kernels.py``; the la
   :func:`nnscratch.cpu.direct.flat_tiles`; 16-22% faster at 14x14). Rows narrower than any tile (7x7,
   4x4) are timed over flat rows too, against im2col (the rule's choice there, as before).
 
+- v8 channels-last activations (``ns.channels_last``, :mod:`nnscratch.memory_format`): for an input
+  held ``(N, H, W, C)`` in memory the three passes also time the lane tile of
+  :mod:`nnscratch.cpu.channels_last` (output channels as the vector lanes), the rule's choice there;
+  every candidate returns its result in the input's layout. NCHW inputs are tuned as before.
+
 Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.conv.
 
 This module lists each pass's candidates and the deterministic rule's choice among them (direct with the
@@ -67,6 +72,15 @@ import numpy as np
 
 from nnscratch.contracts.checks import conv_output_hw
 from nnscratch.cpu import autotune
+from nnscratch.cpu.channels_last import (
+    channels_last_applies,
+    conv2d_backward_input_channels_last,
+    conv2d_backward_weight_channels_last,
+    conv2d_forward_channels_last,
+    is_channels_last,
+    to_channels_last,
+    to_contiguous,
+)
 from nnscratch.cpu.chunked_im2col import (
     col2im,
     conv2d_backward_input_im2col,
@@ -98,11 +112,21 @@ from nnscratch.cpu.direct_weight import conv2d_backward_weight_direct, direct_we
 from nnscratch.cpu.winograd import conv2d_backward_input_winograd, conv2d_forward_winograd
 
 Pair = tuple[int, int]
+#: A pass's candidates: name -> a call computing its result that way.
+Candidates = dict[str, Callable[[], np.ndarray]]
 
 #: Let :func:`conv2d_forward` and :func:`conv2d_backward_input` run float32 stride-1 ungrouped convolutions
 #: with at least 8 output channels on rows of at least 8 pixels by the register-blocked direct kernel
 #: (:mod:`nnscratch.cpu.direct`). Set to False to use Winograd / im2col instead.
 USE_DIRECT = True
+
+#: For channels-last activations, let the three passes run (the rule's choice; the tuner times it
+#: against the others, given NCHW copies) the lane-tile kernels of :mod:`nnscratch.cpu.channels_last`,
+#: whose vector lanes are output channels. Set to False to run the NCHW kernels on converted copies.
+#: Measured: benchmarks/README.md, 2026-12-06 evening.
+USE_CHANNELS_LAST = True
+#: The candidate's name in the tuner's tables.
+CHANNELS_LAST = "channels-last"
 
 #: Let :func:`conv2d_forward` and :func:`conv2d_backward_input` run eligible 3x3 convolutions by Winograd
 #: F(2x2, 3x3) (:mod:`nnscratch.cpu.winograd`). Set to False to always use im2col.
@@ -177,6 +201,9 @@ def conv2d_forward(
     if N == 0:
         return np.empty((0, OC, OH, OW), dtype=x.dtype)  # (0, OC, OH, OW)
     args = (tuple(stride), tuple(padding), tuple(dilation))
+    last = is_channels_last(x)
+    lanes = last and USE_CHANNELS_LAST and channels_last_applies(x.dtype, groups, OC)
+    x_given, x = x, (to_contiguous(x) if last and not lanes else x)  # the other kernels' layout, converted once
     candidates: dict[str, Callable[[], np.ndarray]] = {}
     Wq = -(-(W + 2 * args[1][1]) // args[0][1])  # the padded width of the input's stride phases
     if USE_DIRECT and direct_kernel_applies(x.dtype, groups, OC, (KH, KW)):
@@ -195,9 +222,13 @@ def conv2d_forward(
         candidates["depthwise"] = lambda: _relu(_depthwise_forward(x, w, b, *args, OH, OW), relu)
     candidates["im2col"] = lambda: _relu(_forward_im2col(x, w, b, *args, groups, OH, OW), relu)
     default = _rule_choice(candidates, _winograd_pays(C, OC, w.shape, *args, groups, OH, OW, N))
+    if lanes:
+        candidates[CHANNELS_LAST] = lambda: conv2d_forward_channels_last(x_given, w, b, *args, relu)
+        default = CHANNELS_LAST
     fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, x.dtype)}
     fields["relu"] = relu
-    return _run_chosen("forward", fields, candidates, default)
+    fields.update(_layout_field(last))
+    return _run_chosen("forward", fields, _in_layout(candidates, last), default)
 
 
 def _rule_choice(candidates: dict[str, Callable[[], np.ndarray]], winograd_pays: bool = False) -> str:
@@ -214,6 +245,20 @@ def _rule_choice(candidates: dict[str, Callable[[], np.ndarray]], winograd_pays:
 
 def _relu(y: np.ndarray, relu: bool) -> np.ndarray:
     return np.maximum(y, 0, out=y) if relu else y
+
+
+def _layout_field(channels_last: bool) -> dict[str, str]:
+    """The tuning key's ``layout`` field for a channels-last input (each candidate's cost depends on the
+    layout); none for NCHW, whose keys stay as they were before channels-last existed."""
+    return {"layout": "channels_last"} if channels_last else {}
+
+
+def _in_layout(candidates: Candidates, channels_last: bool) -> Candidates:
+    """The candidates, each returning its result in the input's layout: channels-last for a channels-last
+    input, NCHW-contiguous otherwise (as PyTorch's convolutions keep the input's memory format). Which
+    candidate the tuner picks then changes no layout downstream; a conversion counts in its time."""
+    convert = to_channels_last if channels_last else to_contiguous
+    return {name: (lambda run=run: convert(run())) for name, run in candidates.items()}
 
 
 def _settings(stride: Pair, padding: Pair, dilation: Pair, groups: int, dtype: np.dtype) -> dict[str, object]:
@@ -304,6 +349,11 @@ def conv2d_backward_input(
     OC, CG, KH, KW = w.shape
     OH, OW = gy.shape[2:]
     args = (tuple(stride), tuple(padding), tuple(dilation))
+    last = is_channels_last(gy)
+    adjoint_padding = all(0 <= p <= d * (k - 1) for p, d, k in zip(args[1], args[2], (KH, KW)))
+    lanes = (last and USE_CHANNELS_LAST and args[0] == (1, 1) and adjoint_padding
+             and channels_last_applies(gy.dtype, groups, C))  # fmt: skip
+    gy_given, gy = gy, (to_contiguous(gy) if last and not lanes else gy)  # the other kernels' layout, converted once
     candidates: dict[str, Callable[[], np.ndarray]] = {}
     if USE_DIRECT and direct_input_applies(gy.dtype, args[0], groups, x_shape, (KH, KW), args[1], args[2]):
         tiles = input_tiles(x_shape, (KH, KW), args[0], args[1])
@@ -327,8 +377,12 @@ def conv2d_backward_input(
     default = _rule_choice(candidates, _winograd_pays(C, OC, w.shape, *args, groups, OH, OW, N))
     if input_channels(C) > C:  # padded channels (a first layer's 1-3): timed, but not the rule's choice
         default = "im2col"  # (1 channel capped at AVX2: the best tile 2.56 ms, im2col 2.32; see input_channels)
+    if lanes:
+        candidates[CHANNELS_LAST] = lambda: conv2d_backward_input_channels_last(gy_given, w, x_shape, *args[1:])
+        default = CHANNELS_LAST
     fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, gy.dtype)}
-    return _run_chosen("input_grad", fields, candidates, default)
+    fields.update(_layout_field(last))
+    return _run_chosen("input_grad", fields, _in_layout(candidates, last), default)
 
 
 def _depthwise_input(gy: np.ndarray, w: np.ndarray, x_shape: tuple[int, int, int, int], stride: Pair,
@@ -358,6 +412,11 @@ def conv2d_backward_weight(
     N, C, H, W = x.shape
     OC, CG, KH, KW = w_shape
     args = (tuple(stride), tuple(padding), tuple(dilation))
+    last = is_channels_last(x) or is_channels_last(gy)
+    lanes = last and USE_CHANNELS_LAST and N > 0 and channels_last_applies(x.dtype, groups, OC)
+    given = (gy, x)
+    if last and not lanes:  # the other kernels' layout, converted once
+        gy, x = to_contiguous(gy), to_contiguous(x)
     candidates: dict[str, Callable[[], np.ndarray]] = {}
     if USE_DIRECT and N > 0 and direct_weight_applies(x.dtype, args[0], groups, C, KW, args[2][1]):
         for shape in _tiles_to_try(weight_tiles(OC, C, KH, KW, args[2][1], *args[0])):
@@ -369,7 +428,11 @@ def conv2d_backward_weight(
         np.ascontiguousarray(gy), np.ascontiguousarray(x), w_shape, *args, groups
     )
     default = _rule_choice(candidates)
+    if lanes:
+        candidates[CHANNELS_LAST] = lambda: conv2d_backward_weight_channels_last(*given, w_shape, *args)
+        default = CHANNELS_LAST
     fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, x.dtype)}
+    fields.update(_layout_field(last))
     return _run_chosen("weight_grad", fields, candidates, default)
 
 

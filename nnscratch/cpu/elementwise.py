@@ -32,6 +32,7 @@ from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
 from nnscratch.cpu import threads
+from nnscratch.cpu.channels_last import is_channels_last, to_channels_last
 
 #: Values per parallel iteration: large enough to amortise the scheduling, small enough to balance.
 CHUNK = 16384
@@ -67,13 +68,19 @@ def parallel_add(a: np.ndarray, b: np.ndarray, relu: bool = False) -> np.ndarray
     """
     if a.shape != b.shape or a.dtype != b.dtype or a.dtype.kind != "f":
         raise ValueError(f"b: expected an array of a's shape {a.shape} and dtype {a.dtype}, got {b.shape} {b.dtype}")
-    af, bf = np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1)
+    if is_channels_last(a):  # channels-last in, channels-last out (b read in a's layout)
+        af, bf = a.transpose(0, 2, 3, 1).reshape(-1), to_channels_last(b).transpose(0, 2, 3, 1).reshape(-1)
+    else:
+        af, bf = np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1)
     out = np.empty_like(af)
     floor = a.dtype.type(0.0 if relu else -np.inf)
     if af.size < PARALLEL_MIN_SIZE:
         _add_range(af, bf, floor, out, 0, af.size)
     else:
         _add_kernel(af, bf, floor, out)
+    if is_channels_last(a):
+        N, C, H, W = a.shape
+        return out.reshape(N, H, W, C).transpose(0, 3, 1, 2)
     return out.reshape(a.shape)
 
 

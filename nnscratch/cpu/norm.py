@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
+from nnscratch.cpu.channels_last import is_channels_last, to_channels_last
 
 #: The sum helpers may reorder their additions (``reassoc``), so LLVM vectorises them: 16 float32 lanes,
 #: several vectors in flight. Each block of ``BLOCK`` values is summed in x's dtype that way (a lane
@@ -166,6 +167,151 @@ def _backward_kernel(gy3, y3, masked, x3, mean, invstd, weight, gweight, gbias, 
                 gxf[row + np.uint64(i)] = af * g + bf * (xf[row + np.uint64(i)] - mf) + df
 
 
+# --- channels-last activations: a pixel's channels are a row, the lanes of every loop below ----------
+#: Rows of a channels-last block summed in x's dtype before the block's sums join the float64 totals.
+ROW_BLOCK = 256
+#: Parallel tasks of the channels-last kernels (each a run of whole rows).
+ROW_TASKS = 32
+
+
+@njit(**_SUM_OPTIONS)
+def _rows_shifted_sums(x2, shift, r0, r1, s_out, q_out):
+    # per channel c: s_out[c] += sum(d), q_out[c] += sum(d * d) of d = x2[r, c] - shift[c], r in [r0, r1);
+    # a block of ROW_BLOCK rows summed in x's dtype (vectorised across the channels), the blocks in float64
+    C = x2.shape[1]
+    s = np.empty_like(shift)
+    q = np.empty_like(shift)
+    for b0 in range(r0, r1, ROW_BLOCK):
+        s[:] = 0
+        q[:] = 0
+        for r in range(b0, min(b0 + ROW_BLOCK, r1)):
+            for c in range(C):
+                d = x2[r, c] - shift[c]
+                s[c] += d
+                q[c] += d * d
+        for c in range(C):
+            s_out[c] += np.float64(s[c])
+            q_out[c] += np.float64(q[c])
+
+
+@njit(**_SUM_OPTIONS)
+def _rows_grad_sums(g2, y2, masked, x2, mean, r0, r1, s_out, p_out):
+    # per channel c: s_out[c] += sum(g), p_out[c] += sum(g * (x - mean[c])) over rows [r0, r1); g = gy, or
+    # with ``masked`` (a fused ReLU) gy where the output y2 > 0, else 0. Blocks as _rows_shifted_sums.
+    C = x2.shape[1]
+    s = np.empty_like(mean)
+    p = np.empty_like(mean)
+    zero = mean[0] - mean[0]
+    for b0 in range(r0, r1, ROW_BLOCK):
+        s[:] = 0
+        p[:] = 0
+        for r in range(b0, min(b0 + ROW_BLOCK, r1)):
+            for c in range(C):
+                g = g2[r, c]
+                if masked and not y2[r, c] > 0:
+                    g = zero
+                s[c] += g
+                p[c] += g * (x2[r, c] - mean[c])
+        for c in range(C):
+            s_out[c] += np.float64(s[c])
+            p_out[c] += np.float64(p[c])
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _rows_statistics(x2, shift, s_out, q_out):
+    # x2 (M, C); shift (C,) in x's dtype; s_out, q_out (ROW_TASKS, C) float64, zeroed: one row per task
+    M = x2.shape[0]
+    tasks = s_out.shape[0]
+    step = (M + tasks - 1) // tasks
+    for t in prange(tasks):
+        _rows_shifted_sums(x2, shift, t * step, min(M, (t + 1) * step), s_out[t], q_out[t])
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _rows_affine(x2, scale, offset, floor, y2):
+    # y2[r, c] = max(floor, x2[r, c] * scale[c] + offset[c]) (floor 0: a fused ReLU; -inf: none)
+    M, C = x2.shape
+    tasks = ROW_TASKS
+    step = (M + tasks - 1) // tasks
+    for t in prange(tasks):
+        for r in range(t * step, min(M, (t + 1) * step)):
+            for c in range(C):
+                v = x2[r, c] * scale[c] + offset[c]
+                y2[r, c] = floor if v < floor else v
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _rows_gradient_sums(g2, y2, masked, x2, mean, s_out, p_out):
+    M = x2.shape[0]
+    tasks = s_out.shape[0]
+    step = (M + tasks - 1) // tasks
+    for t in prange(tasks):
+        _rows_grad_sums(g2, y2, masked, x2, mean, t * step, min(M, (t + 1) * step), s_out[t], p_out[t])
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _rows_input_gradient(g2, y2, masked, x2, a, b, d, mean, gx2):
+    # gx = a[c] * g + b[c] * (x - mean[c]) + d[c], g masked as in _rows_grad_sums
+    M, C = x2.shape
+    tasks = ROW_TASKS
+    step = (M + tasks - 1) // tasks
+    zero = mean[0] - mean[0]
+    for t in prange(tasks):
+        for r in range(t * step, min(M, (t + 1) * step)):
+            for c in range(C):
+                g = g2[r, c]
+                if masked and not y2[r, c] > 0:
+                    g = zero
+                gx2[r, c] = a[c] * g + b[c] * (x2[r, c] - mean[c]) + d[c]
+
+
+def _rows(a: np.ndarray) -> np.ndarray:
+    """A channels-last ``(N, C, H, W)`` array as its ``(N*H*W, C)`` rows (a view)."""
+    return a.transpose(0, 2, 3, 1).reshape(-1, a.shape[1])
+
+
+def _forward_channels_last(x, gain, shift, mean, var, training, eps, relu):
+    """:func:`batch_norm_forward`'s kernels on a channels-last ``x``: the statistics (when ``training``)
+    and the output, channels-last, by rows of channels. ``mean``, ``var`` (C,) float64 are filled."""
+    N, C, H, W = x.shape
+    x2 = _rows(x)  # (M, C)
+    if training:
+        first = x2[0].copy()  # (C,) one value per channel: keeps the shifted sums small
+        sums, squares = np.zeros((ROW_TASKS, C)), np.zeros((ROW_TASKS, C))
+        _rows_statistics(x2, first, sums, squares)
+        M = x2.shape[0]
+        centred = sums.sum(axis=0) / M
+        mean[:] = first.astype(np.float64) + centred
+        var[:] = np.maximum(squares.sum(axis=0) / M - centred * centred, 0.0)
+    invstd = 1.0 / np.sqrt(var + eps)  # (C,) float64
+    scale = (invstd * gain).astype(x.dtype)
+    offset = (shift - mean * invstd * gain).astype(x.dtype)
+    y = np.empty((N, H, W, C), dtype=x.dtype)  # (N, H, W, C)
+    _rows_affine(x2, scale, offset, x.dtype.type(0.0 if relu else -np.inf), y.reshape(-1, C))
+    return y.transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last
+
+
+def _backward_channels_last(gy, x, mean, invstd, gain, relu_output):
+    """:func:`batch_norm_backward` on a channels-last ``x`` (``gy`` and the ReLU's output read channels-last)."""
+    N, C, H, W = x.shape
+    M = N * H * W
+    x2, g2 = _rows(x), _rows(to_channels_last(gy))  # (M, C)
+    masked = relu_output is not None
+    y2 = _rows(to_channels_last(relu_output)) if masked else x2  # (M, C); unread if not masked
+    m = mean.astype(x.dtype)
+    sums, products = np.zeros((ROW_TASKS, C)), np.zeros((ROW_TASKS, C))
+    _rows_gradient_sums(g2, y2, masked, x2, m, sums, products)
+    gbias = sums.sum(axis=0)
+    gweight = products.sum(axis=0) * invstd
+    a = gain * invstd
+    b = -a * invstd * gweight / M
+    d = -a * gbias / M
+    gx = np.empty((N, H, W, C), dtype=x.dtype)  # (N, H, W, C)
+    dt = x.dtype
+    _rows_input_gradient(g2, y2, masked, x2, a.astype(dt), b.astype(dt), d.astype(dt), m, gx.reshape(-1, C))
+    return gx.transpose(0, 3, 1, 2), gweight, gbias
+
+
 def batch_norm_forward(
     x: np.ndarray,
     weight: np.ndarray | None,
@@ -184,16 +330,21 @@ def batch_norm_forward(
         x ``(N, C)``, ``(N, C, L)`` or ``(N, C, H, W)`` -> y same; statistics ``(C,)``.
     """
     N, C = x.shape[:2]
-    x3 = np.ascontiguousarray(x).reshape(N, C, -1)  # (N, C, L)
-    M = x3.shape[0] * x3.shape[2]
+    M = x.size // C if C else 0
     if training:
         mean, var = np.empty(C), np.empty(C)  # (C,) float64, filled by the kernel
     else:
         mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
     gain = np.ones(C, dtype=x.dtype) if weight is None else np.ascontiguousarray(weight)  # (C,)
     shift = np.zeros(C, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)  # (C,)
-    y3 = np.empty_like(x3)  # (N, C, L)
-    _forward_kernel(x3, bool(training), gain, shift, float(eps), bool(relu), mean, var, y3)
+    if is_channels_last(x) and M > 0:
+        y = _forward_channels_last(x, gain.astype(np.float64), shift.astype(np.float64), mean, var, training,
+                                   float(eps), bool(relu))  # fmt: skip
+    else:
+        x3 = np.ascontiguousarray(x).reshape(N, C, -1)  # (N, C, L)
+        y3 = np.empty_like(x3)  # (N, C, L)
+        _forward_kernel(x3, bool(training), gain, shift, float(eps), bool(relu), mean, var, y3)
+        y = y3.reshape(x.shape)
     if training:
         if running_mean is not None:
             running_mean *= 1.0 - momentum
@@ -202,7 +353,7 @@ def batch_norm_forward(
             running_var *= 1.0 - momentum
             running_var += momentum * var * (M / (M - 1))
     invstd = 1.0 / np.sqrt(var + eps)  # (C,)
-    return y3.reshape(x.shape), mean.astype(x.dtype), invstd.astype(x.dtype)
+    return y, mean.astype(x.dtype), invstd.astype(x.dtype)
 
 
 def batch_norm_backward(
@@ -220,11 +371,14 @@ def batch_norm_backward(
         gy, x ``(N, C, ...)`` -> gx same; gweight, gbias ``(C,)``.
     """
     N, C = x.shape[:2]
-    x3 = np.ascontiguousarray(x).reshape(N, C, -1)  # (N, C, L)
-    gy3 = np.ascontiguousarray(gy).reshape(N, C, -1)  # (N, C, L)
     mean = save_mean.astype(np.float64)  # (C,)
     invstd = save_invstd.astype(np.float64)  # (C,)
     gain = np.ones(C) if weight is None else weight.astype(np.float64)  # (C,)
+    if is_channels_last(x) and x.size > 0:
+        gx, gw, gb = _backward_channels_last(gy, x, mean, invstd, gain, relu_output)
+        return gx, gw.astype(x.dtype), gb.astype(x.dtype)
+    x3 = np.ascontiguousarray(x).reshape(N, C, -1)  # (N, C, L)
+    gy3 = np.ascontiguousarray(gy).reshape(N, C, -1)  # (N, C, L)
     gweight, gbias = np.empty(C), np.empty(C)  # (C,) float64, filled by the kernel
     gx3 = np.empty_like(x3)  # (N, C, L)
     masked = relu_output is not None

@@ -19,6 +19,7 @@ from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
 from nnscratch.contracts.checks import pool_output_hw
+from nnscratch.cpu.channels_last import is_channels_last, to_channels_last
 
 Pair = tuple[int, int]
 
@@ -228,6 +229,41 @@ def _run(kernel, size: int, *args) -> None:  # noqa: ANN001 - a Numba dispatcher
     _serial_twins[kernel](*args)
 
 
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _max_pool_2x2_rows_kernel(x4, y4, indices4):
+    # _max_pool_2x2_kernel on channels-last activations: x4 (N, H, W, C) -> y4, indices4 (N, OH, OW, C),
+    # a pixel's channels as the (vectorised) inner loop; the same taps in the same order, the same indices
+    N, H, W, C = x4.shape
+    OH, OW = y4.shape[1], y4.shape[2]
+    for t in prange(N * OH):
+        n, oh = t // OH, t % OH
+        for ow in range(OW):
+            top = 2 * oh * W + 2 * ow
+            for c in range(C):
+                best = x4[n, 2 * oh, 2 * ow, c]
+                where = top
+                for k in range(1, 4):
+                    ih, iw = 2 * oh + k // 2, 2 * ow + k % 2
+                    v = x4[n, ih, iw, c]
+                    take = (v > best) | ((v != v) & (best == best))  # the first NaN wins, as NumPy's argmax
+                    best = v if take else best
+                    where = ih * W + iw if take else where
+                y4[n, oh, ow, c] = best
+                indices4[n, oh, ow, c] = where
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _max_pool_backward_rows_kernel(gy3, indices3, gx3):
+    # channels-last max pooling backward: gy3, indices3 (N, OH*OW, C) -> gx3 (N, H*W, C); a thread owns
+    # whole samples. gx's value of plane index i, channel c sits at row i: no division by the width.
+    N, P, C = gy3.shape
+    for n in prange(N):
+        gx3[n] = 0.0
+        for k in range(P):
+            for c in range(C):
+                gx3[n, indices3[n, k, c], c] += gy3[n, k, c]
+
+
 def max_pool2d_forward(
     x: np.ndarray, kernel_size: Pair, stride: Pair, padding: Pair, ceil_mode: bool
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -239,9 +275,15 @@ def max_pool2d_forward(
     N, C = x.shape[:2]
     (KH, KW), (SH, SW), (PH, PW) = kernel_size, stride, padding
     OH, OW = pool_output_hw(x.shape[2:], kernel_size, stride, padding, ceil_mode)
+    whole_2x2 = _whole_2x2_windows(x.shape, KH, KW, SH, SW, PH, PW, OH, OW)
+    if whole_2x2 and is_channels_last(x):  # channels-last in, channels-last out
+        y4 = np.empty((N, OH, OW, C), dtype=x.dtype)  # (N, OH, OW, C)
+        indices4 = np.empty((N, OH, OW, C), dtype=np.int64)
+        _run(_max_pool_2x2_rows_kernel, x.size, x.transpose(0, 2, 3, 1), y4, indices4)
+        return y4.transpose(0, 3, 1, 2), indices4.transpose(0, 3, 1, 2)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     indices = np.empty((N, C, OH, OW), dtype=np.int64)
-    if _whole_2x2_windows(x.shape, KH, KW, SH, SW, PH, PW, OH, OW):
+    if whole_2x2:
         _run(_max_pool_2x2_kernel, x.size, np.ascontiguousarray(x), y, indices)
     else:
         _run(_max_pool_forward_kernel, x.size, np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, y, indices)
@@ -256,6 +298,12 @@ def max_pool2d_backward(gy: np.ndarray, indices: np.ndarray, x_shape: tuple[int,
     """
     N, C, H, W = x_shape
     P = gy.shape[2] * gy.shape[3]  # OH*OW, explicit: an empty batch cannot infer a -1
+    if is_channels_last(indices) and gy.size > 0:  # the forward ran channels-last: so does its gradient
+        gx4 = np.empty((N, H, W, C), dtype=gy.dtype)  # (N, H, W, C)
+        gy3 = to_channels_last(gy).transpose(0, 2, 3, 1).reshape(N, P, C)  # (N, OH*OW, C)
+        _run(_max_pool_backward_rows_kernel, gx4.size, gy3, indices.transpose(0, 2, 3, 1).reshape(N, P, C),
+             gx4.reshape(N, H * W, C))  # fmt: skip
+        return gx4.transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last
     gx = np.empty((N * C, H * W), dtype=gy.dtype)  # (N*C, H*W)
     _run(
         _max_pool_backward_kernel,

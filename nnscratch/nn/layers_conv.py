@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nnscratch.memory_format import channels_last, contiguous_format
 from nnscratch.nn import functional as F
 from nnscratch.nn import init
 from nnscratch.nn.layers_basic import _empty, build_like, check_input_dtype
@@ -142,16 +143,26 @@ class Conv2d(_ConvNd):
         impl: str | None = None,
     ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, impl)
+        self.memory_format = contiguous_format  # channels_last: see Module.to(memory_format=...)
 
     def forward(self, x: Tensor) -> Tensor:
         self._check_input(x)
+        x = self._in_memory_format(x)
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, self.impl)
+
+    def _in_memory_format(self, x: Tensor) -> Tensor:
+        """``x`` channels-last when the module was set so (``module.to(memory_format=ns.channels_last)``),
+        else as given (the output then keeps the input's layout)."""
+        if getattr(self, "memory_format", None) is channels_last and x.ndim == 4:
+            return x.contiguous(memory_format=channels_last)
+        return x
 
     def forward_relu(self, x: Tensor) -> Tensor:
         """``relu(self(x))`` as one op (:func:`nnscratch.ops.conv.conv2d_relu`): the ReLU is applied as
         each output is stored. ``nn.Sequential`` calls it for a Conv2d followed by a ReLU; hooks of this
         layer do not run (Sequential fuses only layers without hooks)."""
         self._check_input(x)
+        x = self._in_memory_format(x)
         return conv2d_relu(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, self.impl)
 
 

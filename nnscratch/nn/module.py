@@ -33,6 +33,7 @@ import numpy as np
 
 from nnscratch import autograd, backend
 from nnscratch.backend import Device
+from nnscratch.memory_format import check_format, preserve_format
 from nnscratch.tensor import Tensor
 
 
@@ -279,9 +280,24 @@ class Module:
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """Move parameters and buffers in place to a device and/or cast floats to a dtype."""
+        """Move parameters and buffers in place to a device and/or cast floats to a dtype.
+
+        ``memory_format=ns.channels_last`` makes every convolution of the module (a submodule with a
+        ``memory_format`` attribute) compute channels-last, as ``model.to(memory_format=torch.channels_last)``
+        does: its input is converted once, at the first convolution, and the layers after it keep the
+        layout (:mod:`nnscratch.memory_format`). Unlike PyTorch, the weights themselves stay NCHW.
+        ``ns.contiguous_format`` undoes it.
+        """
         device = kwargs.pop("device", None)
         dtype = kwargs.pop("dtype", None)
+        memory_format = kwargs.pop("memory_format", None)
+        kwargs.pop("non_blocking", None)  # PyTorch's: every copy here is synchronous
+        if kwargs:
+            raise TypeError(f"to: unexpected keyword arguments {sorted(kwargs)}")
+        if memory_format is not None and check_format(memory_format) is not preserve_format:
+            for m in self.modules():
+                if "memory_format" in vars(m):
+                    m.memory_format = memory_format
         for a in args:
             if isinstance(a, Device) or (isinstance(a, str) and a.split(":")[0] in backend.registered_devices()):
                 device = a

@@ -24,6 +24,14 @@ import numpy as np
 
 from nnscratch import backend
 from nnscratch.backend import Device, get_array_module
+from nnscratch.memory_format import (
+    MemoryFormat,
+    check_format,
+    contiguous_format,
+    is_in_format,
+    preserve_format,
+    to_format,
+)
 from nnscratch.ops._util import normalize_dim
 from nnscratch.tensor import Function, Tensor, _scalar_tensor
 
@@ -399,9 +407,42 @@ def clone(x: Tensor) -> Tensor:
     return Clone()(x)
 
 
-def contiguous(x: Tensor) -> Tensor:
-    """``x`` itself if its data is C-contiguous, else a contiguous copy."""
-    return x if x.array.flags["C_CONTIGUOUS"] else clone(x)
+class ToMemoryFormat(Function):
+    """A copy in another memory format (:mod:`nnscratch.memory_format`); the gradient passes unchanged."""
+
+    saves_inputs = False
+
+    def __init__(self, memory_format: MemoryFormat) -> None:
+        self.memory_format = memory_format
+
+    def forward(self, x: Any) -> Any:
+        return to_format(x, self.memory_format)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy
+
+
+def contiguous(x: Tensor, memory_format: MemoryFormat = contiguous_format) -> Tensor:
+    """``x`` itself if its data is contiguous in ``memory_format``, else a copy that is (as PyTorch's
+    ``Tensor.contiguous``): ``ns.contiguous_format`` (default, C order) or ``ns.channels_last`` (4-d only).
+
+    Example:
+        >>> import nnscratch as ns
+        >>> x = ns.randn(2, 3, 4, 4)
+        >>> y = x.contiguous(memory_format=ns.channels_last)
+        >>> y.is_contiguous(memory_format=ns.channels_last), bool((y == x).all()), x.contiguous() is x
+        (True, True, True)
+    """
+    if check_format(memory_format) is preserve_format:
+        raise ValueError("memory_format: preserve_format is not a format contiguous() can produce (as in PyTorch)")
+    return x if is_in_format(x.array, memory_format) else ToMemoryFormat(memory_format)(x)
+
+
+def is_contiguous(x: Tensor, memory_format: MemoryFormat = contiguous_format) -> bool:
+    """Whether ``x``'s data is contiguous in ``memory_format`` (``ns.contiguous_format`` by default)."""
+    if check_format(memory_format) is preserve_format:
+        raise ValueError("memory_format: preserve_format is not a format to test (as in PyTorch)")
+    return is_in_format(x.array, memory_format)
 
 
 class Cast(Function):

@@ -1,0 +1,176 @@
+"""The lane-tile convolution of channels-last activations (numba tier, float32): against the float64 reference.
+
+:mod:`nnscratch.cpu.channels_last` computes a convolution whose vector lanes are output channels, on
+arrays of shape ``(N, C, H, W)`` held ``(N, H, W, C)`` in memory. The hypothesis tests draw geometries
+whose rows are not multiples of the tile's pixels (the tiles of 4, 2 and 1 after the widest), channel
+counts of one and two vectors, kernel sizes 1 to 4, strides, padding and dilation, for the three
+passes. Then the numba tier's dispatch: each pass keeps its input's layout whichever candidate the
+tuner picks, the channels-last candidate agrees with the others, and NCHW inputs are tuned as before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nnscratch import registry
+from nnscratch.cpu import conv as cpu_conv
+from nnscratch.cpu.channels_last import (
+    channels_last_applies,
+    conv2d_backward_input_channels_last,
+    conv2d_backward_weight_channels_last,
+    conv2d_forward_channels_last,
+    is_channels_last,
+    lane_block,
+    to_channels_last,
+)
+from nnscratch.cpu.isa import TargetISA, target
+
+from .cases import normal as rand
+from .cases import tolerance
+
+REF = registry.bound("conv", "reference")
+NUMBA = registry.bound("conv", "numba")
+LANES = target().lanes
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray) -> None:
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    scale = max(float(np.abs(expected).max(initial=0.0)), 1.0)
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=tolerance("numba", np.float32).atol * scale)
+
+
+@st.composite
+def lane_cases(draw):
+    """(x_shape, w_shape, stride, padding, dilation): OC one or two vectors (or four), any C and row width."""
+    N = draw(st.integers(1, 3))
+    C = draw(st.integers(1, 12))
+    OC = LANES * draw(st.sampled_from([1, 2, 3, 4]))
+    KH, KW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    SH, SW = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    DH, DW = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    PH, PW = draw(st.integers(0, DH * (KH - 1))), draw(st.integers(0, DW * (KW - 1)))
+    H = draw(st.integers(max(1, DH * (KH - 1) + 1 - 2 * PH), 14))
+    W = draw(st.integers(max(1, DW * (KW - 1) + 1 - 2 * PW), 17))
+    return (N, C, H, W), (OC, C, KH, KW), (SH, SW), (PH, PW), (DH, DW)
+
+
+def _case(x_shape, w_shape, seed=0):
+    rng = np.random.default_rng(seed)
+    return rand(rng, x_shape, np.float32), rand(rng, w_shape, np.float32), rand(rng, w_shape[:1], np.float32)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=lane_cases(), relu=st.booleans())
+def test_forward_matches_reference(case, relu):
+    x_shape, w_shape, stride, padding, dilation = case
+    x, w, b = _case(x_shape, w_shape)
+    expected = REF.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), stride, padding,
+                                  dilation, 1)  # fmt: skip
+    got = conv2d_forward_channels_last(to_channels_last(x), w, b, stride, padding, dilation, relu)
+    assert got.dtype == np.float32 and (is_channels_last(got) or got.shape[1] == 1 or got.shape[2:] == (1, 1))
+    assert_close(got, np.maximum(expected, 0) if relu else expected)
+    assert_close(conv2d_forward_channels_last(x, w, b, stride, padding, dilation, relu), got)  # NCHW input read too
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=lane_cases())
+def test_weight_gradient_matches_reference(case):
+    x_shape, w_shape, stride, padding, dilation = case
+    x, w, _ = _case(x_shape, w_shape)
+    y = REF.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, stride, padding, dilation, 1)
+    gy = rand(np.random.default_rng(1), y.shape, np.float32)
+    expected = REF.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, stride, padding,
+                                          dilation, 1)  # fmt: skip
+    got = conv2d_backward_weight_channels_last(to_channels_last(gy), to_channels_last(x), w_shape, stride, padding,
+                                               dilation)  # fmt: skip
+    assert got.flags.c_contiguous and got.dtype == np.float32
+    assert_close(got, expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=lane_cases())
+def test_stride_1_input_gradient_matches_reference(case):
+    (N, _, H, W), (OC, _, KH, KW), _, padding, dilation = case
+    C = OC // 2 if OC % (2 * LANES) == 0 else OC  # the adjoint's lanes are the input channels
+    x_shape, w_shape = (N, C, H, W), (OC, C, KH, KW)
+    _, w, _ = _case(x_shape, w_shape)
+    OH = H + 2 * padding[0] - dilation[0] * (KH - 1)
+    OW = W + 2 * padding[1] - dilation[1] * (KW - 1)
+    gy = rand(np.random.default_rng(2), (N, OC, OH, OW), np.float32)
+    expected = REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, (1, 1), padding,
+                                         dilation, 1)  # fmt: skip
+    got = conv2d_backward_input_channels_last(to_channels_last(gy), w, x_shape, padding, dilation)
+    assert_close(got, expected)
+
+
+@pytest.mark.parametrize("OW", range(1, 15))
+def test_every_row_width_is_covered_by_the_tiles_of_each_size(OW):
+    # a row of OW pixels: tiles of P (6 on AVX2), then 4, 2 and 1; no pixel twice, none left out
+    x, w, b = _case((2, 8, 3, OW), (2 * LANES, 8, 3, 3), seed=OW)
+    expected = REF.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), (1, 1), (1, 1),
+                                  (1, 1), 1)  # fmt: skip
+    assert_close(conv2d_forward_channels_last(x, w, b, (1, 1), (1, 1), (1, 1)), expected)
+
+
+def test_lane_blocks_per_isa():
+    avx2, avx512 = TargetISA("avx2", "haswell", 256, 16), TargetISA("avx512", "x", 512, 32)
+    assert lane_block(16, avx2) == (6, 16) and lane_block(8, avx2) == (12, 8) and lane_block(12, avx2) is None
+    assert lane_block(32, avx512) == (12, 32) and lane_block(16, avx512) == (12, 16)
+    assert channels_last_applies(np.float32, 1, 2 * LANES) and not channels_last_applies(np.float64, 1, 2 * LANES)
+    assert not channels_last_applies(np.float32, 2, 2 * LANES)
+
+
+def test_layout_helpers():
+    x = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
+    cl = to_channels_last(x)
+    assert is_channels_last(cl) and not is_channels_last(x) and np.array_equal(cl, x)
+    assert to_channels_last(cl) is cl
+    assert not is_channels_last(np.zeros((2, 1, 4, 5)).transpose(0, 1, 2, 3))  # one channel: NCHW as well
+
+
+@pytest.mark.parametrize("channels_last_input", [False, True], ids=["nchw", "channels_last"])
+def test_numba_tier_keeps_the_input_layout_and_every_candidate_agrees(channels_last_input, monkeypatch):
+    x, w, b = _case((3, 16, 10, 10), (2 * LANES, 16, 3, 3))
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    x_in = to_channels_last(x) if channels_last_input else x
+    y_ref = REF.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), *args)
+    gy = rand(np.random.default_rng(3), y_ref.shape, np.float32)
+    gy_in = to_channels_last(gy) if channels_last_input else gy
+    gx_ref = REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x.shape, *args)
+    gw_ref = REF.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w.shape, *args)
+    chosen: list[tuple[str, list[str]]] = []
+    choose = cpu_conv.autotune.choose
+
+    def every_candidate(op, fields, candidates, default):  # run and check them all, then let the tuner pick
+        assert fields.get("layout") == ("channels_last" if channels_last_input else None)  # NCHW keys as before
+        chosen.append((op, list(candidates)))
+        for name, run in candidates.items():
+            result = run()
+            if op != "weight_grad":
+                assert is_channels_last(result) is channels_last_input, (op, name)
+            expected = {"forward": y_ref, "input_grad": gx_ref, "weight_grad": gw_ref}[op]
+            assert_close(result, expected)
+        return choose(op, fields, candidates, default)
+
+    monkeypatch.setattr(cpu_conv.autotune, "choose", every_candidate)
+    y = NUMBA.conv2d_forward(x_in, w, b, *args)
+    gx = NUMBA.conv2d_backward_input(gy_in, w, x.shape, *args)
+    gw = NUMBA.conv2d_backward_weight(gy_in, x_in, w.shape, *args)
+    assert is_channels_last(y) is channels_last_input and is_channels_last(gx) is channels_last_input
+    assert_close(gw, gw_ref)
+    # the lane tile is a candidate for channels-last inputs only (for NCHW ones it would need two conversions)
+    assert all((cpu_conv.CHANNELS_LAST in names) is channels_last_input for _, names in chosen), chosen
+
+
+def test_strided_input_gradient_of_channels_last_gy_converts_once_and_keeps_the_layout():
+    # no lane tile for a strided input gradient: gy is converted to NCHW once, the result back
+    x, w, _ = _case((2, 16, 9, 9), (2 * LANES, 16, 3, 3))
+    args = ((2, 2), (1, 1), (1, 1), 1)
+    y = REF.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, *args)
+    gy = rand(np.random.default_rng(4), y.shape, np.float32)
+    got = NUMBA.conv2d_backward_input(to_channels_last(gy), w, x.shape, *args)
+    assert is_channels_last(got)
+    assert_close(got, REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x.shape, *args))
