@@ -192,10 +192,12 @@ def end_to_end(lab: Lab, quick: bool, results: dict, rounds: int | None = None, 
         print(f"\n{model}: training img/s (batch 128) nnscratch {r['nnscratch_img_s']:.0f}"
               f" (ns.channels_last {r['nnscratch_cl_img_s']:.0f})", end="")  # fmt: skip
         if "ratio_nchw" in r:
+            faster = "channels_last" if r["torch_faster_layout"] == "torch_cl" else "NCHW"
+            best_of_round = r["ratio_best_per_round_min"]
             print(f", torch NCHW {r['torch_nchw_img_s']:.0f}, channels_last {r['torch_cl_img_s']:.0f}; "
-                  f"ratio vs NCHW {r['ratio_nchw']:.2f}, vs the faster layout {r['ratio_best']:.2f} "
+                  f"ratio vs NCHW {r['ratio_nchw']:.2f}, vs the faster layout ({faster}) {r['ratio_best']:.2f} "
                   f"(ns.channels_last {r['ratio_best_channels_last']:.2f}; median of {rounds} per-round"
-                  " ratios)")  # fmt: skip
+                  f" ratios; {best_of_round:.2f} against each round's faster PyTorch worker)")  # fmt: skip
         print(
             f"  inference batch 1: {r['nnscratch_infer_b1_ms']:.2f} ms"
             + (f" (torch NCHW {r['torch_nchw_infer_b1_ms']:.2f} ms)" if "ratio_nchw" in r else "")
