@@ -94,6 +94,7 @@ class _State:
     tuning_s: float = 0.0  # seconds spent timing candidates in this process
     untuned: set = field(default_factory=set)  # keys left to the rule once PROCESS_BUDGET_S was spent
     warned: set = field(default_factory=set)
+    generation: int = 0  # moves whenever ``entries`` is replaced or grows: callers' memos of choices expire
 
 
 _state = _State()
@@ -197,6 +198,7 @@ def _load() -> None:
     if _state.loaded_from != path:
         _state.entries = {**_read(path), **{k: e for k, e in _state.entries.items() if e.source == "tuned"}}
         _state.loaded_from = path
+        _state.generation += 1
 
 
 @contextlib.contextmanager
@@ -259,8 +261,26 @@ def choose(
     entry, result = _time_candidates(candidates, default)
     with _lock:
         _state.entries[key] = entry
+        _state.generation += 1
         _save(key, entry)
     return entry.choice, result
+
+
+def settled(op: str, fields: Mapping[str, Any], candidates: Mapping[str, Any]) -> bool:
+    """Whether :func:`choose` returns the same candidate for this key on every later call while
+    :func:`generation` stays the same: mode ``off``, a single candidate, or a choice it holds (tuned or
+    read from the file). A key left to the rule because the process's budget was spent is not settled:
+    it may still be tuned (a test resetting the budget, :func:`forget`)."""
+    if mode() == "off" or len(candidates) == 1:
+        return True
+    known = _state.entries.get(make_key(op, fields))
+    return known is not None and known.choice in candidates
+
+
+def generation() -> tuple[int, str]:
+    """What a memo of :func:`choose`'s answers must match to stay valid: the count of changes to the
+    choices held in memory, and the mode."""
+    return _state.generation, mode()
 
 
 def _time_candidates(candidates: Mapping[str, Callable[[], Any]], default: str) -> tuple[Entry, Any]:
@@ -347,6 +367,7 @@ def forget() -> None:
     with _lock:
         _state.entries, _state.loaded_from = {}, None
         _state.untuned.clear()
+        _state.generation += 1
 
 
 __all__ = [
@@ -359,9 +380,11 @@ __all__ = [
     "choose",
     "entries",
     "forget",
+    "generation",
     "make_key",
     "mode",
     "set_mode",
+    "settled",
     "table",
     "table_text",
     "tuning_seconds",

@@ -109,6 +109,7 @@ from nnscratch.cpu.direct import (
 )
 from nnscratch.cpu.direct_codegen import TileShape, measured_tile
 from nnscratch.cpu.direct_weight import conv2d_backward_weight_direct, direct_weight_applies, weight_tiles
+from nnscratch.cpu.threads import num_workers
 from nnscratch.cpu.winograd import conv2d_backward_input_winograd, conv2d_forward_winograd
 
 Pair = tuple[int, int]
@@ -202,9 +203,49 @@ def conv2d_forward(
         return np.empty((0, OC, OH, OW), dtype=x.dtype)  # (0, OC, OH, OW)
     args = (tuple(stride), tuple(padding), tuple(dilation))
     last = is_channels_last(x)
+    plan = _plan_key("forward", x, w.shape, b is None, args, groups, relu, last)
+    chosen = _plans.get(plan) if plan is not None else None
+    if chosen is not None:  # this call's shapes and settings were decided before: build that candidate only
+        return _in_layout(_forward_candidates(x, w, b, args, groups, relu, last, only=chosen)[0], last)[chosen]()
+    candidates, default = _forward_candidates(x, w, b, args, groups, relu, last)
+    fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, x.dtype)}
+    fields["relu"] = relu
+    fields.update(_layout_field(last))
+    return _run_chosen("forward", fields, _in_layout(candidates, last), default, plan)
+
+
+def _forward_candidates(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    args: tuple[Pair, Pair, Pair],
+    groups: int,
+    relu: bool,
+    last: bool,
+    only: str | None = None,
+) -> tuple[Candidates, str]:
+    """The forward pass's candidates (name -> a call computing it that way, in NCHW or the input's
+    channels-last layout) and the rule's choice; with ``only``, that one candidate alone (a name this
+    function listed before for the same shapes and settings), skipping the others' legality checks."""
+    N, C, H, W = x.shape
+    OC, CG, KH, KW = w.shape
+    OH, OW = conv_output_hw((H, W), (KH, KW), *args)
     lanes = last and USE_CHANNELS_LAST and channels_last_applies(x.dtype, groups, OC)
     x_given, x = x, (to_contiguous(x) if last and not lanes else x)  # the other kernels' layout, converted once
-    candidates: dict[str, Callable[[], np.ndarray]] = {}
+    if only is not None:
+        if only.startswith("direct"):
+            shape = TileShape(*(int(n) for n in only.split(" ")[1].split("x")))
+            run = functools.partial(conv2d_forward_direct, x, w, b, *args, relu, shape, only.startswith("direct-flat"))
+        elif only == "winograd":
+            run = lambda: _relu(conv2d_forward_winograd(x, w, b, args[1]), relu)  # noqa: E731
+        elif only == "depthwise":
+            run = lambda: _relu(_depthwise_forward(x, w, b, *args, OH, OW), relu)  # noqa: E731
+        elif only == CHANNELS_LAST:
+            run = lambda: conv2d_forward_channels_last(x_given, w, b, *args, relu)  # noqa: E731
+        else:
+            run = lambda: _relu(_forward_im2col(x, w, b, *args, groups, OH, OW), relu)  # noqa: E731
+        return {only: run}, only
+    candidates: Candidates = {}
     Wq = -(-(W + 2 * args[1][1]) // args[0][1])  # the padded width of the input's stride phases
     if USE_DIRECT and direct_kernel_applies(x.dtype, groups, OC, (KH, KW)):
         if direct_applies(x.dtype, groups, OC, OW, (KH, KW)):
@@ -225,10 +266,27 @@ def conv2d_forward(
     if lanes:
         candidates[CHANNELS_LAST] = lambda: conv2d_forward_channels_last(x_given, w, b, *args, relu)
         default = CHANNELS_LAST
-    fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, x.dtype)}
-    fields["relu"] = relu
-    fields.update(_layout_field(last))
-    return _run_chosen("forward", fields, _in_layout(candidates, last), default)
+    return candidates, default
+
+
+#: Per call signature (pass, shapes, dtype, settings, the module's switches, the thread count and the
+#: tuner's state), the candidate chosen for it: a later call with the same signature builds only that one.
+#: Building every candidate's call, the tuning key and its lookup cost ~50 us per convolution (AMD EPYC
+#: Zen 3, 1-sample inputs), most of a small layer's time at batch 1.
+_plans: dict[tuple, str] = {}
+_plans_generation: tuple = ()  # autotune.generation() the memo holds for: it is emptied when that moves
+_ORIGINAL_CHOOSE = autotune.choose
+
+
+def _plan_key(op: str, x: np.ndarray, w_shape: tuple[int, ...], no_bias: bool, args: tuple[Pair, Pair, Pair],
+              groups: int, relu: bool, last: bool) -> tuple | None:  # fmt: skip
+    """The memo key of one call, or None when choices must not be remembered (``autotune.choose`` was
+    replaced, as tests do to watch every call)."""
+    if autotune.choose is not _ORIGINAL_CHOOSE:
+        return None
+    _expire_plans()
+    switches = (USE_DIRECT, USE_CHANNELS_LAST, USE_WINOGRAD, WINOGRAD_MIN_BATCH, TILES_TRIED, FLAT_TILES_TRIED)
+    return (op, x.shape, x.dtype, tuple(w_shape), no_bias, args, groups, relu, last, switches, num_workers())
 
 
 def _rule_choice(candidates: dict[str, Callable[[], np.ndarray]], winograd_pays: bool = False) -> str:
@@ -289,9 +347,22 @@ def _tiles_to_try(tiles: tuple[TileShape, ...], measured: TileShape | None = Non
     return tried
 
 
-def _run_chosen(op: str, fields: dict, candidates: dict[str, Callable[[], np.ndarray]], default: str) -> np.ndarray:
-    """The result of the candidate :func:`nnscratch.cpu.autotune.choose` picks (run once, unless choosing ran it)."""
+def _expire_plans() -> None:
+    """Empty the memo if the tuner's choices or mode moved since it was filled."""
+    global _plans_generation
+    if (now := autotune.generation()) != _plans_generation:
+        _plans.clear()
+        _plans_generation = now
+
+
+def _run_chosen(op: str, fields: dict, candidates: dict[str, Callable[[], np.ndarray]], default: str,
+                plan: tuple | None = None) -> np.ndarray:  # fmt: skip
+    """The result of the candidate :func:`nnscratch.cpu.autotune.choose` picks (run once, unless choosing ran it),
+    remembered under ``plan`` (:func:`_plan_key`) once the choice is settled."""
     choice, result = autotune.choose(op, fields, candidates, default)
+    if plan is not None and autotune.settled(op, fields, candidates):
+        _expire_plans()  # choosing may have read or added to the table: the memo starts from it
+        _plans[plan] = choice
     return candidates[choice]() if result is None else result
 
 
