@@ -32,6 +32,7 @@ from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
 from nnscratch.cpu.channels_last import is_channels_last, to_channels_last
+from nnscratch.cpu.threads import parallel_or_serial
 
 #: The sum helpers may reorder their additions (``reassoc``), so LLVM vectorises them: 16 float32 lanes,
 #: several vectors in flight. Each block of ``BLOCK`` values is summed in x's dtype that way (a lane
@@ -343,7 +344,9 @@ def batch_norm_forward(
     else:
         x3 = np.ascontiguousarray(x).reshape(N, C, -1)  # (N, C, L)
         y3 = np.empty_like(x3)  # (N, C, L)
-        _forward_kernel(x3, bool(training), gain, shift, float(eps), bool(relu), mean, var, y3)
+        parallel_or_serial(
+            _forward_kernel, x3.size, x3, bool(training), gain, shift, float(eps), bool(relu), mean, var, y3
+        )
         y = y3.reshape(x.shape)
     if training:
         if running_mean is not None:
@@ -383,7 +386,7 @@ def batch_norm_backward(
     gx3 = np.empty_like(x3)  # (N, C, L)
     masked = relu_output is not None
     y3 = np.ascontiguousarray(relu_output).reshape(N, C, -1) if masked else x3  # (N, C, L); unread if not masked
-    _backward_kernel(gy3, y3, masked, x3, mean, invstd, gain, gweight, gbias, gx3)
+    parallel_or_serial(_backward_kernel, x3.size, gy3, y3, masked, x3, mean, invstd, gain, gweight, gbias, gx3)
     return gx3.reshape(x.shape), gweight.astype(x.dtype), gbias.astype(x.dtype)
 
 

@@ -17,9 +17,10 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
+from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
 from nnscratch.contracts.checks import pool_output_hw
 from nnscratch.cpu.channels_last import is_channels_last, to_channels_last
+from nnscratch.cpu.threads import parallel_or_serial
 
 Pair = tuple[int, int]
 
@@ -215,20 +216,6 @@ def _adaptive_backward_kernel(gy, gx):
                         gx[n, c, ih, iw] += share
 
 
-_serial_twins: dict = {}
-
-
-def _run(kernel, size: int, *args) -> None:  # noqa: ANN001 - a Numba dispatcher
-    """Call ``kernel`` (a ``prange`` kernel), or its serial twin for small work (same code, compiled
-    without ``parallel``: ``prange`` is then a plain ``range``)."""
-    if size >= PARALLEL_MIN_SIZE:
-        kernel(*args)
-        return
-    if kernel not in _serial_twins:
-        _serial_twins[kernel] = njit(**NUMBA_OPTIONS)(kernel.py_func)
-    _serial_twins[kernel](*args)
-
-
 @njit(**NUMBA_PARALLEL_OPTIONS)
 def _max_pool_2x2_rows_kernel(x4, y4, indices4):
     # _max_pool_2x2_kernel on channels-last activations: x4 (N, H, W, C) -> y4, indices4 (N, OH, OW, C),
@@ -279,14 +266,16 @@ def max_pool2d_forward(
     if whole_2x2 and is_channels_last(x):  # channels-last in, channels-last out
         y4 = np.empty((N, OH, OW, C), dtype=x.dtype)  # (N, OH, OW, C)
         indices4 = np.empty((N, OH, OW, C), dtype=np.int64)
-        _run(_max_pool_2x2_rows_kernel, x.size, x.transpose(0, 2, 3, 1), y4, indices4)
+        parallel_or_serial(_max_pool_2x2_rows_kernel, x.size, x.transpose(0, 2, 3, 1), y4, indices4)
         return y4.transpose(0, 3, 1, 2), indices4.transpose(0, 3, 1, 2)
     y = np.empty((N, C, OH, OW), dtype=x.dtype)
     indices = np.empty((N, C, OH, OW), dtype=np.int64)
     if whole_2x2:
-        _run(_max_pool_2x2_kernel, x.size, np.ascontiguousarray(x), y, indices)
+        parallel_or_serial(_max_pool_2x2_kernel, x.size, np.ascontiguousarray(x), y, indices)
     else:
-        _run(_max_pool_forward_kernel, x.size, np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, y, indices)
+        parallel_or_serial(
+            _max_pool_forward_kernel, x.size, np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, y, indices
+        )
     return y, indices
 
 
@@ -301,11 +290,11 @@ def max_pool2d_backward(gy: np.ndarray, indices: np.ndarray, x_shape: tuple[int,
     if is_channels_last(indices) and gy.size > 0:  # the forward ran channels-last: so does its gradient
         gx4 = np.empty((N, H, W, C), dtype=gy.dtype)  # (N, H, W, C)
         gy3 = to_channels_last(gy).transpose(0, 2, 3, 1).reshape(N, P, C)  # (N, OH*OW, C)
-        _run(_max_pool_backward_rows_kernel, gx4.size, gy3, indices.transpose(0, 2, 3, 1).reshape(N, P, C),
-             gx4.reshape(N, H * W, C))  # fmt: skip
+        indices3 = indices.transpose(0, 2, 3, 1).reshape(N, P, C)  # (N, OH*OW, C)
+        parallel_or_serial(_max_pool_backward_rows_kernel, gx4.size, gy3, indices3, gx4.reshape(N, H * W, C))
         return gx4.transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last
     gx = np.empty((N * C, H * W), dtype=gy.dtype)  # (N*C, H*W)
-    _run(
+    parallel_or_serial(
         _max_pool_backward_kernel,
         gx.size,
         np.ascontiguousarray(gy).reshape(N * C, P),
@@ -327,9 +316,11 @@ def avg_pool2d_forward(
     OH, OW = pool_output_hw(x.shape[2:], kernel_size, stride, padding, ceil_mode)
     y = np.empty(x.shape[:2] + (OH, OW), dtype=x.dtype)
     if _whole_2x2_windows(x.shape, KH, KW, SH, SW, PH, PW, OH, OW):
-        _run(_avg_pool_2x2_kernel, x.size, np.ascontiguousarray(x), y)
+        parallel_or_serial(_avg_pool_2x2_kernel, x.size, np.ascontiguousarray(x), y)
         return y
-    _run(_avg_pool_forward_kernel, x.size, np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, bool(count_include_pad), y)
+    parallel_or_serial(
+        _avg_pool_forward_kernel, x.size, np.ascontiguousarray(x), KH, KW, SH, SW, PH, PW, bool(count_include_pad), y
+    )
     return y
 
 
@@ -358,9 +349,9 @@ def avg_pool2d_backward(
     OH, OW = gy.shape[2:]  # (N, C, OH, OW)
     gx = np.empty((N, C, H, W), dtype=gy.dtype)
     if _whole_2x2_windows(x_shape, KH, KW, SH, SW, PH, PW, OH, OW):
-        _run(_avg_pool_2x2_backward_kernel, gx.size, np.ascontiguousarray(gy), gx)
+        parallel_or_serial(_avg_pool_2x2_backward_kernel, gx.size, np.ascontiguousarray(gy), gx)
         return gx
-    _run(
+    parallel_or_serial(
         _avg_pool_backward_kernel,
         gx.size,
         np.ascontiguousarray(gy),
@@ -384,7 +375,7 @@ def adaptive_avg_pool2d_forward(x: np.ndarray, output_size: Pair) -> np.ndarray:
     """
     OH, OW = output_size
     y = np.empty(x.shape[:2] + (OH, OW), dtype=x.dtype)
-    _run(_adaptive_forward_kernel, x.size, np.ascontiguousarray(x), y)
+    parallel_or_serial(_adaptive_forward_kernel, x.size, np.ascontiguousarray(x), y)
     return y
 
 
@@ -396,7 +387,7 @@ def adaptive_avg_pool2d_backward(gy: np.ndarray, x_shape: tuple[int, int, int, i
     """
     N, C, H, W = x_shape
     gx = np.empty((N, C, H, W), dtype=gy.dtype)
-    _run(_adaptive_backward_kernel, gx.size, np.ascontiguousarray(gy), gx)
+    parallel_or_serial(_adaptive_backward_kernel, gx.size, np.ascontiguousarray(gy), gx)
     return gx
 
 
