@@ -21,21 +21,6 @@ from nnscratch import registry
 from nnscratch.cpu import autotune
 
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    """A fresh cache folder, an empty in-memory table and an unspent process budget, the tuner on.
-
-    Earlier tests of the same process may have spent the budget (on a new machine every candidate
-    compiles first), so each test starts from none spent.
-    """
-    monkeypatch.setenv("NNSCRATCH_CACHE", str(tmp_path))
-    monkeypatch.setattr(autotune._state, "tuning_s", 0.0)
-    autotune.forget()
-    with autotune.using_mode("on"):
-        yield tmp_path
-    autotune.forget()
-
-
 def sleeper(seconds: float, value: str):
     def run() -> str:
         time.sleep(seconds)

@@ -8,23 +8,11 @@ the tuner's table (a new choice, ``forget``), its mode, the module's switches.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from nnscratch.cpu import autotune
 from nnscratch.cpu import conv as cpu_conv
 
 ARGS = ((1, 1), (1, 1), (1, 1), 1)
-
-
-@pytest.fixture
-def tuner(tmp_path, monkeypatch):
-    """A fresh cache folder and an unspent budget (as tests/kernels/test_autotune.py's fixture)."""
-    monkeypatch.setenv("NNSCRATCH_CACHE", str(tmp_path))
-    monkeypatch.setattr(autotune._state, "tuning_s", 0.0)
-    autotune.forget()
-    with autotune.using_mode("on"):
-        yield tmp_path
-    autotune.forget()
 
 
 def _case(seed: int = 0):
@@ -48,7 +36,7 @@ def _choose_calls(monkeypatch) -> list[str]:
     return calls
 
 
-def test_a_settled_choice_is_built_alone_and_gives_the_same_result(tuner, monkeypatch):
+def test_a_settled_choice_is_built_alone_and_gives_the_same_result(cache, monkeypatch):
     x, w, b = _case()
     calls = _choose_calls(monkeypatch)
     first = cpu_conv.conv2d_forward(x, w, b, *ARGS, relu=True)  # tunes: every candidate
@@ -59,7 +47,7 @@ def test_a_settled_choice_is_built_alone_and_gives_the_same_result(tuner, monkey
     assert calls[-1] == key_choice
 
 
-def test_the_memo_forgets_when_the_table_the_mode_or_a_switch_moves(tuner, monkeypatch):
+def test_the_memo_forgets_when_the_table_the_mode_or_a_switch_moves(cache, monkeypatch):
     x, w, b = _case(1)
     calls = _choose_calls(monkeypatch)
     for _ in range(2):
@@ -81,7 +69,7 @@ def test_the_memo_forgets_when_the_table_the_mode_or_a_switch_moves(tuner, monke
     np.testing.assert_allclose(no_direct, off, rtol=1e-4, atol=1e-4)
 
 
-def test_a_replaced_choose_sees_every_call(tuner, monkeypatch):
+def test_a_replaced_choose_sees_every_call(cache, monkeypatch):
     x, w, b = _case(2)
     seen: list[str] = []
     choose = autotune.choose
