@@ -232,39 +232,37 @@ def _forward_candidates(
     OH, OW = conv_output_hw((H, W), (KH, KW), *args)
     lanes = last and USE_CHANNELS_LAST and channels_last_applies(x.dtype, groups, OC)
     x_given, x = x, (to_contiguous(x) if last and not lanes else x)  # the other kernels' layout, converted once
+
+    def run_as(name: str) -> Callable[[], np.ndarray]:  # the one place each candidate's call is made
+        if name.startswith("direct"):  # "direct 4x16x1" or "direct-flat 8x32x1": the inverse of _direct_name
+            shape = TileShape(*(int(n) for n in name.split(" ")[1].split("x")))
+            return functools.partial(conv2d_forward_direct, x, w, b, *args, relu, shape, name.startswith("direct-flat"))
+        if name == "winograd":
+            return lambda: _relu(conv2d_forward_winograd(x, w, b, args[1]), relu)
+        if name == "depthwise":
+            return lambda: _relu(_depthwise_forward(x, w, b, *args, OH, OW), relu)
+        if name == CHANNELS_LAST:
+            return lambda: conv2d_forward_channels_last(x_given, w, b, *args, relu)
+        return lambda: _relu(_forward_im2col(x, w, b, *args, groups, OH, OW), relu)
+
     if only is not None:
-        if only.startswith("direct"):
-            shape = TileShape(*(int(n) for n in only.split(" ")[1].split("x")))
-            run = functools.partial(conv2d_forward_direct, x, w, b, *args, relu, shape, only.startswith("direct-flat"))
-        elif only == "winograd":
-            run = lambda: _relu(conv2d_forward_winograd(x, w, b, args[1]), relu)  # noqa: E731
-        elif only == "depthwise":
-            run = lambda: _relu(_depthwise_forward(x, w, b, *args, OH, OW), relu)  # noqa: E731
-        elif only == CHANNELS_LAST:
-            run = lambda: conv2d_forward_channels_last(x_given, w, b, *args, relu)  # noqa: E731
-        else:
-            run = lambda: _relu(_forward_im2col(x, w, b, *args, groups, OH, OW), relu)  # noqa: E731
-        return {only: run}, only
-    candidates: Candidates = {}
+        return {only: run_as(only)}, only
+    names: list[str] = []
     Wq = -(-(W + 2 * args[1][1]) // args[0][1])  # the padded width of the input's stride phases
     if USE_DIRECT and direct_kernel_applies(x.dtype, groups, OC, (KH, KW)):
         if direct_applies(x.dtype, groups, OC, OW, (KH, KW)):
-            for shape in _tiles_to_try(forward_tiles(OC, OH, OW), measured_tile(OC, OH, OW)):
-                candidates[_direct_name(shape)] = functools.partial(conv2d_forward_direct, x, w, b, *args, relu,
-                                                                    shape)  # fmt: skip
+            names += [_direct_name(t) for t in _tiles_to_try(forward_tiles(OC, OH, OW), measured_tile(OC, OH, OW))]
         if flat_applies(OH, OW, Wq):
-            for shape in _flat_tiles_to_try(flat_tiles(OC, OH, OW, Wq)):
-                candidates[_direct_name(shape, flat=True)] = functools.partial(
-                    conv2d_forward_direct, x, w, b, *args, relu, shape, True
-                )
+            names += [_direct_name(t, flat=True) for t in _flat_tiles_to_try(flat_tiles(OC, OH, OW, Wq))]
     if _winograd_legal(C, OC, w.shape, *args, groups):
-        candidates["winograd"] = lambda: _relu(conv2d_forward_winograd(x, w, b, args[1]), relu)
+        names.append("winograd")
     if _is_depthwise(C, w.shape, groups):
-        candidates["depthwise"] = lambda: _relu(_depthwise_forward(x, w, b, *args, OH, OW), relu)
-    candidates["im2col"] = lambda: _relu(_forward_im2col(x, w, b, *args, groups, OH, OW), relu)
+        names.append("depthwise")
+    names.append("im2col")
+    candidates: Candidates = {name: run_as(name) for name in names}
     default = _rule_choice(candidates, _winograd_pays(C, OC, w.shape, *args, groups, OH, OW, N))
     if lanes:
-        candidates[CHANNELS_LAST] = lambda: conv2d_forward_channels_last(x_given, w, b, *args, relu)
+        candidates[CHANNELS_LAST] = run_as(CHANNELS_LAST)
         default = CHANNELS_LAST
     return candidates, default
 

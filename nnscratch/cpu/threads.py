@@ -348,10 +348,9 @@ def parallel_or_serial(kernel, size: int, *args) -> None:  # noqa: ANN001 - a Nu
         kernel(*args)
         return
     if kernel not in _serial_twins:
-        from_a_file = not kernel.py_func.__code__.co_filename.startswith("<")  # not a REPL's or a doctest's
-        _serial_twins[kernel] = numba.njit(**{**NUMBA_OPTIONS, "cache": NUMBA_OPTIONS["cache"] and from_a_file})(
-            kernel.py_func
-        )
+        in_a_file = not kernel.py_func.__code__.co_filename.startswith("<")  # a REPL's or doctest's can't cache
+        options = {**NUMBA_OPTIONS, "cache": NUMBA_OPTIONS["cache"] and in_a_file}
+        _serial_twins[kernel] = numba.njit(**options)(kernel.py_func)
     _serial_twins[kernel](*args)
 
 
