@@ -12,9 +12,16 @@ Versions (measured with ``benchmarks/run.py --only batch_norm``):
   output while the channel is still in cache (at most 512 KiB at CIFAR shapes). Backward: one pass for
   both sums, one for ``gx``. Flat unsigned offsets (as in :mod:`nnscratch.cpu.conv`) let the
   elementwise loops vectorise.
-- v3 (current) the sums were scalar float64 code (a conversion and two dependent adds per value): now
+- v3 the sums were scalar float64 code (a conversion and two dependent adds per value): now
   each block of 2048 values is summed in x's dtype by a loop LLVM may reorder (``reassoc``), so it
   vectorises, and the blocks add up in float64.
+- v4 (current) NCHW inputs are read plane by plane in memory order, no longer channel by channel. A
+  channel's planes lie ``C*H*W`` values apart (64 KiB at (N, 16, 32, 32) float32), and on AMD Zen 3
+  v3's kernels ran no faster on two threads than on one (the likely cause: those strides land in the
+  same cache sets and defeat the prefetchers). Now :data:`PLANE_TASKS` fixed runs of planes each sum
+  into their own row of per-channel partials (added in task order: the same bits on any number of
+  threads), and the output pass walks the planes in order: as the channels-last kernels below, a
+  pass for the sums and one for the output.
 
 Measured figures: benchmarks/README.md, 'Design measurements', nnscratch.cpu.norm.
 
@@ -100,72 +107,72 @@ def _grad_sums(gf, yf, masked, xf, start, L, m):
     return s, p
 
 
+# --- NCHW activations: a (sample, channel) plane is a row of L values, read in memory order ----------
+#: Parallel tasks of the NCHW sums (each a run of whole planes, partial sums per channel): a function of
+#: nothing but this constant and the shapes, so the sums are the same on any number of threads.
+PLANE_TASKS = 32
+
+
 @njit(**NUMBA_PARALLEL_OPTIONS)
-def _forward_kernel(x3, training, weight, bias, eps, relu, mean, var, y3):
-    # x3, y3 (N, C, L); weight, bias (C,) in x's dtype; mean, var (C,) float64: computed here when
-    # training (biased var), given otherwise. One channel per iteration: its statistics, then its output
-    # while the channel's values are still in cache; relu: store max(y, 0) (NaN stays NaN).
+def _plane_statistics(x3, shift, s_out, q_out):
+    # x3 (N, C, L); shift (C,) in x's dtype; s_out, q_out (T, C) float64, zeroed. Task t sums the planes
+    # r = n*C + c in its run [t*step, (t+1)*step) into row t: sum(x - shift[c]), sum((x - shift[c])^2)
+    N, C, L = x3.shape
+    rows, tasks = N * C, s_out.shape[0]
+    step = (rows + tasks - 1) // tasks
+    xf = x3.reshape(-1)
+    for t in prange(tasks):
+        for r in range(t * step, min(rows, (t + 1) * step)):
+            c = r % C
+            s, q = _shifted_sums(xf, r * L, L, shift[c])
+            s_out[t, c] += s
+            q_out[t, c] += q
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _plane_affine(x3, scale, offset, floor, y3):
+    # y3[n, c, i] = max(floor, x3[n, c, i] * scale[c] + offset[c]) (floor 0: a fused ReLU; -inf: none)
     N, C, L = x3.shape
     xf, yf = x3.reshape(-1), y3.reshape(-1)
-    for c in prange(C):
-        if training:
-            shift = xf[np.uint64(c * L)]  # any value of the channel: keeps the sums small
-            total = 0.0
-            squares = 0.0
-            for n in range(N):
-                s, q = _shifted_sums(xf, (n * C + c) * L, L, shift)
-                total += s
-                squares += q
-            centred = total / (N * L)
-            mean[c] = np.float64(shift) + centred
-            var[c] = max(squares / (N * L) - centred * centred, 0.0)
-        invstd = 1.0 / np.sqrt(var[c] + eps)
-        consts = np.empty_like(xf[:3])  # the per-channel constants in x's dtype
-        consts[0] = invstd * weight[c]
-        consts[1] = bias[c] - mean[c] * invstd * weight[c]
-        consts[2] = 0.0 if relu else -np.inf
-        scale, offset, floor = consts[0], consts[1], consts[2]
-        for n in range(N):
-            row = np.uint64((n * C + c) * L)
-            for i in range(L):
-                v = xf[row + np.uint64(i)] * scale + offset
-                yf[row + np.uint64(i)] = floor if v < floor else v
+    for r in prange(N * C):
+        row = np.uint64(r * L)
+        a, b = scale[r % C], offset[r % C]
+        for i in range(L):
+            v = xf[row + np.uint64(i)] * a + b
+            yf[row + np.uint64(i)] = floor if v < floor else v
 
 
 @njit(**NUMBA_PARALLEL_OPTIONS)
-def _backward_kernel(gy3, y3, masked, x3, mean, invstd, weight, gweight, gbias, gx3):
-    # gy3, x3, gx3 (N, C, L); mean, invstd (C,) float64; weight (C,). One channel per iteration:
-    # gbias = sum(g), gweight = sum(g * xhat), then gx = w * invstd * (g - gbias/M - xhat * gweight/M),
-    # where g = gy, or with ``masked`` (a fused ReLU) gy where the forward's output y3 > 0, else 0.
+def _plane_gradient_sums(gy3, y3, masked, x3, mean, s_out, p_out):
+    # as _plane_statistics: s_out[t, c] += sum(g), p_out[t, c] += sum(g * (x - mean[c])) over task t's
+    # planes; g = gy, or with ``masked`` (a fused ReLU) gy where the forward's output y3 > 0, else 0
     N, C, L = x3.shape
-    M = N * L
+    rows, tasks = N * C, s_out.shape[0]
+    step = (rows + tasks - 1) // tasks
+    gf, yf, xf = gy3.reshape(-1), y3.reshape(-1), x3.reshape(-1)
+    for t in prange(tasks):
+        for r in range(t * step, min(rows, (t + 1) * step)):
+            c = r % C
+            s, p = _grad_sums(gf, yf, masked, xf, r * L, L, mean[c])
+            s_out[t, c] += s
+            p_out[t, c] += p
+
+
+@njit(**NUMBA_PARALLEL_OPTIONS)
+def _plane_input_gradient(gy3, y3, masked, x3, a, b, d, mean, gx3):
+    # gx = a[c] * g + b[c] * (x - mean[c]) + d[c], g masked as in _plane_gradient_sums
+    N, C, L = x3.shape
     gf, yf, xf, gxf = gy3.reshape(-1), y3.reshape(-1), x3.reshape(-1), gx3.reshape(-1)
-    for c in prange(C):
-        m, s = mean[c], invstd[c]
-        m_x = xf[:1].copy()  # the mean in x's dtype (it came from x's dtype: exact)
-        m_x[0] = m
-        sum_gy = 0.0
-        sum_gy_xc = 0.0
-        for n in range(N):
-            a, b = _grad_sums(gf, yf, masked, xf, (n * C + c) * L, L, m_x[0])
-            sum_gy += a
-            sum_gy_xc += b
-        gbias[c] = sum_gy
-        gweight[c] = sum_gy_xc * s
-        # gx = a * gy + b * (x - m) + d, the per-channel constants folded (a = weight * invstd)
-        a = weight[c] * s
-        b = -a * s * gweight[c] / M
-        d = -a * sum_gy / M
-        consts = np.empty_like(xf[:4])  # the per-channel constants in x's dtype
-        consts[0], consts[1], consts[2], consts[3] = a, b, d, m
-        af, bf, df, mf = consts[0], consts[1], consts[2], consts[3]
-        for n in range(N):
-            row = np.uint64((n * C + c) * L)
-            for i in range(L):
-                g = gf[row + np.uint64(i)]
-                if masked and not yf[row + np.uint64(i)] > 0:
-                    g = mf - mf
-                gxf[row + np.uint64(i)] = af * g + bf * (xf[row + np.uint64(i)] - mf) + df
+    for r in prange(N * C):
+        row = np.uint64(r * L)
+        c = r % C
+        ac, bc, dc, mc = a[c], b[c], d[c], mean[c]
+        zero = mc - mc
+        for i in range(L):
+            g = gf[row + np.uint64(i)]
+            if masked and not yf[row + np.uint64(i)] > 0:
+                g = zero
+            gxf[row + np.uint64(i)] = ac * g + bc * (xf[row + np.uint64(i)] - mc) + dc
 
 
 # --- channels-last activations: a pixel's channels are a row, the lanes of every loop below ----------
@@ -271,6 +278,67 @@ def _rows(a: np.ndarray) -> np.ndarray:
     return a.transpose(0, 2, 3, 1).reshape(-1, a.shape[1])
 
 
+def _planes(a: np.ndarray) -> np.ndarray:
+    """An NCHW-contiguous ``(N, C, ...)`` array as its ``(N, C, L)`` planes (a view, or a contiguous copy)."""
+    return np.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], -1)
+
+
+def _fill_statistics(first, sums, squares, M, mean, var) -> None:
+    """``mean``, ``var`` (C,) float64 from the tasks' shifted sums ``(T, C)`` over ``M`` values per channel,
+    shifted by ``first`` (one value of each channel: keeps the sums small)."""
+    centred = sums.sum(axis=0) / M
+    mean[:] = first.astype(np.float64) + centred
+    var[:] = np.maximum(squares.sum(axis=0) / M - centred * centred, 0.0)
+
+
+def _affine_constants(mean, var, gain, shift, eps, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``y = x * scale + offset`` per channel: ``scale``, ``offset`` (C,) in x's dtype."""
+    invstd = 1.0 / np.sqrt(var + eps)  # (C,) float64
+    return (invstd * gain).astype(dtype), (shift - mean * invstd * gain).astype(dtype)
+
+
+def _gradient_constants(sums, products, invstd, gain, M, dtype):
+    """From the tasks' gradient sums ``(T, C)``: ``gweight``, ``gbias`` (C,) float64 and the constants of
+    ``gx = a * g + b * (x - mean) + d`` (C,) in x's dtype."""
+    gbias = sums.sum(axis=0)
+    gweight = products.sum(axis=0) * invstd
+    a = gain * invstd
+    b = -a * invstd * gweight / M
+    d = -a * gbias / M
+    return gweight, gbias, a.astype(dtype), b.astype(dtype), d.astype(dtype)
+
+
+def _forward_planes(x, gain, shift, mean, var, training, eps, relu):
+    """:func:`batch_norm_forward`'s kernels on an NCHW ``x``, plane by plane in memory order (the tasks'
+    partial sums per channel, then the output). ``mean``, ``var`` (C,) float64 are filled."""
+    x3 = _planes(x)  # (N, C, L)
+    N, C, L = x3.shape
+    if training:
+        first = x3[0, :, 0].copy()  # (C,)
+        sums, squares = np.zeros((PLANE_TASKS, C)), np.zeros((PLANE_TASKS, C))
+        parallel_or_serial(_plane_statistics, x3.size, x3, first, sums, squares)
+        _fill_statistics(first, sums, squares, N * L, mean, var)
+    scale, offset = _affine_constants(mean, var, gain, shift, eps, x.dtype)
+    y3 = np.empty_like(x3)  # (N, C, L)
+    parallel_or_serial(_plane_affine, x3.size, x3, scale, offset, x.dtype.type(0.0 if relu else -np.inf), y3)
+    return y3.reshape(x.shape)
+
+
+def _backward_planes(gy, x, mean, invstd, gain, relu_output):
+    """:func:`batch_norm_backward` on an NCHW ``x``, plane by plane in memory order."""
+    x3, g3 = _planes(x), _planes(gy)  # (N, C, L)
+    N, C, L = x3.shape
+    masked = relu_output is not None
+    y3 = _planes(relu_output) if masked else x3  # (N, C, L); unread if not masked
+    m = mean.astype(x.dtype)
+    sums, products = np.zeros((PLANE_TASKS, C)), np.zeros((PLANE_TASKS, C))
+    parallel_or_serial(_plane_gradient_sums, x3.size, g3, y3, masked, x3, m, sums, products)
+    gweight, gbias, a, b, d = _gradient_constants(sums, products, invstd, gain, N * L, x.dtype)
+    gx3 = np.empty_like(x3)  # (N, C, L)
+    parallel_or_serial(_plane_input_gradient, x3.size, g3, y3, masked, x3, a, b, d, m, gx3)
+    return gx3.reshape(x.shape), gweight, gbias
+
+
 def _forward_channels_last(x, gain, shift, mean, var, training, eps, relu):
     """:func:`batch_norm_forward`'s kernels on a channels-last ``x``: the statistics (when ``training``)
     and the output, channels-last, by rows of channels. ``mean``, ``var`` (C,) float64 are filled."""
@@ -280,13 +348,8 @@ def _forward_channels_last(x, gain, shift, mean, var, training, eps, relu):
         first = x2[0].copy()  # (C,) one value per channel: keeps the shifted sums small
         sums, squares = np.zeros((ROW_TASKS, C)), np.zeros((ROW_TASKS, C))
         _rows_statistics(x2, first, sums, squares)
-        M = x2.shape[0]
-        centred = sums.sum(axis=0) / M
-        mean[:] = first.astype(np.float64) + centred
-        var[:] = np.maximum(squares.sum(axis=0) / M - centred * centred, 0.0)
-    invstd = 1.0 / np.sqrt(var + eps)  # (C,) float64
-    scale = (invstd * gain).astype(x.dtype)
-    offset = (shift - mean * invstd * gain).astype(x.dtype)
+        _fill_statistics(first, sums, squares, x2.shape[0], mean, var)
+    scale, offset = _affine_constants(mean, var, gain, shift, eps, x.dtype)
     y = np.empty((N, H, W, C), dtype=x.dtype)  # (N, H, W, C)
     _rows_affine(x2, scale, offset, x.dtype.type(0.0 if relu else -np.inf), y.reshape(-1, C))
     return y.transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last
@@ -295,21 +358,15 @@ def _forward_channels_last(x, gain, shift, mean, var, training, eps, relu):
 def _backward_channels_last(gy, x, mean, invstd, gain, relu_output):
     """:func:`batch_norm_backward` on a channels-last ``x`` (``gy`` and the ReLU's output read channels-last)."""
     N, C, H, W = x.shape
-    M = N * H * W
     x2, g2 = _rows(x), _rows(to_channels_last(gy))  # (M, C)
     masked = relu_output is not None
     y2 = _rows(to_channels_last(relu_output)) if masked else x2  # (M, C); unread if not masked
     m = mean.astype(x.dtype)
     sums, products = np.zeros((ROW_TASKS, C)), np.zeros((ROW_TASKS, C))
     _rows_gradient_sums(g2, y2, masked, x2, m, sums, products)
-    gbias = sums.sum(axis=0)
-    gweight = products.sum(axis=0) * invstd
-    a = gain * invstd
-    b = -a * invstd * gweight / M
-    d = -a * gbias / M
+    gweight, gbias, a, b, d = _gradient_constants(sums, products, invstd, gain, N * H * W, x.dtype)
     gx = np.empty((N, H, W, C), dtype=x.dtype)  # (N, H, W, C)
-    dt = x.dtype
-    _rows_input_gradient(g2, y2, masked, x2, a.astype(dt), b.astype(dt), d.astype(dt), m, gx.reshape(-1, C))
+    _rows_input_gradient(g2, y2, masked, x2, a, b, d, m, gx.reshape(-1, C))
     return gx.transpose(0, 3, 1, 2), gweight, gbias
 
 
@@ -336,18 +393,12 @@ def batch_norm_forward(
         mean, var = np.empty(C), np.empty(C)  # (C,) float64, filled by the kernel
     else:
         mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
-    gain = np.ones(C, dtype=x.dtype) if weight is None else np.ascontiguousarray(weight)  # (C,)
-    shift = np.zeros(C, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias)  # (C,)
+    gain = np.ones(C) if weight is None else weight.astype(np.float64)  # (C,)
+    shift = np.zeros(C) if bias is None else bias.astype(np.float64)  # (C,)
     if is_channels_last(x) and M > 0:
-        y = _forward_channels_last(x, gain.astype(np.float64), shift.astype(np.float64), mean, var, training,
-                                   float(eps), bool(relu))  # fmt: skip
+        y = _forward_channels_last(x, gain, shift, mean, var, training, float(eps), bool(relu))
     else:
-        x3 = np.ascontiguousarray(x).reshape(N, C, -1)  # (N, C, L)
-        y3 = np.empty_like(x3)  # (N, C, L)
-        parallel_or_serial(
-            _forward_kernel, x3.size, x3, bool(training), gain, shift, float(eps), bool(relu), mean, var, y3
-        )
-        y = y3.reshape(x.shape)
+        y = _forward_planes(x, gain, shift, mean, var, training, float(eps), bool(relu))
     if training:
         if running_mean is not None:
             running_mean *= 1.0 - momentum
@@ -373,21 +424,14 @@ def batch_norm_backward(
     Shape:
         gy, x ``(N, C, ...)`` -> gx same; gweight, gbias ``(C,)``.
     """
-    N, C = x.shape[:2]
+    C = x.shape[1]
     mean = save_mean.astype(np.float64)  # (C,)
     invstd = save_invstd.astype(np.float64)  # (C,)
     gain = np.ones(C) if weight is None else weight.astype(np.float64)  # (C,)
-    if is_channels_last(x) and x.size > 0:
-        gx, gw, gb = _backward_channels_last(gy, x, mean, invstd, gain, relu_output)
-        return gx, gw.astype(x.dtype), gb.astype(x.dtype)
-    x3 = np.ascontiguousarray(x).reshape(N, C, -1)  # (N, C, L)
-    gy3 = np.ascontiguousarray(gy).reshape(N, C, -1)  # (N, C, L)
-    gweight, gbias = np.empty(C), np.empty(C)  # (C,) float64, filled by the kernel
-    gx3 = np.empty_like(x3)  # (N, C, L)
-    masked = relu_output is not None
-    y3 = np.ascontiguousarray(relu_output).reshape(N, C, -1) if masked else x3  # (N, C, L); unread if not masked
-    parallel_or_serial(_backward_kernel, x3.size, gy3, y3, masked, x3, mean, invstd, gain, gweight, gbias, gx3)
-    return gx3.reshape(x.shape), gweight.astype(x.dtype), gbias.astype(x.dtype)
+    gx, gw, gb = (_backward_channels_last if is_channels_last(x) and x.size > 0 else _backward_planes)(
+        gy, x, mean, invstd, gain, relu_output
+    )
+    return gx, gw.astype(x.dtype), gb.astype(x.dtype)
 
 
 __all__ = ["batch_norm_forward", "batch_norm_backward"]

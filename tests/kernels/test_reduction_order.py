@@ -19,6 +19,7 @@ import pytest
 
 import nnscratch.cpu.conv as cpu_conv
 from nnscratch import registry
+from nnscratch.config import PARALLEL_MIN_SIZE
 from nnscratch.cpu import threads
 from nnscratch.cpu.chunked_im2col import conv2d_backward_weight_im2col
 from nnscratch.cpu.direct_weight import conv2d_backward_weight_direct, direct_weight_applies
@@ -150,3 +151,28 @@ def test_weight_gradient_is_the_same_on_one_and_two_threads(two_threads, path):
     on_two = call()
     numba.set_num_threads(1)
     np.testing.assert_array_equal(call(), on_two, strict=True)
+
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_batch_norm_sums_are_the_same_on_one_and_two_threads(two_threads, layout):
+    """Batch norm's statistics and gradient sums are partial sums of fixed tasks (runs of planes, or of
+    channels-last rows) added in task order: the thread count changes no bit of the output."""
+    from nnscratch.cpu.channels_last import to_channels_last
+
+    k = registry.bound("norm", "numba")
+    rng = np.random.default_rng(2)
+    x = (3.0 + rng.standard_normal((33, 6, 19, 19))).astype(np.float32)  # 198 planes (uneven tasks)
+    assert x.size >= PARALLEL_MIN_SIZE  # the parallel kernels, not their serial twins
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    if layout == "channels_last":
+        x, gy = to_channels_last(x), to_channels_last(gy)
+    weight = rng.random(6).astype(np.float32) + 0.5
+
+    def call():
+        y, mean, invstd = k.batch_norm_forward(x, weight, None, None, None, True, 0.1, 1e-5, relu=True)
+        return (y, mean, invstd, *k.batch_norm_backward(gy, x, weight, mean, invstd, y))
+
+    on_two = call()
+    numba.set_num_threads(1)
+    for one, two in zip(call(), on_two, strict=True):
+        np.testing.assert_array_equal(one, two, strict=True)
