@@ -55,6 +55,9 @@ def check_shape(name: str, array: Any, expected: tuple[int, ...]) -> None:
 
 def check_pair(name: str, value: object, minimum: int) -> tuple[int, int]:
     """Check an already-normalised ``(int, int)`` size argument whose entries are ``>= minimum``."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        if value[0] >= minimum and value[1] >= minimum:  # the common case: a pair of Python ints
+            return value
     ok = (
         isinstance(value, (tuple, list))
         and len(value) == 2

@@ -19,11 +19,13 @@ KERAS_METHODS = ("compile", "fit", "evaluate", "predict")
 
 
 def _fuses_relu(layer: Module) -> bool:
-    """Whether ``relu(layer(x))`` may run as ``layer.forward_relu(x)``: an exact Conv2d or BatchNorm
+    """Whether ``relu(layer(x))`` may run as ``layer.forward_relu(x)``: an exact Conv2d, BatchNorm or Linear
     (subclasses may change ``forward``) without hooks (hooks must see the layer's own output)."""
+    from nnscratch.nn.layers_basic import Linear
     from nnscratch.nn.layers_conv import BatchNorm1d, BatchNorm2d, Conv2d
 
-    return type(layer) in (Conv2d, BatchNorm1d, BatchNorm2d) and not (layer._forward_hooks or layer._forward_pre_hooks)
+    fusable = (Conv2d, BatchNorm1d, BatchNorm2d, Linear)
+    return type(layer) in fusable and not (layer._forward_hooks or layer._forward_pre_hooks)
 
 
 def _fusable_relu(first: Module, second: Module) -> bool:
@@ -73,11 +75,12 @@ class Sequential(Module):
                     raise TypeError(f"Sequential: layer {i} must be a Module, got {type(layer).__name__}")
                 self.add_module(str(i), layer)
 
-    #: Run each Conv2d or BatchNorm directly followed by a ReLU as one op (``forward_relu``): the same
+    #: Run each Conv2d, BatchNorm or Linear directly followed by a ReLU as one op (``forward_relu``): the same
     #: values and gradients, with no ReLU pass and no ReLU output array of its own (simple_cnn: the four
     #: ReLU passes took 14 ms per step; the next layer then pays the first read of each activation, so
-    #: the measured step time moved within noise, but memory does not hold the extra arrays). Only exact
-    #: ``Conv2d``, ``BatchNorm1d``/``2d`` and ``ReLU`` layers without hooks are fused, so hooks
+    #: the measured step time moved within noise, but memory does not hold the extra arrays; at batch 1 each
+    #: ReLU layer cost ~35 us of Python). Only exact ``Conv2d``, ``BatchNorm1d``/``2d``, ``Linear`` and
+    #: ``ReLU`` layers without hooks are fused, so hooks
     #: (``summary``, Grad-CAM) see every layer.
     fuse_conv_relu: bool = True
 

@@ -11,6 +11,7 @@ from typing import Any
 from nnscratch.nn import functional as F
 from nnscratch.nn import init
 from nnscratch.nn.module import Module, Parameter
+from nnscratch.ops.linear import linear_relu
 from nnscratch.tensor import Tensor
 
 
@@ -20,8 +21,12 @@ def _empty(*shape: int) -> Parameter:
     return Parameter(zeros(*shape))  # of the default dtype
 
 
-def check_input_dtype(layer: str, x: Tensor, param: Tensor | None) -> None:
-    """Raise ValueError naming ``layer`` when ``x`` is not of its parameters' floating dtype."""
+def check_input_dtype(layer: str | Module, x: Tensor, param: Tensor | None) -> None:
+    """Raise ValueError naming ``layer`` (a name, or the module: its repr, formatted only for the error)
+    when ``x`` is not of its parameters' floating dtype."""
+    if x.dtype.kind == "f" and (param is None or x.dtype == param.dtype):
+        return
+    layer = layer if isinstance(layer, str) else repr(layer)
     if x.dtype.kind != "f":
         raise ValueError(f"{layer} expected a floating-point input, got dtype {x.dtype}")
     if param is not None and x.dtype != param.dtype:
@@ -87,8 +92,17 @@ class Linear(Module):
             build_like(self, x)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r} expected input with {self.in_features} features, got shape {x.shape}")
-        check_input_dtype(repr(self), x, self.weight)
+        check_input_dtype(self, x, self.weight)
         return F.linear(x, self.weight, self.bias)
+
+    def forward_relu(self, x: Tensor) -> Tensor:
+        """``relu(self(x))`` as one op (:func:`nnscratch.ops.linear.linear_relu`): the bias and the ReLU in
+        one pass over the product. ``nn.Sequential`` calls it for a Linear followed by a ReLU; hooks of
+        this layer do not run (Sequential fuses only layers without hooks)."""
+        if self.weight is None or x.ndim < 1 or x.shape[-1] != self.in_features:
+            return self.forward(x).relu()  # builds a lazy layer, or raises forward's error
+        check_input_dtype(self, x, self.weight)
+        return linear_relu(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.use_bias}"

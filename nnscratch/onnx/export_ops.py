@@ -330,7 +330,8 @@ def export_conv_fn(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor],
 
 
 def export_linear_fn(ctx: ExportContext, fn: Any, path: str, inputs: list[Tensor], outputs: list[Tensor]) -> list[str]:
-    return _linear(ctx, _op_name(path, "linear"), inputs[0], inputs[1], None)
+    (y,) = _linear(ctx, _op_name(path, "linear"), inputs[0], inputs[1], inputs[2] if len(inputs) > 2 else None)
+    return ctx.g.node("Relu", [y], name=_op_name(path, "relu")) if fn.relu else [y]
 
 
 def _reduce(ctx: ExportContext, op: str, path: str, x: Tensor, dims: tuple[int, ...], keepdim: bool) -> list[str]:

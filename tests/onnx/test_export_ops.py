@@ -326,3 +326,18 @@ def test_a_failed_export_keeps_the_file_that_was_there(tmp_path) -> None:
         ns.onnx.export(Sorting(), ns.randn(2, 4), path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+def test_functional_linear_with_a_bias_and_relu_is_one_gemm_and_a_relu() -> None:
+    from nnscratch.ops.linear import linear_relu
+
+    class Head(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(ns.randn(4, 6))
+            self.b = nn.Parameter(ns.randn(4))
+
+        def forward(self, x: ns.Tensor) -> ns.Tensor:
+            return linear_relu(x, self.w, self.b)
+
+    assert op_types(assert_exports(Head(), (6,))) == ["Gemm", "Relu"]
