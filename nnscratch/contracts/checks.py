@@ -53,11 +53,23 @@ def check_shape(name: str, array: Any, expected: tuple[int, ...]) -> None:
         raise ValueError(f"{name}: expected shape {tuple(expected)}, got {tuple(array.shape)}")
 
 
+def is_int_pair(value: object, minimum: int) -> bool:
+    """Whether ``value`` is a tuple of two Python ints (not bools) ``>= minimum``: the common case of a
+    size argument, told apart without the general checks (~0.2 us against ~3)."""
+    return (
+        type(value) is tuple
+        and len(value) == 2
+        and type(value[0]) is int
+        and type(value[1]) is int
+        and value[0] >= minimum
+        and value[1] >= minimum
+    )
+
+
 def check_pair(name: str, value: object, minimum: int) -> tuple[int, int]:
     """Check an already-normalised ``(int, int)`` size argument whose entries are ``>= minimum``."""
-    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
-        if value[0] >= minimum and value[1] >= minimum:  # the common case: a pair of Python ints
-            return value
+    if is_int_pair(value, minimum):
+        return value  # type: ignore[return-value]
     ok = (
         isinstance(value, (tuple, list))
         and len(value) == 2

@@ -428,9 +428,10 @@ def batch_norm_backward(
     mean = save_mean.astype(np.float64)  # (C,)
     invstd = save_invstd.astype(np.float64)  # (C,)
     gain = np.ones(C) if weight is None else weight.astype(np.float64)  # (C,)
-    gx, gw, gb = (_backward_channels_last if is_channels_last(x) and x.size > 0 else _backward_planes)(
-        gy, x, mean, invstd, gain, relu_output
-    )
+    if is_channels_last(x) and x.size > 0:
+        gx, gw, gb = _backward_channels_last(gy, x, mean, invstd, gain, relu_output)
+    else:
+        gx, gw, gb = _backward_planes(gy, x, mean, invstd, gain, relu_output)
     return gx, gw.astype(x.dtype), gb.astype(x.dtype)
 
 

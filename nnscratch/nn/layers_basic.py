@@ -86,22 +86,24 @@ class Linear(Module):
             bound = 1 / math.sqrt(self.in_features)
             init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _check_input(self, x: Tensor) -> None:
+        """Build a lazy layer from its first input, then check the input's features and dtype."""
         if self.weight is None:
             self._create(x.shape[-1])
             build_like(self, x)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(f"{self!r} expected input with {self.in_features} features, got shape {x.shape}")
         check_input_dtype(self, x, self.weight)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self._check_input(x)
         return F.linear(x, self.weight, self.bias)
 
     def forward_relu(self, x: Tensor) -> Tensor:
         """``relu(self(x))`` as one op (:func:`nnscratch.ops.linear.linear_relu`): the bias and the ReLU in
         one pass over the product. ``nn.Sequential`` calls it for a Linear followed by a ReLU; hooks of
         this layer do not run (Sequential fuses only layers without hooks)."""
-        if self.weight is None or x.ndim < 1 or x.shape[-1] != self.in_features:
-            return self.forward(x).relu()  # builds a lazy layer, or raises forward's error
-        check_input_dtype(self, x, self.weight)
+        self._check_input(x)
         return linear_relu(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from nnscratch.contracts.checks import is_int_pair
 from nnscratch.ops.math import ReLUGrad
 from nnscratch.ops.shape import pad as pad_op
 from nnscratch.registry import resolve
@@ -35,9 +36,8 @@ def is_int(value: Any) -> bool:
 def _pair(value: Any, name: str, minimum: int = 1) -> Pair:
     """Normalise an int or a pair of ints (Python or NumPy integers; not bools, not floats) to a pair of
     Python ints, checking the lower bound."""
-    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
-        if value[0] >= minimum and value[1] >= minimum:  # already a pair of Python ints (a layer's own)
-            return value
+    if is_int_pair(value, minimum):  # already a pair of Python ints (a layer's own)
+        return value  # type: ignore[return-value]
     if is_int(value):
         pair: tuple = (value, value)
     else:
