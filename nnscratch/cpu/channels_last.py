@@ -122,21 +122,54 @@ def _nhwc(a: np.ndarray) -> np.ndarray:
     return to_channels_last(np.asarray(a, dtype=np.float32)).transpose(0, 2, 3, 1)
 
 
-def lane_block(OC: int, isa: TargetISA | None = None) -> tuple[int, int] | None:
-    """``(P, OB)`` of the lane tile for ``OC`` lanes: ``OB`` = two vectors of output channels where
-    ``OC`` is a multiple of them, else one; ``P`` = as many pixels as the accumulator budget holds (12
-    sums on AVX2: 6 x 16; 24 on AVX-512: 12 x 32). None when ``OC`` fills no whole vector."""
+def lane_blocks(OC: int, isa: TargetISA | None = None) -> tuple[tuple[int, int], ...]:
+    """The legal ``(P, OB)`` lane tiles for ``OC`` lanes, the deterministic rule's first; empty when ``OC``
+    fills no whole vector.
+
+    The budget-filling tile: ``OB`` = two vectors of output channels where ``OC`` is a multiple of them,
+    else one; ``P`` = as many pixels as the accumulator budget holds (12 sums on AVX2: 6 x 16; 24 on
+    AVX-512: 12 x 32). On AVX-512 the rule is one vector x 8 pixels (8 sums) instead, and the budget-filling
+    tile is the tuner's second candidate: on the AMD EPYC Zen 4 host of 2026-12-07 (which runs a 512-bit
+    FMA as two 256-bit halves) 8 x 16 ran the weight gradient of (128, 32, 32, 32) in 12.0 ms and the
+    forward in 12.5, 12 x 32 in 16.2 and 16.5; no Intel AVX-512 host has timed them yet. On AVX2 (Zen 4
+    capped) 6 x 16 was the best or within 5% of it: 4 x 16, 8 x 8 and 12 x 8 are not tried.
+
+    Example:
+        >>> lane_blocks(32, TargetISA("avx512", "znver4", 512, 32))
+        ((8, 16), (12, 32))
+        >>> lane_blocks(32, TargetISA("avx2", "haswell", 256, 16))
+        ((6, 16),)
+    """
     isa = isa or target()
     lanes = isa.lanes
     vectors = 2 if OC % (2 * lanes) == 0 else 1 if OC % lanes == 0 else 0
     if vectors == 0:
-        return None
-    return min(12, isa.accumulator_budget // vectors), vectors * lanes
+        return ()
+    filling = (min(12, isa.accumulator_budget // vectors), vectors * lanes)
+    if isa.name == "avx512" and filling != (8, lanes):
+        return (8, lanes), filling
+    return (filling,)
+
+
+def lane_block(OC: int, isa: TargetISA | None = None) -> tuple[int, int] | None:
+    """The rule's ``(P, OB)`` lane tile for ``OC`` lanes (the first of :func:`lane_blocks`), or None."""
+    blocks = lane_blocks(OC, isa)
+    return blocks[0] if blocks else None
 
 
 def channels_last_applies(dtype: np.dtype, groups: int, OC: int) -> bool:
     """Whether the lane tile runs a convolution with ``OC`` output lanes (float32, ungrouped)."""
     return np.dtype(dtype) == np.float32 and groups == 1 and lane_block(OC) is not None
+
+
+def _checked_block(block: tuple[int, int] | None, OC: int) -> tuple[int, int]:
+    """``block`` (or the rule's lane tile) for ``OC`` lanes, refused with a clear error if not legal."""
+    blocks = lane_blocks(OC)
+    if block is None and blocks:
+        return blocks[0]
+    if block is None or tuple(block) not in blocks:
+        raise ValueError(f"block: expected one of {list(blocks)} (the lane tiles for {OC} lanes), got {block}")
+    return tuple(block)
 
 
 # --- the tile -------------------------------------------------------------------------------------
@@ -266,10 +299,20 @@ def _make_forward_driver(P: int, OB: int) -> Callable:
 
 
 #: Numba signature of a weight-gradient driver: x (N, H, W, C), n0, count, PH, PW, scratch xp (Hp, Wp,
-#: C), tap offsets (KH*KW,), pixel offsets (OH*OW,), gy (N, OH, OW, OC), pixels per block, gw (KH*KW*C, OC).
+#: C), tap offsets (KH*KW,), pixel offsets (OH*OW,), gy (N, OH, OW, OC), pixels per block, the step from
+#: one input channel to the next in the scratch (1, given at run time: see below), gw (KH*KW*C, OC).
+#:
+#: The channel step is an argument, not the constant 1, on purpose. With a constant 1 the tile's rows read
+#: consecutive floats, and LLVM's AVX-512 cost models (znver4, skylake-avx512, sapphirerapids) vectorized
+#: the tile across its rows instead of its lanes: every reduction step gathered and scattered the sums
+#: (``vgatherqps`` / ``vscatterqps``, 16 to 96 of each per driver). On the AMD EPYC Zen 4 host of
+#: 2026-12-07 (AVX-512) that made the weight gradient 25-40x slower than the direct kernel: (128, 64, 8, 8)
+#: 150 ms against 4.0. With the step given at run time, 3.0 ms. AVX2 code was not affected (3.4 ms either
+#: way). ``tests/kernels/test_lane_codegen.py`` compiles the drivers for AVX-512 on any x86 host and
+#: checks that no gather or scatter is left.
 _WEIGHT_SIGNATURE = (
     "void(float32[:, :, :, ::1], int64, int64, int64, int64, float32[:, :, ::1], int64[::1], int64[::1],"
-    " float32[:, :, :, ::1], int64, float32[:, ::1])"
+    " float32[:, :, :, ::1], int64, int64, float32[:, ::1])"
 )
 
 
@@ -279,7 +322,7 @@ def _make_weight_driver(P: int, OB: int) -> Callable:
     reduction runs over the block's pixels."""
 
     @njit(**KERNEL_OPTIONS)
-    def weight_samples(x, n0, count, PH, PW, xp, taps, pixels, gy, block_pixels, gw):
+    def weight_samples(x, n0, count, PH, PW, xp, taps, pixels, gy, block_pixels, channel_step, gw):
         prefer_wide_vectors()
         C = xp.shape[2]
         OC = gy.shape[3]
@@ -296,19 +339,23 @@ def _make_weight_driver(P: int, OB: int) -> Callable:
                         b0 = q0 * OC + oc0
                         c = 0
                         while c + P <= C:
-                            lane_tile(xf, taps[t] + c, 1, offs, gyf, b0, OC, None, None,
+                            lane_tile(xf, taps[t] + c, channel_step, offs, gyf, b0, OC, None, None,
                                       gwf, (t * C + c) * OC + oc0, OC, P, OB)  # fmt: skip
                             c += P
                         while c + 4 <= C:
-                            lane_tile(xf, taps[t] + c, 1, offs, gyf, b0, OC, None, None,
+                            lane_tile(xf, taps[t] + c, channel_step, offs, gyf, b0, OC, None, None,
                                       gwf, (t * C + c) * OC + oc0, OC, 4, OB)  # fmt: skip
                             c += 4
                         while c < C:
-                            lane_tile(xf, taps[t] + c, 1, offs, gyf, b0, OC, None, None,
+                            lane_tile(xf, taps[t] + c, channel_step, offs, gyf, b0, OC, None, None,
                                       gwf, (t * C + c) * OC + oc0, OC, 1, OB)  # fmt: skip
                             c += 1
 
     return weight_samples
+
+
+#: The weight driver's ``channel_step`` argument (see :data:`_WEIGHT_SIGNATURE`).
+CHANNEL_STEP = 1
 
 
 def _samples_per_piece(N: int) -> int:
@@ -325,11 +372,13 @@ def conv2d_forward_channels_last(
     padding: Pair,
     dilation: Pair,
     relu: bool = False,
+    block: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Ungrouped float32 convolution of a channels-last ``x``; the output is channels-last too.
 
     ``x`` in any layout is read channels-last (copied if it is not). ``relu=True`` stores ``max(y, 0)``.
-    Needs :func:`channels_last_applies` for ``w``'s output channels.
+    Needs :func:`channels_last_applies` for ``w``'s output channels. ``block``: the ``(P, OB)`` lane
+    tile, one of :func:`lane_blocks` (default: the rule's).
 
     Shape:
         x ``(N, C, H, W)``, w ``(OC, C, KH, KW)``, b ``(OC,)`` -> ``(N, OC, OH, OW)``, channels-last.
@@ -339,7 +388,7 @@ def conv2d_forward_channels_last(
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
     Hp, Wp = H + 2 * PH, W + 2 * PW
     OH, OW = (Hp - DH * (KH - 1) - 1) // SH + 1, (Wp - DW * (KW - 1) - 1) // SW + 1
-    P, OB = lane_block(OC)
+    P, OB = _checked_block(block, OC)
     kh, kw, c = np.meshgrid(np.arange(KH), np.arange(KW), np.arange(C), indexing="ij")
     offsets = ((kh * DH * Wp + kw * DW) * C + c).reshape(-1).astype(np.int64)  # (K,) in (kh, kw, c) order
     K = KH * KW * C
@@ -366,10 +415,12 @@ def conv2d_backward_input_channels_last(
     x_shape: tuple[int, int, int, int],
     padding: Pair,
     dilation: Pair,
+    block: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Input gradient of a stride-1 convolution: ``gy`` convolved with the kernels flipped and transposed,
     padded by ``DH*(KH-1) - PH`` (the adjoint), by the forward kernel. Needs :func:`channels_last_applies`
-    for the input's ``C`` channels and a padding of at most ``DH*(KH-1)`` per side.
+    for the input's ``C`` channels and a padding of at most ``DH*(KH-1)`` per side. ``block``: the lane
+    tile, one of :func:`lane_blocks` for ``C`` lanes (default: the rule's).
 
     Shape:
         gy ``(N, OC, OH, OW)``, w ``(OC, C, KH, KW)`` -> gx ``x_shape`` = ``(N, C, H, W)``, channels-last.
@@ -378,7 +429,7 @@ def conv2d_backward_input_channels_last(
     (PH, PW), (DH, DW) = padding, dilation
     w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, OC, KH, KW)
     adjoint = (DH * (KH - 1) - PH, DW * (KW - 1) - PW)
-    gx = conv2d_forward_channels_last(gy, w_flipped, None, (1, 1), adjoint, dilation)
+    gx = conv2d_forward_channels_last(gy, w_flipped, None, (1, 1), adjoint, dilation, block=block)
     if gx.shape != tuple(x_shape):
         raise ValueError(f"x_shape: expected {gx.shape} for these gy, w and padding, got {tuple(x_shape)}")
     return gx
@@ -391,8 +442,12 @@ def conv2d_backward_weight_channels_last(
     stride: Pair,
     padding: Pair,
     dilation: Pair,
+    block: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Kernel gradient of an ungrouped float32 convolution, from ``gy`` and ``x`` read channels-last.
+
+    ``block``: the lane tile (``P`` input channels x ``OB`` of ``gy``'s), one of :func:`lane_blocks` for
+    ``OC`` lanes (default: the rule's).
 
     Each worker sums its samples' products into its own ``(KH*KW*C, OC)`` total (float32, as the direct
     kernel's); the totals are added and returned as ``(OC, C, KH, KW)``.
@@ -405,7 +460,7 @@ def conv2d_backward_weight_channels_last(
     OH, OW = gy.shape[2], gy.shape[3]
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
     Hp, Wp = H + 2 * PH, W + 2 * PW
-    P, OB = lane_block(OC)
+    P, OB = _checked_block(block, OC)
     kh, kw = np.meshgrid(np.arange(KH), np.arange(KW), indexing="ij")
     taps = ((kh * DH * Wp + kw * DW) * C).reshape(-1).astype(np.int64)  # (KH*KW,)
     oh, ow = np.meshgrid(np.arange(OH), np.arange(OW), indexing="ij")
@@ -418,7 +473,7 @@ def conv2d_backward_weight_channels_last(
         xp = np.zeros((Hp, Wp, C), dtype=np.float32)  # (Hp, Wp, C); the border stays zero
         total = np.zeros((KH * KW * C, OC), dtype=np.float32)  # (K, OC) in (kh, kw, c) order
         for n0, count in pieces:
-            driver(xn, n0, count, PH, PW, xp, taps, pixels, gyn, block_pixels, total)
+            driver(xn, n0, count, PH, PW, xp, taps, pixels, gyn, block_pixels, CHANNEL_STEP, total)
         return total
 
     totals = over_samples(work, N, _samples_per_piece(N), single_thread_blas=False)
@@ -434,6 +489,7 @@ __all__ = [
     "conv2d_forward_channels_last",
     "is_channels_last",
     "lane_block",
+    "lane_blocks",
     "lane_tile",
     "lane_tile_compiled",
     "to_channels_last",

@@ -78,6 +78,7 @@ from nnscratch.cpu.channels_last import (
     conv2d_backward_weight_channels_last,
     conv2d_forward_channels_last,
     is_channels_last,
+    lane_blocks,
     to_channels_last,
     to_contiguous,
 )
@@ -126,7 +127,8 @@ USE_DIRECT = True
 #: whose vector lanes are output channels. Set to False to run the NCHW kernels on converted copies.
 #: Measured: benchmarks/README.md, 2026-12-06 evening.
 USE_CHANNELS_LAST = True
-#: The candidate's name in the tuner's tables.
+#: The candidate's name in the tuner's tables: the rule's lane tile; the others (AVX-512 times two,
+#: :func:`nnscratch.cpu.channels_last.lane_blocks`) are ``"channels-last 12x32"`` (pixels x lanes).
 CHANNELS_LAST = "channels-last"
 
 #: Let :func:`conv2d_forward` and :func:`conv2d_backward_input` run eligible 3x3 convolutions by Winograd
@@ -241,8 +243,8 @@ def _forward_candidates(
             return lambda: _relu(conv2d_forward_winograd(x, w, b, args[1]), relu)
         if name == "depthwise":
             return lambda: _relu(_depthwise_forward(x, w, b, *args, OH, OW), relu)
-        if name == CHANNELS_LAST:
-            return lambda: conv2d_forward_channels_last(x_given, w, b, *args, relu)
+        if name.startswith(CHANNELS_LAST):  # "channels-last" or "channels-last 12x32"
+            return functools.partial(conv2d_forward_channels_last, x_given, w, b, *args, relu, _lane_block_named(name))
         return lambda: _relu(_forward_im2col(x, w, b, *args, groups, OH, OW), relu)
 
     if only is not None:
@@ -261,8 +263,8 @@ def _forward_candidates(
     names.append("im2col")
     candidates: Candidates = {name: run_as(name) for name in names}
     default = _rule_choice(candidates, _winograd_pays(C, OC, w.shape, *args, groups, OH, OW, N))
-    if lanes:
-        candidates[CHANNELS_LAST] = run_as(CHANNELS_LAST)
+    if lanes:  # the rule's, timed first (a tuner short of budget times the first candidates only)
+        candidates = {**{name: run_as(name) for name in _lane_candidates(OC)}, **candidates}
         default = CHANNELS_LAST
     return candidates, default
 
@@ -297,6 +299,23 @@ def _rule_choice(candidates: dict[str, Callable[[], np.ndarray]], winograd_pays:
     if winograd_pays and "winograd" in candidates:
         return "winograd"
     return "depthwise" if "depthwise" in candidates else "im2col"
+
+
+def _lane_candidates(lanes: int) -> dict[str, tuple[int, int]]:
+    """The channels-last candidates for ``lanes`` vector lanes: name -> ``(P, OB)`` lane tile, the rule's
+    first, named :data:`CHANNELS_LAST`; the others, which the tuner times too, ``"channels-last PxOB"``."""
+    return {
+        CHANNELS_LAST if i == 0 else f"{CHANNELS_LAST} {P}x{OB}": (P, OB)
+        for i, (P, OB) in enumerate(lane_blocks(lanes))
+    }
+
+
+def _lane_block_named(name: str) -> tuple[int, int] | None:
+    """The lane tile a candidate's name gives (the inverse of :func:`_lane_candidates`; None: the rule's)."""
+    if name == CHANNELS_LAST:
+        return None
+    P, OB = name.split(" ")[1].split("x")
+    return int(P), int(OB)
 
 
 def _relu(y: np.ndarray, relu: bool) -> np.ndarray:
@@ -446,9 +465,11 @@ def conv2d_backward_input(
     default = _rule_choice(candidates, _winograd_pays(C, OC, w.shape, *args, groups, OH, OW, N))
     if input_channels(C) > C:  # padded channels (a first layer's 1-3): timed, but not the rule's choice
         default = "im2col"  # (1 channel capped at AVX2: the best tile 2.56 ms, im2col 2.32; see input_channels)
-    if lanes:
-        candidates[CHANNELS_LAST] = lambda: conv2d_backward_input_channels_last(gy_given, w, x_shape, *args[1:])
-        default = CHANNELS_LAST
+    if lanes:  # the rule's, timed first (a tuner short of budget times the first candidates only)
+        given = (gy_given, w, x_shape, *args[1:])
+        lane_tiles = {name: functools.partial(conv2d_backward_input_channels_last, *given, block)
+                      for name, block in _lane_candidates(C).items()}  # fmt: skip
+        candidates, default = {**lane_tiles, **candidates}, CHANNELS_LAST
     fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, gy.dtype)}
     fields.update(_layout_field(last))
     return _run_chosen("input_grad", fields, _in_layout(candidates, last), default)
@@ -497,9 +518,10 @@ def conv2d_backward_weight(
         np.ascontiguousarray(gy), np.ascontiguousarray(x), w_shape, *args, groups
     )
     default = _rule_choice(candidates)
-    if lanes:
-        candidates[CHANNELS_LAST] = lambda: conv2d_backward_weight_channels_last(*given, w_shape, *args)
-        default = CHANNELS_LAST
+    if lanes:  # the rule's, timed first (a tuner short of budget times the first candidates only)
+        lane_tiles = {name: functools.partial(conv2d_backward_weight_channels_last, *given, w_shape, *args, block)
+                      for name, block in _lane_candidates(OC).items()}  # fmt: skip
+        candidates, default = {**lane_tiles, **candidates}, CHANNELS_LAST
     fields = {"N": N, "C": C, "H": H, "W": W, "OC": OC, "K": f"{KH}x{KW}", **_settings(*args, groups, x.dtype)}
     fields.update(_layout_field(last))
     return _run_chosen("weight_grad", fields, candidates, default)

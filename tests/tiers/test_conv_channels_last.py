@@ -3,7 +3,8 @@
 :mod:`nnscratch.cpu.channels_last` computes a convolution whose vector lanes are output channels, on
 arrays of shape ``(N, C, H, W)`` held ``(N, H, W, C)`` in memory. The hypothesis tests draw geometries
 whose rows are not multiples of the tile's pixels (the tiles of 4, 2 and 1 after the widest), channel
-counts of one and two vectors, kernel sizes 1 to 4, strides, padding and dilation, for the three
+counts of one and two vectors, kernel sizes 1 to 4, strides, padding and dilation, and every lane tile
+the host's ISA has (:func:`~nnscratch.cpu.channels_last.lane_blocks`: AVX-512 has two), for the three
 passes. Then the numba tier's dispatch: each pass keeps its input's layout whichever candidate the
 tuner picks, the channels-last candidate agrees with the others, and NCHW inputs are tuned as before.
 """
@@ -24,6 +25,7 @@ from nnscratch.cpu.channels_last import (
     conv2d_forward_channels_last,
     is_channels_last,
     lane_block,
+    lane_blocks,
     to_channels_last,
 )
 from nnscratch.cpu.isa import TargetISA, target
@@ -63,38 +65,41 @@ def _case(x_shape, w_shape, seed=0):
 
 
 @settings(max_examples=40, deadline=None)
-@given(case=lane_cases(), relu=st.booleans())
-def test_forward_matches_reference(case, relu):
+@given(case=lane_cases(), relu=st.booleans(), data=st.data())
+def test_forward_matches_reference(case, relu, data):
     x_shape, w_shape, stride, padding, dilation = case
+    block = data.draw(st.sampled_from(lane_blocks(w_shape[0])), label="block")
     x, w, b = _case(x_shape, w_shape)
     expected = REF.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), stride, padding,
                                   dilation, 1)  # fmt: skip
-    got = conv2d_forward_channels_last(to_channels_last(x), w, b, stride, padding, dilation, relu)
+    got = conv2d_forward_channels_last(to_channels_last(x), w, b, stride, padding, dilation, relu, block)
     assert got.dtype == np.float32 and (is_channels_last(got) or got.shape[1] == 1 or got.shape[2:] == (1, 1))
     assert_close(got, np.maximum(expected, 0) if relu else expected)
     assert_close(conv2d_forward_channels_last(x, w, b, stride, padding, dilation, relu), got)  # NCHW input read too
 
 
 @settings(max_examples=40, deadline=None)
-@given(case=lane_cases())
-def test_weight_gradient_matches_reference(case):
+@given(case=lane_cases(), data=st.data())
+def test_weight_gradient_matches_reference(case, data):
     x_shape, w_shape, stride, padding, dilation = case
+    block = data.draw(st.sampled_from(lane_blocks(w_shape[0])), label="block")
     x, w, _ = _case(x_shape, w_shape)
     y = REF.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, stride, padding, dilation, 1)
     gy = rand(np.random.default_rng(1), y.shape, np.float32)
     expected = REF.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, stride, padding,
                                           dilation, 1)  # fmt: skip
     got = conv2d_backward_weight_channels_last(to_channels_last(gy), to_channels_last(x), w_shape, stride, padding,
-                                               dilation)  # fmt: skip
+                                               dilation, block)  # fmt: skip
     assert got.flags.c_contiguous and got.dtype == np.float32
     assert_close(got, expected)
 
 
 @settings(max_examples=40, deadline=None)
-@given(case=lane_cases())
-def test_stride_1_input_gradient_matches_reference(case):
+@given(case=lane_cases(), data=st.data())
+def test_stride_1_input_gradient_matches_reference(case, data):
     (N, _, H, W), (OC, _, KH, KW), _, padding, dilation = case
     C = OC // 2 if OC % (2 * LANES) == 0 else OC  # the adjoint's lanes are the input channels
+    block = data.draw(st.sampled_from(lane_blocks(C)), label="block")
     x_shape, w_shape = (N, C, H, W), (OC, C, KH, KW)
     _, w, _ = _case(x_shape, w_shape)
     OH = H + 2 * padding[0] - dilation[0] * (KH - 1)
@@ -102,7 +107,7 @@ def test_stride_1_input_gradient_matches_reference(case):
     gy = rand(np.random.default_rng(2), (N, OC, OH, OW), np.float32)
     expected = REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, (1, 1), padding,
                                          dilation, 1)  # fmt: skip
-    got = conv2d_backward_input_channels_last(to_channels_last(gy), w, x_shape, padding, dilation)
+    got = conv2d_backward_input_channels_last(to_channels_last(gy), w, x_shape, padding, dilation, block)
     assert_close(got, expected)
 
 
@@ -118,9 +123,18 @@ def test_every_row_width_is_covered_by_the_tiles_of_each_size(OW):
 def test_lane_blocks_per_isa():
     avx2, avx512 = TargetISA("avx2", "haswell", 256, 16), TargetISA("avx512", "x", 512, 32)
     assert lane_block(16, avx2) == (6, 16) and lane_block(8, avx2) == (12, 8) and lane_block(12, avx2) is None
-    assert lane_block(32, avx512) == (12, 32) and lane_block(16, avx512) == (12, 16)
+    assert lane_blocks(16, avx2) == ((6, 16),) and lane_blocks(12, avx2) == ()
+    # AVX-512: one vector x 8 pixels is the rule (Zen 4 measured), the budget-filling tile the tuner's second
+    assert lane_blocks(32, avx512) == ((8, 16), (12, 32)) and lane_blocks(16, avx512) == ((8, 16), (12, 16))
+    assert lane_block(32, avx512) == (8, 16)
     assert channels_last_applies(np.float32, 1, 2 * LANES) and not channels_last_applies(np.float64, 1, 2 * LANES)
     assert not channels_last_applies(np.float32, 2, 2 * LANES)
+
+
+def test_a_lane_tile_the_isa_lacks_is_refused_by_name():
+    x, w, b = _case((1, 4, 5, 5), (2 * LANES, 4, 3, 3))
+    with pytest.raises(ValueError, match=r"block: expected one of .* got \(5, 5\)"):
+        conv2d_forward_channels_last(to_channels_last(x), w, b, (1, 1), (1, 1), (1, 1), block=(5, 5))
 
 
 def test_layout_helpers():
@@ -161,8 +175,12 @@ def test_numba_tier_keeps_the_input_layout_and_every_candidate_agrees(channels_l
     gw = NUMBA.conv2d_backward_weight(gy_in, x_in, w.shape, *args)
     assert is_channels_last(y) is channels_last_input and is_channels_last(gx) is channels_last_input
     assert_close(gw, gw_ref)
-    # the lane tile is a candidate for channels-last inputs only (for NCHW ones it would need two conversions)
+    # the lane tiles are candidates for channels-last inputs only (for NCHW ones they would need two conversions),
+    # the rule's first: a tuner short of budget times the first candidates only
     assert all((cpu_conv.CHANNELS_LAST in names) is channels_last_input for _, names in chosen), chosen
+    assert all(names[0] == cpu_conv.CHANNELS_LAST for _, names in chosen if channels_last_input), chosen
+    lane_names = [name for _, names in chosen for name in names if name.startswith(cpu_conv.CHANNELS_LAST)]
+    assert len(lane_names) == (3 * len(lane_blocks(2 * LANES)) if channels_last_input else 0), lane_names
 
 
 def test_strided_input_gradient_of_channels_last_gy_converts_once_and_keeps_the_layout():

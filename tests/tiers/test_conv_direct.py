@@ -115,10 +115,11 @@ def test_direct_strided_forward_and_gradients_match_reference(case):
 def test_direct_input_gradient_of_rows_narrower_than_any_tile_runs_flat():
     # hypothesis found it on an AVX2 host: gx rows of 6 pixels (under the narrowest tile of 8) with one
     # input channel (padded to 4): direct_input_applies says yes (flat rows apply), and without a tile
-    # shape the kernel must pick the flat driver rather than the first of no row tiles
-    x_shape, w_shape, padding, dilation = (1, 1, 2, 6), (8, 1, 2, 3), (0, 2), ONE
+    # shape the kernel must pick the flat driver rather than the first of no row tiles. (Found at 2 rows;
+    # 4 rows here, so that the flat span holds a vector of AVX-512's 16 lanes too.)
+    x_shape, w_shape, padding, dilation = (1, 1, 4, 6), (8, 1, 2, 3), (0, 2), ONE
     x, w, _ = _float32_case(x_shape, w_shape)
-    gy = rand(np.random.default_rng(1), (1, 8, 1, 8), np.float32)
+    gy = rand(np.random.default_rng(1), (1, 8, 3, 8), np.float32)
     assert direct.direct_input_applies(np.float32, ONE, 1, x_shape, w_shape[2:], padding, dilation)
     gx_ref = REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, ONE, padding, dilation, 1)
     assert_close(direct.conv2d_backward_input_direct(gy, w, x_shape, ONE, padding, dilation), gx_ref, np.float32)
