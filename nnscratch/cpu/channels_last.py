@@ -126,17 +126,23 @@ def lane_blocks(OC: int, isa: TargetISA | None = None) -> tuple[tuple[int, int],
     """The legal ``(P, OB)`` lane tiles for ``OC`` lanes, the deterministic rule's first; empty when ``OC``
     fills no whole vector.
 
-    The budget-filling tile: ``OB`` = two vectors of output channels where ``OC`` is a multiple of them,
-    else one; ``P`` = as many pixels as the accumulator budget holds (12 sums on AVX2: 6 x 16; 24 on
-    AVX-512: 12 x 32). On AVX-512 the rule is one vector x 8 pixels (8 sums) instead, and the budget-filling
-    tile is the tuner's second candidate: on the AMD EPYC Zen 4 host of 2026-12-07 (which runs a 512-bit
-    FMA as two 256-bit halves) 8 x 16 ran the weight gradient of (128, 32, 32, 32) in 12.0 ms and the
-    forward in 12.5, 12 x 32 in 16.2 and 16.5; no Intel AVX-512 host has timed them yet. On AVX2 (Zen 4
-    capped) 6 x 16 was the best or within 5% of it: 4 x 16, 8 x 8 and 12 x 8 are not tried.
+    Outside AVX-512, one tile: ``OB`` = two vectors of output channels where ``OC`` is a multiple of them,
+    else one; ``P`` = as many pixels as the accumulator budget holds (AVX2: 6 x 16, 12 sums). On AVX2
+    (Zen 4 capped) 6 x 16 was the best or within 5% of it: 4 x 16, 8 x 8 and 12 x 8 are not tried.
+
+    On AVX-512 the rule is one vector x 8 pixels (8 sums), and the tuner's second candidate is 8 x two
+    vectors (16 sums) or, for one vector of channels, 12 x 16. The tile that fills the budget, 12 x 32,
+    spills: LLVM loads its 12 broadcasts into registers ahead of the FMAs, 38 registers of 32 (so do
+    10 x 32 and 14 x 16). On the AMD EPYC Zen 4 host of 2026-12-07 (one 512-bit FMA a cycle) 8 x 16
+    ran the weight gradient of (128, 32, 32, 32) in 12.0 ms and its forward in 12.5, 12 x 32 in 16.2 and
+    16.5; 8 x 32 and 6 x 32 timed within 3% of 8 x 16. An Intel core with two 512-bit FMA ports needs
+    more sums in flight than 8, which 8 x 32 has; no Intel host has timed these tiles yet.
 
     Example:
         >>> lane_blocks(32, TargetISA("avx512", "znver4", 512, 32))
-        ((8, 16), (12, 32))
+        ((8, 16), (8, 32))
+        >>> lane_blocks(16, TargetISA("avx512", "znver4", 512, 32))
+        ((8, 16), (12, 16))
         >>> lane_blocks(32, TargetISA("avx2", "haswell", 256, 16))
         ((6, 16),)
     """
@@ -145,10 +151,9 @@ def lane_blocks(OC: int, isa: TargetISA | None = None) -> tuple[tuple[int, int],
     vectors = 2 if OC % (2 * lanes) == 0 else 1 if OC % lanes == 0 else 0
     if vectors == 0:
         return ()
-    filling = (min(12, isa.accumulator_budget // vectors), vectors * lanes)
-    if isa.name == "avx512" and filling != (8, lanes):
-        return (8, lanes), filling
-    return (filling,)
+    if isa.name == "avx512":
+        return (8, lanes), ((8, 2 * lanes) if vectors == 2 else (12, lanes))
+    return ((min(12, isa.accumulator_budget // vectors), vectors * lanes),)
 
 
 def lane_block(OC: int, isa: TargetISA | None = None) -> tuple[int, int] | None:

@@ -128,7 +128,7 @@ USE_DIRECT = True
 #: Measured: benchmarks/README.md, 2026-12-06 evening.
 USE_CHANNELS_LAST = True
 #: The candidate's name in the tuner's tables: the rule's lane tile; the others (AVX-512 times two,
-#: :func:`nnscratch.cpu.channels_last.lane_blocks`) are ``"channels-last 12x32"`` (pixels x lanes).
+#: :func:`nnscratch.cpu.channels_last.lane_blocks`) are ``"channels-last 8x32"`` (pixels x lanes).
 CHANNELS_LAST = "channels-last"
 
 #: Let :func:`conv2d_forward` and :func:`conv2d_backward_input` run eligible 3x3 convolutions by Winograd
@@ -243,7 +243,7 @@ def _forward_candidates(
             return lambda: _relu(conv2d_forward_winograd(x, w, b, args[1]), relu)
         if name == "depthwise":
             return lambda: _relu(_depthwise_forward(x, w, b, *args, OH, OW), relu)
-        if name.startswith(CHANNELS_LAST):  # "channels-last" or "channels-last 12x32"
+        if name.startswith(CHANNELS_LAST):  # "channels-last" or "channels-last 8x32"
             return functools.partial(conv2d_forward_channels_last, x_given, w, b, *args, relu, _lane_block_named(name))
         return lambda: _relu(_forward_im2col(x, w, b, *args, groups, OH, OW), relu)
 
