@@ -42,8 +42,10 @@ print(json.dumps(counts))
 @pytest.mark.skipif(not X86, reason="x86-64 code generation")
 @pytest.mark.parametrize("cpu", ["znver4", "sapphirerapids"])
 def test_lane_tiles_compiled_for_avx512_hold_their_sums_in_registers(cpu, tmp_path):
-    env = {**os.environ, "NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": AVX512_FEATURES, "NUMBA_DISABLE_CACHE": "1",
-           "NNSCRATCH_CACHE": str(tmp_path)}  # fmt: skip
+    # An empty Numba cache folder: code loaded from a cache has no assembly to read (NUMBA_DISABLE_CACHE
+    # does not stop functions compiled with cache=True from loading what an earlier run wrote).
+    env = {**os.environ, "NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": AVX512_FEATURES,
+           "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "NNSCRATCH_CACHE": str(tmp_path)}  # fmt: skip
     done = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     counts = json.loads(done.stdout.splitlines()[-1])
