@@ -38,10 +38,11 @@ def _kernel_files() -> list[Path]:
 
 @functools.lru_cache(maxsize=8)
 def _digest(stamps: tuple[tuple[str, int, int], ...]) -> str:
-    """SHA-256 of the files' contents, in order (memoised by their paths, modification times and sizes)."""
+    """SHA-256 of the files' names and contents, in order (memoised by their paths, modification times and
+    sizes). Names, not paths: two checkouts of the same code get the same digest."""
     digest = hashlib.sha256()
     for path, _, _ in stamps:
-        digest.update(path.encode())
+        digest.update(Path(path).name.encode())
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()
 

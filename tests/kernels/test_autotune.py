@@ -116,6 +116,26 @@ def test_a_foreign_cache_file_is_ignored_and_rewritten(cache):
     assert json.loads(path.read_text())["nnscratch"] == autotune._identity()["nnscratch"]
 
 
+def test_a_change_in_the_kernel_sources_starts_a_new_cache_file(cache, monkeypatch):
+    # choices timed against other kernel code are not reused; the old file stays for the old code
+    assert autotune.choose("forward", {"N": 9}, {"a": sleeper(0, 1), "b": sleeper(0.01, 2)}, "b")[0] == "a"
+    old_path = autotune.cache_path()
+    assert old_path.exists() and autotune._identity()["kernels"] in old_path.name
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(autotune, "kernel_sources_digest", lambda: "f" * 64)
+            autotune._identity_items.cache_clear()
+            autotune.forget()
+            assert autotune.cache_path() != old_path
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # a new file, not a foreign one: no warning
+                assert autotune.choose("forward", {"N": 9}, {"a": sleeper(0.01, 1), "b": sleeper(0, 2)}, "b")[0] == "b"
+            assert json.loads(autotune.cache_path().read_text())["kernels"] == "f" * 12
+    finally:
+        autotune._identity_items.cache_clear()
+    assert autotune.cache_path() == old_path and len(json.loads(old_path.read_text())["entries"]) == 1
+
+
 def test_a_cached_choice_no_longer_legal_is_tuned_again(cache):
     autotune.choose("forward", {"N": 8}, {"a": sleeper(0, 1), "b": sleeper(0.01, 2)}, "b")
     assert autotune.choose("forward", {"N": 8}, {"c": sleeper(0, 3), "b": sleeper(0.01, 2)}, "b") == ("c", 3)
