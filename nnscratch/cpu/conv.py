@@ -244,7 +244,8 @@ def _forward_candidates(
         if name == "depthwise":
             return lambda: _relu(_depthwise_forward(x, w, b, *args, OH, OW), relu)
         if name.startswith(CHANNELS_LAST):  # "channels-last" or "channels-last 8x32"
-            return functools.partial(conv2d_forward_channels_last, x_given, w, b, *args, relu, _lane_block_named(name))
+            block = _lane_candidates(OC)[name]
+            return functools.partial(conv2d_forward_channels_last, x_given, w, b, *args, relu, block)
         return lambda: _relu(_forward_im2col(x, w, b, *args, groups, OH, OW), relu)
 
     if only is not None:
@@ -308,14 +309,6 @@ def _lane_candidates(lanes: int) -> dict[str, tuple[int, int]]:
         CHANNELS_LAST if i == 0 else f"{CHANNELS_LAST} {P}x{OB}": (P, OB)
         for i, (P, OB) in enumerate(lane_blocks(lanes))
     }
-
-
-def _lane_block_named(name: str) -> tuple[int, int] | None:
-    """The lane tile a candidate's name gives (the inverse of :func:`_lane_candidates`; None: the rule's)."""
-    if name == CHANNELS_LAST:
-        return None
-    P, OB = name.split(" ")[1].split("x")
-    return int(P), int(OB)
 
 
 def _relu(y: np.ndarray, relu: bool) -> np.ndarray:
