@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 from nnscratch import registry
 from nnscratch.cpu import conv as cpu_conv
@@ -23,9 +24,13 @@ from nnscratch.cpu.channels_last import (
     conv2d_backward_input_channels_last,
     conv2d_backward_weight_channels_last,
     conv2d_forward_channels_last,
+    grid_tile,
     is_channels_last,
     lane_block,
     lane_blocks,
+    lane_tile,
+    row_kinds,
+    tap_windows,
     to_channels_last,
 )
 from nnscratch.cpu.isa import TargetISA, target
@@ -192,3 +197,63 @@ def test_strided_input_gradient_of_channels_last_gy_converts_once_and_keeps_the_
     got = NUMBA.conv2d_backward_input(to_channels_last(gy), w, x.shape, *args)
     assert is_channels_last(got)
     assert_close(got, REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x.shape, *args))
+
+
+@pytest.mark.parametrize("stride", [(1, 1), (2, 3)])
+@pytest.mark.parametrize("padding", [(3, 4), (1, 0), (0, 2)])
+def test_padding_wider_than_the_kernel_rows_and_columns_wholly_in_it(stride, padding):
+    # Output rows (or columns) whose every tap reads padding: a row kind with no taps, a tap window that is empty.
+    x_shape, w_shape = (2, 5, 3, 4), (LANES, 5, 3, 2)
+    x, w, b = _case(x_shape, w_shape)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    expected = REF.conv2d_forward(x64, w64, b.astype(np.float64), stride, padding, (1, 1), 1)
+    assert_close(conv2d_forward_channels_last(to_channels_last(x), w, b, stride, padding, (1, 1)), expected)
+    gy = rand(np.random.default_rng(3), expected.shape, np.float32)
+    expected_gw = REF.conv2d_backward_weight(gy.astype(np.float64), x64, w_shape, stride, padding, (1, 1), 1)
+    got_gw = conv2d_backward_weight_channels_last(to_channels_last(gy), to_channels_last(x), w_shape, stride,
+                                                  padding, (1, 1))  # fmt: skip
+    assert_close(got_gw, expected_gw)
+
+
+def test_row_kinds_and_tap_windows_leave_out_exactly_the_padding():
+    kind, ranges = row_kinds(OH=3, H=2, KH=3, SH=2, PH=2, DH=1)  # rows -2..-0, 0..2, 2..4 of an input of 2
+    assert [ranges[k] for k in kind] == [(2, 3), (0, 2), (0, 0)]
+    windows = tap_windows(3, 3, 2, 2, (3, 3), (2, 2), (2, 2), (1, 1))
+    assert windows[0].tolist() == [1, 2, 1, 2] and windows[8].tolist() == [0, 1, 0, 1]  # (0, 0) and (2, 2)
+
+
+_TILE_P = 4
+
+
+@njit
+def _lane_tile_4(af, a0, astep, aoffs, bf, b0, bs, bias, floor, yf, y0, ystep, first, last):
+    lane_tile(af, a0, astep, aoffs, bf, b0, bs, bias, floor, yf, y0, ystep, _TILE_P, LANES, first, last)
+
+
+@njit
+def _grid_tile_4(af, a0, astep, arow, acol, bf, b0, brow, bcol, rows, col0, col1, yf, y0, ystep):
+    grid_tile(af, a0, astep, arow, acol, bf, b0, brow, bcol, rows, col0, col1, yf, y0, ystep, _TILE_P, LANES)
+
+
+@pytest.mark.parametrize("first, last", [(0, 0), (3, 0), (0, 3), (3, 3)])
+def test_compiled_lane_tile_is_its_numpy_statement(first, last):
+    rng = np.random.default_rng(4)
+    af, bf = rand(rng, (200,), np.float32), rand(rng, (10 * LANES + 5,), np.float32)
+    aoffs = np.array([0, 3, 7, 11, 2, 9, 5], dtype=np.int64)  # R = 7 steps: row 0 / row 3 skip 3 at most
+    bias = rand(rng, (LANES,), np.float32)
+    args = (af, 2, 20, aoffs, bf, 5, LANES, bias, np.float32(-0.5))
+    expected, got = np.zeros(4 * LANES + 3, np.float32), np.zeros(4 * LANES + 3, np.float32)
+    lane_tile(*args, expected, 3, LANES, _TILE_P, LANES, first, last)
+    _lane_tile_4(*args, got, 3, LANES, first, last)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_compiled_grid_tile_is_its_numpy_statement():
+    rng = np.random.default_rng(5)
+    af, bf = rand(rng, (300,), np.float32), rand(rng, (40 * LANES,), np.float32)
+    args = (af, 4, 1, 40, 6, bf, 3, 6 * LANES, LANES, 3, 1, 5)  # 3 rows x columns 1..4 of steps
+    expected = rand(rng, (4 * LANES + 8,), np.float32)
+    got = expected.copy()
+    grid_tile(*args, expected, 2, LANES + 2, _TILE_P, LANES)
+    _grid_tile_4(*args, got, 2, LANES + 2)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
