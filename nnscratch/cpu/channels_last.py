@@ -32,7 +32,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 from numba import carray, njit, prange, types
@@ -544,6 +546,52 @@ def _samples_per_piece(N: int) -> int:
     return max(1, min(4, N // (4 * num_workers())))
 
 
+class _ForwardPlan(NamedTuple):
+    """What a forward needs of its shapes alone (cached: a batch of one must not pay for it every call)."""
+
+    in_place: bool  # the tiles read x itself (reads_only_skipped_padding), not a padded copy
+    offsets: np.ndarray  # (K_all,) every row kind's taps, in (kw, kh, c) order
+    starts: np.ndarray  # (kinds + 1,) where each kind's taps start
+    row_kind: np.ndarray  # (OH,)
+    weight_index: np.ndarray  # (OC/OB, K_all*OB): the packed weights, as indices into w (OC, C, KH, KW)
+
+
+@functools.lru_cache(maxsize=256)
+def _forward_plan(
+    C: int, H: int, W: int, OC: int, KH: int, KW: int, SH: int, SW: int, PH: int, PW: int, DH: int, DW: int, OB: int
+) -> _ForwardPlan:
+    Hp, Wp = H + 2 * PH, W + 2 * PW
+    OH, OW = (Hp - DH * (KH - 1) - 1) // SH + 1, (Wp - DW * (KW - 1) - 1) // SW + 1
+    row_kind, ranges = row_kinds(OH, H, KH, SH, PH, DH)
+    in_place = reads_only_skipped_padding(OW, W, KW, SW, PW, DW)
+    width = W if in_place else Wp  # pixels per row of what the tiles read
+    index = np.arange(OC * C * KH * KW).reshape(OC, C, KH, KW)  # w's flat indices
+    offsets, packed = [], []
+    for first, end in ranges:  # each kind's taps and weights, in (kw, kh, c) order
+        kw, kh, c = np.meshgrid(np.arange(KW), np.arange(first, end), np.arange(C), indexing="ij")
+        offsets.append(((kh * DH * width + kw * DW) * C + c).reshape(-1))  # (K',)
+        kind = index[:, :, first:end, :].transpose(3, 2, 1, 0).reshape(-1, OC // OB, OB)  # (K', OC/OB, OB)
+        packed.append(kind.transpose(1, 0, 2))  # (OC/OB, K', OB): a block's in a run
+    arrays = (
+        np.concatenate(offsets).astype(np.int64),
+        np.cumsum([0] + [len(o) for o in offsets]).astype(np.int64),
+        row_kind,
+        np.ascontiguousarray(np.concatenate(packed, axis=1).reshape(OC // OB, -1), dtype=np.int64),
+    )
+    return _ForwardPlan(in_place, *arrays)  # shared by every call of these shapes: never written
+
+
+@functools.lru_cache(maxsize=256)
+def _weight_plan(
+    OH: int, OW: int, C: int, H: int, W: int, KH: int, KW: int, SH: int, SW: int, PH: int, PW: int, DH: int, DW: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The weight gradient's tap offsets in a sample of x ``(KH*KW,)`` and :func:`tap_windows` (cached;
+    shared by every call of these shapes: never written)."""
+    kh, kw = np.meshgrid(np.arange(KH), np.arange(KW), indexing="ij")
+    taps = ((kh * DH * W + kw * DW - (PH * W + PW)) * C).reshape(-1).astype(np.int64)  # (KH*KW,)
+    return taps, tap_windows(OH, OW, H, W, (KH, KW), (SH, SW), (PH, PW), (DH, DW))
+
+
 # --- public kernels -------------------------------------------------------------------------------
 def conv2d_forward_channels_last(
     x: np.ndarray,
@@ -570,18 +618,9 @@ def conv2d_forward_channels_last(
     Hp, Wp = H + 2 * PH, W + 2 * PW
     OH, OW = (Hp - DH * (KH - 1) - 1) // SH + 1, (Wp - DW * (KW - 1) - 1) // SW + 1
     P, OB = _checked_block(block, OC)
-    row_kind, ranges = row_kinds(OH, H, KH, SH, PH, DH)
-    in_place = reads_only_skipped_padding(OW, W, KW, SW, PW, DW)
-    width = W if in_place else Wp  # pixels per row of what the tiles read
-    offsets, packed = [], []
-    for first, end in ranges:  # each kind's taps and weights, in (kw, kh, c) order
-        kw, kh, c = np.meshgrid(np.arange(KW), np.arange(first, end), np.arange(C), indexing="ij")
-        offsets.append(((kh * DH * width + kw * DW) * C + c).reshape(-1))  # (K',)
-        wt = w[:, :, first:end, :].transpose(3, 2, 1, 0).reshape(-1, OC // OB, OB)  # (K', OC/OB, OB)
-        packed.append(wt.transpose(1, 0, 2))  # (OC/OB, K', OB): a block's in a run
-    starts = np.cumsum([0] + [len(o) for o in offsets]).astype(np.int64)  # (kinds + 1,)
-    offsets = np.concatenate(offsets).astype(np.int64)  # (K_all,)
-    wk = np.ascontiguousarray(np.concatenate(packed, axis=1), dtype=np.float32).reshape(OC // OB, -1)
+    plan = _forward_plan(C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, OB)
+    in_place, offsets, starts, row_kind = plan.in_place, plan.offsets, plan.starts, plan.row_kind
+    wk = np.ascontiguousarray(w, dtype=np.float32).reshape(-1)[plan.weight_index]  # (OC/OB, K_all*OB)
     bias = np.zeros(OC, np.float32) if b is None else np.ascontiguousarray(b, dtype=np.float32)
     xn = _nhwc(x)  # (N, H, W, C)
     y = np.empty((N, OH, OW, OC), dtype=np.float32)  # (N, OH, OW, OC)
@@ -650,9 +689,7 @@ def conv2d_backward_weight_channels_last(
     OH, OW = gy.shape[2], gy.shape[3]
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
     P, OB = _checked_block(block, OC)
-    kh, kw = np.meshgrid(np.arange(KH), np.arange(KW), indexing="ij")
-    taps = ((kh * DH * W + kw * DW - (PH * W + PW)) * C).reshape(-1).astype(np.int64)  # (KH*KW,) in a sample of x
-    windows = tap_windows(OH, OW, H, W, (KH, KW), stride, padding, dilation)  # (KH*KW, 4)
+    taps, windows = _weight_plan(OH, OW, C, H, W, KH, KW, SH, SW, PH, PW, DH, DW)
     block_rows = max(1, PIXEL_BLOCK_BYTES // (4 * OC * OW))
     xn, gyn = _nhwc(x), _nhwc(gy)  # (N, H, W, C), (N, OH, OW, OC)
     driver = compile_driver(_make_weight_driver, _WEIGHT_SIGNATURE, (P, OB))
