@@ -6,17 +6,20 @@ An array of shape ``(N, C, H, W)`` may hold its values channels-last, ``(N, H, W
 arithmetic (its ufuncs allocate in the inputs' order), so a model can run channels-last end to end.
 
 The kernels here are what make the layout pay. With a pixel's channels contiguous, a convolution is a
-product whose rows are pixels and whose columns are output channels, the reduction running over
-``(kh, kw, c)``; the *lane tile* (:func:`lane_tile`) is BLIS's micro-kernel on it: ``P`` pixels x ``OB``
-output channels of sums in vector registers (on AVX2 6 x 16, two vectors per pixel: 12 sums), one
-broadcast of an input value per pixel and ``OB / lanes`` vector loads of the packed weights per
-reduction step. No transposes: the outputs are stored as the vectors they are summed in.
+product whose rows are pixels and whose columns are output channels, the reduction running over the
+taps ``(kw, kh, c)``; the *lane tile* (:mod:`nnscratch.cpu.lane_tiles`) is BLIS's micro-kernel on it:
+``P`` pixels x ``OB`` output channels of sums in vector registers (on AVX2 6 x 16, two vectors per
+pixel: 12 sums), one broadcast of an input value per pixel and ``OB / lanes`` vector loads of the
+packed weights per reduction step. No transposes: the outputs are stored as the vectors they are summed
+in. No tile multiplies the zero padding where it can tell, and the samples are read in place where no
+kept tap reads padding.
 
 * forward: :func:`conv2d_forward_channels_last`, any stride, padding and dilation;
 * input gradient at stride 1: the forward kernel on ``gy`` with the kernels flipped and transposed
   (as :mod:`nnscratch.cpu.direct` does): :func:`conv2d_backward_input_channels_last`;
-* weight gradient: the same tile with input channels as the broadcast rows, ``gy``'s channels as the
-  lanes and the output pixels as the reduction: :func:`conv2d_backward_weight_channels_last`.
+* weight gradient: the grid tile, input channels as the broadcast rows, ``gy``'s channels as the lanes
+  and each tap's output pixels inside the input as the reduction:
+  :func:`conv2d_backward_weight_channels_last`.
 
 They apply to ungrouped float32 convolutions whose output channels fill whole vectors
 (:func:`channels_last_applies`); the numba tier's :mod:`nnscratch.cpu.conv` runs them when the input
@@ -37,12 +40,12 @@ from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import numpy as np
-from numba import carray, njit, prange, types
-from numba.extending import overload
+from numba import njit, prange
 
 from nnscratch.config import NUMBA_PARALLEL_OPTIONS
-from nnscratch.cpu.direct_codegen import KERNEL_OPTIONS, compile_driver, prefer_wide_vectors, stack_buffer
+from nnscratch.cpu.direct_codegen import KERNEL_OPTIONS, compile_driver, prefer_wide_vectors
 from nnscratch.cpu.isa import TargetISA, target
+from nnscratch.cpu.lane_tiles import grid_tile, lane_tile
 from nnscratch.cpu.threads import num_workers, over_samples
 
 Pair = tuple[int, int]
@@ -179,149 +182,6 @@ def _checked_block(block: tuple[int, int] | None, OC: int) -> tuple[int, int]:
     return tuple(block)
 
 
-# --- the tile -------------------------------------------------------------------------------------
-def lane_tile(af, a0, astep, aoffs, bf, b0, bs, bias, floor, yf, y0, ystep, P, OB, first_skips, last_skips):
-    """``P`` rows x ``OB`` lanes of sums (the compiled version is below). For p < P, l < OB::
-
-        s = sum_r af[a0 + p*astep + aoffs[r]] * bf[b0 + r*bs + l]
-        yf[y0 + p*ystep + l] = max(floor, s + bias[l])     (bias given: a store)
-        yf[y0 + p*ystep + l] += s                          (bias None: added in place)
-
-    except that row 0 leaves out the first ``first_skips`` steps r of the sum and row ``P - 1`` the last
-    ``last_skips`` (the forward's edge pixels, whose taps there read the zero padding; at most half the
-    steps each, so that no step is left out of both).
-
-    Forward: rows = output pixels, ``aoffs`` = the taps' offsets ``(kw, kh, c)`` in the input (or its
-    padded copy),
-    ``bf`` the weights packed ``(K, OC)``. Weight gradient: rows = input channels, ``aoffs`` = the
-    output pixels' offsets, ``bf`` = ``gy`` ``(OH*OW, OC)``, nothing skipped.
-    """
-    p = np.arange(P)[:, None]  # (P, 1)
-    a = af[a0 + p * astep + aoffs[None, :]]  # (P, R)
-    R = len(aoffs)
-    kept = np.ones((P, R), dtype=a.dtype)  # (P, R): 0 where a row leaves a step out
-    kept[0, :first_skips] = 0
-    kept[P - 1, R - last_skips :] = 0
-    b = bf[b0 + np.arange(R)[:, None] * bs + np.arange(OB)[None, :]]  # (R, OB)
-    sums = (a * kept) @ b  # (P, OB)
-    index = y0 + p * ystep + np.arange(OB)[None, :]  # (P, OB)
-    if bias is None:
-        yf[index] += sums
-    else:
-        out = sums + bias[None, :OB]
-        yf[index] = np.where(out < floor, floor, out)
-
-
-def _lane_tile_impl(rows: int, width: int, add: bool) -> Callable:
-    """The register-blocked :func:`lane_tile` for ``rows`` x ``width`` sums; ``add`` (a constant of the
-    closure) picks the epilogue. The sum runs in three loops, each unrolled over its rows: the first
-    ``first_skips`` steps without row 0, the middle with every row, the last ``last_skips`` without row
-    ``rows - 1``."""
-    NACC = rows * width
-
-    def impl(af, a0, astep, aoffs, bf, b0, bs, bias, floor, yf, y0, ystep, P, OB, first_skips, last_skips):
-        prefer_wide_vectors()
-        acc = carray(stack_buffer(NACC), (NACC,))  # (rows, width) sums, in registers
-        for i in range(NACC):
-            acc[i] = 0.0
-        R = aoffs.shape[0]
-        middle_end = R - last_skips
-        for r in range(first_skips):  # row 0 reads padding here
-            ar = np.uint64(a0 + aoffs[r])
-            br = np.uint64(b0 + r * bs)
-            for p in range(1, rows):
-                value = af[ar + np.uint64(p * astep)]
-                for lane in range(width):
-                    acc[p * width + lane] += value * bf[br + np.uint64(lane)]
-        for r in range(first_skips, middle_end):
-            ar = np.uint64(a0 + aoffs[r])
-            br = np.uint64(b0 + r * bs)
-            for p in range(rows):
-                value = af[ar + np.uint64(p * astep)]
-                for lane in range(width):
-                    acc[p * width + lane] += value * bf[br + np.uint64(lane)]
-        for r in range(middle_end, R):  # row rows-1 reads padding here
-            ar = np.uint64(a0 + aoffs[r])
-            br = np.uint64(b0 + r * bs)
-            for p in range(rows - 1):
-                value = af[ar + np.uint64(p * astep)]
-                for lane in range(width):
-                    acc[p * width + lane] += value * bf[br + np.uint64(lane)]
-        if add:
-            for p in range(rows):
-                ya = np.uint64(y0 + p * ystep)
-                for lane in range(width):
-                    yf[ya + np.uint64(lane)] += acc[p * width + lane]
-        else:
-            for p in range(rows):
-                ya = np.uint64(y0 + p * ystep)
-                for lane in range(width):
-                    value = acc[p * width + lane] + bias[lane]
-                    yf[ya + np.uint64(lane)] = floor if value < floor else value
-
-    return impl
-
-
-@overload(lane_tile, prefer_literal=True, jit_options=KERNEL_OPTIONS)
-def lane_tile_compiled(af, a0, astep, aoffs, bf, b0, bs, bias, floor, yf, y0, ystep, P, OB, first_skips, last_skips):
-    """:func:`lane_tile` for literal ``P`` and ``OB`` (every inner loop unrolls); ``bias`` None adds."""
-    if not all(isinstance(n, types.IntegerLiteral) for n in (P, OB)):
-        return None
-    return _lane_tile_impl(P.literal_value, OB.literal_value, isinstance(bias, types.NoneType))
-
-
-def grid_tile(af, a0, astep, arow, acol, bf, b0, brow, bcol, rows, col0, col1, yf, y0, ystep, P, OB):
-    """``P`` rows x ``OB`` lanes of sums over a grid of ``rows`` x ``col0 .. col1`` reduction steps, added
-    into ``yf`` (the compiled version is below). For p < P, l < OB::
-
-        yf[y0 + p*ystep + l] += sum_{i < rows, col0 <= j < col1}
-                                af[a0 + p*astep + i*arow + j*acol] * bf[b0 + i*brow + j*bcol + l]
-
-    The weight gradient's: rows = input channels, lanes = ``gy``'s channels, the steps = the output pixels
-    of one tap whose input is inside the image (a block of output rows, and the columns that tap reads
-    inside the input), so that no step multiplies the zero padding.
-    """
-    i, j = np.meshgrid(np.arange(rows), np.arange(col0, col1), indexing="ij")
-    steps = (i * arow + j * acol).reshape(-1), (i * brow + j * bcol).reshape(-1)  # (R,), (R,)
-    a = af[a0 + np.arange(P)[:, None] * astep + steps[0][None, :]]  # (P, R)
-    b = bf[b0 + steps[1][:, None] + np.arange(OB)[None, :]]  # (R, OB)
-    yf[y0 + np.arange(P)[:, None] * ystep + np.arange(OB)[None, :]] += a @ b
-
-
-def _grid_tile_impl(tile_rows: int, width: int) -> Callable:
-    """The register-blocked :func:`grid_tile` for ``tile_rows`` x ``width`` sums (affine addresses: no offset
-    loads)."""
-    NACC = tile_rows * width
-
-    def impl(af, a0, astep, arow, acol, bf, b0, brow, bcol, rows, col0, col1, yf, y0, ystep, P, OB):
-        prefer_wide_vectors()
-        acc = carray(stack_buffer(NACC), (NACC,))  # (tile_rows, width) sums, in registers
-        for k in range(NACC):
-            acc[k] = 0.0
-        for i in range(rows):
-            for j in range(col0, col1):
-                ar = np.uint64(a0 + i * arow + j * acol)
-                br = np.uint64(b0 + i * brow + j * bcol)
-                for p in range(tile_rows):
-                    value = af[ar + np.uint64(p * astep)]
-                    for lane in range(width):
-                        acc[p * width + lane] += value * bf[br + np.uint64(lane)]
-        for p in range(tile_rows):
-            ya = np.uint64(y0 + p * ystep)
-            for lane in range(width):
-                yf[ya + np.uint64(lane)] += acc[p * width + lane]
-
-    return impl
-
-
-@overload(grid_tile, prefer_literal=True, jit_options=KERNEL_OPTIONS)
-def grid_tile_compiled(af, a0, astep, arow, acol, bf, b0, brow, bcol, rows, col0, col1, yf, y0, ystep, P, OB):
-    """:func:`grid_tile` for literal ``P`` and ``OB`` (every inner loop unrolls)."""
-    if not all(isinstance(n, types.IntegerLiteral) for n in (P, OB)):
-        return None
-    return _grid_tile_impl(P.literal_value, OB.literal_value)
-
-
 # --- drivers --------------------------------------------------------------------------------------
 @njit(**KERNEL_OPTIONS)
 def _copy_padded(x, n, PH, PW, xp):
@@ -343,6 +203,16 @@ _FORWARD_SIGNATURE = (
 )
 
 
+def _reads_inside(o: int, k: int, stride: int, pad: int, dil: int, size: int) -> bool:
+    """Whether output index ``o`` at kernel index ``k`` reads inside an input of ``size`` (one axis)."""
+    return 0 <= o * stride + k * dil - pad < size
+
+
+def _run(indices: list[int]) -> tuple[int, int]:
+    """``(first, end)`` of a contiguous run of indices, ``(0, 0)`` for none."""
+    return (indices[0], indices[-1] + 1) if indices else (0, 0)
+
+
 def row_kinds(OH: int, H: int, KH: int, SH: int, PH: int, DH: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """The kernel rows each output row reads inside the input (the others read only the zero padding).
 
@@ -357,8 +227,7 @@ def row_kinds(OH: int, H: int, KH: int, SH: int, PH: int, DH: int) -> tuple[np.n
     kinds: dict[tuple[int, int], int] = {}
     kind = np.empty(OH, dtype=np.int64)  # (OH,)
     for oh in range(OH):
-        inside = [kh for kh in range(KH) if 0 <= oh * SH + kh * DH - PH < H]
-        run = (inside[0], inside[-1] + 1) if inside else (0, 0)
+        run = _run([kh for kh in range(KH) if _reads_inside(oh, kh, SH, PH, DH, H)])
         kind[oh] = kinds.setdefault(run, len(kinds))
     return kind, list(kinds)
 
@@ -373,7 +242,8 @@ def reads_only_skipped_padding(OW: int, W: int, KW: int, SW: int, PW: int, DW: i
         (True, False)
     """
     skipped = {(0, 0), (OW - 1, KW - 1)} if KW >= 2 else set()
-    return all((ow, kw) in skipped for ow in range(OW) for kw in range(KW) if not 0 <= ow * SW + kw * DW - PW < W)
+    outside = [(ow, kw) for ow in range(OW) for kw in range(KW) if not _reads_inside(ow, kw, SW, PW, DW, W)]
+    return all(read in skipped for read in outside)
 
 
 def _make_forward_driver(P: int, OB: int) -> Callable:
@@ -383,7 +253,7 @@ def _make_forward_driver(P: int, OB: int) -> Callable:
     No tile multiplies the zero padding where it can tell: a row's taps are its kind's (its kernel rows
     inside the input, :func:`row_kinds`), in ``(kw, kh, c)`` order, so that the taps of ``kw = 0`` come
     first and those of ``kw = KW-1`` last; a tile whose first pixel reads the left padding at ``kw = 0``
-    leaves that pixel out of the first ``KH' * C`` steps (``lane_tile``'s ``first_skips``), one whose last
+    leaves that pixel out of the first ``KH' * C`` steps (:func:`lane_tile`'s ``first_skips``), one whose last
     pixel reads the right padding at ``kw = KW-1`` out of the last. With a 3 x 3 kernel padded by 1 that
     is 16% of the multiply-adds at 8 x 8 pixels, 8% at 16 x 16, 4% at 32 x 32 (PyTorch's oneDNN kernels
     skip them too).
@@ -482,13 +352,10 @@ def tap_windows(
         >>> tap_windows(4, 4, 4, 4, (3, 3), (1, 1), (1, 1), (1, 1))[[0, 4, 8]].tolist()
         [[1, 4, 1, 4], [0, 4, 0, 4], [0, 3, 0, 3]]
     """
-
-    def inside(out: int, size: int, k: int, s: int, p: int, d: int) -> tuple[int, int]:
-        o = [i for i in range(out) if 0 <= i * s + k * d - p < size]
-        return (o[0], o[-1] + 1) if o else (0, 0)
-
     (KH, KW), (SH, SW), (PH, PW), (DH, DW) = kernel, stride, padding, dilation
-    windows = [inside(OH, H, kh, SH, PH, DH) + inside(OW, W, kw, SW, PW, DW) for kh in range(KH) for kw in range(KW)]
+    rows = [_run([oh for oh in range(OH) if _reads_inside(oh, kh, SH, PH, DH, H)]) for kh in range(KH)]
+    columns = [_run([ow for ow in range(OW) if _reads_inside(ow, kw, SW, PW, DW, W)]) for kw in range(KW)]
+    windows = [rows[kh] + columns[kw] for kh in range(KH) for kw in range(KW)]
     return np.array(windows, dtype=np.int64).reshape(KH * KW, 4)
 
 
@@ -711,13 +578,9 @@ __all__ = [
     "conv2d_backward_input_channels_last",
     "conv2d_backward_weight_channels_last",
     "conv2d_forward_channels_last",
-    "grid_tile",
-    "grid_tile_compiled",
     "is_channels_last",
     "lane_block",
     "lane_blocks",
-    "lane_tile",
-    "lane_tile_compiled",
     "reads_only_skipped_padding",
     "row_kinds",
     "tap_windows",

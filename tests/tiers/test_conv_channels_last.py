@@ -24,16 +24,15 @@ from nnscratch.cpu.channels_last import (
     conv2d_backward_input_channels_last,
     conv2d_backward_weight_channels_last,
     conv2d_forward_channels_last,
-    grid_tile,
     is_channels_last,
     lane_block,
     lane_blocks,
-    lane_tile,
     row_kinds,
     tap_windows,
     to_channels_last,
 )
 from nnscratch.cpu.isa import TargetISA, target
+from nnscratch.cpu.lane_tiles import grid_tile, lane_tile
 
 from .cases import normal as rand
 from .cases import tolerance
