@@ -49,6 +49,7 @@ from nnscratch.cpu.lane_tiles import grid_tile, lane_tile
 from nnscratch.cpu.threads import num_workers, over_samples
 
 Pair = tuple[int, int]
+Shape = tuple[int, int, int, int]
 
 #: Pixels per weight-gradient block of the reduction: ``gy``'s rows of one block stay in the L1 cache
 #: while every tap and channel block reads them (``PIXEL_BLOCK_BYTES`` of them).
@@ -196,10 +197,13 @@ def _copy_padded(x, n, PH, PW, xp):
 #: Numba signature of a forward driver: x (N, H, W, C), n0, count, PH, PW, SH, SW, KW, DW, in_place (1:
 #: read x itself, 0: a padded copy), scratch xp (Hp, Wp, C), tap offsets of every row kind (K_all,), where
 #: each kind's taps start (kinds + 1,), each output row's kind (OH,), packed weights (OC/OB, K_all*OB),
-#: bias (OC,), floor, y (N, OH, OW, OC).
+#: bias (OC,), floor, y (N, ., ., OC), OW, and where in a sample of y output pixel (oh, ow) goes:
+#: ``y_origin + oh*y_row + ow*y_pixel`` (a forward's own output: 0, OW*OC, OC; a stride phase of an input
+#: gradient: its pixels in the whole gradient).
 _FORWARD_SIGNATURE = (
     "void(float32[:, :, :, ::1], int64, int64, int64, int64, int64, int64, int64, int64, int64, float32[:, :, ::1],"
-    " int64[::1], int64[::1], int64[::1], float32[:, ::1], float32[::1], float32, float32[:, :, :, ::1])"
+    " int64[::1], int64[::1], int64[::1], float32[:, ::1], float32[::1], float32, float32[:, :, :, ::1],"
+    " int64, int64, int64, int64)"
 )
 
 
@@ -266,12 +270,12 @@ def _make_forward_driver(P: int, OB: int) -> Callable:
 
     @njit(**KERNEL_OPTIONS)
     def forward_samples(x, n0, count, PH, PW, SH, SW, KW, DW, in_place, xp, offsets, starts, row_kind, wk, bias,
-                        floor, y):  # fmt: skip
+                        floor, y, OW, y_origin, y_row, y_pixel):  # fmt: skip
         prefer_wide_vectors()
         W, C = x.shape[2], x.shape[3]
         width = W if in_place else xp.shape[1]  # pixels per row of what the tiles read
         origin = -(PH * W + PW) * C if in_place else 0  # where output pixel (0, 0)'s taps start
-        OH, OW, OC = y.shape[1], y.shape[2], y.shape[3]
+        OH, OC = row_kind.shape[0], wk.shape[0] * OB
         K_all = offsets.shape[0]
         wf = wk.reshape(-1)
         astep = SW * C
@@ -307,15 +311,15 @@ def _make_forward_driver(P: int, OB: int) -> Callable:
                         right = (ow + p - 1) * SW + (KW - 1) * DW - PW  # the last pixel's at kw = KW-1
                         first = seg if edges and (left < 0 or left >= W) else 0
                         last = seg if edges and (right < 0 or right >= W) else 0
-                        a0, y0 = row + ow * astep, (oh * OW + ow) * OC + oc0
+                        a0, y0 = row + ow * astep, y_origin + oh * y_row + ow * y_pixel + oc0
                         if p == P:
-                            lane_tile(xf, a0, astep, taps, wf, w0, OB, b, floor, yf, y0, OC, P, OB, first, last)
+                            lane_tile(xf, a0, astep, taps, wf, w0, OB, b, floor, yf, y0, y_pixel, P, OB, first, last)
                         elif p == 4:
-                            lane_tile(xf, a0, astep, taps, wf, w0, OB, b, floor, yf, y0, OC, 4, OB, first, last)
+                            lane_tile(xf, a0, astep, taps, wf, w0, OB, b, floor, yf, y0, y_pixel, 4, OB, first, last)
                         elif p == 2:
-                            lane_tile(xf, a0, astep, taps, wf, w0, OB, b, floor, yf, y0, OC, 2, OB, first, last)
+                            lane_tile(xf, a0, astep, taps, wf, w0, OB, b, floor, yf, y0, y_pixel, 2, OB, first, last)
                         else:
-                            lane_tile(xf, a0, astep, taps, wf, w0, OB, b, floor, yf, y0, OC, 1, OB, first, last)
+                            lane_tile(xf, a0, astep, taps, wf, w0, OB, b, floor, yf, y0, y_pixel, 1, OB, first, last)
                         ow += p
 
     return forward_samples
@@ -423,12 +427,20 @@ class _ForwardPlan(NamedTuple):
     weight_index: np.ndarray  # (OC/OB, K_all*OB): the packed weights, as indices into w (OC, C, KH, KW)
 
 
+def _output_size(H: int, W: int, KH: int, KW: int, SH: int, SW: int, PH: int, PW: int, DH: int, DW: int) -> Pair:
+    """``(OH, OW)`` of a convolution padded by ``(PH, PW)`` on each side."""
+    return (H + 2 * PH - DH * (KH - 1) - 1) // SH + 1, (W + 2 * PW - DW * (KW - 1) - 1) // SW + 1
+
+
 @functools.lru_cache(maxsize=256)
 def _forward_plan(
-    C: int, H: int, W: int, OC: int, KH: int, KW: int, SH: int, SW: int, PH: int, PW: int, DH: int, DW: int, OB: int
+    C: int, H: int, W: int, OC: int, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, OB: int, out: Pair
 ) -> _ForwardPlan:
-    Hp, Wp = H + 2 * PH, W + 2 * PW
-    OH, OW = (Hp - DH * (KH - 1) - 1) // SH + 1, (Wp - DW * (KW - 1) - 1) // SW + 1
+    """The plan of a forward with ``out`` = ``(OH, OW)`` outputs whose pixel (0, 0) reads from input pixel
+    ``(-PH, -PW)``: a padding of ``PH`` on top and ``PW`` left, the bottom and right following from ``out``
+    (negative: the first rows or columns are not read)."""
+    (KH, KW), (SH, SW), (PH, PW), (DH, DW), (OH, OW) = kernel, stride, padding, dilation, out
+    Wp = W + 2 * PW
     row_kind, ranges = row_kinds(OH, H, KH, SH, PH, DH)
     in_place = reads_only_skipped_padding(OW, W, KW, SW, PW, DW)
     width = W if in_place else Wp  # pixels per row of what the tiles read
@@ -482,10 +494,9 @@ def conv2d_forward_channels_last(
     N, C, H, W = x.shape
     OC, _, KH, KW = w.shape
     (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
-    Hp, Wp = H + 2 * PH, W + 2 * PW
-    OH, OW = (Hp - DH * (KH - 1) - 1) // SH + 1, (Wp - DW * (KW - 1) - 1) // SW + 1
+    OH, OW = _output_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
     P, OB = _checked_block(block, OC)
-    plan = _forward_plan(C, H, W, OC, KH, KW, SH, SW, PH, PW, DH, DW, OB)
+    plan = _forward_plan(C, H, W, OC, (KH, KW), stride, padding, dilation, OB, (OH, OW))
     in_place, offsets, starts, row_kind = plan.in_place, plan.offsets, plan.starts, plan.row_kind
     wk = np.ascontiguousarray(w, dtype=np.float32).reshape(-1)[plan.weight_index]  # (OC/OB, K_all*OB)
     bias = np.zeros(OC, np.float32) if b is None else np.ascontiguousarray(b, dtype=np.float32)
@@ -496,39 +507,166 @@ def conv2d_forward_channels_last(
 
     def work(pieces: Iterator[tuple[int, int]]) -> None:
         # (Hp, Wp, C), the border zero (unused in place)
-        xp = np.zeros((1, 1, C) if in_place else (Hp, Wp, C), dtype=np.float32)
+        xp = np.zeros((1, 1, C) if in_place else (H + 2 * PH, W + 2 * PW, C), dtype=np.float32)
         for n0, count in pieces:
             driver(xn, n0, count, PH, PW, SH, SW, KW, DW, int(in_place), xp, offsets, starts, row_kind, wk, bias,
-                   floor, y)  # fmt: skip
+                   floor, y, OW, 0, OW * OC, OC)  # fmt: skip
 
     over_samples(work, N, _samples_per_piece(N), single_thread_blas=False)
     return y.transpose(0, 3, 1, 2)  # (N, OC, OH, OW), channels-last
+
+
+class AxisPhase(NamedTuple):
+    """One stride phase of an input gradient along one axis: the inputs ``first, first + S, ...``
+    (``count`` of them) that some kernel index reaches, and those kernel indices, in the order of the
+    ``gy`` index they read: input ``first + S*j`` gets ``gy[j + d]`` at kernel index ``kernel[t]``,
+    ``d = t*dilation - pad``."""
+
+    first: int
+    count: int
+    kernel: tuple[int, ...]
+    pad: int
+    dilation: int
+
+
+def axis_phases(size: int, out: int, K: int, S: int, P: int, D: int) -> list[AxisPhase]:
+    """The stride phases of an input gradient along one axis of ``size`` inputs and ``out`` outputs
+    (kernel ``K``, stride ``S``, padding ``P``, dilation ``D``), those with taps.
+
+    Input ``i`` gets ``gy[o]`` at kernel index ``k`` where ``o*S + k*D - P = i``: in phase
+    ``r = i mod S``, ``i = r + S*j``, that is ``o = j + (r + P - k*D) / S`` for the ``k`` that make it
+    whole, a stride-1 convolution of ``gy`` with those kernel indices. Inputs no tap reaches (a phase no
+    kernel index fits, the last inputs of a size the stride does not divide) are left out: their
+    gradient is 0.
+
+    Example:
+        >>> [(p.first, p.count, p.kernel, p.pad) for p in axis_phases(size=8, out=4, K=3, S=2, P=1, D=1)]
+        [(0, 4, (1,), 0), (1, 4, (2, 0), 0)]
+        >>> [(p.first, p.count, p.kernel) for p in axis_phases(size=8, out=4, K=1, S=2, P=0, D=1)]
+        [(0, 4, (0,))]
+    """
+    phases = []
+    for r in range(S):
+        reaching = sorted((k for k in range(K) if (r + P - k * D) % S == 0), key=lambda k: (r + P - k * D) // S)
+        reads = [(r + P - k * D) // S for k in reaching]  # the gy offsets d, ascending by a constant step
+        inputs = [j for j in range(len(range(r, size, S))) if any(0 <= j + d < out for d in reads)]
+        if inputs:
+            j0, step = inputs[0], (reads[1] - reads[0] if len(reads) > 1 else 1)
+            phases.append(AxisPhase(r + S * j0, inputs[-1] + 1 - j0, tuple(reaching), -reads[0] - j0, step))
+    return phases
+
+
+class _Phase(NamedTuple):
+    """One stride phase of a channels-last input gradient: which of ``w``'s kernel rows and columns it
+    reads (``(C, OC, KH', KW')`` weights) and its forward's plan."""
+
+    rows: AxisPhase
+    cols: AxisPhase
+    plan: _ForwardPlan
+
+
+@functools.lru_cache(maxsize=256)
+def _input_phases(gy_shape: tuple[int, int, int], x_shape: tuple[int, int, int], kernel: Pair, stride: Pair,
+                  padding: Pair, dilation: Pair, OB: int) -> tuple[list[_Phase], bool] | None:  # fmt: skip
+    """The phases of a strided input gradient (:func:`axis_phases`) and whether some inputs are in none
+    (their gradient is 0); ``None`` where a phase cannot read ``gy`` in place
+    (:func:`reads_only_skipped_padding`), which the tiles need here (a padded copy per phase would lose
+    what the phases gain). Shapes: ``gy_shape`` ``(OC, OH, OW)``, ``x_shape`` ``(C, H, W)``."""
+    (OC, OH, OW), (C, H, W), (KH, KW) = gy_shape, x_shape, kernel
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    row_phases, col_phases = axis_phases(H, OH, KH, SH, PH, DH), axis_phases(W, OW, KW, SW, PW, DW)
+    empty = sum(p.count for p in row_phases) < H or sum(p.count for p in col_phases) < W
+    phases = []
+    for rows in row_phases:
+        for cols in col_phases:
+            kernel = (len(rows.kernel), len(cols.kernel))
+            plan = _forward_plan(OC, OH, OW, C, kernel, (1, 1), (rows.pad, cols.pad), (rows.dilation, cols.dilation),
+                                 OB, (rows.count, cols.count))  # fmt: skip
+            if not plan.in_place:
+                return None
+            phases.append(_Phase(rows, cols, plan))
+    return phases, empty
+
+
+def strided_input_applies(
+    gy_shape: Shape, w_shape: Shape, x_shape: Shape, stride: Pair, padding: Pair, dilation: Pair
+) -> bool:
+    """Whether :func:`conv2d_backward_input_channels_last` runs this strided input gradient (by stride
+    phases, each reading ``gy`` in place)."""
+    (_, OC, OH, OW), (_, C, KH, KW), (_, _, H, W) = gy_shape, w_shape, x_shape
+    blocks = lane_blocks(C)
+    if not blocks or (OH, OW) != _output_size(H, W, KH, KW, *stride, *padding, *dilation):
+        return False
+    return _input_phases((OC, OH, OW), (C, H, W), (KH, KW), stride, padding, dilation, blocks[0][1]) is not None
 
 
 def conv2d_backward_input_channels_last(
     gy: np.ndarray,
     w: np.ndarray,
     x_shape: tuple[int, int, int, int],
+    stride: Pair,
     padding: Pair,
     dilation: Pair,
     block: tuple[int, int] | None = None,
 ) -> np.ndarray:
-    """Input gradient of a stride-1 convolution: ``gy`` convolved with the kernels flipped and transposed,
-    padded by ``DH*(KH-1) - PH`` (the adjoint), by the forward kernel. Needs :func:`channels_last_applies`
-    for the input's ``C`` channels and a padding of at most ``DH*(KH-1)`` per side. ``block``: the lane
-    tile, one of :func:`lane_blocks` for ``C`` lanes (default: the rule's).
+    """Input gradient of a convolution, channels-last, by the forward kernel (``C`` lanes).
+
+    At stride 1: ``gy`` convolved with the kernels flipped and transposed, padded by ``DH*(KH-1) - PH``
+    (the adjoint; needs a padding of at most ``DH*(KH-1)`` per side). At a larger stride: one stride-1
+    forward per *stride phase* (:func:`axis_phases`; the sub-pixel split of a transposed convolution), each
+    with the kernel rows and columns that reach its inputs and storing straight into its pixels of ``gx``
+    (needs :func:`strided_input_applies`). Needs :func:`channels_last_applies` for the input's ``C``
+    channels. ``block``: the lane tile, one of :func:`lane_blocks` for ``C`` lanes (default: the rule's).
 
     Shape:
         gy ``(N, OC, OH, OW)``, w ``(OC, C, KH, KW)`` -> gx ``x_shape`` = ``(N, C, H, W)``, channels-last.
+
+    Example:
+        >>> gy = to_channels_last(np.ones((1, 16, 2, 2), np.float32))
+        >>> w = np.ones((16, 16, 1, 1), np.float32)
+        >>> gx = conv2d_backward_input_channels_last(gy, w, (1, 16, 4, 4), (2, 2), (0, 0), (1, 1))
+        >>> gx[0, 0].tolist()  # a 1 x 1 kernel at stride 2 reaches every other row and column
+        [[16.0, 0.0, 16.0, 0.0], [0.0, 0.0, 0.0, 0.0], [16.0, 0.0, 16.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
     OC, C, KH, KW = w.shape
-    (PH, PW), (DH, DW) = padding, dilation
-    w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, OC, KH, KW)
-    adjoint = (DH * (KH - 1) - PH, DW * (KW - 1) - PW)
-    gx = conv2d_forward_channels_last(gy, w_flipped, None, (1, 1), adjoint, dilation, block=block)
-    if gx.shape != tuple(x_shape):
-        raise ValueError(f"x_shape: expected {gx.shape} for these gy, w and padding, got {tuple(x_shape)}")
-    return gx
+    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
+    if (SH, SW) == (1, 1):
+        w_flipped = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))  # (C, OC, KH, KW)
+        adjoint = (DH * (KH - 1) - PH, DW * (KW - 1) - PW)
+        gx = conv2d_forward_channels_last(gy, w_flipped, None, (1, 1), adjoint, dilation, block=block)
+        if gx.shape != tuple(x_shape):
+            raise ValueError(f"x_shape: expected {gx.shape} for these gy, w and padding, got {tuple(x_shape)}")
+        return gx
+    N, _, H, W = x_shape
+    OH, OW = gy.shape[2:]
+    if (OH, OW) != _output_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW):
+        raise ValueError(f"x_shape: gy {tuple(gy.shape)} is not the output of an input of {tuple(x_shape)} "
+                         f"with this w, stride and padding")  # fmt: skip
+    P, OB = _checked_block(block, C)
+    phased = _input_phases((OC, OH, OW), (C, H, W), (KH, KW), tuple(stride), tuple(padding), tuple(dilation), OB)
+    if phased is None:
+        raise ValueError(f"stride: {tuple(stride)} with padding {tuple(padding)} needs a padded copy of gy per "
+                         "phase, which this kernel does not make (see strided_input_applies)")  # fmt: skip
+    phases, empty = phased
+    wt = np.ascontiguousarray(w, dtype=np.float32).transpose(1, 0, 2, 3)  # (C, OC, KH, KW)
+    packed = [np.ascontiguousarray(wt[:, :, list(ph.rows.kernel)][:, :, :, list(ph.cols.kernel)]).reshape(-1)
+              [ph.plan.weight_index] for ph in phases]  # fmt: skip  # each (C/OB, K'*OB)
+    gyn = _nhwc(gy)  # (N, OH, OW, OC)
+    gx = (np.zeros if empty else np.empty)((N, H, W, C), dtype=np.float32)  # (N, H, W, C)
+    bias, floor = np.zeros(C, np.float32), np.float32(-np.inf)
+    driver = compile_driver(_make_forward_driver, _FORWARD_SIGNATURE, (P, OB))
+    scratch = np.zeros((1, 1, OC), dtype=np.float32)  # unused: every phase reads gy in place
+
+    def work(pieces: Iterator[tuple[int, int]]) -> None:
+        for n0, count in pieces:
+            for ph, wk in zip(phases, packed):
+                plan, rows, cols = ph.plan, ph.rows, ph.cols
+                driver(gyn, n0, count, rows.pad, cols.pad, 1, 1, len(cols.kernel), cols.dilation, 1, scratch,
+                       plan.offsets, plan.starts, plan.row_kind, wk, bias, floor, gx, cols.count,
+                       (rows.first * W + cols.first) * C, SH * W * C, SW * C)  # fmt: skip
+
+    over_samples(work, N, _samples_per_piece(N), single_thread_blas=False)
+    return gx.transpose(0, 3, 1, 2)  # (N, C, H, W), channels-last
 
 
 def conv2d_backward_weight_channels_last(

@@ -79,6 +79,7 @@ from nnscratch.cpu.channels_last import (
     conv2d_forward_channels_last,
     is_channels_last,
     lane_blocks,
+    strided_input_applies,
     to_channels_last,
     to_contiguous,
 )
@@ -432,8 +433,9 @@ def conv2d_backward_input(
     args = (tuple(stride), tuple(padding), tuple(dilation))
     last = is_channels_last(gy)
     adjoint_padding = all(0 <= p <= d * (k - 1) for p, d, k in zip(args[1], args[2], (KH, KW)))
-    lanes = (last and USE_CHANNELS_LAST and args[0] == (1, 1) and adjoint_padding
-             and channels_last_applies(gy.dtype, groups, C))  # fmt: skip
+    lanes = last and USE_CHANNELS_LAST and channels_last_applies(gy.dtype, groups, C)
+    legal = adjoint_padding if args[0] == (1, 1) else lanes and strided_input_applies(gy.shape, w.shape, x_shape, *args)
+    lanes = lanes and legal
     gy_given, gy = gy, (to_contiguous(gy) if last and not lanes else gy)  # the other kernels' layout, converted once
     candidates: dict[str, Callable[[], np.ndarray]] = {}
     if USE_DIRECT and direct_input_applies(gy.dtype, args[0], groups, x_shape, (KH, KW), args[1], args[2]):
@@ -459,7 +461,7 @@ def conv2d_backward_input(
     if input_channels(C) > C:  # padded channels (a first layer's 1-3): timed, but not the rule's choice
         default = "im2col"  # (1 channel capped at AVX2: the best tile 2.56 ms, im2col 2.32; see input_channels)
     if lanes:  # the rule's, timed first (a tuner short of budget times the first candidates only)
-        given = (gy_given, w, x_shape, *args[1:])
+        given = (gy_given, w, x_shape, *args)
         lane_tiles = {name: functools.partial(conv2d_backward_input_channels_last, *given, block)
                       for name, block in _lane_candidates(C).items()}  # fmt: skip
         candidates, default = {**lane_tiles, **candidates}, CHANNELS_LAST

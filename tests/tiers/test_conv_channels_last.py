@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numba import njit
 
 from nnscratch import registry
 from nnscratch.cpu import conv as cpu_conv
 from nnscratch.cpu.channels_last import (
+    axis_phases,
     channels_last_applies,
     conv2d_backward_input_channels_last,
     conv2d_backward_weight_channels_last,
@@ -28,6 +29,7 @@ from nnscratch.cpu.channels_last import (
     lane_block,
     lane_blocks,
     row_kinds,
+    strided_input_applies,
     tap_windows,
     to_channels_last,
 )
@@ -111,7 +113,7 @@ def test_stride_1_input_gradient_matches_reference(case, data):
     gy = rand(np.random.default_rng(2), (N, OC, OH, OW), np.float32)
     expected = REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, (1, 1), padding,
                                          dilation, 1)  # fmt: skip
-    got = conv2d_backward_input_channels_last(to_channels_last(gy), w, x_shape, padding, dilation, block)
+    got = conv2d_backward_input_channels_last(to_channels_last(gy), w, x_shape, (1, 1), padding, dilation, block)
     assert_close(got, expected)
 
 
@@ -187,15 +189,70 @@ def test_numba_tier_keeps_the_input_layout_and_every_candidate_agrees(channels_l
     assert len(lane_names) == (3 * len(lane_blocks(2 * LANES)) if channels_last_input else 0), lane_names
 
 
-def test_strided_input_gradient_of_channels_last_gy_converts_once_and_keeps_the_layout():
-    # no lane tile for a strided input gradient: gy is converted to NCHW once, the result back
+@pytest.mark.parametrize(
+    "args, lanes",
+    [(((2, 2), (1, 1), (1, 1), 1), True), (((2, 2), (0, 0), (2, 2), 1), False)],
+    ids=["3x3-s2-p1 by phases", "dilated: converted once"],
+)
+def test_strided_input_gradient_of_channels_last_gy_keeps_the_layout(args, lanes, monkeypatch):
+    # By stride phases where each phase reads gy in place; otherwise gy is converted to NCHW once, the result back.
     x, w, _ = _case((2, 16, 9, 9), (2 * LANES, 16, 3, 3))
-    args = ((2, 2), (1, 1), (1, 1), 1)
     y = REF.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, *args)
     gy = rand(np.random.default_rng(4), y.shape, np.float32)
+    names: list[str] = []
+    choose = cpu_conv.autotune.choose
+    monkeypatch.setattr(cpu_conv.autotune, "choose", lambda op, f, c, d: names.extend(c) or choose(op, f, c, d))
     got = NUMBA.conv2d_backward_input(to_channels_last(gy), w, x.shape, *args)
     assert is_channels_last(got)
     assert_close(got, REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x.shape, *args))
+    assert (names[0] == cpu_conv.CHANNELS_LAST) is lanes, names
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=lane_cases(), stride=st.tuples(st.integers(2, 3), st.integers(1, 3)), flip=st.booleans(), data=st.data())
+def test_strided_input_gradient_by_phases_matches_reference(case, stride, flip, data):
+    (N, _, H, W), (OC, _, KH, KW), _, padding, dilation = case
+    stride = stride[::-1] if flip else stride  # a stride of 1 along either axis, too
+    C = OC // 2 if OC % (2 * LANES) == 0 else OC  # the input's channels are the lanes
+    x_shape, w_shape = (N, C, H, W), (OC, C, KH, KW)
+    _, w, _ = _case(x_shape, w_shape)
+    y_shape = REF.conv2d_forward(np.zeros(x_shape), np.zeros(w_shape), None, stride, padding, dilation, 1).shape
+    assume(strided_input_applies(y_shape, w_shape, x_shape, stride, padding, dilation))
+    block = data.draw(st.sampled_from(lane_blocks(C)), label="block")
+    gy = rand(np.random.default_rng(2), y_shape, np.float32)
+    expected = REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, stride, padding,
+                                         dilation, 1)  # fmt: skip
+    got = conv2d_backward_input_channels_last(to_channels_last(gy), w, x_shape, stride, padding, dilation, block)
+    assert is_channels_last(got) or C == 1 or (H, W) == (1, 1)
+    assert_close(got, expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(1, 12), K=st.integers(1, 5), S=st.integers(1, 4), D=st.integers(1, 3), data=st.data())
+def test_axis_phases_reach_each_input_from_exactly_the_outputs_that_read_it(size, K, S, D, data):
+    P = data.draw(st.integers(0, D * (K - 1)), label="P")
+    out = (size + 2 * P - D * (K - 1) - 1) // S + 1
+    assume(out >= 1)
+    expected = {(o * S + k * D - P, k, o) for o in range(out) for k in range(K) if 0 <= o * S + k * D - P < size}
+    found = set()
+    for ph in axis_phases(size, out, K, S, P, D):
+        for j in range(ph.count):
+            for t, k in enumerate(ph.kernel):
+                o = j + t * ph.dilation - ph.pad
+                if 0 <= o < out:
+                    found.add((ph.first + S * j, k, o))
+    assert found == expected
+
+
+def test_strided_input_gradient_names_what_it_cannot_run():
+    gy = to_channels_last(np.ones((1, 16, 4, 4), np.float32))
+    w = np.ones((16, 16, 3, 3), np.float32)
+    with pytest.raises(
+        ValueError, match=r"x_shape: gy \(1, 16, 4, 4\) is not the output of an input of \(1, 16, 5, 5\)"
+    ):
+        conv2d_backward_input_channels_last(gy, w, (1, 16, 5, 5), (2, 2), (1, 1), (1, 1))
+    with pytest.raises(ValueError, match=r"stride: \(2, 2\) with padding \(0, 0\) needs a padded copy"):
+        conv2d_backward_input_channels_last(gy, w, (1, 16, 11, 11), (2, 2), (0, 0), (2, 2))
 
 
 @pytest.mark.parametrize("stride", [(1, 1), (2, 3)])
