@@ -9,7 +9,7 @@ and the median of the per-round ratios B / A.
 Usage:
     git worktree add /tmp/base <commit>        # tree A: the code before
     python benchmarks/ab_train_step.py --base /tmp/base [--rounds 5] [--steps 5] \
-        [--models simple_cnn resnet20] [--image 1 28]
+        [--models simple_cnn resnet20] [--image 1 28] [--channels-last]
 
 Tree B is the checkout this script lives in. Each worker calls ``nnscratch.cpu.tune_process()`` when
 the tree has it (as ``fit`` does); older trees tuned the process on import.
@@ -38,9 +38,13 @@ if tune is not None:
     tune()
 name, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 C, S = int(sys.argv[4]), int(sys.argv[5])  # input channels, side
+channels_last = sys.argv[6] == "1"
 ns.manual_seed(0)
 model = getattr(ns.models, name)(**({} if (C, S) == (3, 32) else {"in_channels": C, "image_size": S}))
 x, y = ns.randn(batch, C, S, S), ns.randint(0, 10, (batch,))
+if channels_last:  # as PyTorch's model.to(memory_format=torch.channels_last) and x.to(...)
+    model.to(memory_format=ns.channels_last)
+    x = x.to(memory_format=ns.channels_last)
 loss_fn = ns.nn.CrossEntropyLoss()
 opt = ns.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 def step():
@@ -56,11 +60,12 @@ print(json.dumps({"img_s": batch / statistics.median(times)}))
 """
 
 
-def run_tree(tree: Path, model: str, batch: int, steps: int, image: tuple[int, int], cache: Path) -> float:
+def run_tree(tree: Path, model: str, batch: int, steps: int, image: tuple[int, int], cache: Path,
+             channels_last: bool) -> float:  # fmt: skip
     # each tree tunes into its own cache: both trees report the same version, and one tree's choices
     # (among its own candidates) must not stand in for the other's
     env = {**os.environ, "PYTHONPATH": str(tree), "NNSCRATCH_CACHE": str(cache)}
-    argv = [model, str(batch), str(steps), *map(str, image)]
+    argv = [model, str(batch), str(steps), *map(str, image), str(int(channels_last))]
     out = subprocess.run([sys.executable, "-c", WORKER, *argv], env=env, cwd=tree,
                          capture_output=True, text=True, check=True)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])["img_s"]
@@ -81,6 +86,7 @@ def main() -> None:
         metavar=("CHANNELS", "SIDE"),
         help="input channels and side (default 3 32; 1 28 for Fashion-MNIST's shape)",
     )
+    parser.add_argument("--channels-last", action="store_true", help="model and input channels-last (both trees)")
     opts = parser.parse_args()
     image = (opts.image[0], opts.image[1])
     base, new = Path(opts.base).resolve(), Path(__file__).resolve().parents[1]
@@ -100,8 +106,8 @@ def compare(model: str, base: Path, new: Path, caches: dict, opts: argparse.Name
     a_runs, b_runs, ratios = [], [], []
     for r in range(opts.rounds):
         first, second = (base, new) if r % 2 == 0 else (new, base)  # alternate who goes first
-        got = {first: run_tree(first, model, opts.batch, opts.steps, image, caches[first])}
-        got[second] = run_tree(second, model, opts.batch, opts.steps, image, caches[second])
+        got = {first: run_tree(first, model, opts.batch, opts.steps, image, caches[first], opts.channels_last)}
+        got[second] = run_tree(second, model, opts.batch, opts.steps, image, caches[second], opts.channels_last)
         a_runs.append(got[base])
         b_runs.append(got[new])
         ratios.append(got[new] / got[base])

@@ -137,6 +137,19 @@ def test_relu_and_add_keep_the_layout():
         np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize("N, H, W", [(3, 5, 7), (4, 4, 4), (2, 1, 1)], ids=["odd rows", "16-row groups", "1x1"])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_per_channel_sum_of_channels_last_matches_nchw(N, H, W, keepdim):
+    # every conv's bias gradient: channels-last rows summed in groups of rows side by side
+    x = _rand(N, 6, H, W)
+    t = ns.from_numpy(to_channels_last(x))
+    assert is_channels_last(t.numpy()) or H * W == 1  # (1 x 1 pixels: both layouts at once)
+    got = t.sum(dim=(0, 2, 3), keepdim=keepdim).numpy()
+    expected = x.astype(np.float64).sum(axis=(0, 2, 3), keepdims=keepdim)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_layout_copies_agree_with_numpy():
     x = _rand(3, 16, 20, 20)  # above the parallel kernels' threshold
     c = to_channels_last(x)
