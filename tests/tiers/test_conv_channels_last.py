@@ -28,6 +28,7 @@ from nnscratch.cpu.channels_last import (
     is_channels_last,
     lane_block,
     lane_blocks,
+    merges_kernel_columns,
     row_kinds,
     strided_input_applies,
     tap_windows,
@@ -253,6 +254,24 @@ def test_strided_input_gradient_names_what_it_cannot_run():
         conv2d_backward_input_channels_last(gy, w, (1, 16, 5, 5), (2, 2), (1, 1), (1, 1))
     with pytest.raises(ValueError, match=r"stride: \(2, 2\) with padding \(0, 0\) needs a padded copy"):
         conv2d_backward_input_channels_last(gy, w, (1, 16, 11, 11), (2, 2), (0, 0), (2, 2))
+
+
+@pytest.mark.parametrize("C, kernel, padding", [(3, (3, 3), (1, 1)), (2, (5, 3), (2, 2)), (5, (2, 4), (0, 3)),
+                                                (1, (3, 5), (1, 2))])  # fmt: skip
+@pytest.mark.parametrize("stride", [(1, 1), (2, 1)])
+def test_weight_gradient_of_few_input_channels_merges_the_kernel_columns(C, kernel, padding, stride):
+    # a first layer's few channels: the tiles' rows are a kernel row's (kw, c) pairs, the edge columns per tap
+    x_shape, w_shape = (2, C, 9, 13), (2 * LANES, C, *kernel)
+    x, w, _ = _case(x_shape, w_shape)
+    y = REF.conv2d_forward(x.astype(np.float64), w.astype(np.float64), None, stride, padding, (1, 1), 1)
+    gy = rand(np.random.default_rng(5), y.shape, np.float32)
+    expected = REF.conv2d_backward_weight(gy.astype(np.float64), x.astype(np.float64), w_shape, stride, padding,
+                                          (1, 1), 1)  # fmt: skip
+    for block in lane_blocks(w_shape[0]):
+        assert merges_kernel_columns(C, kernel[1], 1, block[0]) is (C * kernel[1] >= 4)
+        got = conv2d_backward_weight_channels_last(to_channels_last(gy), to_channels_last(x), w_shape, stride,
+                                                   padding, (1, 1), block)  # fmt: skip
+        assert_close(got, expected)
 
 
 @pytest.mark.parametrize("stride", [(1, 1), (2, 3)])
