@@ -403,11 +403,17 @@ def _make_weight_driver(P: int, OB: int) -> Callable:
                             lo, hi = max(lo, windows[t0 + kw, 2]), min(hi, windows[t0 + kw, 3])
                         if hi <= lo:
                             lo, hi = 0, 0
-                    for t in range(t0, t0 + per_row):
-                        col0, col1 = windows[t, 2], windows[t, 3]
-                        a_tap = taps[t] + i0 * arow
-                        for side in range(2):  # the tap's columns left and right of the merged ones (all: none)
-                            if hi > lo:
+                    for part in range(per_row + 1):  # each tap's columns outside the merged ones, then those
+                        if part < per_row:  # rows: the tap's input channels
+                            t, rows = t0 + part, C
+                            col0, col1 = windows[t, 2], windows[t, 3]
+                        elif hi > lo:  # rows: kernel row kh's (kw, c), side by side in x (no dilation) and in gw
+                            t, rows, col0, col1 = t0, KW * C, lo, hi
+                        else:
+                            continue
+                        a_part = taps[t] + i0 * arow
+                        for side in range(2):
+                            if part < per_row and hi > lo:
                                 c0, c1 = (col0, min(col1, lo)) if side == 0 else (max(col0, hi), col1)
                             else:
                                 c0, c1 = (col0, col1) if side == 0 else (0, 0)
@@ -416,38 +422,19 @@ def _make_weight_driver(P: int, OB: int) -> Callable:
                             for block in range(OC // OB):
                                 oc0 = block * OB
                                 b0 = i0 * brow + oc0
-                                c = 0
-                                while c + P <= C:
-                                    grid_tile(xf, a_tap + c, channel_step, arow, acol, gyf, b0, brow, bcol, i1 - i0,
-                                              c0, c1, gwf, (t * C + c) * OC + oc0, OC, P, OB)  # fmt: skip
-                                    c += P
-                                while c + 4 <= C:
-                                    grid_tile(xf, a_tap + c, channel_step, arow, acol, gyf, b0, brow, bcol, i1 - i0,
-                                              c0, c1, gwf, (t * C + c) * OC + oc0, OC, 4, OB)  # fmt: skip
-                                    c += 4
-                                while c < C:
-                                    grid_tile(xf, a_tap + c, channel_step, arow, acol, gyf, b0, brow, bcol, i1 - i0,
-                                              c0, c1, gwf, (t * C + c) * OC + oc0, OC, 1, OB)  # fmt: skip
-                                    c += 1
-                    if hi > lo:  # rows (kw, c) of kernel row kh: side by side in x (no dilation) and in gw
-                        a_row = taps[t0] + i0 * arow
-                        rows = KW * C
-                        for block in range(OC // OB):
-                            oc0 = block * OB
-                            b0 = i0 * brow + oc0
-                            r = 0
-                            while r + P <= rows:
-                                grid_tile(xf, a_row + r, channel_step, arow, acol, gyf, b0, brow, bcol, i1 - i0, lo,
-                                          hi, gwf, (t0 * C + r) * OC + oc0, OC, P, OB)  # fmt: skip
-                                r += P
-                            while r + 4 <= rows:
-                                grid_tile(xf, a_row + r, channel_step, arow, acol, gyf, b0, brow, bcol, i1 - i0, lo,
-                                          hi, gwf, (t0 * C + r) * OC + oc0, OC, 4, OB)  # fmt: skip
-                                r += 4
-                            while r < rows:
-                                grid_tile(xf, a_row + r, channel_step, arow, acol, gyf, b0, brow, bcol, i1 - i0, lo,
-                                          hi, gwf, (t0 * C + r) * OC + oc0, OC, 1, OB)  # fmt: skip
-                                r += 1
+                                r = 0
+                                while r + P <= rows:
+                                    grid_tile(xf, a_part + r, channel_step, arow, acol, gyf, b0, brow, bcol, i1 - i0,
+                                              c0, c1, gwf, (t * C + r) * OC + oc0, OC, P, OB)  # fmt: skip
+                                    r += P
+                                while r + 4 <= rows:
+                                    grid_tile(xf, a_part + r, channel_step, arow, acol, gyf, b0, brow, bcol, i1 - i0,
+                                              c0, c1, gwf, (t * C + r) * OC + oc0, OC, 4, OB)  # fmt: skip
+                                    r += 4
+                                while r < rows:
+                                    grid_tile(xf, a_part + r, channel_step, arow, acol, gyf, b0, brow, bcol, i1 - i0,
+                                              c0, c1, gwf, (t * C + r) * OC + oc0, OC, 1, OB)  # fmt: skip
+                                    r += 1
 
     return weight_samples
 

@@ -434,8 +434,8 @@ def conv2d_backward_input(
     last = is_channels_last(gy)
     adjoint_padding = all(0 <= p <= d * (k - 1) for p, d, k in zip(args[1], args[2], (KH, KW)))
     lanes = last and USE_CHANNELS_LAST and channels_last_applies(gy.dtype, groups, C)
-    legal = adjoint_padding if args[0] == (1, 1) else lanes and strided_input_applies(gy.shape, w.shape, x_shape, *args)
-    lanes = lanes and legal
+    if lanes:  # stride 1: the adjoint forward; strided: by stride phases
+        lanes = adjoint_padding if args[0] == (1, 1) else strided_input_applies(gy.shape, w.shape, x_shape, *args)
     gy_given, gy = gy, (to_contiguous(gy) if last and not lanes else gy)  # the other kernels' layout, converted once
     candidates: dict[str, Callable[[], np.ndarray]] = {}
     if USE_DIRECT and direct_input_applies(gy.dtype, args[0], groups, x_shape, (KH, KW), args[1], args[2]):
