@@ -4,9 +4,9 @@ The register tiles are chosen per ISA (:mod:`nnscratch.cpu.isa`, :func:`nnscratc
 so a host with AVX-512 tests its own tiles only. :func:`~nnscratch.cpu.isa.capped_environment` makes a
 subprocess's Numba compile for AVX2 or for a generic x86-64 (SSE2, 128-bit vectors) instead; there the
 numba tier's float32 3x3 convolutions (forward, input and weight gradients, stride 1 and 2: the direct
-kernels) must still match the float64 reference tier. One subprocess per ISA: its kernels compile for
-that ISA the first time (up to a minute for the generic one) and load from Numba's cache afterwards
-(the CPU name and features are part of the cache key).
+kernels; and the channels-last lane tiles) must still match the float64 reference tier. One subprocess
+per ISA: its kernels compile for that ISA the first time (up to a minute for the generic one) and load
+from Numba's cache afterwards (the CPU name and features are part of the cache key).
 """
 
 from __future__ import annotations
@@ -95,6 +95,21 @@ flat = {"flat forward": (direct.conv2d_forward_direct(x, w, None, one, one, one,
 for kind, (got, want) in flat.items():
     errors[kind] = float(np.abs(got - want).max()) / max(float(np.abs(want).max()), 1.0)
 applies["flat"] = [direct.flat_applies(14, 14, 16)]
+from nnscratch.cpu import channels_last as cl  # the lane tiles: rows of 8 (two 4-pixel tiles), of 13
+for H in (8, 13):
+    xc = cl.to_channels_last(rng.standard_normal((2, 16, H, H)).astype(np.float32))
+    wc, bc = rng.standard_normal((32, 16, 3, 3)).astype(np.float32), rng.standard_normal(32).astype(np.float32)
+    gyc = cl.to_channels_last(rng.standard_normal((2, 32, H, H)).astype(np.float32))
+    x64, w64, gy64 = np.asarray(xc, np.float64), wc.astype(np.float64), np.asarray(gyc, np.float64)
+    lanes = {"forward": (cl.conv2d_forward_channels_last(xc, wc, bc, one, one, one),
+                         reference.conv2d_forward(x64, w64, bc.astype(np.float64), one, one, one, 1)),
+             "input": (cl.conv2d_backward_input_channels_last(gyc, wc, xc.shape, one, one, one),
+                       reference.conv2d_backward_input(gy64, w64, xc.shape, one, one, one, 1)),
+             "weight": (cl.conv2d_backward_weight_channels_last(gyc, xc, wc.shape, one, one, one),
+                        reference.conv2d_backward_weight(gy64, x64, wc.shape, one, one, one, 1))}
+    for kind, (got, want) in lanes.items():
+        errors[f"channels-last {kind} {H}x{H}"] = float(np.abs(got - want).max()) / max(float(np.abs(want).max()), 1.0)
+applies["channels-last"] = [cl.channels_last_applies(np.float32, 1, 32), cl.channels_last_applies(np.float32, 1, 16)]
 t = target()
 print(json.dumps({"target": [t.name, t.cpu, t.vector_bits, t.vector_registers], "widest": widest, "errors": errors,
                   "applies": applies, "tile": list(direct.forward_tiles(16, 16, 16)[0])}))
