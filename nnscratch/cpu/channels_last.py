@@ -280,6 +280,9 @@ def _make_forward_driver(P: int, OB: int) -> Callable:
         wf = wk.reshape(-1)
         astep = SW * C
         wide = P if OW % P == 0 or OW >= 2 * P else 4  # a row of 8: two tiles of 4, not 6 and 2
+        wide_end = OW - OW % P  # where the P-pixel tiles stop ...
+        if 0 < OW % P < 4 and (P + OW % P) % 4 == 0 and wide_end >= P:
+            wide_end -= P  # ... one sooner where the rest then fills 4-pixel tiles: 32 = 6*4 + 4*2, not 6*5 + 2
         edges = KW >= 2  # with one kernel column, the first and the last steps are the same ones
         for n in range(n0, n0 + count):
             if in_place:
@@ -299,7 +302,7 @@ def _make_forward_driver(P: int, OB: int) -> Callable:
                     w0 = (block * K_all + k0) * OB  # the block's packed weights of these taps (K', OB)
                     ow = 0
                     while ow < OW:
-                        if wide == P and ow + P <= OW:
+                        if wide == P and ow + P <= wide_end:
                             p = P
                         elif ow + 4 <= OW:
                             p = 4

@@ -120,7 +120,8 @@ def test_stride_1_input_gradient_matches_reference(case, data):
 
 @pytest.mark.parametrize("OW", range(1, 15))
 def test_every_row_width_is_covered_by_the_tiles_of_each_size(OW):
-    # a row of OW pixels: tiles of P (6 on AVX2), then 4, 2 and 1; no pixel twice, none left out
+    # a row of OW pixels: tiles of P (6 on AVX2; one fewer where the rest fills 4s), then 4, 2 and 1; no pixel
+    # twice, none left out
     x, w, b = _case((2, 8, 3, OW), (2 * LANES, 8, 3, 3), seed=OW)
     expected = REF.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), (1, 1), (1, 1),
                                   (1, 1), 1)  # fmt: skip

@@ -95,8 +95,8 @@ flat = {"flat forward": (direct.conv2d_forward_direct(x, w, None, one, one, one,
 for kind, (got, want) in flat.items():
     errors[kind] = float(np.abs(got - want).max()) / max(float(np.abs(want).max()), 1.0)
 applies["flat"] = [direct.flat_applies(14, 14, 16)]
-from nnscratch.cpu import channels_last as cl  # the lane tiles: rows of 8 (two 4-pixel tiles), of 13
-for H in (8, 13):
+from nnscratch.cpu import channels_last as cl  # the lane tiles: rows of 8 (two 4-pixel tiles), 13, 14 (6+4+4)
+for H in (8, 13, 14):
     xc = cl.to_channels_last(rng.standard_normal((2, 16, H, H)).astype(np.float32))
     wc, bc = rng.standard_normal((32, 16, 3, 3)).astype(np.float32), rng.standard_normal(32).astype(np.float32)
     gyc = cl.to_channels_last(rng.standard_normal((2, 32, H, H)).astype(np.float32))
