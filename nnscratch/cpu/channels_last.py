@@ -368,10 +368,12 @@ def tap_windows(
 
 def _make_weight_driver(P: int, OB: int) -> Callable:
     """Weight gradient of samples ``n0 .. n0+count`` added into ``gw``: per block of output rows, tap,
-    block of ``P`` input channels (then 4 and 1) and block of ``OB`` output channels, one :func:`grid_tile`
-    whose reduction runs over the block's pixels that read inside the input at that tap (the padding's
-    products are zero: with a 3 x 3 kernel padded by 1, 16% of them at 8 x 8 pixels). No step reads the
-    padding, so the tiles read each sample of ``x`` itself, not a padded copy.
+    block of ``P`` input channels (then 4 and 1; one ``P`` block fewer where 4s then leave fewer 1-row
+    tiles, whose 2 sums on AVX2 wait on the FMA latency: 32 rows = 6*4 + 4*2, 9 = 4+4+1) and block of
+    ``OB`` output channels, one :func:`grid_tile` whose reduction runs over the block's pixels that read
+    inside the input at that tap (the padding's products are zero: with a 3 x 3 kernel padded by 1, 16%
+    of them at 8 x 8 pixels). No step reads the padding, so the tiles read each sample of ``x`` itself,
+    not a padded copy.
 
     ``merge`` (fewer input channels than a tile has rows, a first layer's 1-3, and no column dilation):
     the tiles' rows are a kernel row's ``(kw, c)`` pairs instead, ``KW * C`` of them side by side in ``x``
@@ -422,11 +424,15 @@ def _make_weight_driver(P: int, OB: int) -> Callable:
                                 c0, c1 = (col0, col1) if side == 0 else (0, 0)
                             if c1 <= c0:
                                 continue
+                            wide_end = rows - rows % P  # where the P-row tiles stop ...
+                            rest = rows % P
+                            if 0 < rest < 4 and (P + rest) % 4 < rest and wide_end >= P:
+                                wide_end -= P  # ... one sooner where 4-row tiles leave fewer 1-row ones: 9 = 4+4+1
                             for block in range(OC // OB):
                                 oc0 = block * OB
                                 b0 = i0 * brow + oc0
                                 r = 0
-                                while r + P <= rows:
+                                while r + P <= wide_end:
                                     grid_tile(xf, a_part + r, channel_step, arow, acol, gyf, b0, brow, bcol, i1 - i0,
                                               c0, c1, gwf, (t * C + r) * OC + oc0, OC, P, OB)  # fmt: skip
                                     r += P

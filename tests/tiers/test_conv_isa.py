@@ -109,6 +109,13 @@ for H in (8, 13, 14):
                         reference.conv2d_backward_weight(gy64, x64, wc.shape, one, one, one, 1))}
     for kind, (got, want) in lanes.items():
         errors[f"channels-last {kind} {H}x{H}"] = float(np.abs(got - want).max()) / max(float(np.abs(want).max()), 1.0)
+for C in (3, 32):  # weight-gradient tile rows: 3 channels merge into 9 (kw, c) rows, 32 channels: 6*4 + 4*2 on AVX2
+    xc = cl.to_channels_last(rng.standard_normal((2, C, 9, 9)).astype(np.float32))
+    gyc = cl.to_channels_last(rng.standard_normal((2, 16, 9, 9)).astype(np.float32))
+    got = cl.conv2d_backward_weight_channels_last(gyc, xc, (16, C, 3, 3), one, one, one)
+    want = reference.conv2d_backward_weight(np.asarray(gyc, np.float64), np.asarray(xc, np.float64), (16, C, 3, 3),
+                                            one, one, one, 1)
+    errors[f"channels-last weight {C} channels"] = float(np.abs(got - want).max()) / max(float(np.abs(want).max()), 1.0)
 applies["channels-last"] = [cl.channels_last_applies(np.float32, 1, 32), cl.channels_last_applies(np.float32, 1, 16)]
 t = target()
 print(json.dumps({"target": [t.name, t.cpu, t.vector_bits, t.vector_registers], "widest": widest, "errors": errors,
