@@ -279,10 +279,11 @@ def _make_forward_driver(P: int, OB: int) -> Callable:
         K_all = offsets.shape[0]
         wf = wk.reshape(-1)
         astep = SW * C
-        wide = P if OW % P == 0 or OW >= 2 * P else 4  # a row of 8: two tiles of 4, not 6 and 2
-        wide_end = OW - OW % P  # where the P-pixel tiles stop ...
-        if 0 < OW % P < 4 and (P + OW % P) % 4 == 0 and wide_end >= P:
-            wide_end -= P  # ... one sooner where the rest then fills 4-pixel tiles: 32 = 6*4 + 4*2, not 6*5 + 2
+        wide_end = OW - OW % P  # where the P-pixel tiles stop: none in a row of 8 (two tiles of 4, not 6 and 2),
+        if OW % P != 0 and OW < 2 * P:
+            wide_end = 0
+        elif 0 < OW % P < 4 and (P + OW % P) % 4 == 0:
+            wide_end -= P  # one sooner where the rest then fills 4-pixel tiles: 32 = 6*4 + 4*2, not 6*5 + 2
         edges = KW >= 2  # with one kernel column, the first and the last steps are the same ones
         for n in range(n0, n0 + count):
             if in_place:
@@ -302,7 +303,7 @@ def _make_forward_driver(P: int, OB: int) -> Callable:
                     w0 = (block * K_all + k0) * OB  # the block's packed weights of these taps (K', OB)
                     ow = 0
                     while ow < OW:
-                        if wide == P and ow + P <= wide_end:
+                        if ow + P <= wide_end:
                             p = P
                         elif ow + 4 <= OW:
                             p = 4
@@ -366,6 +367,16 @@ def tap_windows(
     return np.array(windows, dtype=np.int64).reshape(KH * KW, 4)
 
 
+@njit(**KERNEL_OPTIONS)
+def _wide_tiles_end(rows, P):
+    # where a weight tile run over `rows` rows stops taking P-row tiles (then 4s, then 1s): one P tile
+    # sooner where the 4s then leave fewer 1-row tiles (2 sums on AVX2): 32 = 6*4 + 4*2, 9 = 4+4+1
+    end, rest = rows - rows % P, rows % P
+    if 0 < rest < 4 and (P + rest) % 4 < rest and end >= P:
+        end -= P
+    return end
+
+
 def _make_weight_driver(P: int, OB: int) -> Callable:
     """Weight gradient of samples ``n0 .. n0+count`` added into ``gw``: per block of output rows, tap,
     block of ``P`` input channels (then 4 and 1; one ``P`` block fewer where 4s then leave fewer 1-row
@@ -392,6 +403,7 @@ def _make_weight_driver(P: int, OB: int) -> Callable:
         KW = merge  # the kernel columns where merging them, else 0
         per_row = KW if KW > 0 else 1  # the taps taken together: a kernel row's, or one
         kernel_rows = taps.shape[0] // per_row
+        channels_end, merged_end = _wide_tiles_end(C, P), _wide_tiles_end(KW * C, P)  # rows: a tap's, merged
         for n in range(n0, n0 + count):
             xf = x[n].reshape(-1)  # (H*W*C,)
             gyf = gy[n].reshape(-1)  # (OH*OW*OC,)
@@ -424,10 +436,7 @@ def _make_weight_driver(P: int, OB: int) -> Callable:
                                 c0, c1 = (col0, col1) if side == 0 else (0, 0)
                             if c1 <= c0:
                                 continue
-                            wide_end = rows - rows % P  # where the P-row tiles stop ...
-                            rest = rows % P
-                            if 0 < rest < 4 and (P + rest) % 4 < rest and wide_end >= P:
-                                wide_end -= P  # ... one sooner where 4-row tiles leave fewer 1-row ones: 9 = 4+4+1
+                            wide_end = channels_end if part < per_row else merged_end
                             for block in range(OC // OB):
                                 oc0 = block * OB
                                 b0 = i0 * brow + oc0
