@@ -43,6 +43,7 @@ import numpy as np
 from numba import njit, prange
 
 from nnscratch.config import NUMBA_PARALLEL_OPTIONS
+from nnscratch.contracts.checks import conv_output_hw
 from nnscratch.cpu.direct_codegen import KERNEL_OPTIONS, compile_driver, prefer_wide_vectors
 from nnscratch.cpu.isa import TargetISA, target
 from nnscratch.cpu.lane_tiles import grid_tile, lane_tile
@@ -476,11 +477,6 @@ class _ForwardPlan(NamedTuple):
     weight_index: np.ndarray  # (OC/OB, K_all*OB): the packed weights, as indices into w (OC, C, KH, KW)
 
 
-def _output_size(H: int, W: int, KH: int, KW: int, SH: int, SW: int, PH: int, PW: int, DH: int, DW: int) -> Pair:
-    """``(OH, OW)`` of a convolution padded by ``(PH, PW)`` on each side."""
-    return (H + 2 * PH - DH * (KH - 1) - 1) // SH + 1, (W + 2 * PW - DW * (KW - 1) - 1) // SW + 1
-
-
 @functools.lru_cache(maxsize=256)
 def _forward_plan(
     C: int, H: int, W: int, OC: int, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, OB: int, out: Pair
@@ -542,8 +538,8 @@ def conv2d_forward_channels_last(
     """
     N, C, H, W = x.shape
     OC, _, KH, KW = w.shape
-    (SH, SW), (PH, PW), (DH, DW) = stride, padding, dilation
-    OH, OW = _output_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW)
+    (SH, SW), (PH, PW), DW = stride, padding, dilation[1]
+    OH, OW = conv_output_hw((H, W), (KH, KW), stride, padding, dilation)
     P, OB = _checked_block(block, OC)
     plan = _forward_plan(C, H, W, OC, (KH, KW), stride, padding, dilation, OB, (OH, OW))
     in_place, offsets, starts, row_kind = plan.in_place, plan.offsets, plan.starts, plan.row_kind
@@ -644,7 +640,7 @@ def strided_input_applies(
     phases, each reading ``gy`` in place)."""
     (_, OC, OH, OW), (_, C, KH, KW), (_, _, H, W) = gy_shape, w_shape, x_shape
     blocks = lane_blocks(C)
-    if not blocks or (OH, OW) != _output_size(H, W, KH, KW, *stride, *padding, *dilation):
+    if not blocks or (OH, OW) != conv_output_hw((H, W), (KH, KW), stride, padding, dilation):
         return False
     return _input_phases((OC, OH, OW), (C, H, W), (KH, KW), stride, padding, dilation, blocks[0][1]) is not None
 
@@ -688,7 +684,7 @@ def conv2d_backward_input_channels_last(
         return gx
     N, _, H, W = x_shape
     OH, OW = gy.shape[2:]
-    if (OH, OW) != _output_size(H, W, KH, KW, SH, SW, PH, PW, DH, DW):
+    if (OH, OW) != conv_output_hw((H, W), (KH, KW), stride, padding, dilation):
         raise ValueError(f"x_shape: gy {tuple(gy.shape)} is not the output of an input of {tuple(x_shape)} "
                          f"with this w, stride and padding")  # fmt: skip
     P, OB = _checked_block(block, C)
