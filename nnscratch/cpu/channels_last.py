@@ -75,31 +75,52 @@ def is_channels_last(a: np.ndarray) -> bool:
     return a.ndim == 4 and not a.flags.c_contiguous and a.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
-#: Pixels per block of a layout change: a block's lines of every plane stay in L1 while its pixels'
-#: channels are gathered (a pixel at a time, the C planes' reads 4 KB apart alias in L1: 4x slower).
-COPY_BLOCK = 64
+#: Side of the square blocks of a layout change: ``COPY_BLOCK`` channels x ``COPY_BLOCK`` pixels, loops
+#: of constant trip counts, which LLVM unrolls into scalar moves. The first version (every channel of a
+#: run of 64 pixels, the pixels innermost) was vectorised by LLVM's AVX-512 cost models into gathers and
+#: scatters: (128, 16, 32, 32) float32 2.9 ms on 2 threads (AMD EPYC Zen 4, AVX-512), 0.80 capped at
+#: AVX2; the blocks 0.45 on either (benchmarks/README.md, 'Design measurements').
+COPY_BLOCK = 8
 
 
 @njit(**NUMBA_PARALLEL_OPTIONS)
 def _planes_to_rows(x3, y3):
-    # x3 (N, C, L) -> y3 (N, L, C), by blocks of COPY_BLOCK pixels
+    # x3 (N, C, L) -> y3 (N, L, C), by blocks of COPY_BLOCK channels x COPY_BLOCK pixels, then the rests
     N, C, L = x3.shape
+    B = COPY_BLOCK
+    Lb, Cb = L - L % B, C - C % B
     for n in prange(N):
-        for i0 in range(0, L, COPY_BLOCK):
+        for i0 in range(0, Lb, B):
+            for c0 in range(0, Cb, B):
+                for i in range(B):
+                    for c in range(B):
+                        y3[n, i0 + i, c0 + c] = x3[n, c0 + c, i0 + i]
+            for c in range(Cb, C):
+                for i in range(B):
+                    y3[n, i0 + i, c] = x3[n, c, i0 + i]
+        for i in range(Lb, L):
             for c in range(C):
-                for i in range(i0, min(L, i0 + COPY_BLOCK)):
-                    y3[n, i, c] = x3[n, c, i]
+                y3[n, i, c] = x3[n, c, i]
 
 
 @njit(**NUMBA_PARALLEL_OPTIONS)
 def _rows_to_planes(x3, y3):
-    # x3 (N, L, C) -> y3 (N, C, L), by blocks of COPY_BLOCK pixels
+    # x3 (N, L, C) -> y3 (N, C, L), by blocks as _planes_to_rows
     N, L, C = x3.shape
+    B = COPY_BLOCK
+    Lb, Cb = L - L % B, C - C % B
     for n in prange(N):
-        for i0 in range(0, L, COPY_BLOCK):
+        for i0 in range(0, Lb, B):
+            for c0 in range(0, Cb, B):
+                for c in range(B):
+                    for i in range(B):
+                        y3[n, c0 + c, i0 + i] = x3[n, i0 + i, c0 + c]
+            for c in range(Cb, C):
+                for i in range(B):
+                    y3[n, c, i0 + i] = x3[n, i0 + i, c]
+        for i in range(Lb, L):
             for c in range(C):
-                for i in range(i0, min(L, i0 + COPY_BLOCK)):
-                    y3[n, c, i] = x3[n, i, c]
+                y3[n, c, i] = x3[n, i, c]
 
 
 #: Values below which a layout change is left to NumPy (the parallel kernels' start-up costs more).
