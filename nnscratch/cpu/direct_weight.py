@@ -43,12 +43,31 @@ from nnscratch.cpu.threads import sum_over_samples
 Pair = tuple[int, int]
 
 
-#: Channels from which the channels-last copy of a stride-1 sample writes a pixel's channels in one run
-#: (reads strided by H*W) instead of reading the rows in order (writes strided by C). Measured, 128
-#: samples, one core (Intel Xeon, AVX-512): C=16 at 32x32 0.94 ms rows-in-order vs 1.09 a pixel's run;
-#: C=32 at 16x16 0.54 vs 0.52; C=64 at 8x8 0.32 vs 0.25. Strided samples always take the pixel's run
-#: (16 at 32x32, stride 2: 1.56 -> 1.09 ms; 32 at 16x16: 0.93 -> 0.47).
-PIXEL_RUN_CHANNELS = 32
+#: Channels and pixels per block of the channels-last copy: each input row's (C, W) values are
+#: transposed in COPY_BLOCK x COPY_BLOCK blocks (constant trip counts), as the layout changes of
+#: :mod:`nnscratch.cpu.channels_last`. Reading a row in order and writing its values C apart, or writing
+#: each pixel's C channels in one run and reading them H*W apart, had LLVM vectorise the loop into
+#: gathers or scatters on AVX-512 (benchmarks/README.md, 'Design measurements', nnscratch.cpu.direct_weight).
+COPY_BLOCK = 8
+
+
+@njit(**KERNEL_OPTIONS)
+def _row_channels_last(x, n, ih, out, r, j0):
+    # row ih of sample n of x (N, C, H, W) channels-last into out (rows, cols, C): out[r, j0 + iw, c] = x[n, c, ih, iw]
+    C, W = x.shape[1], x.shape[3]
+    B = COPY_BLOCK
+    Wb, Cb = W - W % B, C - C % B
+    for i0 in range(0, Wb, B):
+        for c0 in range(0, Cb, B):
+            for i in range(B):
+                for c in range(B):
+                    out[r, j0 + i0 + i, c0 + c] = x[n, c0 + c, ih, i0 + i]
+        for c in range(Cb, C):
+            for i in range(B):
+                out[r, j0 + i0 + i, c] = x[n, c, ih, i0 + i]
+    for c in range(C):  # the last W % B pixels (channel-innermost, this loop became gathers on AVX-512)
+        for i in range(Wb, W):
+            out[r, j0 + i, c] = x[n, c, ih, i]
 
 
 @njit(**KERNEL_OPTIONS)
@@ -56,22 +75,22 @@ def _copy_phases_channels_last(x, n, PH, PW, SH, SW, xt):
     # sample n of x (N, C, H, W) channels-last into the zero-bordered scratch xt (SH*SW*Hq + 1, Wq, C):
     # padded x[c, hp, wp] -> xt[((hp % SH)*SW + wp % SW)*Hq + hp // SH, wp // SW, c] (as direct._copy_phases,
     # channels last); writes within one (Wq, C) block per phase
-    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    C, W = x.shape[1], x.shape[3]
     Hq = (xt.shape[0] - 1) // (SH * SW)
     j0s, iw0s, counts = phase_columns(W, PW, SW)
-    for ih in range(H):
+    row_t = np.empty((1, W, C), np.float32)  # (1, W, C): one input row channels-last, before its column phases
+    for ih in range(x.shape[2]):
         hp = PH + ih
         row = (hp % SH) * SW * Hq + hp // SH
-        if SW == 1 and C < PIXEL_RUN_CHANNELS:  # few channels: contiguous reads along each row
-            for c in range(C):
-                for iw in range(W):
-                    xt[row, PW + iw, c] = x[n, c, ih, iw]
+        if SW == 1:  # the row lands in one run of xt
+            _row_channels_last(x, n, ih, xt, row, PW)
             continue
-        for phase in range(SW):  # columns wp = j*SW + phase: each pixel's C channels written in one run
+        _row_channels_last(x, n, ih, row_t, 0, 0)
+        for phase in range(SW):  # columns wp = j*SW + phase: every SW-th pixel, each pixel's C channels in one run
             j0, iw0 = j0s[phase], iw0s[phase]
             for k in range(counts[phase]):
                 for c in range(C):
-                    xt[row + phase * Hq, j0 + k, c] = x[n, c, ih, iw0 + k * SW]
+                    xt[row + phase * Hq, j0 + k, c] = row_t[0, iw0 + k * SW, c]
 
 
 #: Numba signature of the weight-gradient driver: x (N, C, H, W), gy (N, OC, OH, OW), n0, count, PH, PW, SH, SW,

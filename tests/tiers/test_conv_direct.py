@@ -29,7 +29,7 @@ from nnscratch.cpu import conv as cpu_conv
 from nnscratch.cpu import direct, isa
 from nnscratch.cpu.direct_codegen import TileShape, sample_cost, sample_tiles
 from nnscratch.cpu.direct_weight import (
-    PIXEL_RUN_CHANNELS,
+    COPY_BLOCK,
     _copy_phases_channels_last,
     conv2d_backward_weight_direct,
     direct_weight_applies,
@@ -496,9 +496,9 @@ def test_every_weight_gradient_tile_matches_reference(name, shape):
 @pytest.mark.parametrize("C", [3, 16, 31, 32, 40])
 @pytest.mark.parametrize("stride", [(1, 1), (2, 2), (1, 2), (3, 1)])
 def test_channels_last_copy_of_the_weight_gradient_matches_numpy(C, stride):
-    # both loop orders (a row's values in order below PIXEL_RUN_CHANNELS at stride 1, a pixel's channels
-    # in one run otherwise) write the padded sample, split into stride phases, channels last
-    assert 3 < PIXEL_RUN_CHANNELS <= 32
+    # whole blocks of COPY_BLOCK channels x pixels and the rests (3, 31 and 40 channels; 7 or 9 pixels a
+    # row) write the padded sample, split into stride phases, channels last
+    assert COPY_BLOCK == 8
     (SH, SW), (PH, PW), H, W = stride, (1, 2), 7, 9
     x = np.random.default_rng(0).random((2, C, H, W), dtype=np.float32)
     Hq, Wq = -(-(H + 2 * PH) // SH), -(-(W + 2 * PW) // SW)
