@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from numba import njit
 
+from nnscratch.cpu.channels_last import COPY_BLOCK
 from nnscratch.cpu.direct_codegen import (
     CHANNELS,
     KERNEL_OPTIONS,
@@ -43,12 +44,11 @@ from nnscratch.cpu.threads import sum_over_samples
 Pair = tuple[int, int]
 
 
-#: Channels and pixels per block of the channels-last copy: each input row's (C, W) values are
-#: transposed in COPY_BLOCK x COPY_BLOCK blocks (constant trip counts), as the layout changes of
-#: :mod:`nnscratch.cpu.channels_last`. Reading a row in order and writing its values C apart, or writing
-#: each pixel's C channels in one run and reading them H*W apart, had LLVM vectorise the loop into
-#: gathers or scatters on AVX-512 (benchmarks/README.md, 'Design measurements', nnscratch.cpu.direct_weight).
-COPY_BLOCK = 8
+# Each input row's (C, W) values are transposed in COPY_BLOCK x COPY_BLOCK blocks (constant trip counts),
+# as the layout changes of nnscratch.cpu.channels_last do. Reading a row in order and writing its values
+# C apart, or writing each pixel's C channels in one run and reading them H*W apart, had LLVM vectorise
+# the loop into gathers or scatters on AVX-512 (benchmarks/README.md, 'Design measurements',
+# nnscratch.cpu.direct_weight (copy)).
 
 
 @njit(**KERNEL_OPTIONS)
