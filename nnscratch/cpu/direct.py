@@ -101,12 +101,17 @@ _SAMPLE_SIGNATURE = (
 def _copy_phases(x, n, PH, PW, SH, SW, xq):
     # sample n of x (N, C, H, W) into the interior of the zero-bordered scratch xq (C*SH*SW, Hq, Wq),
     # split into stride phases: padded x[c, hp, wp] -> xq[(c*SH + hp % SH)*SW + wp % SW, hp // SH, wp // SW]
+    # The stores go to a flat view at unsigned indices: a signed one (PW + iw) keeps Python's negative-index
+    # wraparound, a select per value that LLVM's loop vectoriser turned into scatters on AVX-512.
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    Hq, Wq = xq.shape[1], xq.shape[2]
+    xf = xq.reshape(-1)  # (C*SH*SW*Hq*Wq,)
     if SH == 1 and SW == 1:  # the common case: no division at all (one per row cost 8x8 planes 10-20%)
         for c in range(C):
             for ih in range(H):
+                row = np.uint64((c * Hq + PH + ih) * Wq + PW)
                 for iw in range(W):
-                    xq[c, PH + ih, PW + iw] = x[n, c, ih, iw]
+                    xf[row + np.uint64(iw)] = x[n, c, ih, iw]
         return
     j0s, iw0s, counts = phase_columns(W, PW, SW)
     for ih in range(H):  # divisions once per row and per phase, none per value (they cost more than the tiles)
@@ -115,18 +120,19 @@ def _copy_phases(x, n, PH, PW, SH, SW, xq):
         for c in range(C):
             plane = (c * SH + a) * SW
             if SW == 2:  # both phases from one pass over the row (pairs of values: LLVM vectorises it)
-                even, odd = plane + PW % 2, plane + 1 - PW % 2  # the phases of columns iw = 2k and 2k + 1
-                je, jo = PW // 2, (PW + 1) // 2
+                even = np.uint64(((plane + PW % 2) * Hq + i) * Wq + PW // 2)  # the phase of columns iw = 2k
+                odd = np.uint64(((plane + 1 - PW % 2) * Hq + i) * Wq + (PW + 1) // 2)  # and of iw = 2k + 1
                 for k in range(W // 2):
-                    xq[even, i, je + k] = x[n, c, ih, 2 * k]
-                    xq[odd, i, jo + k] = x[n, c, ih, 2 * k + 1]
-                if W % 2:
-                    xq[even, i, je + W // 2] = x[n, c, ih, W - 1]
+                    xf[even + np.uint64(k)] = x[n, c, ih, 2 * k]
+                    xf[odd + np.uint64(k)] = x[n, c, ih, 2 * k + 1]
+                for k in range(W // 2, (W + 1) // 2):  # an odd row's last value (a loop: an `if` here was
+                    xf[even + np.uint64(k)] = x[n, c, ih, 2 * k]  # vectorised across channels, gathers + scatters)
                 continue
+            src = x[n, c, ih]  # (W,)
             for phase in range(SW):  # columns wp = j*SW + phase: a strided read
-                j0, iw0 = j0s[phase], iw0s[phase]
+                start, iw0 = np.uint64(((plane + phase) * Hq + i) * Wq + j0s[phase]), np.uint64(iw0s[phase])
                 for k in range(counts[phase]):
-                    xq[plane + phase, i, j0 + k] = x[n, c, ih, iw0 + k * SW]
+                    xf[start + np.uint64(k)] = src[iw0 + np.uint64(k * SW)]
 
 
 def _make_sample_driver(OB: int, VP: int, R: int) -> Callable:
@@ -201,8 +207,9 @@ def _make_flat_driver(OB: int, VP: int, R: int) -> Callable:
                     tile(xf, q0, VP, offsets, wf, K, oc0, bias, floor, qf, q0, VP, Lq, OB, VP, R)
             for oc in range(OC):
                 for oh in range(OH):
+                    row = np.uint64(oc * Lq + oh * Wp)  # unsigned: no wraparound select (gathers on AVX-512)
                     for ow in range(OW):
-                        y[n, oc, oh, ow] = yq[oc, oh * Wp + ow]
+                        y[n, oc, oh, ow] = qf[row + np.uint64(ow)]
 
     return conv_flat
 
@@ -234,14 +241,15 @@ def _make_phase_input_driver(OB: int, VP: int, R: int) -> Callable:
         prefer_wide_vectors()
         OC, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
         C = gx.shape[1]
-        OWp = gyp.shape[2]
+        OHp, OWp = gyp.shape[1], gyp.shape[2]
         gf, of = gyp.reshape(-1), out.reshape(-1)
         no_floor = np.float32(-np.inf)
         for n in range(n0, n0 + count):
             for oc in range(OC):
                 for r in range(OH):
+                    row = np.uint64((oc * OHp + T + r) * OWp + Lc)  # unsigned, as in _copy_phases
                     for s in range(OW):
-                        gyp[oc, T + r, Lc + s] = gy[n, oc, r, s]
+                        gf[row + np.uint64(s)] = gy[n, oc, r, s]
             for p in range(plan.shape[0]):
                 a, b, K, o0, w0 = plan[p, 0], plan[p, 1], plan[p, 2], plan[p, 3], plan[p, 4]
                 i0, rows, j0, cols = plan[p, 5], plan[p, 6], plan[p, 7], plan[p, 8]

@@ -9,7 +9,8 @@ gradient) build their drivers from these pieces; nothing here knows about a conv
   the literal ``OB``, ``VP`` and ``R``;
 * :class:`TileShape` names one ``(OB, VP, R)``; :func:`sample_tiles` lists a plane's legal tiles for the
   ISA Numba compiles for (:mod:`nnscratch.cpu.isa`), best first by a port model (:func:`step_cost`):
-  the sums must fit the vector registers (16 x 256-bit on AVX2, 32 x 512-bit on AVX-512);
+  the sums must fit the vector registers (16 x 256-bit on AVX2, 32 x 512-bit on AVX-512), and AVX-512
+  tiles take at most 8 channels (:data:`AVX512_MAX_CHANNELS`);
 * :func:`stack_buffer` and :func:`prefer_wide_vectors` are the two LLVM requests (the module docstring
   of :mod:`nnscratch.cpu.direct` says why each matters);
 * :func:`compile_driver` compiles a driver once per tile shape with Numba's SLP vectoriser switched on.
@@ -247,6 +248,20 @@ class TileShape(NamedTuple):
 #: The tile sizes considered: channels per tile, pixels (lanes) per row, rows per tile.
 CHANNELS, PIXELS, ROW_COUNTS = (4, 8, 16), (8, 16, 24, 32), (1, 2, 3, 4)
 
+#: The widest tile of channels on AVX-512. A 16-channel tile's channel loop has the vector width (16 float32
+#: lanes) as its trip count once the pixel loop unrolls, and LLVM's loop vectoriser compiles it across the
+#: channels: every 16-channel forward, flat, phase-input and weight driver read 16-64 gathers and 16-64
+#: scatters (2026-12-07, znver4 assembly). With the vectoriser off they were clean but no faster than
+#: 8-channel tiles (16->16 at 32x32 forward, one core: 16x16x1 4.16 ms, 8x16x2 3.73 ms).
+AVX512_MAX_CHANNELS = 8
+
+
+def tile_channels(isa: TargetISA) -> tuple[int, ...]:
+    """The channels per tile considered on ``isa``: :data:`CHANNELS`, at most :data:`AVX512_MAX_CHANNELS`
+    on AVX-512."""
+    return tuple(ob for ob in CHANNELS if isa.name != "avx512" or ob <= AVX512_MAX_CHANNELS)
+
+
 #: FMA latency x FMA ports (4 cycles x 2 on Haswell .. Sapphire Rapids, Zen 2-4), plus a margin for the
 #: loop's own instructions: fewer independent accumulators leave the FMA units waiting on the previous
 #: sum. (With 8, 8-sum tiles tied 12-sum ones in the model; measured, 12 sums run 5-10% faster on AVX2.)
@@ -285,7 +300,7 @@ def sample_tiles(OC: int, OH: int, OW: int, isa: TargetISA | None = None) -> tup
 
 @functools.lru_cache(maxsize=1024)
 def _sample_tiles(OC: int, OH: int, OW: int, isa: TargetISA) -> tuple[TileShape, ...]:
-    shapes = [TileShape(ob, vp, r) for ob in CHANNELS for vp in PIXELS for r in ROW_COUNTS
+    shapes = [TileShape(ob, vp, r) for ob in tile_channels(isa) for vp in PIXELS for r in ROW_COUNTS
               if ob <= OC and vp <= OW and r <= OH and (vp % isa.lanes == 0 or vp < isa.lanes)
               and TileShape(ob, vp, r).accumulators(isa.lanes) <= isa.vector_registers]  # fmt: skip
     ranked = sorted(shapes, key=lambda t: (sample_cost(t, OC, OH, OW, isa), -t.accumulators(isa.lanes), -t.channels))
@@ -317,6 +332,7 @@ def tile_width(OW: int) -> int | None:
 
 
 __all__ = [
+    "AVX512_MAX_CHANNELS",
     "CHANNELS",
     "KERNEL_OPTIONS",
     "OCB",
@@ -337,6 +353,7 @@ __all__ = [
     "tile",
     "tile_add",
     "tile_add_compiled",
+    "tile_channels",
     "tile_compiled",
     "tile_width",
 ]

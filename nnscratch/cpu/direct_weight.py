@@ -26,7 +26,6 @@ from numba import njit
 
 from nnscratch.cpu.channels_last import COPY_BLOCK
 from nnscratch.cpu.direct_codegen import (
-    CHANNELS,
     KERNEL_OPTIONS,
     PIXELS,
     TileShape,
@@ -36,6 +35,7 @@ from nnscratch.cpu.direct_codegen import (
     step_cost,
     tile,
     tile_add,
+    tile_channels,
     tile_width,
 )
 from nnscratch.cpu.isa import TargetISA, target
@@ -215,7 +215,7 @@ def _weight_tiles(
     OC: int, C: int, KH: int, KW: int, DW: int, SH: int, SW: int, isa: TargetISA
 ) -> tuple[TileShape, ...]:
     run = _weight_run(C, KW, DW, SW)
-    shapes = [TileShape(ob, vp, r) for ob in CHANNELS for vp in PIXELS for r in sorted({1, KH})
+    shapes = [TileShape(ob, vp, r) for ob in tile_channels(isa) for vp in PIXELS for r in sorted({1, KH})
               if vp <= run and (r == 1 or (SH == 1 and 2 <= KH <= 3)) and (vp % isa.lanes == 0 or vp < isa.lanes)
               and TileShape(ob, vp, r).accumulators(isa.lanes) <= isa.vector_registers]  # fmt: skip
 

@@ -4,24 +4,14 @@ With a constant channel step of 1, LLVM's AVX-512 cost models vectorized the wei
 across its rows instead of its lanes, gathering and scattering the sums on every reduction step; on an
 AMD EPYC Zen 4 host that was 25-40x slower than the direct kernel (see ``_WEIGHT_SIGNATURE`` in
 :mod:`nnscratch.cpu.channels_last`). No AVX2 host would ever notice, so this test compiles the drivers
-*for* AVX-512 CPUs on any x86-64 host (in a subprocess: ``NUMBA_CPU_NAME`` / ``NUMBA_CPU_FEATURES``
-choose the target; nothing compiled there runs) and reads the assembly.
+*for* AVX-512 CPUs on any x86-64 host (:mod:`.avx512_asm`) and reads the assembly.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import platform
-import subprocess
-import sys
-
 import pytest
 
-X86 = platform.machine().lower() in ("x86_64", "amd64")
-
-#: AVX-512 as on Intel since Skylake-SP and AMD since Zen 4 (LLVM adds what these imply: AVX2, FMA, ...).
-AVX512_FEATURES = "+avx512f,+avx512vl,+avx512bw,+avx512dq,+avx512cd,+fma,+f16c,+bmi,+bmi2,+lzcnt,+popcnt,+movbe"
+from .avx512_asm import X86, asm_counts_for_avx512
 
 _SCRIPT = """
 import json
@@ -39,21 +29,10 @@ print(json.dumps(counts))
 """
 
 
-def _asm_counts_for_avx512(script: str, cpu: str, tmp_path) -> dict:
-    """The JSON that ``script`` prints last, run in a subprocess compiling for ``cpu`` with AVX-512."""
-    # An empty Numba cache folder: code loaded from a cache has no assembly to read (NUMBA_DISABLE_CACHE
-    # does not stop functions compiled with cache=True from loading what an earlier run wrote).
-    env = {**os.environ, "NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": AVX512_FEATURES,
-           "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "NNSCRATCH_CACHE": str(tmp_path)}  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.splitlines()[-1])
-
-
 @pytest.mark.skipif(not X86, reason="x86-64 code generation")
 @pytest.mark.parametrize("cpu", ["znver4", "sapphirerapids"])
 def test_lane_tiles_compiled_for_avx512_hold_their_sums_in_registers(cpu, tmp_path):
-    counts = _asm_counts_for_avx512(_SCRIPT, cpu, tmp_path)
+    counts = asm_counts_for_avx512(_SCRIPT, cpu, tmp_path)
     assert len(counts) == 4, counts  # two lane tiles, two drivers each
     for driver, found in counts.items():
         assert found["vgather"] == 0 and found["vscatter"] == 0, (cpu, driver, found)
@@ -79,7 +58,7 @@ print(json.dumps(counts))
 def test_layout_changes_compiled_for_avx512_move_no_gathers_or_scatters(tmp_path):
     # The layout changes' first loops (a run of pixels innermost) became gathers and scatters on AVX-512:
     # (128, 16, 32, 32) float32 2.9 ms against 0.8 capped at AVX2 on the same Zen 4 host; blocks, 0.5.
-    counts = _asm_counts_for_avx512(_COPY_SCRIPT, "znver4", tmp_path)
+    counts = asm_counts_for_avx512(_COPY_SCRIPT, "znver4", tmp_path)
     assert set(counts) == {"_planes_to_rows", "_rows_to_planes"}, counts
     for kernel, found in counts.items():
         assert found["vgather"] == 0 and found["vscatter"] == 0, (kernel, found)
