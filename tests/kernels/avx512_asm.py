@@ -19,12 +19,33 @@ X86 = platform.machine().lower() in ("x86_64", "amd64")
 AVX512_FEATURES = "+avx512f,+avx512vl,+avx512bw,+avx512dq,+avx512cd,+fma,+f16c,+bmi,+bmi2,+lzcnt,+popcnt,+movbe"
 
 
+#: Appended to every script: counts the instructions of each compiled dispatcher in its ``kernels`` dict.
+_COUNTING = """
+import json
+ops = ("vgather", "vscatter", "vfmadd", "vmovups")
+asm = {name: "".join(k.inspect_asm().values()) for name, k in kernels.items()}
+print(json.dumps({name: {op: text.count(op) for op in ops} for name, text in asm.items()}))
+"""
+
+
 def asm_counts_for_avx512(script: str, cpu: str, tmp_path) -> dict:
-    """The JSON that ``script`` prints last, run in a subprocess compiling for ``cpu`` with AVX-512."""
+    """Run ``script`` in a subprocess compiling for ``cpu`` with AVX-512; it binds ``kernels`` (name -> a
+    compiled Numba dispatcher). Returns name -> {instruction: count} for ``vgather``, ``vscatter``,
+    ``vfmadd`` and ``vmovups``."""
     # An empty Numba cache folder: code loaded from a cache has no assembly to read (NUMBA_DISABLE_CACHE
     # does not stop functions compiled with cache=True from loading what an earlier run wrote).
     env = {**os.environ, "NUMBA_CPU_NAME": cpu, "NUMBA_CPU_FEATURES": AVX512_FEATURES,
            "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "NNSCRATCH_CACHE": str(tmp_path)}  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-c", script + _COUNTING]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.splitlines()[-1])
+
+
+def assert_vector_code_without_gathers(counts: dict, names: set[str] | None = None, op: str = "vmovups") -> None:
+    """Every kernel of ``counts`` (exactly ``names``, if given) has no gathers or scatters, and some ``op``s
+    (the vector code is there: ``vfmadd`` for a tile, ``vmovups`` for a copy)."""
+    assert names is None or set(counts) == names, counts
+    for kernel, found in counts.items():
+        assert found["vgather"] == 0 and found["vscatter"] == 0, (kernel, found)
+        assert found[op] > 0, (kernel, found)
