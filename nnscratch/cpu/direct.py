@@ -80,6 +80,7 @@ from nnscratch.cpu.direct_codegen import (
     phase_columns,
     prefer_wide_vectors,
     sample_tiles,
+    split_row_in_pairs,
     tile,
     tile_width,
 )
@@ -105,7 +106,7 @@ def _copy_phases(x, n, PH, PW, SH, SW, xq):
     # wraparound, a select per value that LLVM's loop vectoriser turned into scatters on AVX-512.
     C, H, W = x.shape[1], x.shape[2], x.shape[3]
     Hq, Wq = xq.shape[1], xq.shape[2]
-    xf = xq.reshape(-1)  # (C*SH*SW*Hq*Wq,)
+    xs, xf = x.reshape(-1), xq.reshape(-1)  # (N*C*H*W,), (C*SH*SW*Hq*Wq,)
     if SH == 1 and SW == 1:  # the common case: no division at all (one per row cost 8x8 planes 10-20%)
         for c in range(C):
             for ih in range(H):
@@ -119,20 +120,16 @@ def _copy_phases(x, n, PH, PW, SH, SW, xq):
         a, i = hp % SH, hp // SH
         for c in range(C):
             plane = (c * SH + a) * SW
+            src = np.uint64(((n * C + c) * H + ih) * W)  # the row in xs
             if SW == 2:  # both phases from one pass over the row (pairs of values: LLVM vectorises it)
                 even = np.uint64(((plane + PW % 2) * Hq + i) * Wq + PW // 2)  # the phase of columns iw = 2k
                 odd = np.uint64(((plane + 1 - PW % 2) * Hq + i) * Wq + (PW + 1) // 2)  # and of iw = 2k + 1
-                for k in range(W // 2):
-                    xf[even + np.uint64(k)] = x[n, c, ih, 2 * k]
-                    xf[odd + np.uint64(k)] = x[n, c, ih, 2 * k + 1]
-                for k in range(W // 2, (W + 1) // 2):  # an odd row's last value (a loop: an `if` here was
-                    xf[even + np.uint64(k)] = x[n, c, ih, 2 * k]  # vectorised across channels, gathers + scatters)
+                split_row_in_pairs(xs, src, W, xf, even, odd)
                 continue
-            src = x[n, c, ih]  # (W,)
             for phase in range(SW):  # columns wp = j*SW + phase: a strided read
-                start, iw0 = np.uint64(((plane + phase) * Hq + i) * Wq + j0s[phase]), np.uint64(iw0s[phase])
+                start, iw0 = np.uint64(((plane + phase) * Hq + i) * Wq + j0s[phase]), src + np.uint64(iw0s[phase])
                 for k in range(counts[phase]):
-                    xf[start + np.uint64(k)] = src[iw0 + np.uint64(k * SW)]
+                    xf[start + np.uint64(k)] = xs[iw0 + np.uint64(k * SW)]
 
 
 def _make_sample_driver(OB: int, VP: int, R: int) -> Callable:

@@ -198,6 +198,18 @@ def phase_columns(W, PW, SW):
     return j0s, iw0s, counts
 
 
+@njit(**KERNEL_OPTIONS)
+def split_row_in_pairs(src, s0, W, dst, even, odd):
+    # a row src[s0 : s0 + W] into its two column phases: value w to dst[even + w // 2] (w even) or
+    # dst[odd + w // 2] (w odd), in one pass over the pairs (w, w + 1); the offsets are unsigned (a signed
+    # one keeps Numba's negative-index wraparound, which LLVM's AVX-512 code turned into scatters)
+    for m in range(W // 2):
+        dst[even + np.uint64(m)] = src[s0 + np.uint64(2 * m)]
+        dst[odd + np.uint64(m)] = src[s0 + np.uint64(2 * m + 1)]
+    if W % 2:  # an odd row's last value
+        dst[even + np.uint64(W // 2)] = src[s0 + np.uint64(W - 1)]
+
+
 # --- compiled drivers -------------------------------------------------------------------------------
 _drivers: dict[tuple[Callable, int, int, int], Callable] = {}
 _compile_lock = threading.Lock()
@@ -347,6 +359,7 @@ __all__ = [
     "prefer_wide_vectors",
     "sample_cost",
     "sample_tiles",
+    "split_row_in_pairs",
     "slp_vectorizer",
     "stack_buffer",
     "step_cost",

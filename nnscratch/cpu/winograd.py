@@ -39,6 +39,7 @@ import numpy as np
 from numba import njit
 
 from nnscratch.config import NUMBA_OPTIONS
+from nnscratch.cpu.direct_codegen import split_row_in_pairs
 from nnscratch.cpu.threads import over_samples
 from nnscratch.ref.winograd import flip_kernels, winograd_kernels, winograd_tiles
 
@@ -110,11 +111,7 @@ def _split_plane(x, xb, H, W, PH, PW, W1, QS, quarters):
         row = np.uint64(2 * (r % 2) * QS + (r // 2) * W1)  # row r's start in quarter (r % 2, column parity 0)
         even = row + np.uint64((PW % 2) * QS + PW // 2)  # w = 2m: padded column PW + 2m
         odd = row + np.uint64((1 - PW % 2) * QS + (PW + 1) // 2)  # w = 2m + 1
-        for m in range(W // 2):
-            quarters[even + np.uint64(m)] = x[src + np.uint64(2 * m)]
-            quarters[odd + np.uint64(m)] = x[src + np.uint64(2 * m + 1)]
-        if W % 2:  # an odd row's last value
-            quarters[even + np.uint64(W // 2)] = x[src + np.uint64(W - 1)]
+        split_row_in_pairs(x, src, W, quarters, even, odd)
 
 
 @njit(**NUMBA_OPTIONS)
