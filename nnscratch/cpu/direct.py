@@ -77,6 +77,7 @@ from nnscratch.cpu.direct_codegen import (
     WIDTHS,
     TileShape,
     compile_driver,
+    merge_pairs_into_row,
     phase_columns,
     prefer_wide_vectors,
     sample_tiles,
@@ -234,12 +235,15 @@ def _make_phase_input_driver(OB: int, VP: int, R: int) -> Callable:
     @njit(**KERNEL_OPTIONS)
     def phase_input(gy, n0, count, T, Lc, gyp, plan, offs_all, w_all, zero_bias, out, SH, SW, PH, PW, gx):
         # plan rows: a, b, K, offsets start, weights start, i0, rows, j0, cols (the phase's first row and
-        # column inside x, and how many); gyp (OC, OHp, OWp) holds gy[n] at (T, Lc) with a zero border
+        # column inside x, and how many); gyp (OC, OHp, OWp) holds gy[n] at (T, Lc) with a zero border;
+        # out: one phase's (C, rows, cols), or at SW == 2 two slots, column phases b = 0 and 1 of a row phase
         prefer_wide_vectors()
         OC, OH, OW = gy.shape[1], gy.shape[2], gy.shape[3]
-        C = gx.shape[1]
+        C, H, W = gx.shape[1], gx.shape[2], gx.shape[3]
         OHp, OWp = gyp.shape[1], gyp.shape[2]
-        gf, of = gyp.reshape(-1), out.reshape(-1)
+        P = plan.shape[0]
+        gf, of, xf = gyp.reshape(-1), out.reshape(-1), gx.reshape(-1)
+        slot = out.shape[0] // 2
         no_floor = np.float32(-np.inf)
         for n in range(n0, n0 + count):
             for oc in range(OC):
@@ -252,15 +256,29 @@ def _make_phase_input_driver(OB: int, VP: int, R: int) -> Callable:
                 i0, rows, j0, cols = plan[p, 5], plan[p, 6], plan[p, 7], plan[p, 8]
                 offsets, wf = offs_all[o0 : o0 + K], w_all[w0 : w0 + C * K]  # (K,) and (C, K) flat
                 L = rows * cols
+                paired = SW == 2 and (b == 1 or (p + 1 < P and plan[p + 1, 1] == 1))  # both column phases
+                base = b * slot if paired else 0
                 for block in range((C + OB - 1) // OB):
                     c0 = min(block * OB, C - OB)
                     for segment in range((cols + VP - 1) // VP):
                         jj = min(segment * VP, cols - VP)
                         for band in range((rows + R - 1) // R):
                             ii = min(band * R, rows - R)
-                            x0, y0 = (T + i0 + ii) * OWp + Lc + j0 + jj, ii * cols + jj
+                            x0, y0 = (T + i0 + ii) * OWp + Lc + j0 + jj, base + ii * cols + jj
                             tile(gf, x0, OWp, offsets, wf, K, c0, zero_bias, no_floor, of, y0, cols, L, OB, VP, R)
                 h0, w0_ = i0 * SH + a - PH, j0 * SW + b - PW  # where the phase's first value lands in x
+                if paired and b == 0:  # its rows go to x with the next phase's, interleaved
+                    continue
+                if paired:  # phases b = 0 and 1 of this row phase: x's even columns from one, odd from the other
+                    first = 0 if w0_ == 1 else 1  # the slot holding columns 0, 2, 4, ..
+                    cols_first, cols_second = (cols, plan[p - 1, 8]) if first == 1 else (plan[p - 1, 8], cols)
+                    for c in range(C):
+                        for i in range(rows):
+                            even = np.uint64(first * slot + (c * rows + i) * cols_first)
+                            odd = np.uint64((1 - first) * slot + (c * rows + i) * cols_second)
+                            row = np.uint64(((n * C + c) * H + h0 + i * SH) * W)
+                            merge_pairs_into_row(of, even, odd, W, xf, row)
+                    continue
                 for c in range(C):
                     for i in range(rows):
                         for j in range(cols):
@@ -521,7 +539,7 @@ def conv2d_backward_input_direct(
     gy = np.ascontiguousarray(gy, dtype=np.float32)
     covered = SH <= KH and SW <= KW  # every position of x is in a phase some tap reaches
     gx = (np.empty if covered else np.zeros)(x_shape, dtype=np.float32)  # (N, C, H, W)
-    out_size = C * max(p[5] * p[7] for p in phases)
+    out_size = (2 if SW == 2 else 1) * C * max(p[5] * p[7] for p in phases)  # SW == 2: a slot per column phase
 
     def work(pieces: Iterator[tuple[int, int]]) -> None:
         gyp = np.zeros((OC, OHp, OWp), dtype=np.float32)  # (OC, OHp, OWp); the border stays zero
