@@ -20,8 +20,8 @@ import numpy as np
 from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
-from nnscratch.cpu.channels_last import is_channels_last, to_channels_last
 from nnscratch.cpu.elementwise import parallel_add
+from nnscratch.cpu.layout import is_channels_last, to_channels_last
 
 
 @njit(**NUMBA_OPTIONS)

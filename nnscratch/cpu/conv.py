@@ -77,11 +77,8 @@ from nnscratch.cpu.channels_last import (
     conv2d_backward_input_channels_last,
     conv2d_backward_weight_channels_last,
     conv2d_forward_channels_last,
-    is_channels_last,
     lane_blocks,
     strided_input_applies,
-    to_channels_last,
-    to_contiguous,
 )
 from nnscratch.cpu.chunked_im2col import (
     col2im,
@@ -111,6 +108,7 @@ from nnscratch.cpu.direct import (
 )
 from nnscratch.cpu.direct_codegen import TileShape, measured_tile
 from nnscratch.cpu.direct_weight import conv2d_backward_weight_direct, direct_weight_applies, weight_tiles
+from nnscratch.cpu.layout import is_channels_last, to_channels_last, to_contiguous
 from nnscratch.cpu.threads import num_workers
 from nnscratch.cpu.winograd import conv2d_backward_input_winograd, conv2d_forward_winograd
 

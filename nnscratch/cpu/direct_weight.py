@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from numba import njit
 
-from nnscratch.cpu.channels_last import COPY_BLOCK
 from nnscratch.cpu.direct_codegen import (
     KERNEL_OPTIONS,
     PIXELS,
@@ -39,6 +38,7 @@ from nnscratch.cpu.direct_codegen import (
     tile_width,
 )
 from nnscratch.cpu.isa import TargetISA, target
+from nnscratch.cpu.layout import COPY_BLOCK
 from nnscratch.cpu.threads import sum_over_samples
 
 Pair = tuple[int, int]

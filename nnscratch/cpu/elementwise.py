@@ -32,7 +32,7 @@ from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS, PARALLEL_MIN_SIZE
 from nnscratch.cpu import threads
-from nnscratch.cpu.channels_last import is_channels_last, to_channels_last
+from nnscratch.cpu.layout import is_channels_last, to_channels_last
 
 #: Values per parallel iteration: large enough to amortise the scheduling, small enough to balance.
 CHUNK = 16384

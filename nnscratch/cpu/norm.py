@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
-from nnscratch.cpu.channels_last import is_channels_last, to_channels_last
+from nnscratch.cpu.layout import is_channels_last, to_channels_last
 from nnscratch.cpu.threads import parallel_or_serial
 
 #: The sum helpers may reorder their additions (``reassoc``), so LLVM vectorises them: 16 float32 lanes,

@@ -19,7 +19,7 @@ from numba import njit, prange
 
 from nnscratch.config import NUMBA_OPTIONS, NUMBA_PARALLEL_OPTIONS
 from nnscratch.contracts.checks import pool_output_hw
-from nnscratch.cpu.channels_last import is_channels_last, to_channels_last
+from nnscratch.cpu.layout import is_channels_last, to_channels_last
 from nnscratch.cpu.threads import parallel_or_serial
 
 Pair = tuple[int, int]

@@ -36,11 +36,11 @@ def test_lane_tiles_compiled_for_avx512_hold_their_sums_in_registers(cpu, tmp_pa
 
 _COPY_SCRIPT = """
 import numpy as np
-from nnscratch.cpu import channels_last as cl
+from nnscratch.cpu import layout
 
 x = np.zeros((2, 16, 32, 32), np.float32)  # above PARALLEL_COPY_SIZE: the parallel kernels run
-cl.to_contiguous(cl.to_channels_last(x))
-kernels = {kernel.__name__: kernel for kernel in (cl._planes_to_rows, cl._rows_to_planes)}
+layout.to_contiguous(layout.to_channels_last(x))
+kernels = {kernel.__name__: kernel for kernel in (layout._planes_to_rows, layout._rows_to_planes)}
 """
 
 
