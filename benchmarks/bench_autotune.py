@@ -18,6 +18,10 @@ import os
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT  # noqa: E402  (puts the repository on sys.path: runs from a checkout without installing)
 
 EPOCH = """
 import json, time
@@ -44,6 +48,8 @@ print(json.dumps({{"tuning_s": autotune.tuning_seconds(), "wall_s": time.perf_co
 
 def run(model: str, cache: str, numba_cache: str | None, env_extra: dict) -> dict:
     env = {**os.environ, **env_extra, "NNSCRATCH_CACHE": cache, "NNSCRATCH_AUTOTUNE": "on"}
+    # the epoch's process imports nnscratch from this checkout too
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     if numba_cache:
         env["NUMBA_CACHE_DIR"] = numba_cache
     out = subprocess.run([sys.executable, "-c", EPOCH.format(model=model)], env=env, capture_output=True, text=True,
