@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from nnscratch import registry
 from nnscratch.cpu import conv as cpu_conv
 from nnscratch.cpu import direct, isa
-from nnscratch.cpu.direct_codegen import TileShape, sample_cost, sample_tiles
+from nnscratch.cpu.direct_codegen import TileShape, merge_pairs_into_row, sample_cost, sample_tiles, split_row_in_pairs
 from nnscratch.cpu.direct_weight import (
     COPY_BLOCK,
     _copy_phases_channels_last,
@@ -383,6 +383,22 @@ def test_strided_input_gradient_by_phases_matches_reference(x_shape, w_shape, st
     gy = rand(np.random.default_rng(5), gy_shape, np.float32)
     expected = REF.conv2d_backward_input(gy.astype(np.float64), w.astype(np.float64), x_shape, *args)
     assert_close(direct.conv2d_backward_input_direct(gy, w, x_shape, stride, padding, ONE), expected, np.float32)
+
+
+@settings(max_examples=30, deadline=None)
+@given(W=st.integers(1, 41), gap=st.integers(0, 5))
+def test_merging_a_rows_column_phases_undoes_splitting_it(W, gap):
+    # split_row_in_pairs (the stride-2 copy in) and merge_pairs_into_row (the strided input gradient's copy
+    # out) are inverses: even columns to one run, odd ones to another, and back, for odd and even widths
+    row = np.arange(1, W + 1, dtype=np.float32)
+    phases = np.zeros(2 * (W + gap) + 3, np.float32)
+    even, odd = np.uint64(1), np.uint64(1 + (W + 1) // 2 + gap)
+    split_row_in_pairs(row, np.uint64(0), W, phases, even, odd)
+    assert np.array_equal(phases[1 : 1 + (W + 1) // 2], row[0::2])
+    assert np.array_equal(phases[int(odd) : int(odd) + W // 2], row[1::2])
+    back = np.zeros(W + 2, np.float32)
+    merge_pairs_into_row(phases, even, odd, W, back, np.uint64(1))
+    assert np.array_equal(back[1 : W + 1], row) and back[0] == 0 and back[W + 1] == 0
 
 
 # --- every candidate tile -------------------------------------------------------------------------
