@@ -228,8 +228,10 @@ def _make_phase_input_driver(OB: int, VP: int, R: int) -> Callable:
     the taps ``kh = a + SH*m``, ``kw = b + SW*q``, each from ``gy[i - m, j - q]``: per phase, the forward
     tile on ``gy`` (copied once per sample into a zero-bordered scratch) with that phase's taps as the
     reduction, into the scratch ``out`` (C, rows, cols), whose values then go to every SH-th row and
-    SW-th column of ``gx``. No zeros are multiplied (a zero-upsampled ``gy`` would have SH*SW - 1 per
-    value) and nothing is scattered additively (col2im's adds).
+    SW-th column of ``gx`` (at ``SW == 2`` a row phase's two column phases fill two slots of ``out`` and
+    go to ``gx``'s rows together, interleaved: :func:`~nnscratch.cpu.direct_codegen.merge_pairs_into_row`,
+    vector code where a strided store per value was scalar). No zeros are multiplied (a zero-upsampled
+    ``gy`` would have SH*SW - 1 per value) and nothing is scattered additively (col2im's adds).
     """
 
     @njit(**KERNEL_OPTIONS)
