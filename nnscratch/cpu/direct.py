@@ -253,7 +253,7 @@ def _make_phase_input_driver(OB: int, VP: int, R: int) -> Callable:
                     row = np.uint64((oc * OHp + T + r) * OWp + Lc)  # unsigned, as in _copy_phases
                     for s in range(OW):
                         gf[row + np.uint64(s)] = gy[n, oc, r, s]
-            for p in range(plan.shape[0]):
+            for p in range(P):
                 a, b, K, o0, w0 = plan[p, 0], plan[p, 1], plan[p, 2], plan[p, 3], plan[p, 4]
                 i0, rows, j0, cols = plan[p, 5], plan[p, 6], plan[p, 7], plan[p, 8]
                 offsets, wf = offs_all[o0 : o0 + K], w_all[w0 : w0 + C * K]  # (K,) and (C, K) flat
@@ -272,12 +272,11 @@ def _make_phase_input_driver(OB: int, VP: int, R: int) -> Callable:
                 if paired and b == 0:  # its rows go to x with the next phase's, interleaved
                     continue
                 if paired:  # phases b = 0 and 1 of this row phase: x's even columns from one, odd from the other
-                    first = 0 if w0_ == 1 else 1  # the slot holding columns 0, 2, 4, ..
-                    cols_first, cols_second = (cols, plan[p - 1, 8]) if first == 1 else (plan[p - 1, 8], cols)
+                    first = 0 if w0_ == 1 else 1  # the slot holding columns 0, 2, 4, .. ((W + 1) // 2 of them)
                     for c in range(C):
                         for i in range(rows):
-                            even = np.uint64(first * slot + (c * rows + i) * cols_first)
-                            odd = np.uint64((1 - first) * slot + (c * rows + i) * cols_second)
+                            even = np.uint64(first * slot + (c * rows + i) * ((W + 1) // 2))
+                            odd = np.uint64((1 - first) * slot + (c * rows + i) * (W // 2))
                             row = np.uint64(((n * C + c) * H + h0 + i * SH) * W)
                             merge_pairs_into_row(of, even, odd, W, xf, row)
                     continue

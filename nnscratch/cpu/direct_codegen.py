@@ -367,6 +367,7 @@ __all__ = [
     "compile_driver",
     "covered",
     "measured_tile",
+    "merge_pairs_into_row",
     "phase_columns",
     "prefer_wide_vectors",
     "sample_cost",
